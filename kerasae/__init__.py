@@ -1,0 +1,16 @@
+"""kerasae: a plugin-based zoo of autoencoders for Keras 3 on TensorFlow, with export tooling.
+
+    import kerasae
+    kerasae.list_models("*ae*")
+    model = kerasae.create_model("conv_ae", input_shape=(28, 28, 1), latent_dim=16)
+    model.compile(); model.fit(x_train, epochs=10)
+    kerasae.load_model("run/model.keras")
+"""
+from kerasae.errors import KerasaeError
+from kerasae.registry import create_model, list_models, register_model
+from kerasae.saving import load_model
+
+__version__ = "0.1.0"
+
+__all__ = ["create_model", "list_models", "register_model", "load_model", "KerasaeError",
+           "__version__"]

@@ -1,0 +1,75 @@
+"""`kerasae train`: train a registered model and write its run folder."""
+import dataclasses
+import os
+
+TRAIN_KEYS = ("model", "dataset", "epochs", "batch_size", "latent_dim", "learning_rate",
+              "seed", "out")
+
+
+def register(sub):
+    p = sub.add_parser("train", help="train a model and write a run folder")
+    p.add_argument("--model", help="a registered model name (see `kerasae list`)")
+    p.add_argument("--dataset", help="digits, fashion_mnist, mnist, cifar10, or a path "
+                                     "(image folder, .npy, .npz, .csv); default digits")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", default=[],
+                   help="a model constructor argument (repeatable); see `kerasae info NAME`")
+    p.add_argument("--config", metavar="FILE.toml",
+                   help="settings file: the keys above at top level, model kwargs in [params]")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="run folder (default runs/MODEL-DATASET-TIME)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.set_defaults(func=cmd_train)
+
+
+def load_toml(path):
+    import tomllib
+
+    from kerasae.errors import KerasaeError
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise KerasaeError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise KerasaeError(f"config file {path} is not valid TOML ({exc})") from None
+    unknown = set(data) - set(TRAIN_KEYS) - {"params"}
+    if unknown:
+        raise KerasaeError(f"config file {path}: unknown key(s) {', '.join(sorted(unknown))}; "
+                           f"use {', '.join(TRAIN_KEYS)} and a [params] table")
+    return data
+
+
+def resolve_config(args):
+    """CLI flags over the config file over the defaults."""
+    from kerasae.errors import KerasaeError
+    from kerasae.params import parse_assignments
+    from kerasae.runs import TrainConfig
+
+    settings = load_toml(args.config) if args.config else {}
+    params = dict(settings.pop("params", {}) or {})
+    params.update(parse_assignments(args.param))
+    for key in TRAIN_KEYS:
+        value = getattr(args, key, None)
+        if value is not None:
+            settings[key] = value
+    if not settings.get("model"):
+        raise KerasaeError("no model given; pass --model NAME (see `kerasae list`)")
+    return TrainConfig(**settings, params=params, overwrite=args.overwrite)
+
+
+def cmd_train(args):
+    from kerasae.runs import HISTORY, train
+
+    config = resolve_config(args)
+    out, _, history = train(config)
+    losses = history.get("loss") or [float("nan")]
+    print(f"trained {config.model} for {len(losses)} epoch(s): loss {losses[0]:.5f} -> "
+          f"{losses[-1]:.5f}; run folder {out} (history in {os.path.join(out, HISTORY)})")
+    return 0
+
+

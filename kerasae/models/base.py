@@ -1,0 +1,183 @@
+"""The model contract every kerasae model follows (built-in or plugin).
+
+An `Autoencoder` owns two plain Keras models, `encoder` and `decoder` (what the exporters
+export), and one generic `train_step`/`test_step` in the style of the keras.io examples:
+a family only overrides `compute_losses(x, training)` and returns a dict with "loss".
+Constructor keyword arguments are the whole config: `get_config` returns every one of
+them (Keras records them as the object is built), and `from_config` is `cls(**config)`.
+"""
+import inspect
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasae.errors import KerasaeError, NotGenerativeError
+from kerasae.losses import per_example_error, reconstruction_loss
+
+
+class Autoencoder(keras.Model):
+    """Base class: encoder, decoder, encode/decode/reconstruct/score, generic training."""
+
+    #: names of the values `compute_losses` returns; each gets a Mean tracker in the history
+    loss_names = ("loss",)
+    #: True where `sample(n)` decodes draws from a prior
+    generative = False
+    #: the constructor kwargs of a tiny variant, used by the conformance tests
+    tiny_config = {}
+    #: the kerasae plugin API this class was written for
+    kerasae_api_version = 1
+
+    def __new__(cls, *args, **kwargs):
+        # keras.Model.__new__ drops the constructor arguments before Keras's own auto-config
+        # sees them, so record them here: they are the whole config.
+        instance = super().__new__(cls, *args, **kwargs)
+        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+        bound.apply_defaults()
+        config = dict(bound.arguments)
+        config.pop(next(iter(config)))  # self
+        for name, param in inspect.signature(cls.__init__).parameters.items():
+            if param.kind == param.VAR_KEYWORD:
+                config.update(config.pop(name, {}))
+        instance._constructor_config = config
+        return instance
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, loss="mse", **kwargs):
+        super().__init__(**kwargs)
+        self.data_shape = tuple(int(d) for d in input_shape)
+        self.latent_dim = int(latent_dim)
+        self.loss_kind = loss
+        if self.latent_dim <= 0:
+            raise KerasaeError(f"latent_dim must be a positive integer, got {latent_dim}")
+        if loss not in ("mse", "bce"):
+            raise KerasaeError(f"loss must be 'mse' or 'bce', got {loss!r}")
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in self.loss_names}
+
+    # ------------------------------------------------------------------ building
+    def _set_networks(self, encoder, decoder):
+        """Called by subclasses once their networks exist; marks the model built."""
+        self.encoder = encoder
+        self.decoder = decoder
+        self.built = True
+
+    @property
+    def input_size(self):
+        return math.prod(self.data_shape)
+
+    def _check_undercomplete(self):
+        if self.latent_dim >= self.input_size:
+            raise KerasaeError(
+                f"latent_dim={self.latent_dim} is not smaller than the input size "
+                f"{self.input_size}; an undercomplete autoencoder needs a smaller latent_dim")
+
+    def call(self, x, training=False):
+        return self.decoder(self.encoder(x, training=training), training=training)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        config.update(self._constructor_config)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # ------------------------------------------------------------------ training
+    def compile(self, optimizer=None, **kwargs):
+        """`compile()` with no arguments uses Adam(1e-3)."""
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return {}
+        return {"optimizer": keras.optimizers.serialize(self.optimizer),
+                "jit_compile": self.jit_compile,
+                "steps_per_execution": self.steps_per_execution}
+
+    def compile_from_config(self, config):
+        if not config:
+            return
+        config = dict(config)
+        config["optimizer"] = keras.optimizers.deserialize(config["optimizer"])
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)  # so its saved state can load
+
+    def reconstruction_loss(self, x, x_hat):
+        """Batch mean of the per-example reconstruction loss (`loss` kwarg: mse or bce)."""
+        return reconstruction_loss(x, x_hat, kind=self.loss_kind)
+
+    def compute_losses(self, x, training=False):
+        """Return a dict of scalar losses with the total under "loss". Families override."""
+        x_hat = self(x, training=training)
+        return {"loss": self.reconstruction_loss(x, x_hat)}
+
+    @staticmethod
+    def _inputs(data):
+        """fit(x) trains to reconstruct x: targets, if any, are ignored."""
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        if isinstance(data, dict):
+            data = data.get("x", next(iter(data.values())))
+        return data
+
+    def train_step(self, data):
+        x = self._inputs(data)
+        with tf.GradientTape() as tape:
+            losses = self.compute_losses(x, training=True)
+            loss = losses["loss"]
+            scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed precision
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return self._track(losses)
+
+    def test_step(self, data):
+        return self._track(self.compute_losses(self._inputs(data), training=False))
+
+    def _track(self, losses):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(losses[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def run_callbacks(self, run_dir, data):
+        """Extra callbacks `kerasae train` adds for this family (grids, schedules)."""
+        return []
+
+    # ------------------------------------------------------------------ inference
+    def _batched(self, fn, x, batch_size=256):
+        x = np.asarray(x, dtype="float32")
+        outs = [np.asarray(fn(tf.constant(x[i:i + batch_size])))
+                for i in range(0, len(x), batch_size)]
+        if not outs:
+            raise KerasaeError("no examples given (the input array is empty)")
+        return np.concatenate(outs)
+
+    def encode(self, x, batch_size=256):
+        """Deterministic latent codes (the posterior mean for probabilistic models)."""
+        return self._batched(lambda b: self.encoder(b, training=False), x, batch_size)
+
+    def decode(self, z, batch_size=256):
+        return self._batched(lambda b: self.decoder(b, training=False), z, batch_size)
+
+    def reconstruct(self, x, batch_size=256):
+        return self._batched(lambda b: self(b, training=False), x, batch_size)
+
+    def score(self, x, batch_size=256):
+        """Per-example anomaly score: mean squared reconstruction error (higher = stranger)."""
+        def fn(b):
+            return per_example_error(b, self(b, training=False))
+        return self._batched(fn, x, batch_size)
+
+    def sample(self, n, seed=None):
+        raise NotGenerativeError(
+            f"model {getattr(self, 'registered_name', type(self).__name__)!r} is not "
+            "generative (it has no prior to sample from); train vae, beta_vae, aae or wae")

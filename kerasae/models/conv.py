@@ -1,0 +1,28 @@
+"""`conv_ae`: the convolutional autoencoder (Masci et al., ICANN 2011).
+
+Strided convolutions down to a dense bottleneck, transposed convolutions back up (the
+DCGAN-style layout of Radford et al. 2016 rather than pooling/unpooling).
+"""
+from kerasae import nets
+from kerasae.models.base import Autoencoder
+from kerasae.registry import register_model
+
+
+@register_model("conv_ae")
+class ConvAE(Autoencoder):
+    """Convolutional autoencoder: strided conv encoder, transposed-conv decoder."""
+
+    tiny_config = {"latent_dim": 2, "filters": (4, 8)}
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, filters=(32, 64),
+                 kernel_size=3, activation="relu", loss="mse", **kwargs):
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
+        nets.check_architecture("conv", self.data_shape)
+        self._check_undercomplete()
+        self.filters = tuple(filters)
+        self.kernel_size = int(kernel_size)
+        self.activation = activation
+        body = dict(filters=self.filters, kernel_size=self.kernel_size, activation=activation)
+        self._set_networks(
+            nets.build_encoder(self.data_shape, self.latent_dim, "conv", **body),
+            nets.build_decoder(self.latent_dim, self.data_shape, "conv", **body))

@@ -1,0 +1,75 @@
+"""`pca`: principal component analysis as a linear autoencoder, the baseline of every comparison.
+
+Baldi and Hornik (1989) showed that a linear autoencoder trained on squared error spans
+the principal subspace; here `fit` skips gradient descent and computes the exact principal
+components (scikit-learn's SVD), then writes them into a Dense encoder/decoder pair so the
+model shares the contract (encode, reconstruct, score, save, export) with the others.
+"""
+import keras
+import numpy as np
+from keras import layers
+from sklearn.decomposition import PCA as SkPCA
+
+from kerasae.models.base import Autoencoder
+from kerasae.registry import register_model
+
+
+def _as_array(data, inputs):
+    """Collect a numpy array of inputs from an array or a (batched) tf.data.Dataset."""
+    if hasattr(data, "as_numpy_iterator"):
+        parts = [np.asarray(inputs(batch)) for batch in data.as_numpy_iterator()]
+        return np.concatenate(parts)
+    return np.asarray(inputs(data), dtype="float32")
+
+
+@register_model("pca")
+class PCA(Autoencoder):
+    """Linear baseline: exact principal components (SVD), with the autoencoder contract."""
+
+    tiny_config = {"latent_dim": 2}
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, whiten=False, **kwargs):
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss="mse", **kwargs)
+        self._check_undercomplete()
+        self.whiten = bool(whiten)
+        x = keras.Input(shape=self.data_shape, name="x")
+        z = layers.Dense(self.latent_dim, name="z")(layers.Flatten()(x))
+        zin = keras.Input(shape=(self.latent_dim,), name="z")
+        out = layers.Dense(self.input_size, name="dec_out")(zin)
+        out = layers.Reshape(self.data_shape, name="x_hat")(out)
+        self._set_networks(keras.Model(x, z, name="encoder"), keras.Model(zin, out, name="decoder"))
+
+    def compile(self, optimizer=None, **kwargs):
+        # PCA takes no gradient steps, but evaluate() and saving expect a compiled model
+        super().compile(optimizer=optimizer or "sgd", **kwargs)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_data=None, initial_epoch=0, **kwargs):
+        """Exact PCA of the training data; `epochs` is ignored (one closed-form "epoch")."""
+        if not self.compiled:
+            self.compile()
+        data = _as_array(x, self._inputs).reshape(-1, self.input_size)
+        pca = SkPCA(n_components=self.latent_dim, whiten=self.whiten, random_state=0).fit(data)
+        scale = np.sqrt(pca.explained_variance_)[:, None] if self.whiten else 1.0
+        enc_kernel = (pca.components_ / scale).T  # (D, k)
+        dec_kernel = pca.components_ * scale  # (k, D)
+        self.encoder.get_layer("z").set_weights([enc_kernel, -pca.mean_ @ enc_kernel])
+        self.decoder.get_layer("dec_out").set_weights([dec_kernel, pca.mean_])
+        self.explained_variance_ratio_ = pca.explained_variance_ratio_
+
+        history = keras.callbacks.History()
+        cbs = keras.callbacks.CallbackList(list(callbacks or []) + [history], model=self,
+                                           epochs=1, verbose=0)
+        cbs.on_train_begin()
+        cbs.on_epoch_begin(initial_epoch)
+        logs = {"loss": float(np.mean(self.score(data.reshape((-1,) + self.data_shape))))}
+        if validation_data is not None:
+            val = _as_array(validation_data, self._inputs)
+            logs["val_loss"] = float(np.mean(self.score(val)))
+        cbs.on_epoch_end(initial_epoch, logs)
+        cbs.on_train_end(logs)
+        if verbose:
+            print(f"pca: {self.latent_dim} components explain "
+                  f"{pca.explained_variance_ratio_.sum():.1%} of the variance; "
+                  + ", ".join(f"{k}={v:.5f}" for k, v in logs.items()))
+        return history

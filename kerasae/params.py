@@ -1,0 +1,103 @@
+"""Model parameters: the constructor signature is the one source of truth.
+
+`--param key=value`, config files and `create_model(**kwargs)` are all checked here
+against the model class's `__init__` signature: unknown keys and wrong types fail with
+a message that lists what is accepted.
+"""
+import ast
+import difflib
+import inspect
+
+from kerasae.errors import KerasaeError
+
+_SKIP = {"self", "args", "kwargs", "name", "trainable", "dtype"}
+
+
+def signature_params(cls):
+    """{name: default} for every constructor argument of `cls` (inherited ones included)."""
+    params = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or klass.__module__.split(".")[0] in ("keras", "builtins"):
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.name in _SKIP or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            params[p.name] = None if p.default is inspect.Parameter.empty else p.default
+    return params
+
+
+def parse_value(text):
+    """'3' -> 3, '0.5' -> 0.5, '(32,64)' -> (32, 64), 'true' -> True, 'gaussian' -> 'gaussian'."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return text.strip()
+
+
+def parse_assignments(items):
+    """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'}."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise KerasaeError(f"--param {item!r} is not KEY=VALUE; write e.g. --param beta=4")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def _coerce(cls, key, value, default):
+    def bad(kind):
+        return KerasaeError(
+            f"parameter {key!r} of model {getattr(cls, 'registered_name', cls.__name__)!r} "
+            f"must be {kind}, got {value!r}; see `kerasae info` for its default ({default!r})")
+
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if isinstance(default, (tuple, list)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = (value,)
+        if not isinstance(value, (tuple, list)):
+            raise bad("a list such as (64, 32)")
+        return tuple(value)
+    return value
+
+
+def check_params(cls, kwargs):
+    """Validate `kwargs` against `cls`'s constructor; returns them with types normalised."""
+    known = signature_params(cls)
+    out = {}
+    for key, value in kwargs.items():
+        if key in ("name", "trainable", "dtype"):
+            out[key] = value
+            continue
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}?" if close else \
+                f"accepted: {', '.join(sorted(known))}"
+            raise KerasaeError(
+                f"unknown parameter {key!r} for model "
+                f"{getattr(cls, 'registered_name', cls.__name__)!r}; {hint}")
+        out[key] = _coerce(cls, key, value, known[key])
+    return out

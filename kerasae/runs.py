@@ -1,0 +1,161 @@
+"""Training runs: one folder holds everything about one run (DESIGN.md, "A run directory").
+
+    config.json     the resolved configuration (written first, updated when training ends)
+    model.keras     the trained model (its presence marks a finished run)
+    history.csv     one row per epoch: `epoch` and every logged metric
+    checkpoints/    what resuming needs
+    tensorboard/    TensorBoard logs
+"""
+import dataclasses
+import os
+import shutil
+import time
+
+from kerasae.errors import KerasaeError
+from kerasae.io import atomic_path, read_json, write_json
+
+CONFIG, MODEL, HISTORY = "config.json", "model.keras", "history.csv"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Training settings (flax-style: one dataclass); model kwargs live in `params`."""
+
+    model: str
+    dataset: str = "digits"
+    epochs: int = 10
+    batch_size: int = 128
+    latent_dim: int = 16
+    learning_rate: float = 1e-3
+    params: dict = dataclasses.field(default_factory=dict)
+    seed: int = 0
+    out: str = None
+    overwrite: bool = False
+
+    def check(self):
+        for key in ("epochs", "batch_size", "latent_dim"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                flag = "--" + key.replace("_", "-")
+                raise KerasaeError(f"{flag} must be a positive integer, got {value!r}")
+        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+            raise KerasaeError(f"--learning-rate must be positive, got {self.learning_rate!r}")
+
+
+def default_out(config):
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    data = os.path.splitext(os.path.basename(os.path.normpath(config.dataset)))[0]
+    return os.path.join("runs", f"{config.model}-{data}-{stamp}")
+
+
+def is_finished(run_dir):
+    return os.path.isfile(os.path.join(run_dir, MODEL))
+
+
+def prepare_out(config):
+    """Check that the run folder can be written; clear it when --overwrite is given."""
+    out = config.out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise KerasaeError(f"--out {out} is a file, not a folder; choose another --out")
+    if is_finished(out):
+        if not config.overwrite:
+            raise KerasaeError(f"{out} already holds a finished run; pass --overwrite to "
+                               "replace it or choose another --out")
+        shutil.rmtree(out)
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, ".write-test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise KerasaeError(f"cannot write to --out {out} ({exc.strerror}); choose a "
+                           "writable folder") from None
+
+
+def train(config, callbacks=(), verbose="auto"):
+    """Train `config.model` on `config.dataset`; returns (run_dir, model, history dict)."""
+    import keras
+
+    from kerasae.data import load_dataset, make_tf_dataset
+    from kerasae.registry import create_model
+
+    config.check()
+    config.out = config.out or default_out(config)
+    data = load_dataset(config.dataset)
+    params = {"latent_dim": config.latent_dim, **config.params}
+    keras.utils.set_random_seed(config.seed)
+    model = create_model(config.model, input_shape=data.input_shape, **params)
+    prepare_out(config)  # only once the config is known to be valid: nothing half-made
+    out = config.out
+    resolved = {**dataclasses.asdict(config), "input_shape": list(data.input_shape),
+                "scaling": data.scaling, "model_config": model.get_config(),
+                "status": "running", "kerasae_version": _version()}
+    write_json(os.path.join(out, CONFIG), resolved)
+
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    train_ds = make_tf_dataset(data.x_train, config.batch_size, seed=config.seed)
+    test_ds = make_tf_dataset(data.x_test, config.batch_size, shuffle=False)
+    run_callbacks = [
+        keras.callbacks.CSVLogger(os.path.join(out, HISTORY)),
+        keras.callbacks.BackupAndRestore(os.path.join(out, "checkpoints"),
+                                         delete_checkpoint=False),
+        keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"), write_graph=False),
+        *model.run_callbacks(out, data),
+        *callbacks,
+    ]
+    start = time.perf_counter()
+    history = model.fit(train_ds, epochs=config.epochs, validation_data=test_ds,
+                        callbacks=run_callbacks, verbose=verbose)
+    seconds = time.perf_counter() - start
+    with atomic_path(os.path.join(out, MODEL)) as tmp:
+        model.save(tmp)
+    resolved.update(status="finished", train_seconds=round(seconds, 3))
+    write_json(os.path.join(out, CONFIG), resolved)
+    return out, model, history.history
+
+
+def load_run(run_dir):
+    """(config dict, model) of a finished run."""
+    from kerasae.saving import load_model
+
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.isdir(run_dir) or not os.path.isfile(path):
+        raise KerasaeError(f"{run_dir} is not a kerasae run folder (no {CONFIG}); pass the "
+                           "--out folder of `kerasae train`")
+    if not is_finished(run_dir):
+        raise KerasaeError(f"{run_dir} holds no trained model yet ({MODEL} missing); finish "
+                           "or resume its training first")
+    try:
+        config = read_json(path)
+    except ValueError as exc:
+        raise KerasaeError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
+    return config, load_model(os.path.join(run_dir, MODEL))
+
+
+def evaluate(run_dir, dataset=None):
+    """Test-set reconstruction metrics of a finished run."""
+    import numpy as np
+
+    from kerasae.data import load_dataset
+
+    config, model = load_run(run_dir)
+    if not model.compiled:
+        model.compile()
+    data = load_dataset(dataset or config["dataset"], scaling=config.get("scaling"))
+    if tuple(data.input_shape) != tuple(model.data_shape):
+        raise KerasaeError(f"the data has shape {data.input_shape} but the model was trained "
+                           f"on {tuple(model.data_shape)}; evaluate on data of the same shape")
+    x_hat = model.reconstruct(data.x_test)
+    mse = float(np.mean((data.x_test - x_hat) ** 2))
+    return {"run": run_dir, "model": config["model"], "dataset": data.name,
+            "n_test": int(len(data.x_test)), "test_mse": mse,
+            "psnr": float(10 * np.log10(1.0 / max(mse, 1e-12))),
+            "test_loss": float(model.evaluate(data.x_test, batch_size=256, verbose=0,
+                                              return_dict=True)["loss"])}
+
+
+def _version():
+    from kerasae import __version__
+
+    return __version__

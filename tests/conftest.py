@@ -1,0 +1,29 @@
+"""Shared fixtures: tiny data, quiet TensorFlow, a fresh registry view per test that needs one."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's 8x8 digits as (N, 8, 8, 1) float32 in [0, 1], with labels."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return (bunch.images / 16.0).astype("float32")[..., None], bunch.target
+
+
+@pytest.fixture
+def tiny_images():
+    rng = np.random.default_rng(0)
+    return rng.random((64, 8, 8, 1), dtype=np.float32)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import keras
+
+    keras.utils.set_random_seed(0)
