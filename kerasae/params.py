@@ -14,16 +14,16 @@ _SKIP = {"self", "args", "kwargs", "name", "trainable", "dtype"}
 
 
 def signature_params(cls):
-    """{name: default} for every constructor argument of `cls` (inherited ones included)."""
+    """{name: default} for every argument of `cls.__init__`.
+
+    A model lists all of its arguments in its own `__init__` (`**kwargs` only carries
+    Keras's name/trainable/dtype), so its signature is its whole config.
+    """
     params = {}
-    for klass in reversed(cls.__mro__):
-        init = klass.__dict__.get("__init__")
-        if init is None or klass.__module__.split(".")[0] in ("keras", "builtins"):
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name in _SKIP or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        for p in inspect.signature(init).parameters.values():
-            if p.name in _SKIP or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                continue
-            params[p.name] = None if p.default is inspect.Parameter.empty else p.default
+        params[p.name] = None if p.default is inspect.Parameter.empty else p.default
     return params
 
 

@@ -9,7 +9,7 @@ import os
 import sys
 import warnings
 
-COMMAND_MODULES = ("models", "train", "evaluate")
+COMMAND_MODULES = ("models", "train", "evaluate", "sample")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,37 @@
+"""Write a benchmark's results into its own section of BENCHMARKS.md.
+
+Each benchmark owns the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`, so
+scripts can be re-run in any order without touching each other's figures.
+"""
+import os
+import platform
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PATH = os.path.join(ROOT, "BENCHMARKS.md")
+HEADER = "# Benchmarks\n\nEvery figure here is written by a script in `benchmarks/`; each section names the command that reproduces it.\n"
+
+
+def machine():
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def update_section(name, body):
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = open(PATH, encoding="utf-8").read() if os.path.exists(PATH) else HEADER
+    block = f"{start}\n{body.strip()}\n{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    tmp = PATH + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, PATH)
