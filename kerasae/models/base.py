@@ -152,6 +152,11 @@ class Autoencoder(keras.Model):
         """Extra callbacks `kerasae train` adds for this family (grids, schedules)."""
         return []
 
+    def run_summary(self):
+        """Extra facts about the finished training for the run's config.json (e.g. sdae's
+        layer-wise pretraining losses); a dict of JSON-serializable values."""
+        return {}
+
     # ------------------------------------------------------------------ inference
     def _batched(self, fn, x, batch_size=256):
         x = np.asarray(x, dtype="float32")

@@ -1,0 +1,240 @@
+"""`dae` and `sdae`: denoising autoencoders (Vincent et al., ICML 2008; JMLR 2010).
+
+A DAE reconstructs the clean input from a corrupted copy, so it may be overcomplete: the
+noise, not the bottleneck, keeps it from learning the identity. Corruption is applied only
+when training; `denoise(x)` and `score(x)` see the input as given.
+
+Noise types (`noise_level` = l): `gaussian` adds N(0, l^2) (l times the data range) and
+clips to the data range; `masking` zeroes exactly round(l * D) of the D inputs of each
+example, chosen at random (Vincent 2008); `salt_and_pepper` sets exactly round(l * D) inputs
+to the minimum or maximum with probability 1/2 each (Vincent 2010).
+
+For Gaussian noise of std sigma, (r(x) - x) / sigma^2 estimates grad log p(x) (Alain and
+Bengio, JMLR 2014): `score_sigma` exposes sigma, `kerasae.sampling` runs Langevin on it.
+
+`sdae` (stacked DAE, Vincent 2010, section 3.5) pretrains its dense layers greedily: layer
+k is trained as a one-layer DAE on the clean codes of the layers below, for
+`pretrain_epochs`, then the stack is fine-tuned end to end (as a deep DAE). Upper layers
+see relu codes rather than [0, 1] pixels, so there the noise uses the codes' own range
+(min..max over the training codes) and Gaussian noise is not clipped.
+"""
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasae import nets
+from kerasae.errors import KerasaeError
+from kerasae.models.base import Autoencoder
+from kerasae.registry import register_model
+
+NOISES = ("gaussian", "masking", "salt_and_pepper")
+PRETRAINING = "pretraining.csv"
+
+
+def corrupt(x, noise, level, seed=None, low=0.0, high=1.0, clip=True):
+    """A corrupted copy of the batch `x` (a tensor); see the module docstring for the types."""
+    x = ops.cast(x, "float32")
+    if noise == "gaussian":
+        out = x + (level * (high - low)) * keras.random.normal(ops.shape(x), seed=seed)
+        return ops.clip(out, low, high) if clip else out
+    flat = ops.reshape(x, (ops.shape(x)[0], -1))
+    size = int(flat.shape[-1])
+    count = int(round(level * size))
+    # rank of an independent uniform draw per input: the `count` lowest are corrupted,
+    # which picks exactly `count` inputs per example, uniformly at random
+    ranks = ops.argsort(ops.argsort(keras.random.uniform(ops.shape(flat), seed=seed), axis=-1),
+                        axis=-1)
+    hit = ops.cast(ranks < count, "float32")
+    if noise == "masking":
+        replacement = ops.zeros_like(flat)
+    else:  # salt_and_pepper
+        coin = ops.cast(keras.random.uniform(ops.shape(flat), seed=seed) < 0.5, "float32")
+        replacement = low + (high - low) * coin
+    return ops.reshape(flat * (1.0 - hit) + replacement * hit, ops.shape(x))
+
+
+def check_noise(noise, level):
+    if noise not in NOISES:
+        raise KerasaeError(f"noise must be one of {', '.join(NOISES)}, got {noise!r}")
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or level <= 0:
+        raise KerasaeError(f"noise_level must be a positive number, got {level!r}")
+    if noise != "gaussian" and level >= 1:
+        raise KerasaeError(f"noise_level is the fraction of inputs {noise} corrupts; it must be "
+                           f"below 1, got {level!r}")
+
+
+@register_model("dae")
+class DAE(Autoencoder):
+    """Denoising autoencoder: reconstructs clean inputs from corrupted ones (mlp or conv)."""
+
+    tiny_config = {"latent_dim": 4, "hidden_units": (16,), "filters": (4, 8),
+                   "noise_level": 0.2}
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
+                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 noise="gaussian", noise_level=0.3, loss="mse", **kwargs):
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
+        nets.check_architecture(architecture, self.data_shape)
+        check_noise(noise, noise_level)
+        self.architecture = architecture
+        self.noise = noise
+        self.noise_level = float(noise_level)
+        self.hidden_units = tuple(hidden_units)
+        self.filters = tuple(filters)
+        body = dict(hidden_units=self.hidden_units, filters=self.filters,
+                    kernel_size=int(kernel_size), activation=activation)
+        self.noise_seed = keras.random.SeedGenerator()
+        self._set_networks(
+            nets.build_encoder(self.data_shape, self.latent_dim, architecture, **body),
+            nets.build_decoder(self.latent_dim, self.data_shape, architecture, **body))
+
+    @property
+    def score_sigma(self):
+        """sigma of the Gaussian corruption (the score estimate's scale); None for other noise."""
+        return self.noise_level if self.noise == "gaussian" else None
+
+    def corrupt(self, x):
+        """The training corruption applied to a batch (a tensor or array) of clean inputs."""
+        return corrupt(x, self.noise, self.noise_level, seed=self.noise_seed)
+
+    def compute_losses(self, x, training=False):
+        x_in = self.corrupt(x) if training else x
+        return {"loss": self.reconstruction_loss(x, self(x_in, training=training))}
+
+    def denoise(self, x, batch_size=256):
+        """The reconstruction of (noisy) inputs: r(x), with no corruption added."""
+        return self.reconstruct(x, batch_size=batch_size)
+
+
+class _LayerDAE(keras.Model):
+    """One sdae layer as a one-layer DAE: h = enc(corrupt(c)), c_hat = dec(h)."""
+
+    def __init__(self, enc, dec, noise, level, low, high, clip, output_activation):
+        super().__init__(name=f"pretrain_{enc.name}")
+        self.enc, self.dec = enc, dec
+        self.noise, self.level, self.low, self.high, self.clip = noise, level, low, high, clip
+        self.output_activation = keras.activations.get(output_activation)
+        self.seed = keras.random.SeedGenerator()
+
+    def call(self, c, training=False):
+        if training:
+            c = corrupt(c, self.noise, self.level, self.seed, self.low, self.high, self.clip)
+        return self.output_activation(self.dec(self.enc(c)))
+
+
+class PretrainingLog(keras.callbacks.Callback):
+    """Writes the model's per-layer pretraining losses to RUN_DIR/pretraining.csv."""
+
+    def __init__(self, run_dir):
+        super().__init__()
+        self.path = os.path.join(run_dir, PRETRAINING)
+
+    def on_train_begin(self, logs=None):
+        from kerasae.io import atomic_path
+
+        records = getattr(self.model, "pretraining_history", None)
+        if not records:
+            return
+        with atomic_path(self.path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            f.write("layer,units,epoch,loss\n")
+            for rec in records:
+                for epoch, loss in enumerate(rec["loss"]):
+                    f.write(f"{rec['layer']},{rec['units']},{epoch},{loss!r}\n")
+
+
+@register_model("sdae")
+class SDAE(DAE):
+    """Stacked denoising autoencoder: greedy layer-wise DAE pretraining, then fine-tuning."""
+
+    tiny_config = {"latent_dim": 4, "hidden_units": (16,), "noise_level": 0.2,
+                   "pretrain_epochs": 1}
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, hidden_units=(512, 256),
+                 activation="relu", noise="masking", noise_level=0.25, pretrain_epochs=3,
+                 loss="mse", **kwargs):
+        if isinstance(pretrain_epochs, bool) or not isinstance(pretrain_epochs, int) \
+                or pretrain_epochs < 0:
+            raise KerasaeError(f"pretrain_epochs must be a non-negative integer, got "
+                               f"{pretrain_epochs!r}")
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim, architecture="mlp",
+                         hidden_units=hidden_units, activation=activation, noise=noise,
+                         noise_level=noise_level, loss=loss, **kwargs)
+        self.pretrain_epochs = int(pretrain_epochs)
+        # saved with the weights, so fitting a loaded model does not pretrain it again
+        self.pretrained = keras.Variable(0, dtype="int32", trainable=False, name="pretrained")
+        self.pretraining_history = []
+
+    def layer_pairs(self):
+        """[(encoder layer, its mirror decoder layer)] from the input up to the code."""
+        n = len(self.hidden_units)
+        encs = [self.encoder.get_layer(f"enc_dense{i}") for i in range(n)]
+        encs.append(self.encoder.get_layer("z"))
+        decs = [self.decoder.get_layer("dec_out")]
+        decs += [self.decoder.get_layer(f"dec_dense{n - i}") for i in range(1, n + 1)]
+        return list(zip(encs, decs))
+
+    def run_callbacks(self, run_dir, data):
+        return [*super().run_callbacks(run_dir, data), PretrainingLog(run_dir)]
+
+    def run_summary(self):
+        return {"pretraining": self.pretraining_history}
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_data=None, initial_epoch=0, **kwargs):
+        """Greedy layer-wise pretraining (once per model), then end-to-end fine-tuning."""
+        callbacks = list(callbacks or [])
+        resuming = initial_epoch > 0 or any(
+            os.path.exists(getattr(cb, "_weights_path", "") or "") for cb in callbacks
+            if isinstance(cb, keras.callbacks.BackupAndRestore))
+        if not self.compiled:
+            self.compile()
+        if int(self.pretrained.numpy()) == 0 and not resuming and self.pretrain_epochs:
+            self.pretrain(x, batch_size=batch_size, verbose=verbose)
+        if verbose:
+            print(f"sdae: fine-tuning the stacked network end to end for {epochs} epoch(s)")
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                           callbacks=callbacks, validation_data=validation_data,
+                           initial_epoch=initial_epoch, **kwargs)
+
+    def pretrain(self, x, batch_size=None, verbose=1):
+        """Train each layer as a one-layer DAE on the codes below; returns the records."""
+        data, batch = _training_array(x, self._inputs)
+        batch = batch_size or batch or 32
+        codes = data.reshape(len(data), -1)
+        lr = float(ops.convert_to_numpy(self.optimizer.learning_rate))
+        pairs = self.layer_pairs()
+        self.pretraining_history = []
+        for i, (enc, dec) in enumerate(pairs):
+            first = i == 0
+            low, high = (0.0, 1.0) if first else (float(codes.min()), float(codes.max()))
+            layer_dae = _LayerDAE(enc, dec, self.noise, self.noise_level, low, high, clip=first,
+                                  output_activation="sigmoid" if first else "linear")
+            loss = "binary_crossentropy" if first and self.loss_kind == "bce" else "mse"
+            layer_dae.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
+            units = f"{codes.shape[1]}->{enc.units}"
+            if verbose:
+                print(f"sdae: pretraining layer {i + 1}/{len(pairs)} ({units}) as a one-layer "
+                      f"DAE for {self.pretrain_epochs} epoch(s)")
+            before = layer_dae.evaluate(codes, codes, batch_size=256, verbose=0)
+            hist = layer_dae.fit(codes, codes, batch_size=batch, epochs=self.pretrain_epochs,
+                                 verbose=verbose, shuffle=True)
+            after = layer_dae.evaluate(codes, codes, batch_size=256, verbose=0)
+            self.pretraining_history.append(
+                {"layer": i + 1, "units": units, "epochs": self.pretrain_epochs,
+                 "loss": [float(v) for v in hist.history["loss"]],
+                 "clean_loss_before": float(before), "clean_loss_after": float(after)})
+            if i + 1 < len(pairs):  # the clean codes of this layer feed the next one
+                codes = np.concatenate([np.asarray(enc(codes[j:j + 4096]))
+                                        for j in range(0, len(codes), 4096)])
+        self.pretrained.assign(len(pairs))
+        return self.pretraining_history
+
+
+def _training_array(data, inputs):
+    """(numpy array of inputs, batch size if known) from an array or a batched tf.data set."""
+    if hasattr(data, "as_numpy_iterator"):
+        parts = [np.asarray(inputs(b)) for b in data.as_numpy_iterator()]
+        return np.concatenate(parts).astype("float32"), len(parts[0])
+    return np.asarray(inputs(data), dtype="float32"), None
