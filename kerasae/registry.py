@@ -11,6 +11,7 @@ import difflib
 import fnmatch
 import importlib.metadata
 import os
+import re
 import warnings
 
 from kerasae.errors import KerasaeError, UnknownModelError
@@ -27,41 +28,68 @@ class Entry:
     loader: object  # zero-argument callable returning the class
     cls: object = None
     error: str = None  # why loading failed, once it has
+    target: str = ""  # the entry point's "module:attr"
+    loading: bool = False
+
+    def accepts(self, cls):
+        """May `register_model` bind `cls` to this name?"""
+        if self.cls is cls or self.loading or self.dist == "<in-process>":
+            return True  # the same class, the entry point being imported, or a redefinition
+        return self.cls is None and self.target == f"{cls.__module__}:{cls.__qualname__}"
 
     def load(self):
         if self.cls is None and self.error is None:
+            self.loading = True
             try:
                 cls = self.loader()
-                _check_model_class(cls)
-            except Exception as exc:  # a broken plugin must not break the registry
-                self.error = f"{type(exc).__name__}: {exc}"
-                warnings.warn(
-                    f"kerasae: plugin model {self.name!r} from distribution {self.dist!r} "
-                    f"could not be loaded ({self.error}); it is skipped",
-                    RuntimeWarning, stacklevel=3)
+                _check_model_class(cls, self.dist)
+            except (Exception, SystemExit) as exc:  # a broken plugin must not break the rest
+                self.cls = None  # its module may have registered a class before failing
+                first = (str(exc).strip().splitlines() or [""])[0]
+                self.error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+                _warn_once(f"plugin distribution {self.dist!r} could not provide kerasae model "
+                           f"{self.name!r} ({self.error}); it is skipped")
             else:
                 self.cls = cls
+            finally:
+                self.loading = False
         if self.error is not None:
             raise KerasaeError(
                 f"model {self.name!r} from distribution {self.dist!r} failed to load: "
-                f"{self.error}; reinstall or uninstall {self.dist}")
+                f"{self.error}; fix or reinstall {self.dist}, uninstall it, or set "
+                f"KERASAE_DISABLE_PLUGINS={self.dist}")
         return self.cls
 
 
 _entries = {}
 _discovered = False
+_warned = set()
 
 
-def _check_model_class(cls):
+def _warn_once(message):
+    # One line per problem, however often the registry is asked about the broken name.
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def _normalize(dist):
+    """PEP 503 name: `Kerasae_Contractive` and `kerasae-contractive` are one distribution."""
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def _check_model_class(cls, dist):
     from kerasae.models.base import Autoencoder
 
     if not (isinstance(cls, type) and issubclass(cls, Autoencoder)):
         raise TypeError(f"{cls!r} is not a subclass of kerasae.models.base.Autoencoder")
     declared = getattr(cls, "kerasae_api_version", API_VERSION)
     if declared != API_VERSION:
-        warnings.warn(
-            f"kerasae: model {cls.__name__} was written for kerasae API version {declared}, "
-            f"this is version {API_VERSION}", RuntimeWarning, stacklevel=4)
+        fix = "upgrade kerasae" if isinstance(declared, int) and declared > API_VERSION \
+            else f"update {dist}"
+        _warn_once(f"kerasae model {cls.__name__} from distribution {dist!r} was written for "
+                   f"plugin API version {declared}, this kerasae has version {API_VERSION}; "
+                   f"it may misbehave ({fix})")
 
 
 def _disabled_plugins():
@@ -70,11 +98,19 @@ def _disabled_plugins():
         return set()
     if value.lower() in ("1", "true", "yes", "all", "*"):
         return {"*"}
-    return {part.strip() for part in value.split(",") if part.strip()}
+    return {_normalize(part.strip()) for part in value.split(",") if part.strip()}
 
 
 def _entry_points():
     return importlib.metadata.entry_points(group=GROUP)
+
+
+def _dist_name(ep):
+    dist = getattr(ep, "dist", None)
+    if dist is not None and dist.name:
+        return dist.name
+    # Entry points without a distribution (odd installs): kerasae's own modules stay built-in.
+    return BUILTIN_DIST if ep.value.startswith("kerasae.") else "<unknown>"
 
 
 def _discover():
@@ -85,19 +121,20 @@ def _discover():
     disabled = _disabled_plugins()
     found = []
     for ep in _entry_points():
-        dist = ep.dist.name if getattr(ep, "dist", None) is not None else "<unknown>"
-        if dist != BUILTIN_DIST and ("*" in disabled or dist in disabled or ep.name in disabled):
+        dist = _dist_name(ep)
+        builtin = _normalize(dist) == BUILTIN_DIST
+        if not builtin and ("*" in disabled or _normalize(dist) in disabled
+                            or _normalize(ep.name) in disabled):
             continue
-        found.append((dist != BUILTIN_DIST, ep.name, dist, ep))
-    for _, name, dist, ep in sorted(found, key=lambda t: t[0]):  # built-ins first
+        found.append((not builtin, ep.name, dist, ep))
+    for _, name, dist, ep in sorted(found, key=lambda t: t[0]):  # built-ins first, then as found
         other = _entries.get(name)
         if other is not None:
-            if other.dist != dist:
-                warnings.warn(
-                    f"kerasae: model name {name!r} from distribution {dist!r} is ignored: "
-                    f"{other.dist!r} already provides it", RuntimeWarning, stacklevel=3)
+            if _normalize(other.dist) != _normalize(dist):
+                _warn_once(f"kerasae model name {name!r} from distribution {dist!r} is ignored: "
+                           f"{other.dist!r} already provides it")
             continue
-        _entries.setdefault(name, Entry(name, dist, ep.load))
+        _entries[name] = Entry(name, dist, ep.load, target=ep.value)
 
 
 def register_model(name=None, *, dist="<in-process>"):
@@ -111,15 +148,18 @@ def register_model(name=None, *, dist="<in-process>"):
     def decorate(cls):
         _discover()  # so a built-in imported directly still reports its distribution
         key = name or cls.__name__.lower()
+        entry = _entries.get(key)
+        if entry is not None and not entry.accepts(cls):
+            # Keras would silently map "kerasae>key" to the new class and break loading.
+            raise KerasaeError(
+                f"cannot register {cls.__module__}.{cls.__qualname__} as {key!r}: distribution "
+                f"{entry.dist!r} already provides that model; choose another name")
         cls.registered_name = key
         cls = keras.saving.register_keras_serializable(package="kerasae", name=key)(cls)
-        entry = _entries.get(key)
         if entry is None:
             _entries[key] = Entry(key, dist, lambda: cls, cls=cls)
-        elif entry.cls is None and entry.error is None:
-            entry.cls = cls  # its entry point's module is being imported right now
-        elif entry.cls is not cls and entry.dist == "<in-process>":
-            entry.cls = cls  # re-registration in the same process replaces the class
+        else:
+            entry.cls, entry.error = cls, None
         return cls
 
     return decorate
@@ -164,4 +204,5 @@ def describe(name):
 def _reset_for_tests():
     global _discovered
     _entries.clear()
+    _warned.clear()
     _discovered = False

@@ -41,7 +41,8 @@ def _quiet_tensorflow(debug):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.showwarning = _one_line_warning
     for noisy in ("keras", "tensorflow", "absl", "tf2onnx", "google"):
-        warnings.filterwarnings("ignore", module=noisy)
+        # a regex matched at the start: a bare "keras" would also silence kerasae's own
+        warnings.filterwarnings("ignore", module=rf"{noisy}(\.|$)")
     if debug:
         return
     sys.stderr.flush()
