@@ -253,7 +253,50 @@ def apply_scaling(x, scaling):
     return x
 
 
+def read_examples(path):
+    """Every example of a user data file or image folder, raw and in file order (no split,
+    no scaling): what `kerasae detect` scores."""
+    if not os.path.exists(path):
+        raise KerasaeError(f"data path {path} does not exist; check the path")
+    lower = str(path).lower()
+    if os.path.isdir(path):
+        x = _image_folder(path) * np.float32(255.0)  # raw pixel values, like the other files
+    elif lower.endswith(".csv"):
+        x = _read_csv(path)
+    elif lower.endswith((".npy", ".npz")):
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise KerasaeError(f"{path} cannot be read as numeric numpy data ({exc})") from None
+        if not isinstance(loaded, np.ndarray):
+            with loaded:
+                keys = list(loaded.keys())
+                if not keys:
+                    raise KerasaeError(f"{path} holds no arrays")
+                key = next((k for k in ("x", "X", "x_test", "images", "data") if k in keys),
+                           keys[0])
+                loaded = loaded[key]
+        x = _numeric(loaded, path)
+        if x.ndim == 3 and x.shape[-1] > 4:  # (N, H, W) greyscale images
+            x = x[..., None]
+    else:
+        raise KerasaeError(f"{path}: unsupported file type; use an image folder, .npy, .npz or .csv")
+    _check_finite(np.asarray(x, dtype="float64"), path)
+    return x
+
+
 def _load_csv(path, test_fraction, scaling):
+    data = _read_csv(path)
+    name = os.path.basename(path)
+    if scaling is not None:
+        return _split(apply_scaling(data, scaling), None, test_fraction, name, scaling)
+    ds = _split(data.astype("float32"), None, test_fraction, name)
+    ds.scaling = _minmax(ds.x_train)  # statistics of the training split only
+    ds.x_train, ds.x_test = apply_scaling(ds.x_train, ds.scaling), apply_scaling(ds.x_test, ds.scaling)
+    return ds
+
+
+def _read_csv(path):
     import csv
 
     with open(path, newline="", encoding="utf-8") as f:
@@ -279,10 +322,4 @@ def _load_csv(path, test_fraction, scaling):
                 raise KerasaeError(f"{path}: {col!r} is not numeric ({cell!r} on line "
                                    f"{i + 1 + bool(header)}); drop or encode that column") from None
     _check_finite(data, path)
-    name = os.path.basename(path)
-    if scaling is not None:
-        return _split(apply_scaling(data, scaling), None, test_fraction, name, scaling)
-    ds = _split(data.astype("float32"), None, test_fraction, name)
-    ds.scaling = _minmax(ds.x_train)  # statistics of the training split only
-    ds.x_train, ds.x_test = apply_scaling(ds.x_train, ds.scaling), apply_scaling(ds.x_test, ds.scaling)
-    return ds
+    return data

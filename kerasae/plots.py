@@ -57,3 +57,14 @@ def save_grid(images, path, rows=None, title=None):
         fig.savefig(tmp, format="png", bbox_inches="tight", dpi=100)
     plt.close(fig)
     return path
+
+
+def save_figure(fig, path, dpi=100):
+    """Write a matplotlib figure as a PNG atomically and close it; returns the path."""
+    from kerasae.io import atomic_path
+
+    plt = _pyplot()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight", dpi=dpi)
+    plt.close(fig)
+    return path

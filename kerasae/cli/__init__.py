@@ -9,7 +9,7 @@ import os
 import sys
 import warnings
 
-COMMAND_MODULES = ("models", "train", "evaluate", "sample", "export")
+COMMAND_MODULES = ("models", "train", "evaluate", "sample", "detect", "export")
 
 
 class _Parser(argparse.ArgumentParser):
