@@ -54,10 +54,15 @@ def _order_and_name(proto, signature):
 
 def to_fp16(proto):
     """Weights and arithmetic in float16; float32 at the inputs and outputs."""
+    import warnings
+
     from onnxconverter_common import float16
 
-    # max_finite_val keeps large constants (e.g. PCA means in raw units) from clipping early
-    return float16.convert_float_to_float16(proto, keep_io_types=True, max_finite_val=65504.0)
+    with warnings.catch_warnings():  # it warns once per weight below float16's range
+        warnings.simplefilter("ignore", UserWarning)
+        # max_finite_val: float16's true maximum, so large constants are not clipped early
+        return float16.convert_float_to_float16(proto, keep_io_types=True,
+                                                max_finite_val=65504.0)
 
 
 def save(proto, path):
