@@ -18,3 +18,9 @@ class UnknownModelError(KerasaeError, KeyError):
 
 class NotGenerativeError(KerasaeError):
     """The model has no prior to sample from (or no score to run Langevin on)."""
+
+
+class TrainingDivergedError(KerasaeError):
+    """The training loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 3  # not a bad input (2): the same command may work with a lower learning rate

@@ -15,6 +15,7 @@ from kerasae.errors import KerasaeError
 from kerasae.io import atomic_path, read_json, write_json
 
 CONFIG, MODEL, HISTORY = "config.json", "model.keras", "history.csv"
+CHECKPOINTS = "checkpoints"
 
 
 @dataclasses.dataclass
@@ -52,15 +53,23 @@ def is_finished(run_dir):
     return os.path.isfile(os.path.join(run_dir, MODEL))
 
 
-def prepare_out(config):
+def prepare_out(config, resume=False):
     """Check that the run folder can be written; clear it when --overwrite is given."""
+    from kerasae.checkpoints import STATE
+
     out = config.out
     if os.path.exists(out) and not os.path.isdir(out):
         raise KerasaeError(f"--out {out} is a file, not a folder; choose another --out")
-    if is_finished(out):
+    unfinished = os.path.isfile(os.path.join(out, CHECKPOINTS, STATE))
+    if not resume and is_finished(out):
         if not config.overwrite:
             raise KerasaeError(f"{out} already holds a finished run; pass --overwrite to "
                                "replace it or choose another --out")
+        shutil.rmtree(out)
+    elif not resume and unfinished:
+        if not config.overwrite:  # silently restarting would throw its epochs away
+            raise KerasaeError(f"{out} holds an unfinished run; pass --resume to continue "
+                               "it, --overwrite to start over, or choose another --out")
         shutil.rmtree(out)
     try:
         os.makedirs(out, exist_ok=True)
@@ -73,10 +82,15 @@ def prepare_out(config):
                            "writable folder") from None
 
 
-def train(config, callbacks=(), verbose="auto"):
-    """Train `config.model` on `config.dataset`; returns (run_dir, model, history dict)."""
+def train(config, callbacks=(), verbose="auto", resume=False):
+    """Train `config.model` on `config.dataset`; returns (run_dir, model, history dict).
+
+    With `resume`, continue the unfinished run in `config.out` (see `resume_config`) from
+    its last checkpoint: weights, optimizers, epoch counter, callbacks and history.
+    """
     import keras
 
+    from kerasae import checkpoints
     from kerasae.data import load_dataset, make_tf_dataset
     from kerasae.registry import create_model
 
@@ -86,7 +100,7 @@ def train(config, callbacks=(), verbose="auto"):
     params = {"latent_dim": config.latent_dim, **config.params}
     keras.utils.set_random_seed(config.seed)
     model = create_model(config.model, input_shape=data.input_shape, **params)
-    prepare_out(config)  # only once the config is known to be valid: nothing half-made
+    prepare_out(config, resume)  # only once the config is known to be valid: nothing half-made
     out = config.out
     resolved = {**dataclasses.asdict(config), "input_shape": list(data.input_shape),
                 "scaling": data.scaling, "model_config": model.get_config(),
@@ -96,17 +110,34 @@ def train(config, callbacks=(), verbose="auto"):
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     train_ds = make_tf_dataset(data.x_train, config.batch_size, seed=config.seed)
     test_ds = make_tf_dataset(data.x_test, config.batch_size, shuffle=False)
+    ckpt_dir = os.path.join(out, CHECKPOINTS)
+    extra = [*model.run_callbacks(out, data), *callbacks]
+    state = checkpoints.read_state(ckpt_dir) if resume else None
+    done = 0
+    if state is not None:
+        done = checkpoints.restore(model, state, next(iter(train_ds)), extra)
+        if config.learning_rate != state.get("learning_rate", config.learning_rate):
+            model.optimizer.learning_rate.assign(config.learning_rate)  # after a NaN
+    checkpoint = checkpoints.RunCheckpoint(ckpt_dir, os.path.join(out, HISTORY), extra,
+                                           rows=state["history"] if state else ())
+    checkpoint.extra_state = {"learning_rate": config.learning_rate}
+    if done:
+        resolved["resumed_from_epoch"] = done
     run_callbacks = [
-        keras.callbacks.CSVLogger(os.path.join(out, HISTORY)),
-        keras.callbacks.BackupAndRestore(os.path.join(out, "checkpoints"),
-                                         delete_checkpoint=False),
+        checkpoints.NaNGuard(config.epochs, ckpt_dir),  # first: it must veto the checkpoint
+        *extra,
+        checkpoint,
         keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"), write_graph=False),
-        *model.run_callbacks(out, data),
-        *callbacks,
     ]
     start = time.perf_counter()
-    history = model.fit(train_ds, epochs=config.epochs, validation_data=test_ds,
-                        callbacks=run_callbacks, verbose=verbose)
+    try:
+        if done < config.epochs:
+            model.fit(train_ds, epochs=config.epochs, initial_epoch=done,
+                      validation_data=test_ds, callbacks=run_callbacks, verbose=verbose)
+    except checkpoints.TrainingDivergedError as exc:
+        resolved.update(status="diverged", error=str(exc))
+        write_json(os.path.join(out, CONFIG), resolved)
+        raise
     seconds = time.perf_counter() - start
     with atomic_path(os.path.join(out, MODEL)) as tmp:
         model.save(tmp)
@@ -116,7 +147,25 @@ def train(config, callbacks=(), verbose="auto"):
     resolved.update(model.run_summary())  # e.g. sdae's per-layer pretraining
     resolved.update(status="finished", train_seconds=round(seconds, 3))
     write_json(os.path.join(out, CONFIG), resolved)
-    return out, model, history.history
+    return out, model, checkpoints.history_dict(checkpoint.rows)
+
+
+def resume_config(out, **overrides):
+    """The TrainConfig of the run in `out` (its config.json), with `overrides` applied."""
+    path = os.path.join(out, CONFIG)
+    if not os.path.isfile(path):
+        raise KerasaeError(f"{out} is not a kerasae run folder (no {CONFIG}); start it "
+                           "without --resume")
+    try:
+        saved = read_json(path)
+    except ValueError as exc:
+        raise KerasaeError(f"{path} is not valid JSON ({exc}); start the run again with "
+                           "--overwrite") from None
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    settings = {k: v for k, v in saved.items() if k in fields}
+    settings.update({k: v for k, v in overrides.items() if v is not None},
+                    out=out, overwrite=False)
+    return TrainConfig(**settings)
 
 
 def load_run(run_dir):

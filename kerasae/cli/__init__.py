@@ -68,7 +68,7 @@ def main(argv=None):
         if args.debug:
             raise
         print(f"kerasae: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         print("kerasae: interrupted", file=sys.stderr)
         return 130

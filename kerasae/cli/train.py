@@ -22,6 +22,10 @@ def register(sub):
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="run folder (default runs/MODEL-DATASET-TIME)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the unfinished run in --out from its last checkpoint; its "
+                        "config.json has the settings (only --epochs and --learning-rate may "
+                        "change)")
     p.set_defaults(func=cmd_train)
 
 
@@ -62,11 +66,36 @@ def resolve_config(args):
     return TrainConfig(**settings, params=params, overwrite=args.overwrite)
 
 
-def cmd_train(args):
-    from kerasae.runs import HISTORY, train
+RESUME_KEYS = ("out", "epochs", "learning_rate")
 
-    config = resolve_config(args)
-    out, _, history = train(config)
+
+def resume_settings(args):
+    """The run's own config for --resume; other flags would silently change the run."""
+    from kerasae.errors import KerasaeError
+    from kerasae.runs import resume_config
+
+    if not args.out:
+        raise KerasaeError("--resume needs --out RUN_DIR, the folder of the run to continue")
+    given = [k for k in TRAIN_KEYS if k not in RESUME_KEYS and getattr(args, k, None) is not None]
+    given += [k for k in ("param", "config", "overwrite") if getattr(args, k, None)]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise KerasaeError(f"--resume takes the settings from {args.out}/config.json; drop "
+                           f"{flags} (only --epochs and --learning-rate may change)")
+    return resume_config(args.out, epochs=args.epochs, learning_rate=args.learning_rate)
+
+
+def cmd_train(args):
+    from kerasae.runs import HISTORY, is_finished, train
+
+    if args.resume:
+        config = resume_settings(args)
+        if is_finished(config.out):
+            print(f"{config.out} is already a finished run; nothing to resume")
+            return 0
+    else:
+        config = resolve_config(args)
+    out, _, history = train(config, resume=args.resume)
     losses = history.get("loss") or [float("nan")]
     print(f"trained {config.model} for {len(losses)} epoch(s): loss {losses[0]:.5f} -> "
           f"{losses[-1]:.5f}; run folder {out} (history in {os.path.join(out, HISTORY)})")

@@ -1,0 +1,206 @@
+"""Resume after a crash: optimizer state, epoch counter, callbacks and history come back.
+
+In-process tests crash a run with an exception from a callback (the run folder then
+looks exactly as after a kill between two epochs); `test_sigkill_*` kills a real
+training process with SIGKILL at random moments and resumes it each time.
+"""
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasae import checkpoints, cli
+from kerasae.errors import TrainingDivergedError
+from kerasae.models.base import Autoencoder
+from kerasae.nets import build_decoder, build_encoder
+from kerasae.registry import create_model, register_model
+from kerasae.io import read_json
+from kerasae.runs import CONFIG, HISTORY, TrainConfig, is_finished, resume_config, train
+
+TINY = {"hidden_units": (8,)}
+BATCH = 256  # digits: 1437 training examples -> 6 steps per epoch
+STEPS = 6
+
+
+@register_model("_two_optimizer_test_ae")
+class TwoOptimizerAE(Autoencoder):
+    """Encoder and decoder with an optimizer each (the layout of adversarial models)."""
+
+    def __init__(self, input_shape=(8, 8, 1), latent_dim=2, **kwargs):
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim, **kwargs)
+        self._set_networks(build_encoder(self.data_shape, self.latent_dim, hidden_units=(8,)),
+                           build_decoder(self.latent_dim, self.data_shape, hidden_units=(8,)))
+
+    def compile(self, optimizer=None, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        self.decoder_optimizer = keras.optimizers.Adam(1e-3)
+
+    def train_step(self, data):
+        x = self._inputs(data)
+        with tf.GradientTape(persistent=True) as tape:
+            losses = self.compute_losses(x, training=True)
+        for opt, net in ((self.optimizer, self.encoder), (self.decoder_optimizer, self.decoder)):
+            grads = tape.gradient(losses["loss"], net.trainable_variables)
+            opt.apply_gradients(zip(grads, net.trainable_variables))
+        return self._track(losses)
+
+
+class BatchCounter(keras.callbacks.Callback):
+    """A callback whose state is not a function of the epoch: it must be checkpointed."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+    def get_state(self):
+        return {"batches": self.batches}
+
+    def set_state(self, state):
+        self.batches = state["batches"]
+
+
+class Crash(keras.callbacks.Callback):
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise RuntimeError("simulated crash")
+
+
+def history_epochs(run):
+    with open(os.path.join(run, HISTORY), newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def config(run, model="ae", epochs=4, **kw):
+    params = TINY if model == "ae" else {}
+    return TrainConfig(model=model, epochs=epochs, batch_size=BATCH, latent_dim=2,
+                       params=dict(params), out=str(run), **kw)
+
+
+@pytest.mark.parametrize("model", ["ae", "_two_optimizer_test_ae"])
+def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model):
+    run = tmp_path / "run"
+    counter = BatchCounter()
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config(run, model), callbacks=[counter, Crash(at_epoch=2)], verbose=0)
+    assert not is_finished(run) and history_epochs(run) == [0, 1]
+    before = checkpoints.history_dict(checkpoints.read_state(run / "checkpoints")["history"])
+
+    saved = create_model(model, input_shape=(8, 8, 1), latent_dim=2,
+                         **(TINY if model == "ae" else {}))
+    saved.load_weights(run / "checkpoints" / "epoch-0002.weights.h5")
+    seen = {}
+
+    class Peek(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["w"] = [w.copy() for w in self.model.get_weights()]
+
+    counter = BatchCounter()  # a fresh process would start from zero too
+    _, model_obj, history = train(resume_config(str(run)), callbacks=[counter, Peek()],
+                                  verbose=0, resume=True)
+    # training went on from exactly the checkpointed weights
+    assert len(seen["w"]) == len(saved.get_weights())
+    for a, b in zip(seen["w"], saved.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert is_finished(run) and history_epochs(run) == [0, 1, 2, 3]
+    assert history["loss"][:2] == before["loss"]  # the first epochs are kept, not redone
+    assert counter.batches == 4 * STEPS  # callback state survived the crash
+    optimizers = [model_obj.optimizer] + ([model_obj.decoder_optimizer]
+                                          if model != "ae" else [])
+    for opt in optimizers:  # Adam's step counter continued instead of restarting at 0
+        assert int(opt.iterations.numpy()) == 4 * STEPS
+    assert read_json(run / CONFIG)["resumed_from_epoch"] == 2
+
+
+def test_nan_guard_keeps_last_checkpoint_and_resume_recovers(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    with pytest.raises(RuntimeError):
+        train(config(run, epochs=3), callbacks=[Crash(at_epoch=2)], verbose=0)
+    # a fresh start in the same folder would throw the two epochs away: refused
+    fresh = ["train", "--model", "ae", "--latent-dim", "2", "--param", "hidden_units=(8,)",
+             "--out", run]
+    assert cli.main(fresh) == 2 and "--resume" in capsys.readouterr().err
+
+    argv = ["train", "--out", run, "--resume", "--epochs", "4", "--learning-rate", "1e30"]
+    assert cli.main(argv) == TrainingDivergedError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "epoch 3/4" in err[0] and "lower the learning rate" in err[0], err
+    assert "checkpoint of epoch 2 is kept" in err[0]
+    assert checkpoints.read_state(os.path.join(run, "checkpoints"))["epoch"] == 2
+    assert read_json(os.path.join(run, CONFIG))["status"] == "diverged"
+    assert not is_finished(run) and history_epochs(run) == [0, 1]
+
+    assert cli.main(["train", "--out", run, "--resume", "--learning-rate", "1e-3"]) == 0
+    assert is_finished(run) and history_epochs(run) == [0, 1, 2, 3]
+    assert read_json(os.path.join(run, CONFIG))["status"] == "finished"
+
+
+# ---------------------------------------------------------------------- a real SIGKILL
+def _state_epoch(run):
+    try:
+        return read_json(os.path.join(run, "checkpoints", checkpoints.STATE))["epoch"]
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def _start(*args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, "-m", "kerasae", "train", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _kill_when(proc, ready, delay, timeout=240):
+    """SIGKILL `proc` `delay` seconds after `ready()` turns true; False if it ended first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            return False
+        assert time.monotonic() < deadline, "training made no progress"
+        time.sleep(0.02)
+    time.sleep(delay)
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return True
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_to_the_full_count(tmp_path):
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = random.Random(seed)
+    run, epochs = str(tmp_path / "run"), 40
+    proc = _start("--model", "ae", "--latent-dim", "2", "--param", "hidden_units=(8,)",
+                  "--batch-size", "128", "--epochs", str(epochs), "--out", run)
+    # the acceptance case: killed right after its third epoch
+    assert _kill_when(proc, lambda: _state_epoch(run) >= 3, 0.0), proc.stderr.read()
+    kills = 1
+    while kills < 6:
+        reached = _state_epoch(run)
+        assert not is_finished(run) and history_epochs(run) == list(range(reached))
+        proc = _start("--resume", "--out", run)
+        # a random moment within the next epoch or two: mid-step, mid-checkpoint, mid-CSV
+        if not _kill_when(proc, lambda: _state_epoch(run) > reached, rng.uniform(0, 0.4)):
+            break
+        kills += 1
+    assert kills == 6, f"run finished after only {kills} kills (seed {seed})"
+    done = subprocess.run([sys.executable, "-m", "kerasae", "train", "--resume", "--out", run],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert is_finished(run), f"seed {seed}"
+    assert history_epochs(run) == list(range(epochs)), f"seed {seed}"
+    assert read_json(os.path.join(run, CONFIG))["status"] == "finished"
