@@ -70,3 +70,26 @@ def mmd_unbiased(x, y, kernel="imq", scales=None):
     xx = (ops.sum(kxx) - ops.trace(kxx)) / (n * (n - 1.0))
     yy = (ops.sum(kyy) - ops.trace(kyy)) / (m * (m - 1.0))
     return xx + yy - 2.0 * ops.mean(kxy)
+
+
+# ------------------------------------------- KL terms of variational families (VAE)
+def gaussian_kl(mean, log_var, z=None):
+    """Per-example KL(N(mean, exp(log_var)) || N(0, I)), summed over latent dimensions.
+
+    Analytic via `tfd.kl_divergence` (Kingma and Welling 2014, appendix B:
+    0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2)); given a draw `z` from the posterior,
+    the one-sample Monte Carlo estimate log q(z|x) - log p(z) instead (unbiased, noisier;
+    the form that still works once the posterior or prior has no closed form).
+    """
+    from kerasae.distributions import posterior, tfd
+
+    dtype = "float64" if mean.dtype == "float64" else "float32"  # float32 under mixed precision
+    mean, log_var = ops.cast(mean, dtype), ops.cast(log_var, dtype)
+    q = posterior(mean, log_var)
+    prior = tfd().Normal(loc=ops.zeros_like(mean), scale=ops.ones_like(mean))
+    if z is None:
+        kl = tfd().kl_divergence(q, prior)
+    else:
+        z = ops.cast(z, dtype)
+        kl = q.log_prob(z) - prior.log_prob(z)
+    return ops.sum(ops.reshape(kl, (ops.shape(kl)[0], -1)), axis=-1)

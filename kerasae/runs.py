@@ -31,6 +31,9 @@ class TrainConfig:
     params: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
     out: str = None
+    beta_schedule: str = None  # KL annealing for models with a beta: linear, cyclical, sigmoid
+    beta_warmup: int = 10  # epochs of the linear/sigmoid ramp from 0 to the model's beta
+    beta_cycles: int = 4  # periods of the cyclical schedule over the run
     overwrite: bool = False
 
     def check(self):
@@ -100,6 +103,7 @@ def train(config, callbacks=(), verbose="auto", resume=False):
     params = {"latent_dim": config.latent_dim, **config.params}
     keras.utils.set_random_seed(config.seed)
     model = create_model(config.model, input_shape=data.input_shape, **params)
+    callbacks = (*beta_callbacks(config, model), *callbacks)
     prepare_out(config, resume)  # only once the config is known to be valid: nothing half-made
     out = config.out
     resolved = {**dataclasses.asdict(config), "input_shape": list(data.input_shape),
@@ -166,6 +170,17 @@ def resume_config(out, **overrides):
     settings.update({k: v for k, v in overrides.items() if v is not None},
                     out=out, overwrite=False)
     return TrainConfig(**settings)
+
+
+def beta_callbacks(config, model):
+    """The BetaAnnealing `--beta-schedule` asks for, checked before the run folder is made."""
+    if not config.beta_schedule:
+        return []
+    from kerasae.callbacks import BetaAnnealing
+
+    annealing = BetaAnnealing(config.beta_schedule, config.beta_warmup, config.beta_cycles)
+    annealing.check_model(model)
+    return [annealing]
 
 
 def load_run(run_dir):

@@ -1,4 +1,5 @@
-"""`kerasae sample RUN_DIR [-n N] [--out FILE.png]`: a grid of the model's prior samples."""
+"""`kerasae sample RUN_DIR [-n N] [--out FILE.png] [--traverse]`: a grid of the model's
+prior samples, or a latent traversal (one row per latent dimension)."""
 import os
 
 
@@ -7,7 +8,16 @@ def register(sub):
     p.add_argument("run_dir")
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="PNG file (default RUN_DIR/samples/samples.png)")
+    p.add_argument("--out", help="PNG file (default RUN_DIR/samples/samples.png, or "
+                                 "traversal.png with --traverse)")
+    p.add_argument("--traverse", action="store_true",
+                   help="one row per latent dimension, swept over [-SPAN, SPAN] around a "
+                        "reference code (instead of prior samples)")
+    p.add_argument("--steps", type=int, default=9, help="traversal steps per row (default 9)")
+    p.add_argument("--span", type=float, default=3.0, help="traversal range (default 3)")
+    p.add_argument("--reference", type=int, metavar="INDEX",
+                   help="traverse around the posterior mean of this test example of the "
+                        "run's dataset (default: the prior mean, all zeros)")
     p.set_defaults(func=cmd_sample)
 
 
@@ -16,6 +26,8 @@ def cmd_sample(args):
     from kerasae.plots import save_grid
     from kerasae.runs import load_run
 
+    if args.traverse:
+        return cmd_traverse(args)
     if args.n <= 0:
         raise KerasaeError(f"-n must be a positive integer, got {args.n}")
     out = args.out or os.path.join(args.run_dir, "samples", "samples.png")
@@ -25,4 +37,36 @@ def cmd_sample(args):
     images = model.sample(args.n, seed=args.seed)
     save_grid(images, out, title=f"{config['model']}: {args.n} prior samples")
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_traverse(args):
+    from kerasae.callbacks import traversal_images
+    from kerasae.errors import KerasaeError
+    from kerasae.plots import save_grid
+    from kerasae.runs import load_run
+
+    steps = args.steps
+    if steps < 2:
+        raise KerasaeError(f"--steps must be at least 2, got {steps}")
+    if not args.span > 0:
+        raise KerasaeError(f"--span must be positive, got {args.span}")
+    out = args.out or os.path.join(args.run_dir, "samples", "traversal.png")
+    if not out.lower().endswith(".png"):
+        raise KerasaeError(f"--out {out} must be a .png file")
+    config, model = load_run(args.run_dir)
+    z_ref, where = None, "the prior mean"
+    if args.reference is not None:
+        from kerasae.data import load_dataset
+
+        x_test = load_dataset(config["dataset"], scaling=config.get("scaling")).x_test
+        if not 0 <= args.reference < len(x_test):
+            raise KerasaeError(f"--reference must lie in [0, {len(x_test) - 1}], got "
+                               f"{args.reference}")
+        z_ref = model.encode(x_test[args.reference:args.reference + 1])[0]
+        where = f"test example {args.reference}"
+    rows, images = traversal_images(model, z_ref, steps=steps, span=args.span)
+    save_grid(images, out, rows=rows, title=f"{config['model']}: latent traversal over "
+              f"[-{args.span:g}, {args.span:g}] around {where}")
+    print(f"wrote {out} ({rows} latent dimensions x {steps} steps)")
     return 0

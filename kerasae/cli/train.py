@@ -3,7 +3,7 @@ import dataclasses
 import os
 
 TRAIN_KEYS = ("model", "dataset", "epochs", "batch_size", "latent_dim", "learning_rate",
-              "seed", "out")
+              "seed", "out", "beta_schedule", "beta_warmup", "beta_cycles")
 
 
 def register(sub):
@@ -22,6 +22,12 @@ def register(sub):
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="run folder (default runs/MODEL-DATASET-TIME)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--beta-schedule", choices=("linear", "cyclical", "sigmoid"),
+                   help="anneal the KL weight of vae/beta_vae from 0 to its beta")
+    p.add_argument("--beta-warmup", type=int, metavar="EPOCHS",
+                   help="epochs of the linear/sigmoid ramp (default 10)")
+    p.add_argument("--beta-cycles", type=int,
+                   help="periods of the cyclical schedule over the run (default 4)")
     p.add_argument("--resume", action="store_true",
                    help="continue the unfinished run in --out from its last checkpoint; its "
                         "config.json has the settings (only --epochs and --learning-rate may "

@@ -149,8 +149,13 @@ class Autoencoder(keras.Model):
         return list(self.trackers.values())
 
     def run_callbacks(self, run_dir, data):
-        """Extra callbacks `kerasae train` adds for this family (grids, schedules)."""
-        return []
+        """Extra callbacks `kerasae train` adds for this family (grids, schedules).
+
+        By default: reconstruction grids, and for generative models prior-sample and
+        latent-traversal grids, in RUN_DIR/samples/ and TensorBoard. Families extend it."""
+        from kerasae.callbacks import default_grid_callbacks
+
+        return default_grid_callbacks(self, run_dir, data.x_test)
 
     def run_summary(self):
         """Extra facts about the finished training for the run's config.json (e.g. sdae's

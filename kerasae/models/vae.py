@@ -1,0 +1,144 @@
+"""`vae` and `beta_vae`: variational autoencoders on TensorFlow Probability.
+
+VAE: Kingma and Welling, "Auto-Encoding Variational Bayes" (ICLR 2014). beta-VAE:
+Higgins et al., "beta-VAE: Learning Basic Visual Concepts with a Constrained Variational
+Framework" (ICLR 2017), whose beta > 1 trades reconstruction for a more factorised code.
+The loss is the negative (beta-)ELBO per example, summed over pixels and latent
+dimensions and averaged over the batch: reconstruction NLL + beta * KL(q(z|x) || N(0, I)).
+
+Export contract: `encoder` maps x to [z_mean, z_log_var] (deterministic, no TFP ops),
+`decoder` maps z to the mean image in [0, 1]. The reparameterized draw lives in the
+`posterior` layer between them, the identity at inference.
+"""
+import keras
+import numpy as np
+from keras import layers, ops
+
+from kerasae import nets
+from kerasae.distributions import (LIKELIHOODS, BernoulliLikelihood, GaussianLikelihood,
+                                   GaussianPosterior)
+from kerasae.errors import KerasaeError
+from kerasae.models.base import Autoencoder
+from kerasae.registry import register_model
+
+
+def build_vae_decoder(latent_dim, output_shape, architecture, **body):
+    """(decoder z -> mean image, logits net z -> logits), sharing every layer.
+
+    The Bernoulli likelihood needs the logits (exact nats at saturated pixels); the
+    exported decoder needs the mean. Both are views of one graph, so weights are stored once.
+    """
+    logits_net = nets.build_decoder(latent_dim, output_shape, architecture,
+                                    output_activation="linear", name="decoder_logits", **body)
+    logits = logits_net.get_layer("x_hat").input  # nets ends in an activation named x_hat
+    logits_net = keras.Model(logits_net.input, logits, name="decoder_logits")
+    mean = layers.Activation("sigmoid", dtype="float32", name="x_hat")(logits)
+    return keras.Model(logits_net.input, mean, name="decoder"), logits_net
+
+
+@register_model("vae")
+class VAE(Autoencoder):
+    """Variational autoencoder: Gaussian posterior, Bernoulli or Gaussian decoder (TFP)."""
+
+    loss_names = ("loss", "reconstruction", "kl", "beta")
+    generative = True
+    tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
+                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 beta=1.0, likelihood="bernoulli", likelihood_scale=0.1, learn_scale=False,
+                 kl="analytic", **kwargs):
+        if likelihood not in LIKELIHOODS:
+            raise KerasaeError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
+                               f"got {likelihood!r}")
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim,
+                         loss="bce" if likelihood == "bernoulli" else "mse", **kwargs)
+        nets.check_architecture(architecture, self.data_shape)
+        if not (isinstance(beta, (int, float)) and beta >= 0):
+            raise KerasaeError(f"beta must be a number >= 0, got {beta!r}")
+        self.architecture = architecture
+        self.beta = float(beta)
+        self.likelihood = likelihood
+        body = dict(hidden_units=tuple(hidden_units), filters=tuple(filters),
+                    kernel_size=int(kernel_size), activation=activation)
+        encoder = nets.build_encoder(self.data_shape, self.latent_dim, architecture,
+                                     output_names=("z_mean", "z_log_var"), **body)
+        decoder, self.decoder_logits = build_vae_decoder(
+            self.latent_dim, self.data_shape, architecture, **body)
+        self.posterior = GaussianPosterior(kl_method=kl, name="posterior")
+        self.likelihood_layer = (
+            BernoulliLikelihood(name="likelihood") if likelihood == "bernoulli" else
+            GaussianLikelihood(likelihood_scale, learn_scale, name="likelihood"))
+        # the current beta: a variable, so BetaAnnealing changes it under compiled steps
+        self.beta_variable = self.add_weight(
+            shape=(), name="beta", trainable=False,
+            initializer=keras.initializers.Constant(self.beta))
+        self._set_networks(encoder, decoder)
+
+    # ------------------------------------------------------------------ forward
+    def call(self, x, training=False):
+        z = self.posterior(self.encoder(x, training=training), training=training)
+        return self.decoder(z, training=training)
+
+    def negative_elbo(self, x, beta=None, seed=None, training=False):
+        """Per-example (reconstruction NLL, KL, beta-weighted total), each of shape (batch,).
+
+        One reparameterized draw per example estimates the expected log-likelihood, in
+        evaluation too: the ELBO is an expectation over q(z|x), and decoding only the mean
+        would understate it. `seed` (an int or pair) makes the draw repeatable.
+        """
+        mean, log_var = self.encoder(x, training=training)
+        z = self.posterior.sample(mean, log_var, seed=seed)
+        if self.likelihood == "bernoulli":
+            nll = self.likelihood_layer(x, self.decoder_logits(z, training=training))
+        else:
+            nll = self.likelihood_layer(x, self.decoder(z, training=training))
+        kl = self.posterior.kl(mean, log_var, z)
+        beta = ops.cast(self.beta_variable if beta is None else beta, nll.dtype)
+        return nll, kl, nll + beta * kl
+
+    def compute_losses(self, x, training=False):
+        nll, kl, total = self.negative_elbo(x, training=training)
+        return {"loss": ops.mean(total), "reconstruction": ops.mean(nll),
+                "kl": ops.mean(kl), "beta": ops.convert_to_tensor(self.beta_variable)}
+
+    # ------------------------------------------------------------------ inference
+    def encode(self, x, batch_size=256):
+        """The posterior mean z_mean (deterministic)."""
+        return self._batched(lambda b: self.encoder(b, training=False)[0], x, batch_size)
+
+    def encode_distribution(self, x, batch_size=256):
+        """(z_mean, z_log_var) of q(z|x)."""
+        both = self._batched(lambda b: ops.stack(self.encoder(b, training=False), axis=1),
+                             x, batch_size)
+        return both[:, 0], both[:, 1]
+
+    def score(self, x, batch_size=256, samples=8, seed=0):
+        """Per-example negative ELBO in nats (beta = 1, the bound on -log p(x)): the anomaly
+        score. Averaged over `samples` draws with fixed seeds, so it is repeatable."""
+        def fn(b):
+            total = 0.0
+            for i in range(samples):
+                total += self.negative_elbo(b, beta=1.0, seed=(seed, i))[2]
+            return total / samples
+        return self._batched(fn, x, batch_size)
+
+    def sample(self, n, seed=None):
+        """Decoder means of `n` draws from the prior N(0, I): shape (n, *input_shape)."""
+        z = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim))
+        return self.decode(z.astype("float32"))
+
+
+@register_model("beta_vae")
+class BetaVAE(VAE):
+    """beta-VAE (Higgins et al. 2017): a VAE whose KL weight beta > 1 (default 4)."""
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
+                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 beta=4.0, likelihood="bernoulli", likelihood_scale=0.1, learn_scale=False,
+                 kl="analytic", **kwargs):
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim,
+                         architecture=architecture, hidden_units=hidden_units, filters=filters,
+                         kernel_size=kernel_size, activation=activation, beta=beta,
+                         likelihood=likelihood, likelihood_scale=likelihood_scale,
+                         learn_scale=learn_scale, kl=kl, **kwargs)
