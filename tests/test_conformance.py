@@ -1,68 +1,53 @@
 """One conformance suite over the whole registry (timm-style), kept fast by tiny configs.
 
-Every registered model, built-in or plugin: builds from its tiny config, a short fit
-lowers its loss, `.keras` save/load gives identical outputs and config, and the contract
-methods return the documented shapes.
+Every registered model, built-in or plugin, goes through `kerasae.testing`, the same
+checks a plugin author runs: the contract's shapes, a complete `get_config`, a short fit
+that lowers the loss, and an exact `.keras` save/load round trip. (Export parity over the
+registry is tests/test_export.py's.)
 """
-import numpy as np
 import pytest
 
 import kerasae
-from kerasae.errors import NotGenerativeError
-from kerasae.registry import get_model_class
+from kerasae import testing
 
 MODELS = kerasae.list_models()
-
-
-def build(name, input_shape=(8, 8, 1)):
-    cls = get_model_class(name)
-    return kerasae.create_model(name, input_shape=input_shape, **cls.tiny_config)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_fit_lowers_loss_and_round_trips(name, digits, tmp_path):
     x = digits[0][:256]
-    model = build(name)
-    model.compile()
-    before = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)["loss"]
-    model.fit(x, epochs=4, batch_size=32, verbose=0)
-    after = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)["loss"]
-    assert np.isfinite(after) and after < before, (before, after)
-
-    path = tmp_path / f"{name}.keras"
-    model.save(path)
-    loaded = kerasae.load_model(str(path))
-    assert type(loaded) is type(model)
-    assert loaded.get_config() == model.get_config() or \
-        {k: list(v) if isinstance(v, tuple) else v for k, v in model.get_config().items()} \
-        == loaded.get_config()
-    np.testing.assert_array_equal(loaded.reconstruct(x[:16]), model.reconstruct(x[:16]))
-    np.testing.assert_array_equal(loaded.encode(x[:16]), model.encode(x[:16]))
+    model = testing.build(name)
+    testing.check_fit_lowers_loss(model, x)
+    testing.check_save_load(model, x[:16], tmp_path)
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_contract_shapes(name, digits):
-    x = digits[0][:10]
-    model = build(name)
-    z = model.encode(x)
-    assert z.shape == (10, model.latent_dim)
-    assert model.decode(z).shape == x.shape
-    assert model.reconstruct(x).shape == x.shape
-    scores = model.score(x)
-    assert scores.shape == (10,) and np.all(np.isfinite(scores))
-    if model.generative:
-        samples = model.sample(5, seed=0)
-        assert samples.shape == (5, *x.shape[1:])
-    else:
-        with pytest.raises(NotGenerativeError):
-            model.sample(5)
+def test_contract_and_config(name, digits):
+    model = testing.build(name)
+    testing.check_contract(model, digits[0][:10])
+    testing.check_config(model)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_config_lists_every_constructor_argument(name):
-    from kerasae.params import signature_params
+def test_check_model_catches_a_broken_model(digits):
+    """The kit must fail a model that breaks the contract, not only pass good ones."""
+    from kerasae.models.ae import AE
 
-    model = build(name)
-    config = model.get_config()
-    for key in signature_params(type(model)):
-        assert key in config, f"{name}.get_config() misses {key!r}"
+    class Frozen(AE):  # trains nothing: its loss cannot fall
+        def train_step(self, data):
+            return self.test_step(data)
+
+    with pytest.raises(AssertionError, match="did not lower the loss"):
+        testing.check_model(Frozen, data=digits[0][:64], epochs=1, export=False)
+
+    class Forgetful(AE):  # takes an argument get_config does not record
+        tiny_config = {"latent_dim": 2}
+
+        def __init__(self, input_shape=(28, 28, 1), latent_dim=16, width=8, **kwargs):
+            super().__init__(input_shape=input_shape, latent_dim=latent_dim,
+                             hidden_units=(width,), **kwargs)
+
+        def get_config(self):
+            return {k: v for k, v in super().get_config().items() if k != "width"}
+
+    with pytest.raises(AssertionError, match=r"misses \['width'\]"):
+        testing.check_config(testing.build(Forgetful))
