@@ -1,0 +1,29 @@
+"""`aae`: the adversarial autoencoder (Makhzani, Shlens, Jaitly, Goodfellow and Frey, 2015).
+
+A deterministic autoencoder whose aggregated posterior q(z) is matched to a prior p(z) by a
+GAN on the latent: a discriminator learns to tell prior draws (label 1) from codes (label
+0) with binary cross-entropy, whose optimum is 2 JS(p || q) - 2 log 2, and the encoder is
+trained to fool it. Priors: `gaussian`, `mixture` (k Gaussians on a circle, the paper's
+figure 4) and `uniform`. The training loop is `AdversarialAutoencoder`'s, written once.
+"""
+from kerasae.models.adversarial import AdversarialAutoencoder
+from kerasae.registry import register_model
+
+
+@register_model("aae")
+class AAE(AdversarialAutoencoder):
+    """Adversarial autoencoder: a JS discriminator on z matches the codes to the prior."""
+
+    tiny_config = {"latent_dim": 2, "architecture": "mlp", "hidden_units": (16,),
+                   "disc_units": (16,)}
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="auto",
+                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 prior="gaussian", prior_components=10, disc_units=(256, 256), n_critic=1,
+                 reg_weight=0.02, kernel="imq", loss="mse", **kwargs):
+        """`reg_weight` (lambda) weighs the adversarial term against the per-pixel mean
+        reconstruction loss; `kernel` is that of the logged `mmd` diagnostic."""
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
+        self._build_adversarial(architecture, hidden_units, filters, kernel_size, activation,
+                                prior, prior_components, "js", disc_units, n_critic,
+                                reg_weight, 0.0, kernel)

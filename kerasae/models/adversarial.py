@@ -1,0 +1,238 @@
+"""The two-optimizer base of every model that matches its codes to a prior on the latent.
+
+Adversarial autoencoders (Makhzani et al. 2015) and Wasserstein autoencoders (Tolstikhin
+et al., ICLR 2018) share one training loop, written once here. Per batch:
+
+  (a) encode the batch and reconstruct it (one encoder pass under the autoencoder's tape);
+  (b) `n_critic` steps of the discriminator/critic on prior draws vs the (frozen) codes,
+      with its own optimizer (`disc_optimizer`);
+  (c) the regularizer that pushes the codes toward the prior, weighted by `reg_weight`
+      (lambda in the papers), against the freshly updated discriminator.
+
+(a) and (c) are applied in one step of the autoencoder's optimizer on recon + lambda * reg,
+as in the WAE paper's Algorithms 1 and 2. Two separate Adam steps would make lambda
+meaningless (Adam is invariant to the scale of a loss) and would cost a second encoder pass.
+
+The divergence between the aggregated posterior q(z) and the prior p(z) is one of
+  "js":     a discriminator with binary cross-entropy, optimum 2 JS - 2 log 2 (AAE, WAE-GAN);
+  "critic": a critic with a gradient penalty, the Kantorovich-Rubinstein dual of W1;
+  "mmd":    the unbiased multi-scale MMD of WAE-MMD (no discriminator, no second optimizer).
+Every loss term comes from `kerasae.losses`, every estimate from `kerasae.divergences`.
+
+History: `loss` is the reconstruction loss (comparable with every other family); `mmd` is
+the MMD between a batch of codes and prior draws (a yardstick for every variant); the JS
+variants add `disc_loss`, `gen_loss`, `jsd`; the critic adds `critic_loss`, `gen_loss`, `gp`
+and `w1`.
+"""
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from kerasae import divergences, losses, nets
+from kerasae.errors import KerasaeError
+from kerasae.models.base import Autoencoder
+
+PRIORS = ("gaussian", "mixture", "uniform")
+DIVERGENCES = ("js", "critic", "mmd")
+#: the mixture prior: `prior_components` Gaussians with this std, means on a circle of this
+#: radius in the first two latent dimensions (Makhzani et al.'s 2-D figure layout)
+MIXTURE_RADIUS, MIXTURE_STD = 2.0, 0.5
+
+LOSS_NAMES = {"js": ("loss", "disc_loss", "gen_loss", "jsd", "mmd"),
+              "critic": ("loss", "critic_loss", "gen_loss", "gp", "w1", "mmd"),
+              "mmd": ("loss", "mmd")}
+
+
+def draw_prior(kind, n, dim, components=10, seed=None):
+    """n draws from the prior (a tensor); `seed` is an int or a keras SeedGenerator."""
+    if kind == "gaussian":
+        return keras.random.normal((n, dim), seed=seed)
+    if kind == "uniform":  # unit variance, like the other priors, so kernels and lambda carry over
+        return keras.random.uniform((n, dim), -math.sqrt(3.0), math.sqrt(3.0), seed=seed)
+    which = keras.random.randint((n,), 0, components, seed=seed)
+    angle = 2.0 * math.pi * ops.cast(which, "float32") / components
+    centres = ops.stack([ops.cos(angle), ops.sin(angle)], axis=-1) * MIXTURE_RADIUS
+    centres = ops.pad(centres, [[0, 0], [0, dim - 2]]) if dim > 2 else centres[:, :dim]
+    return centres + MIXTURE_STD * keras.random.normal((n, dim), seed=seed)
+
+
+def build_discriminator(latent_dim, units, name="discriminator"):
+    """An MLP from z to one unnormalised score (a logit, or a critic value).
+
+    No normalisation layers: batch statistics would break the per-example gradient penalty.
+    """
+    z = keras.Input(shape=(latent_dim,), name="z")
+    h = z
+    for i, width in enumerate(units):
+        h = layers.Dense(width, activation="relu", name=f"disc_dense{i}")(h)
+    return keras.Model(z, layers.Dense(1, dtype="float32", name="score")(h), name=name)
+
+
+class AdversarialAutoencoder(Autoencoder):
+    """Base class: a deterministic encoder, a decoder, and a prior matched on the latent."""
+
+    generative = True
+    loss_names = LOSS_NAMES["js"]
+
+    def _build_adversarial(self, architecture, hidden_units, filters, kernel_size, activation,
+                           prior, prior_components, divergence, disc_units, n_critic,
+                           reg_weight, gp_weight, kernel):
+        """Check the shared arguments and build encoder, decoder and discriminator."""
+        if architecture == "auto":
+            architecture = "conv" if len(self.data_shape) in (2, 3) else "mlp"
+        nets.check_architecture(architecture, self.data_shape)
+        self._check_undercomplete()
+        if prior not in PRIORS:
+            raise KerasaeError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
+        if prior == "mixture" and self.latent_dim < 2:
+            raise KerasaeError("the mixture prior lays its components on a circle and needs "
+                               "latent_dim >= 2; use prior='gaussian' for a 1-D latent")
+        if int(prior_components) < 1:
+            raise KerasaeError(f"prior_components must be >= 1, got {prior_components}")
+        if int(n_critic) < 1:
+            raise KerasaeError(f"n_critic must be >= 1, got {n_critic}")
+        if float(reg_weight) < 0 or float(gp_weight) < 0:
+            raise KerasaeError("reg_weight and gp_weight must be >= 0, got "
+                               f"{reg_weight} and {gp_weight}")
+        if kernel not in losses.MMD_KERNELS:
+            raise KerasaeError(f"kernel must be one of {', '.join(losses.MMD_KERNELS)}, "
+                               f"got {kernel!r}")
+        self.architecture, self.prior, self.divergence = architecture, prior, divergence
+        self.prior_components, self.n_critic = int(prior_components), int(n_critic)
+        self.reg_weight, self.gp_weight, self.kernel = float(reg_weight), float(gp_weight), kernel
+        self.loss_names = LOSS_NAMES[divergence]
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in self.loss_names}
+        self.seed_generator = keras.random.SeedGenerator(0)
+        body = dict(hidden_units=tuple(hidden_units), filters=tuple(filters),
+                    kernel_size=int(kernel_size), activation=activation)
+        self._set_networks(
+            nets.build_encoder(self.data_shape, self.latent_dim, architecture, **body),
+            nets.build_decoder(self.latent_dim, self.data_shape, architecture, **body))
+        # MMD needs no discriminator: then there is no second network and no second optimizer
+        self.discriminator = (None if divergence == "mmd" else
+                              build_discriminator(self.latent_dim, tuple(disc_units)))
+
+    # ------------------------------------------------------------------ prior
+    def sample_prior(self, n, seed=None):
+        """n draws from the model's prior as a numpy array."""
+        seed = self.seed_generator if seed is None else seed
+        return np.asarray(draw_prior(self.prior, int(n), self.latent_dim,
+                                     self.prior_components, seed=seed))
+
+    def sample(self, n, seed=None):
+        """Decode n prior draws: images shaped like the training data."""
+        if int(n) <= 0:
+            raise KerasaeError(f"the number of samples must be positive, got {n}")
+        return self.decode(self.sample_prior(n, seed=seed))
+
+    # ------------------------------------------------------------------ compile / save
+    def default_disc_optimizer(self):
+        if self.divergence == "critic":  # WGAN-GP's Adam(1e-4, 0.5, 0.9), a little faster on z
+            return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.9)
+        return keras.optimizers.Adam(learning_rate=5e-4, beta_1=0.5)  # WAE-GAN's adversary
+
+    def compile(self, optimizer=None, disc_optimizer=None, **kwargs):
+        """`optimizer` trains encoder + decoder (Adam(1e-3) by default); `disc_optimizer` the
+        discriminator/critic (Adam(5e-4, beta_1=0.5) for JS as in WAE-GAN, Adam(2e-4, 0.5,
+        0.9) for the critic as in WGAN-GP). Both are attributes, so checkpoints hold both."""
+        super().compile(optimizer=optimizer, **kwargs)
+        if self.discriminator is None:
+            self.disc_optimizer = None
+        else:
+            self.disc_optimizer = disc_optimizer or self.default_disc_optimizer()
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config and self.disc_optimizer is not None:
+            config["disc_optimizer"] = keras.optimizers.serialize(self.disc_optimizer)
+        return config
+
+    def compile_from_config(self, config):
+        if not config:
+            return
+        config = dict(config)
+        config["optimizer"] = keras.optimizers.deserialize(config["optimizer"])
+        if config.get("disc_optimizer") is not None:
+            config["disc_optimizer"] = keras.optimizers.deserialize(config["disc_optimizer"])
+        self.compile(**config)
+        if self.built:  # build each on its own variables so the saved slots line up
+            self.optimizer.build(self._autoencoder_variables())
+            if self.disc_optimizer is not None:
+                self.disc_optimizer.build(self.discriminator.trainable_variables)
+
+    def _autoencoder_variables(self):
+        return self.encoder.trainable_variables + self.decoder.trainable_variables
+
+    # ------------------------------------------------------------------ training
+    def _discriminator_losses(self, z, z_prior):
+        """The discriminator's/critic's own loss and its diagnostics (all float32)."""
+        real = self.discriminator(z_prior, training=True)
+        fake = self.discriminator(z, training=True)
+        if self.divergence == "critic":
+            gp = losses.gradient_penalty(self.discriminator, z_prior, z, seed=self.seed_generator)
+            own = losses.critic_loss(real, fake)
+            return own + self.gp_weight * gp, {"critic_loss": own + self.gp_weight * gp,
+                                               "gp": gp, "w1": divergences.w1_from_scores(real, fake)}
+        own = losses.discriminator_bce(real, fake)
+        return own, {"disc_loss": own, "jsd": divergences.jsd_from_logits(real, fake)}
+
+    def _regularizer(self, z, z_prior):
+        """The term that pulls the codes z toward the prior (lambda multiplies it)."""
+        if self.divergence == "mmd":
+            return losses.mmd_unbiased(z, z_prior, kernel=self.kernel)
+        fake = self.discriminator(z, training=False)
+        if self.divergence == "critic":
+            return -ops.mean(ops.cast(fake, "float32"))  # W1 up to the critic's E_p[f]
+        return losses.generator_bce(fake)
+
+    def train_step(self, data):
+        x = self._inputs(data)
+        with tf.GradientTape() as tape:
+            z = self.encoder(x, training=True)
+            recon = self.reconstruction_loss(x, self.decoder(z, training=True))
+            z32 = ops.cast(z, "float32")  # divergences in float32 under mixed precision
+            n = ops.shape(z32)[0]
+            logs = {"loss": recon}
+            with tape.stop_recording():
+                frozen = ops.stop_gradient(z32)
+                logs["mmd"] = losses.mmd_unbiased(
+                    frozen, self._prior_batch(n), kernel=self.kernel)
+                for _ in range(self.n_critic if self.discriminator is not None else 0):
+                    logs.update(self._discriminator_step(frozen, self._prior_batch(n)))
+            reg = self._regularizer(z32, self._prior_batch(n))
+            if self.divergence != "mmd":
+                logs["gen_loss"] = reg
+            total = recon + self.reg_weight * reg
+            scaled = self.optimizer.scale_loss(total)
+        variables = self._autoencoder_variables()
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return self._track(logs)
+
+    def _prior_batch(self, n):
+        return draw_prior(self.prior, n, self.latent_dim, self.prior_components,
+                          seed=self.seed_generator)
+
+    def _discriminator_step(self, z, z_prior):
+        variables = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            own, logs = self._discriminator_losses(z, z_prior)
+        grads = tape.gradient(own, variables)
+        self.disc_optimizer.apply_gradients(zip(grads, variables))
+        return logs
+
+    def test_step(self, data):
+        x = self._inputs(data)
+        z = ops.cast(self.encoder(x, training=False), "float32")
+        recon = self.reconstruction_loss(x, self.decoder(z, training=False))
+        n = ops.shape(z)[0]
+        logs = {"loss": recon, "mmd": losses.mmd_unbiased(z, self._prior_batch(n),
+                                                          kernel=self.kernel)}
+        if self.discriminator is not None:
+            _, extra = self._discriminator_losses(z, self._prior_batch(n))
+            logs.update(extra)
+            logs["gen_loss"] = self._regularizer(z, self._prior_batch(n))
+        return self._track(logs)
