@@ -9,7 +9,7 @@ import os
 import sys
 import warnings
 
-COMMAND_MODULES = ("models", "train", "evaluate", "sample", "detect", "export")
+COMMAND_MODULES = ("models", "train", "evaluate", "sample", "detect", "compare", "export")
 
 
 class _Parser(argparse.ArgumentParser):

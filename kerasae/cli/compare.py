@@ -1,0 +1,35 @@
+"""`kerasae compare`: several families at one latent size against PCA (kerasae.compare)."""
+
+
+def register(sub):
+    p = sub.add_parser("compare", help="train and compare models at one latent size, "
+                                       "always against pca")
+    p.add_argument("--dataset", default="digits",
+                   help="digits, fashion_mnist, mnist, cifar10, or a path (default digits)")
+    p.add_argument("--latent-dim", type=int, default=16)
+    p.add_argument("--models", default="ae,conv_ae",
+                   help="comma-separated names or globs, e.g. 'ae,*vae*'; pca is always added")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="comparison folder, one run per model inside "
+                                 "(default runs/compare-DATASET-TIME); finished runs with "
+                                 "the same settings are reused")
+    p.add_argument("--retrain", action="store_true",
+                   help="train again even where OUT/MODEL holds a finished run")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args):
+    import os
+
+    from kerasae.compare import compare
+
+    result = compare(dataset=args.dataset, latent_dim=args.latent_dim, models=args.models,
+                     epochs=args.epochs, out=args.out, batch_size=args.batch_size,
+                     seed=args.seed, retrain=args.retrain)
+    with open(os.path.join(result["out"], "comparison.md"), encoding="utf-8") as f:
+        print(f.read().rstrip())
+    print(f"wrote comparison.csv, comparison.md and {', '.join(os.path.basename(p) for p in result['figures'])} "
+          f"in {result['out']}")
+    return 0
