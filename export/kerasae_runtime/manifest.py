@@ -1,0 +1,117 @@
+"""Reading an export folder: `manifest.json`, its checksums, the input scaling and the prior.
+
+A runtime trusts nothing it has not checked: the manifest's format and version, and the
+SHA-256 of every file it is about to hand to onnxruntime (a truncated copy or a swapped
+file fails here with a clear message, not as a wrong number in production).
+"""
+import hashlib
+import json
+import os
+
+import numpy as np
+
+FORMAT, SUPPORTED_VERSIONS = "kerasae-export", (1,)
+MANIFEST = "manifest.json"
+
+
+class ExportError(ValueError):
+    """Something about the export folder or the input is wrong; the message says the fix."""
+
+
+def read(export_dir):
+    path = os.path.join(export_dir, MANIFEST)
+    if not os.path.isfile(path):
+        raise ExportError(f"{export_dir} has no {MANIFEST}; pass the folder written by "
+                          "`kerasae export`")
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except ValueError as exc:
+        raise ExportError(f"{path} is not valid JSON ({exc}); re-export the model") from None
+    if manifest.get("format") != FORMAT:
+        raise ExportError(f"{path} is not a kerasae export manifest")
+    if manifest.get("format_version") not in SUPPORTED_VERSIONS:
+        raise ExportError(f"{path} has format_version {manifest.get('format_version')}; this "
+                          "kerasae-runtime reads versions "
+                          f"{', '.join(map(str, SUPPORTED_VERSIONS))}: upgrade kerasae-runtime")
+    return manifest
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(export_dir, manifest, rel):
+    """The absolute path of `rel` after checking it against the manifest's checksum."""
+    entry = manifest.get("files", {}).get(rel)
+    path = os.path.join(export_dir, rel)
+    if entry is None:
+        raise ExportError(f"{rel} is not listed in {MANIFEST}; re-export the model")
+    if not os.path.isfile(path):
+        raise ExportError(f"{path} is missing; copy the whole export folder")
+    if _sha256(path) != entry["sha256"]:
+        raise ExportError(f"{path} does not match its SHA-256 in {MANIFEST} (corrupted or "
+                          "modified); copy the export folder again or re-export")
+    return path
+
+
+def part_file(manifest, part, precision):
+    info = manifest.get("parts", {}).get(part)
+    if info is None:
+        raise ExportError(f"this export has no {part}; export it with "
+                          f"`kerasae export RUN --parts encoder,decoder`")
+    key = {"fp32": "onnx", "fp16": "onnx_fp16"}.get(precision)
+    if key is None:
+        raise ExportError(f"precision must be fp32 or fp16, got {precision!r}")
+    if key not in info.get("files", {}):
+        flag = " --fp16" if precision == "fp16" else ""
+        raise ExportError(f"this export has no {precision} ONNX {part}; run "
+                          f"`kerasae export RUN --format onnx{flag}`")
+    return info["files"][key], info
+
+
+def scale(x, scaling):
+    """Raw values (the training data's units) -> the model's [0, 1] inputs."""
+    x = np.asarray(x, dtype=np.float32)
+    kind = (scaling or {"kind": "identity"})["kind"]
+    if kind == "divide":
+        return x / np.float32(scaling["scale"])
+    if kind == "minmax":
+        lo = np.asarray(scaling["min"], dtype=np.float32)
+        span = np.asarray(scaling["max"], dtype=np.float32) - lo
+        return (x - lo) / np.where(span > 0, span, 1.0).astype(np.float32)
+    if kind != "identity":
+        raise ExportError(f"unknown input scaling {kind!r}; upgrade kerasae-runtime")
+    return x
+
+
+def unscale(x, scaling):
+    """The inverse of `scale`: model outputs back in the training data's units."""
+    x = np.asarray(x, dtype=np.float32)
+    kind = (scaling or {"kind": "identity"})["kind"]
+    if kind == "divide":
+        return x * np.float32(scaling["scale"])
+    if kind == "minmax":
+        lo = np.asarray(scaling["min"], dtype=np.float32)
+        return x * (np.asarray(scaling["max"], dtype=np.float32) - lo) + lo
+    return scale(x, scaling)  # identity, or the unknown-kind error
+
+
+def sample_prior(prior, n, seed=None):
+    """n latent codes from the manifest's prior (standard normal or a fitted Gaussian)."""
+    if not prior:
+        raise ExportError("this export records no prior to generate from (a non-generative "
+                          "model exported without its training data); re-export the run "
+                          "with its data available")
+    rng = np.random.default_rng(seed)
+    eps = rng.standard_normal((n, int(prior["dim"])))
+    if prior["kind"] == "standard_normal":
+        return eps.astype(np.float32)
+    if prior["kind"] == "gaussian":
+        tril = np.asarray(prior["scale_tril"], dtype=np.float64)
+        return (np.asarray(prior["mean"]) + eps @ tril.T).astype(np.float32)
+    raise ExportError(f"unknown prior kind {prior['kind']!r}; upgrade kerasae-runtime")

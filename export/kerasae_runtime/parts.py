@@ -1,0 +1,121 @@
+"""`Encoder`, `Decoder` and `Autoencoder` (both parts): the deploy-side API.
+
+    dec = Decoder.load("runs/vae/export")          # checksums verified before loading
+    images = dec.generate(64, seed=0)              # (64, H, W, C) in [0, 1]
+    z = Encoder.load("runs/vae/export").encode(x)  # the deterministic code (z or z_mean)
+    s = Autoencoder.load("runs/vae/export").score(x)   # per-example reconstruction MSE
+
+Inputs are in the model's units ([0, 1], like `kerasae`'s `model.encode`) unless
+`raw=True`, which first applies the run's input scaling from the manifest.
+"""
+import numpy as np
+
+from kerasae_runtime import manifest as mf
+from kerasae_runtime.session import Session
+
+
+class _Part:
+    part = None
+
+    def __init__(self, export_dir, manifest, session, info, precision):
+        self.export_dir = export_dir
+        self.manifest = manifest
+        self.session = session
+        self.info = info
+        self.precision = precision
+
+    @classmethod
+    def load(cls, export_dir, device="auto", precision="fp32", verify=True, threads=None):
+        """Open one part. device: auto (CUDA when available), cuda or cpu; precision:
+        fp32 or fp16 (an export made with --fp16); verify: check the SHA-256 first."""
+        manifest = mf.read(export_dir)
+        rel, info = mf.part_file(manifest, cls.part, precision)
+        path = mf.verify_file(export_dir, manifest, rel) if verify else \
+            f"{export_dir}/{rel}"
+        session = Session(path, info["inputs"][0]["name"],
+                          [o["name"] for o in info["outputs"]], device=device, threads=threads)
+        return cls(export_dir, manifest, session, info, precision)
+
+    @property
+    def provider(self):
+        """The execution provider onnxruntime actually uses (CUDA or CPU)."""
+        return self.session.provider
+
+    @property
+    def input_shape(self):
+        return tuple(self.info["inputs"][0]["shape"][1:])
+
+    def _check(self, x):
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape[1:] != self.input_shape:
+            if x.shape == self.input_shape:  # one example without its batch axis
+                x = x[None]
+            else:
+                name = self.info["inputs"][0]["name"]
+                raise mf.ExportError(
+                    f"the {self.part} expects {name} of shape (batch, "
+                    f"{', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
+        if not np.isfinite(x).all():
+            raise mf.ExportError("the input contains NaN or infinite values")
+        return x
+
+
+class Encoder(_Part):
+    part = "encoder"
+
+    def encode_all(self, x, raw=False, batch_size=1024):
+        """Every encoder output by name (a VAE's z_mean and z_log_var)."""
+        if raw:
+            x = mf.scale(x, self.manifest.get("scaling"))
+        return self.session.run(self._check(x), batch_size)
+
+    def encode(self, x, raw=False, batch_size=1024):
+        """The deterministic latent code: the first output (z, or the posterior mean)."""
+        return next(iter(self.encode_all(x, raw, batch_size).values()))
+
+
+class Decoder(_Part):
+    part = "decoder"
+
+    def decode(self, z, raw=False, batch_size=1024):
+        """x_hat in [0, 1], or in the training data's units with raw=True."""
+        x_hat = next(iter(self.session.run(self._check(z), batch_size).values()))
+        return mf.unscale(x_hat, self.manifest.get("scaling")) if raw else x_hat
+
+    def generate(self, n, seed=None, raw=False):
+        """n new examples decoded from the manifest's prior."""
+        if int(n) <= 0:
+            raise mf.ExportError(f"n must be a positive integer, got {n}")
+        return self.decode(mf.sample_prior(self.manifest.get("prior"), int(n), seed), raw)
+
+    @property
+    def prior(self):
+        return self.manifest.get("prior")
+
+
+class Autoencoder:
+    """Both parts: reconstruct and score (what anomaly detection in a service needs)."""
+
+    def __init__(self, encoder, decoder):
+        self.encoder, self.decoder = encoder, decoder
+
+    @classmethod
+    def load(cls, export_dir, **options):
+        return cls(Encoder.load(export_dir, **options), Decoder.load(export_dir, **options))
+
+    def reconstruct(self, x, raw=False, batch_size=1024):
+        if raw:
+            x = mf.scale(x, self.encoder.manifest.get("scaling"))
+        return self.decoder.decode(self.encoder.encode(x, batch_size=batch_size),
+                                   batch_size=batch_size)
+
+    def score(self, x, raw=False, batch_size=1024):
+        """Per-example anomaly score: mean squared reconstruction error (higher = stranger),
+        in the model's [0, 1] units, as `kerasae`'s default `score`."""
+        x = self.encoder._check(mf.scale(x, self.encoder.manifest.get("scaling")) if raw
+                                else x)
+        x_hat = self.reconstruct(x, batch_size=batch_size)
+        return np.mean((x - x_hat).reshape(len(x), -1) ** 2, axis=1)
+
+    def generate(self, n, seed=None, raw=False):
+        return self.decoder.generate(n, seed, raw)
