@@ -99,7 +99,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         write_json(os.path.join(self.folder, STATE), state)  # the commit point
         write_text(self.history_path, history_csv(self.rows))
         for old in os.listdir(self.folder):  # only now is the previous epoch's file unneeded
-            if old.endswith(".weights.h5") and old != name:
+            stale_tmp = old.startswith(".") and ".tmp" in old  # left by a killed writer
+            if (old.endswith(".weights.h5") and old != name) or stale_tmp:
                 os.remove(os.path.join(self.folder, old))
 
 

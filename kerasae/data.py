@@ -199,8 +199,8 @@ def _load_numpy(path, test_fraction, scaling):
                 raise KerasaeError(f"{path} holds no arrays")
             train_key = next((k for k in ("x_train", "x", "X", "images", "data") if k in keys),
                              keys[0])
-            x = loaded[train_key]
-            x_test = loaded["x_test"] if "x_test" in keys else None
+            x = _npz_member(loaded, train_key, path)
+            x_test = _npz_member(loaded, "x_test", path) if "x_test" in keys else None
     x = _numeric(x, path)
     if x.ndim == 3 and x.shape[-1] > 4:  # (N, H, W) greyscale images
         x = x[..., None]
@@ -213,6 +213,15 @@ def _load_numpy(path, test_fraction, scaling):
     if x_test is not None:
         return Dataset(name, x, apply_scaling(x_test, scaling), scaling=scaling)
     return _split(x, None, test_fraction, name, scaling)
+
+
+def _npz_member(npz, key, path):
+    """One array of an .npz; object arrays would need unpickling, which is never done."""
+    try:
+        return npz[key]
+    except ValueError as exc:
+        raise KerasaeError(f"{path}: array {key!r} cannot be loaded as numeric data ({exc}); "
+                           "save numeric arrays only") from None
 
 
 def _numeric(x, path):
@@ -275,7 +284,7 @@ def read_examples(path):
                     raise KerasaeError(f"{path} holds no arrays")
                 key = next((k for k in ("x", "X", "x_test", "images", "data") if k in keys),
                            keys[0])
-                loaded = loaded[key]
+                loaded = _npz_member(loaded, key, path)
         x = _numeric(loaded, path)
         if x.ndim == 3 and x.shape[-1] > 4:  # (N, H, W) greyscale images
             x = x[..., None]
