@@ -1,5 +1,6 @@
 """`kerasae sample RUN_DIR [-n N] [--out FILE.png] [--traverse]`: a grid of the model's
-prior samples, or a latent traversal (one row per latent dimension)."""
+prior samples, or a latent traversal (one row per latent dimension), or `--langevin`
+samples from a denoising autoencoder's score (kerasae.sampling)."""
 import os
 
 
@@ -13,11 +14,19 @@ def register(sub):
     p.add_argument("--traverse", action="store_true",
                    help="one row per latent dimension, swept over [-SPAN, SPAN] around a "
                         "reference code (instead of prior samples)")
-    p.add_argument("--steps", type=int, default=9, help="traversal steps per row (default 9)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="traversal steps per row (default 9), or Langevin steps (default 100)")
     p.add_argument("--span", type=float, default=3.0, help="traversal range (default 3)")
     p.add_argument("--reference", type=int, metavar="INDEX",
                    help="traverse around the posterior mean of this test example of the "
                         "run's dataset (default: the prior mean, all zeros)")
+    p.add_argument("--langevin", action="store_true",
+                   help="Langevin dynamics on the score of a dae/sdae trained with Gaussian "
+                        "noise, started from uniform noise (instead of prior samples)")
+    p.add_argument("--step-size", type=float, metavar="E",
+                   help="Langevin step size (default sigma^2 / 2, sigma the DAE's noise std)")
+    p.add_argument("--anneal", action="store_true",
+                   help="Langevin with a decreasing noise schedule (see kerasae.sampling)")
     p.set_defaults(func=cmd_sample)
 
 
@@ -28,6 +37,8 @@ def cmd_sample(args):
 
     if args.traverse:
         return cmd_traverse(args)
+    if args.langevin:
+        return cmd_langevin(args)
     if args.n <= 0:
         raise KerasaeError(f"-n must be a positive integer, got {args.n}")
     out = args.out or os.path.join(args.run_dir, "samples", "samples.png")
@@ -46,7 +57,7 @@ def cmd_traverse(args):
     from kerasae.plots import save_grid
     from kerasae.runs import load_run
 
-    steps = args.steps
+    steps = 9 if args.steps is None else args.steps
     if steps < 2:
         raise KerasaeError(f"--steps must be at least 2, got {steps}")
     if not args.span > 0:
@@ -69,4 +80,27 @@ def cmd_traverse(args):
     save_grid(images, out, rows=rows, title=f"{config['model']}: latent traversal over "
               f"[-{args.span:g}, {args.span:g}] around {where}")
     print(f"wrote {out} ({rows} latent dimensions x {steps} steps)")
+    return 0
+
+
+def cmd_langevin(args):
+    from kerasae.errors import KerasaeError
+    from kerasae.plots import save_grid
+    from kerasae.runs import load_run
+    from kerasae.sampling import langevin, score_sigma
+
+    steps = 100 if args.steps is None else args.steps
+    if args.n <= 0 or steps <= 0:
+        raise KerasaeError(f"-n and --steps must be positive integers, got {args.n} and {steps}")
+    out = args.out or os.path.join(args.run_dir, "samples", "langevin.png")
+    if not out.lower().endswith(".png"):
+        raise KerasaeError(f"--out {out} must be a .png file")
+    config, model = load_run(args.run_dir)
+    sigma = score_sigma(model)  # refuses models without a score estimate, before any work
+    eps = sigma ** 2 / 2 if args.step_size is None else args.step_size
+    images = langevin(model, args.n, steps=steps, step_size=eps, seed=args.seed,
+                      anneal=args.anneal)
+    save_grid(images, out, title=f"{config['model']}: {args.n} Langevin samples, {steps} "
+              f"steps of size {eps:.3g}{' (annealed)' if args.anneal else ''}")
+    print(f"wrote {out}")
     return 0

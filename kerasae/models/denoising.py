@@ -18,6 +18,7 @@ k is trained as a one-layer DAE on the clean codes of the layers below, for
 see relu codes rather than [0, 1] pixels, so there the noise uses the codes' own range
 (min..max over the training codes) and Gaussian noise is not clipped.
 """
+import math
 import os
 
 import keras
@@ -39,8 +40,8 @@ def corrupt(x, noise, level, seed=None, low=0.0, high=1.0, clip=True):
     if noise == "gaussian":
         out = x + (level * (high - low)) * keras.random.normal(ops.shape(x), seed=seed)
         return ops.clip(out, low, high) if clip else out
-    flat = ops.reshape(x, (ops.shape(x)[0], -1))
-    size = int(flat.shape[-1])
+    size = math.prod(x.shape[1:])  # static: the feature shape is known, the batch may not be
+    flat = ops.reshape(x, (-1, size))
     count = int(round(level * size))
     # rank of an independent uniform draw per input: the `count` lowest are corrupted,
     # which picks exactly `count` inputs per example, uniformly at random
@@ -217,10 +218,10 @@ class SDAE(DAE):
             if verbose:
                 print(f"sdae: pretraining layer {i + 1}/{len(pairs)} ({units}) as a one-layer "
                       f"DAE for {self.pretrain_epochs} epoch(s)")
-            before = layer_dae.evaluate(codes, codes, batch_size=256, verbose=0)
+            before = _clean_loss(layer_dae, codes, loss)
             hist = layer_dae.fit(codes, codes, batch_size=batch, epochs=self.pretrain_epochs,
                                  verbose=verbose, shuffle=True)
-            after = layer_dae.evaluate(codes, codes, batch_size=256, verbose=0)
+            after = _clean_loss(layer_dae, codes, loss)
             self.pretraining_history.append(
                 {"layer": i + 1, "units": units, "epochs": self.pretrain_epochs,
                  "loss": [float(v) for v in hist.history["loss"]],
@@ -230,6 +231,13 @@ class SDAE(DAE):
                                         for j in range(0, len(codes), 4096)])
         self.pretrained.assign(len(pairs))
         return self.pretraining_history
+
+
+def _clean_loss(layer_dae, codes, loss, limit=10_000):
+    """The layer DAE's loss on (up to `limit`) uncorrupted codes, computed eagerly."""
+    sample = codes[:limit]
+    fn = keras.losses.get(loss)
+    return float(ops.mean(fn(sample, layer_dae(sample, training=False))))
 
 
 def _training_array(data, inputs):
