@@ -8,6 +8,11 @@ def register(sub):
     p.add_argument("--dataset", help="evaluate on other data of the same shape")
     p.add_argument("--json", action="store_true",
                    help="print the metrics as one JSON object on the last line")
+    p.add_argument("--generation", action="store_true",
+                   help="also mode coverage of prior samples (generative runs, labelled "
+                        "data): classes covered and KL to the data's label histogram")
+    p.add_argument("--samples", type=int, default=2000,
+                   help="prior samples for --generation (default 2000)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -15,10 +20,23 @@ def cmd_evaluate(args):
     from kerasae.runs import evaluate
 
     metrics = evaluate(args.run_dir, dataset=args.dataset)
+    if args.generation:
+        from kerasae.coverage import evaluate_generation
+
+        metrics["generation"] = evaluate_generation(args.run_dir, dataset=args.dataset,
+                                                    n_samples=args.samples)
     if args.json:
         print(json.dumps(metrics, sort_keys=True))
     else:
         print(f"{metrics['model']} on {metrics['dataset']} ({metrics['n_test']} test examples): "
               f"test MSE {metrics['test_mse']:.5f}, PSNR {metrics['psnr']:.2f} dB, "
               f"model loss {metrics['test_loss']:.5f}")
+        if args.generation:
+            g = metrics["generation"]
+            missing = f" (missing: {', '.join(map(str, g['missing_classes']))})" \
+                if g["missing_classes"] else ""
+            print(f"mode coverage of {g['n_samples']} prior samples: {g['classes_covered']}/"
+                  f"{g['n_classes']} classes{missing}, KL(samples || data) "
+                  f"{g['kl_to_data']:.4f} nats; classifier test accuracy "
+                  f"{g['classifier_accuracy'] or float('nan'):.3f}; chart {g['coverage_png']}")
     return 0
