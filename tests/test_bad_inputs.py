@@ -64,9 +64,25 @@ def files(tmp_path_factory):
     foreign.save(d / "foreign_run" / "model.keras")
     shutil.copytree(run, d / "no_config_run")
     os.remove(d / "no_config_run" / "config.json")
+    shutil.copytree(run, d / "unsafe_run")  # a kerasae model whose config smuggles code
+    _smuggle_lambda(run / "model.keras", d / "unsafe_run" / "model.keras", str(d / "PWNED"))
     with zipfile.ZipFile(d / "fake.keras", "w") as zf:
         zf.writestr("config.json", '{"class_name": "Lambda", "registered_name": "evil>x"}')
     return d
+
+
+def _smuggle_lambda(src, dst, marker):
+    import json
+
+    evil = keras.saving.serialize_keras_object(lambda x: open(marker, "w") and x)
+    with zipfile.ZipFile(src) as zf:
+        items = {n: zf.read(n) for n in zf.namelist()}
+    config = json.loads(items["config.json"])
+    config["config"]["activation"] = evil
+    items["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(dst, "w") as zf:
+        for name, data in items.items():
+            zf.writestr(name, data)
 
 
 # (id, argv with {d} = the files folder and {out} = a fresh run folder, words the message names)
@@ -119,6 +135,7 @@ CASES = [
     ("evaluate-no-config", ["evaluate", "{d}/no_config_run"], "not a kerasae run"),
     ("evaluate-corrupt-keras", ["evaluate", "{d}/corrupt_run"], "not a readable .keras"),
     ("evaluate-foreign-keras", ["evaluate", "{d}/foreign_run"], "not a kerasae model"),
+    ("evaluate-unsafe-keras", ["evaluate", "{d}/unsafe_run"], "lambda"),
     ("evaluate-other-shape", ["evaluate", "{d}/run_ae", "--dataset", "{d}/table.csv"], "shape"),
     ("sample-not-a-run", ["sample", "{d}/not_a_run"], "not a kerasae run"),
     ("sample-not-generative", ["sample", "{d}/run_ae", "--out", "{out}/s.png"],
@@ -166,6 +183,10 @@ def test_safe_loading_refuses_foreign_and_unregistered_files(files):
                         ("fake.keras", "not a kerasae model")):
         with pytest.raises(KerasaeError, match=words):
             load_model(str(files / name))
+    # safe_mode stays on: the lambda in the config is refused, never run
+    with pytest.raises(KerasaeError, match="lambda"):
+        load_model(str(files / "unsafe_run" / "model.keras"))
+    assert not (files / "PWNED").exists()
 
 
 @pytest.mark.parametrize("case", ["npy-nan", "evaluate-corrupt-keras"])

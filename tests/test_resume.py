@@ -53,21 +53,22 @@ class TwoOptimizerAE(Autoencoder):
         return self._track(losses)
 
 
-class BatchCounter(keras.callbacks.Callback):
-    """A callback whose state is not a function of the epoch: it must be checkpointed."""
+class EpochCounter(keras.callbacks.Callback):
+    """A callback with state of its own (not read off the epoch argument): it must be
+    checkpointed, or a resumed run would count from zero."""
 
     def __init__(self):
         super().__init__()
-        self.batches = 0
+        self.epochs_seen = 0
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.batches += 1
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_seen += 1
 
     def get_state(self):
-        return {"batches": self.batches}
+        return {"epochs_seen": self.epochs_seen}
 
     def set_state(self, state):
-        self.batches = state["batches"]
+        self.epochs_seen = state["epochs_seen"]
 
 
 class Crash(keras.callbacks.Callback):
@@ -94,7 +95,7 @@ def config(run, model="ae", epochs=4, **kw):
 @pytest.mark.parametrize("model", ["ae", "_two_optimizer_test_ae"])
 def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model):
     run = tmp_path / "run"
-    counter = BatchCounter()
+    counter = EpochCounter()
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(config(run, model), callbacks=[counter, Crash(at_epoch=2)], verbose=0)
     assert not is_finished(run) and history_epochs(run) == [0, 1]
@@ -109,7 +110,7 @@ def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model):
         def on_train_begin(self, logs=None):
             seen["w"] = [w.copy() for w in self.model.get_weights()]
 
-    counter = BatchCounter()  # a fresh process would start from zero too
+    counter = EpochCounter()  # a fresh process would start from zero too
     _, model_obj, history = train(resume_config(str(run)), callbacks=[counter, Peek()],
                                   verbose=0, resume=True)
     # training went on from exactly the checkpointed weights
@@ -118,7 +119,7 @@ def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model):
         np.testing.assert_array_equal(a, b)
     assert is_finished(run) and history_epochs(run) == [0, 1, 2, 3]
     assert history["loss"][:2] == before["loss"]  # the first epochs are kept, not redone
-    assert counter.batches == 4 * STEPS  # callback state survived the crash
+    assert counter.epochs_seen == 4  # callback state survived the crash (2 + 2)
     optimizers = [model_obj.optimizer] + ([model_obj.decoder_optimizer]
                                           if model != "ae" else [])
     for opt in optimizers:  # Adam's step counter continued instead of restarting at 0
