@@ -30,6 +30,6 @@ def cmd_compare(args):
                      seed=args.seed, retrain=args.retrain)
     with open(os.path.join(result["out"], "comparison.md"), encoding="utf-8") as f:
         print(f.read().rstrip())
-    print(f"wrote comparison.csv, comparison.md and {', '.join(os.path.basename(p) for p in result['figures'])} "
-          f"in {result['out']}")
+    figures = ", ".join(os.path.basename(p) for p in result["figures"])
+    print(f"wrote comparison.csv, comparison.md and {figures} in {result['out']}")
     return 0
