@@ -143,11 +143,12 @@ def train(config, callbacks=(), verbose="auto", resume=False):
         write_json(os.path.join(out, CONFIG), resolved)
         raise
     seconds = time.perf_counter() - start
-    with atomic_path(os.path.join(out, MODEL)) as tmp:
-        model.save(tmp)
     from kerasae.anomaly import save_threshold
 
     save_threshold(out, model, data.x_train)  # what `kerasae detect` uses by default
+    # model.keras marks a finished run, so it comes after everything a finished run needs
+    with atomic_path(os.path.join(out, MODEL)) as tmp:
+        model.save(tmp)
     resolved.update(model.run_summary())  # e.g. sdae's per-layer pretraining
     resolved.update(status="finished", train_seconds=round(seconds, 3))
     write_json(os.path.join(out, CONFIG), resolved)
