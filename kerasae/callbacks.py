@@ -54,7 +54,7 @@ class BetaAnnealing(keras.callbacks.Callback):
         if schedule not in SCHEDULES:
             raise KerasaeError(f"--beta-schedule must be one of {', '.join(SCHEDULES)}, "
                                f"got {schedule!r}")
-        for name, value in (("--beta-warmup", warmup_epochs), ("cycles", cycles)):
+        for name, value in (("--beta-warmup", warmup_epochs), ("--beta-cycles", cycles)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise KerasaeError(f"{name} must be a positive integer, got {value!r}")
         if not 0 < ratio <= 1:
