@@ -27,7 +27,6 @@ from kerasae.runs import CONFIG, HISTORY, TrainConfig, is_finished, resume_confi
 
 TINY = {"hidden_units": (8,)}
 BATCH = 256  # digits: 1437 training examples -> 6 steps per epoch
-STEPS = 6
 
 
 @register_model("_two_optimizer_test_ae")
@@ -81,28 +80,58 @@ class Crash(keras.callbacks.Callback):
             raise RuntimeError("simulated crash")
 
 
+class OptimizerSteps(keras.callbacks.Callback):
+    """Step counters of every optimizer the model holds, after each epoch / at the start."""
+
+    def __init__(self):
+        super().__init__()
+        self.at_start, self.after = None, {}
+
+    def steps(self):
+        opts = [self.model.optimizer] + [getattr(self.model, name, None)
+                                         for name in ("disc_optimizer", "decoder_optimizer")]
+        return [int(opt.iterations.numpy()) for opt in opts if opt is not None]
+
+    def on_train_begin(self, logs=None):
+        self.at_start = self.steps()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.after[epoch] = self.steps()
+
+
 def history_epochs(run):
     with open(os.path.join(run, HISTORY), newline="") as f:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
+def _params(model):
+    if model == "ae":
+        return dict(TINY)
+    if model.startswith("_"):
+        return {}
+    from kerasae.registry import get_model_class
+
+    return {k: v for k, v in get_model_class(model).tiny_config.items() if k != "latent_dim"}
+
+
 def config(run, model="ae", epochs=4, **kw):
-    params = TINY if model == "ae" else {}
+    params = _params(model)
     return TrainConfig(model=model, epochs=epochs, batch_size=BATCH, latent_dim=2,
                        params=dict(params), out=str(run), **kw)
 
 
-@pytest.mark.parametrize("model", ["ae", "_two_optimizer_test_ae"])
+# aae: the real two-optimizer layout (autoencoder + discriminator, kerasae.models.adversarial)
+@pytest.mark.parametrize("model", ["ae", "_two_optimizer_test_ae", "aae"])
 def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model):
     run = tmp_path / "run"
-    counter = EpochCounter()
+    counter, crashed_steps = EpochCounter(), OptimizerSteps()
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(config(run, model), callbacks=[counter, Crash(at_epoch=2)], verbose=0)
+        train(config(run, model), callbacks=[counter, crashed_steps, Crash(at_epoch=2)],
+              verbose=0)
     assert not is_finished(run) and history_epochs(run) == [0, 1]
     before = checkpoints.history_dict(checkpoints.read_state(run / "checkpoints")["history"])
 
-    saved = create_model(model, input_shape=(8, 8, 1), latent_dim=2,
-                         **(TINY if model == "ae" else {}))
+    saved = create_model(model, input_shape=(8, 8, 1), latent_dim=2, **_params(model))
     saved.load_weights(run / "checkpoints" / "epoch-0002.weights.h5")
     seen = {}
 
@@ -110,9 +139,13 @@ def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model):
         def on_train_begin(self, logs=None):
             seen["w"] = [w.copy() for w in self.model.get_weights()]
 
-    counter = EpochCounter()  # a fresh process would start from zero too
-    _, model_obj, history = train(resume_config(str(run)), callbacks=[counter, Peek()],
+    counter, resumed_steps = EpochCounter(), OptimizerSteps()  # fresh, as in a new process
+    _, model_obj, history = train(resume_config(str(run)),
+                                  callbacks=[counter, Peek(), resumed_steps],
                                   verbose=0, resume=True)
+    # every optimizer (Adam moments and step counter) resumed where epoch 2 left it
+    assert len(resumed_steps.at_start) == (1 if model == "ae" else 2)
+    assert resumed_steps.at_start == crashed_steps.after[1] and min(crashed_steps.after[1]) > 0
     # training went on from exactly the checkpointed weights
     assert len(seen["w"]) == len(saved.get_weights())
     for a, b in zip(seen["w"], saved.get_weights()):
@@ -120,10 +153,7 @@ def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model):
     assert is_finished(run) and history_epochs(run) == [0, 1, 2, 3]
     assert history["loss"][:2] == before["loss"]  # the first epochs are kept, not redone
     assert counter.epochs_seen == 4  # callback state survived the crash (2 + 2)
-    optimizers = [model_obj.optimizer] + ([model_obj.decoder_optimizer]
-                                          if model != "ae" else [])
-    for opt in optimizers:  # Adam's step counter continued instead of restarting at 0
-        assert int(opt.iterations.numpy()) == 4 * STEPS
+    assert resumed_steps.after[3] == [2 * n for n in crashed_steps.after[1]]  # 4 epochs' worth
     assert read_json(run / CONFIG)["resumed_from_epoch"] == 2
 
 
