@@ -113,7 +113,7 @@ def _write_parts(model, root, signatures, probes, formats, fp16, opset):
 
 def _manifest(model, signatures, files, report, formats, opset, prior_x, metadata):
     codes = None
-    if prior_x is not None and not model.generative and "encoder" in signatures:
+    if prior_x is not None and not model.generative:  # a decoder-only export needs it too
         codes = verify.latent_codes(model, prior_x[:PRIOR_CODES])
     return {
         "format": mf.FORMAT, "format_version": mf.FORMAT_VERSION,
