@@ -10,6 +10,7 @@ import sys
 import types
 import warnings
 
+import numpy as np
 import pytest
 
 import kerasae
@@ -89,7 +90,7 @@ def test_broken_plugins_warn_once_naming_the_distribution(fake_plugins):
         assert dist in messages[0] and reason in messages[0] and "\n" not in messages[0]
         assert issubclass(caught[0].category, RuntimeWarning)
     model = kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=2, hidden_units=(8,))
-    assert model.encode(__import__("numpy").zeros((2, 8, 8, 1), "float32")).shape == (2, 2)
+    assert model.encode(np.zeros((2, 8, 8, 1), "float32")).shape == (2, 2)
 
 
 def test_listing_does_not_load_plugins(fake_plugins):
