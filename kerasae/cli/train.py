@@ -30,8 +30,8 @@ def register(sub):
                    help="periods of the cyclical schedule over the run (default 4)")
     p.add_argument("--resume", action="store_true",
                    help="continue the unfinished run in --out from its last checkpoint; its "
-                        "config.json has the settings (only --epochs and --learning-rate may "
-                        "change)")
+                        "config.json has the settings (only --epochs, --learning-rate and "
+                        "--strategy may change)")
     p.set_defaults(func=cmd_train)
 
 
@@ -72,7 +72,7 @@ def resolve_config(args):
     return TrainConfig(**settings, params=params, overwrite=args.overwrite)
 
 
-RESUME_KEYS = ("out", "epochs", "learning_rate")
+RESUME_KEYS = ("out", "epochs", "learning_rate", "strategy")  # what a resume may change
 
 
 def resume_settings(args):
@@ -87,8 +87,9 @@ def resume_settings(args):
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise KerasaeError(f"--resume takes the settings from {args.out}/config.json; drop "
-                           f"{flags} (only --epochs and --learning-rate may change)")
-    return resume_config(args.out, epochs=args.epochs, learning_rate=args.learning_rate)
+                           f"{flags} (only --epochs, --learning-rate and --strategy may change)")
+    return resume_config(args.out, epochs=args.epochs, learning_rate=args.learning_rate,
+                         strategy=getattr(args, "strategy", None))
 
 
 def cmd_train(args):
