@@ -57,12 +57,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["ae", "conv_ae", "aae"])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-write", action="store_true", help="print, do not update BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true",
+                        help="print, do not update BENCHMARKS.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         rows = [measure(name, args.repeats, folder) for name in args.models]
     from benchmarks.report import machine, markdown_table, update_section
 
+    models = " ".join(args.models)
     table = markdown_table(["model", "model weights", "checkpoint MiB (incl. Adam state)",
                             "save per epoch, ms (median)", "restore on --resume, ms"], rows)
     print(table)
@@ -80,7 +82,7 @@ The restore time is mostly the tracing of the train step, which the first epoch 
 
 {table}
 
-Reproduce: `.venv/bin/python benchmarks/checkpoint_cost.py --models {' '.join(args.models)} --repeats {args.repeats}`
+Reproduce: `.venv/bin/python benchmarks/checkpoint_cost.py --models {models} --repeats {args.repeats}`
 """)
 
 
