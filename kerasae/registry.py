@@ -3,8 +3,13 @@
 Built-in models are listed in kerasae's own pyproject exactly like third-party ones
 (timm-style `create_model` / `list_models("*vae*")`). Reading the entry points imports
 nothing; a model's module is imported only when that model is created, described or
-loaded. A plugin that fails to import is reported in one warning naming its
-distribution, and everything else keeps working.
+loaded. A plugin that fails to import, raises while loading or names something that is
+not an `Autoencoder` is reported in one warning naming its distribution and the reason;
+everything else keeps working, and only asking for that name is an error. Built-ins win
+a duplicate name (then the first plugin found), with a warning; `register_model` refuses
+a name another distribution provides, since Keras would silently rebind its saved files.
+`KERASAE_DISABLE_PLUGINS=1` (or a comma-separated list of distributions or model names)
+skips third-party entry points. Guide for plugin authors: docs/plugins.md.
 """
 import dataclasses
 import difflib
