@@ -64,7 +64,7 @@ def main():
         rows = [measure(name, args.repeats, folder) for name in args.models]
     from benchmarks.report import machine, markdown_table, update_section
 
-    models = " ".join(args.models)
+    models, reps = " ".join(args.models), args.repeats
     table = markdown_table(["model", "model weights", "checkpoint MiB (incl. Adam state)",
                             "save per epoch, ms (median)", "restore on --resume, ms"], rows)
     print(table)
@@ -82,7 +82,7 @@ The restore time is mostly the tracing of the train step, which the first epoch 
 
 {table}
 
-Reproduce: `.venv/bin/python benchmarks/checkpoint_cost.py --models {models} --repeats {args.repeats}`
+Reproduce: `.venv/bin/python benchmarks/checkpoint_cost.py --models {models} --repeats {reps}`
 """)
 
 
