@@ -59,16 +59,23 @@ def draw_prior(kind, n, dim, components=10, seed=None):
     return centres + MIXTURE_STD * keras.random.normal((n, dim), seed=seed)
 
 
-def build_discriminator(latent_dim, units, name="discriminator"):
+def build_discriminator(latent_dim, units, gaussian_base=False, name="discriminator"):
     """An MLP from z to one unnormalised score (a logit, or a critic value).
 
     No normalisation layers: batch statistics would break the per-example gradient penalty.
+    `gaussian_base` adds -|z|^2 / 2 (log N(z; 0, I) up to a constant) to the logit, the trick
+    of the WAE authors' code: the optimal logit log p(z) - log q(z) is unchanged (the MLP
+    learns the rest), but codes far from the prior are plainly fake. Without it, a ReLU
+    discriminator's logit grows linearly far away and the encoder's codes run off along it.
     """
     z = keras.Input(shape=(latent_dim,), name="z")
     h = z
     for i, width in enumerate(units):
         h = layers.Dense(width, activation="relu", name=f"disc_dense{i}")(h)
-    return keras.Model(z, layers.Dense(1, dtype="float32", name="score")(h), name=name)
+    score = layers.Dense(1, dtype="float32", name="score")(h)
+    if gaussian_base:
+        score = score - 0.5 * ops.sum(ops.square(z), axis=-1, keepdims=True)
+    return keras.Model(z, score, name=name)
 
 
 class AdversarialAutoencoder(Autoencoder):
@@ -113,7 +120,8 @@ class AdversarialAutoencoder(Autoencoder):
             nets.build_decoder(self.latent_dim, self.data_shape, architecture, **body))
         # MMD needs no discriminator: then there is no second network and no second optimizer
         self.discriminator = (None if divergence == "mmd" else
-                              build_discriminator(self.latent_dim, tuple(disc_units)))
+                              build_discriminator(self.latent_dim, tuple(disc_units),
+                                                  gaussian_base=divergence == "js"))
 
     # ------------------------------------------------------------------ prior
     def sample_prior(self, n, seed=None):
@@ -130,14 +138,14 @@ class AdversarialAutoencoder(Autoencoder):
 
     # ------------------------------------------------------------------ compile / save
     def default_disc_optimizer(self):
-        if self.divergence == "critic":  # WGAN-GP's Adam(1e-4, 0.5, 0.9), a little faster on z
-            return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.9)
+        if self.divergence == "critic":  # WGAN-GP's betas; a faster lr keeps up with the codes
+            return keras.optimizers.Adam(learning_rate=1e-3, beta_1=0.5, beta_2=0.9)
         return keras.optimizers.Adam(learning_rate=5e-4, beta_1=0.5)  # WAE-GAN's adversary
 
     def compile(self, optimizer=None, disc_optimizer=None, **kwargs):
         """`optimizer` trains encoder + decoder (Adam(1e-3) by default); `disc_optimizer` the
-        discriminator/critic (Adam(5e-4, beta_1=0.5) for JS as in WAE-GAN, Adam(2e-4, 0.5,
-        0.9) for the critic as in WGAN-GP). Both are attributes, so checkpoints hold both."""
+        discriminator/critic (Adam(5e-4, beta_1=0.5) for JS as in WAE-GAN, Adam(1e-3, 0.5,
+        0.9) for the critic: WGAN-GP's betas, and a rate that keeps up with the moving codes). Both are attributes, so checkpoints hold both."""
         super().compile(optimizer=optimizer, **kwargs)
         if self.discriminator is None:
             self.disc_optimizer = None
@@ -198,15 +206,15 @@ class AdversarialAutoencoder(Autoencoder):
             logs = {"loss": recon}
             with tape.stop_recording():
                 frozen = ops.stop_gradient(z32)
-                logs["mmd"] = losses.mmd_unbiased(
-                    frozen, self._prior_batch(n), kernel=self.kernel)
+                if self.divergence != "mmd":  # for mmd the regularizer below is this yardstick
+                    logs["mmd"] = losses.mmd_unbiased(
+                        frozen, self._prior_batch(n), kernel=self.kernel)
                 for _ in range(self.n_critic if self.discriminator is not None else 0):
                     logs.update(self._discriminator_step(frozen, self._prior_batch(n)))
             reg = self._regularizer(z32, self._prior_batch(n))
-            if self.divergence != "mmd":
-                logs["gen_loss"] = reg
+            logs["gen_loss" if self.divergence != "mmd" else "mmd"] = reg
             total = recon + self.reg_weight * reg
-            scaled = self.optimizer.scale_loss(total)
+            scaled = self.gradient_loss(total)  # replica mean, mixed-precision loss scale
         variables = self._autoencoder_variables()
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
@@ -220,7 +228,8 @@ class AdversarialAutoencoder(Autoencoder):
         variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             own, logs = self._discriminator_losses(z, z_prior)
-        grads = tape.gradient(own, variables)
+            scaled = self.gradient_loss(own, self.disc_optimizer)  # replica mean
+        grads = tape.gradient(scaled, variables)
         self.disc_optimizer.apply_gradients(zip(grads, variables))
         return logs
 

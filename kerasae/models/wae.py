@@ -20,7 +20,7 @@ from kerasae.registry import register_model
 
 VARIANTS = {"critic": "critic", "gan": "js", "mmd": "mmd"}  # variant -> divergence
 #: lambda (against the per-pixel mean reconstruction loss) and discriminator steps per batch
-DEFAULT_REG_WEIGHT = {"critic": 0.01, "gan": 0.02, "mmd": 0.1}
+DEFAULT_REG_WEIGHT = {"critic": 0.02, "gan": 0.02, "mmd": 0.1}
 DEFAULT_N_CRITIC = {"critic": 5, "gan": 1, "mmd": 1}
 
 
@@ -37,7 +37,7 @@ class WAE(AdversarialAutoencoder):
                  disc_units=(256, 256), n_critic=None, reg_weight=None, gp_weight=10.0,
                  kernel="imq", loss="mse", **kwargs):
         """`n_critic` and `reg_weight` (lambda) default per variant (None): critic 5 and
-        0.01, gan 1 and 0.02, mmd 0.1; `gp_weight` is the critic's gradient penalty weight."""
+        0.02, gan 1 and 0.02, mmd 0.1; `gp_weight` is the critic's gradient penalty weight."""
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
         if variant not in VARIANTS:
             raise KerasaeError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
