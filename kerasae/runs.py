@@ -34,6 +34,8 @@ class TrainConfig:
     beta_schedule: str = None  # KL annealing for models with a beta: linear, cyclical, sigmoid
     beta_warmup: int = 10  # epochs of the linear/sigmoid ramp from 0 to the model's beta
     beta_cycles: int = 4  # periods of the cyclical schedule over the run
+    strategy: str = "default"  # tf.distribute: default, mirrored, multiworker (kerasae.distribute)
+    precision: str = "float32"  # or mixed_float16 / mixed_bfloat16 (losses stay float32)
     overwrite: bool = False
 
     def check(self):
@@ -44,6 +46,9 @@ class TrainConfig:
                 raise KerasaeError(f"{flag} must be a positive integer, got {value!r}")
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise KerasaeError(f"--learning-rate must be positive, got {self.learning_rate!r}")
+        from kerasae.distribute import check as check_distribute
+
+        check_distribute(self.strategy, self.precision)
 
 
 def default_out(config):
@@ -88,6 +93,21 @@ def prepare_out(config, resume=False):
 def train(config, callbacks=(), verbose="auto", resume=False):
     """Train `config.model` on `config.dataset`; returns (run_dir, model, history dict).
 
+    The model is built, compiled and fitted inside `config.strategy`'s scope (the global
+    batch is split over its replicas) under the `config.precision` dtype policy.
+    """
+    from kerasae import distribute
+
+    config.check()
+    # before any TensorFlow op: a multi-worker strategy must configure the runtime first
+    with distribute.training_context(config.strategy, config.precision, config.batch_size):
+        config.out = distribute.worker_out(config.out or default_out(config), config.strategy)
+        return _train(config, callbacks, verbose, resume)
+
+
+def _train(config, callbacks=(), verbose="auto", resume=False):
+    """`train` inside the strategy's scope and the precision policy.
+
     With `resume`, continue the unfinished run in `config.out` (see `resume_config`) from
     its last checkpoint: weights, optimizers, epoch counter, callbacks and history.
     """
@@ -111,7 +131,10 @@ def train(config, callbacks=(), verbose="auto", resume=False):
                 "status": "running", "kerasae_version": _version()}
     write_json(os.path.join(out, CONFIG), resolved)
 
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    # the fast path's steps per execution, capped at an epoch (Keras's progress bar overruns)
+    steps = min(model.fast_steps_per_execution(), -(-len(data.x_train) // config.batch_size))
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                  steps_per_execution=steps)
     train_ds = make_tf_dataset(data.x_train, config.batch_size, seed=config.seed)
     test_ds = make_tf_dataset(data.x_test, config.batch_size, shuffle=False)
     ckpt_dir = os.path.join(out, CHECKPOINTS)

@@ -3,7 +3,7 @@ import dataclasses
 import os
 
 TRAIN_KEYS = ("model", "dataset", "epochs", "batch_size", "latent_dim", "learning_rate",
-              "seed", "out", "beta_schedule", "beta_warmup", "beta_cycles")
+              "seed", "out", "beta_schedule", "beta_warmup", "beta_cycles", "strategy", "precision")
 
 
 def register(sub):
@@ -22,6 +22,11 @@ def register(sub):
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="run folder (default runs/MODEL-DATASET-TIME)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                   help="tf.distribute: mirrored = all local GPUs (or CPU devices), "
+                        "multiworker = the machines in TF_CONFIG; --batch-size is global")
+    p.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
+                   help="layer compute dtype (losses stay float32); default float32")
     p.add_argument("--beta-schedule", choices=("linear", "cyclical", "sigmoid"),
                    help="anneal the KL weight of vae/beta_vae from 0 to its beta")
     p.add_argument("--beta-warmup", type=int, metavar="EPOCHS",
