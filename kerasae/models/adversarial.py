@@ -151,6 +151,9 @@ class AdversarialAutoencoder(Autoencoder):
             self.disc_optimizer = None
         else:
             self.disc_optimizer = disc_optimizer or self.default_disc_optimizer()
+            # built now, in the strategy's scope: built lazily inside a replica's step, its
+            # slots fail under MirroredStrategy (Keras builds only `optimizer` up front)
+            self.disc_optimizer.build(self.discriminator.trainable_variables)
 
     def get_compile_config(self):
         config = super().get_compile_config()

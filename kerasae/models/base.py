@@ -174,7 +174,12 @@ class Autoencoder(keras.Model):
     def _track(self, losses):
         for name, tracker in self.trackers.items():
             tracker.update_state(losses[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3.15 reduces a multi-worker step's logs with axis=0, which fails on
+            # scalars ("Invalid reduction dimension 0"); shape (1,) reduces to a scalar
+            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     @property
     def metrics(self):
