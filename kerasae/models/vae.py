@@ -12,6 +12,7 @@ Export contract: `encoder` maps x to [z_mean, z_log_var] (deterministic, no TFP 
 """
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers, ops
 
 from kerasae import nets
@@ -80,20 +81,25 @@ class VAE(Autoencoder):
         z = self.posterior(self.encoder(x, training=training), training=training)
         return self.decoder(z, training=training)
 
-    def negative_elbo(self, x, beta=None, seed=None, training=False):
+    def negative_elbo(self, x, beta=None, seed=None, training=False, draws=1):
         """Per-example (reconstruction NLL, KL, beta-weighted total), each of shape (batch,).
 
-        One reparameterized draw per example estimates the expected log-likelihood, in
-        evaluation too: the ELBO is an expectation over q(z|x), and decoding only the mean
-        would understate it. `seed` (an int or pair) makes the draw repeatable.
+        Reparameterized draws estimate the expected log-likelihood, in evaluation too: the
+        ELBO is an expectation over q(z|x), and decoding only the mean would understate it.
+        `draws` > 1 averages several (one encoder pass, one decoder pass over all draws);
+        `seed` (an int or pair) makes them repeatable.
         """
         mean, log_var = self.encoder(x, training=training)
+        if draws > 1:  # example-major, so an example's draws do not depend on the batch size
+            x, mean, log_var = (ops.repeat(t, draws, axis=0) for t in (x, mean, log_var))
         z = self.posterior.sample(mean, log_var, seed=seed)
         if self.likelihood == "bernoulli":
             nll = self.likelihood_layer(x, self.decoder_logits(z, training=training))
         else:
             nll = self.likelihood_layer(x, self.decoder(z, training=training))
         kl = self.posterior.kl(mean, log_var, z)
+        if draws > 1:
+            nll, kl = (ops.mean(ops.reshape(t, (-1, draws)), axis=1) for t in (nll, kl))
         beta = ops.cast(self.beta_variable if beta is None else beta, nll.dtype)
         return nll, kl, nll + beta * kl
 
@@ -113,15 +119,18 @@ class VAE(Autoencoder):
                              x, batch_size)
         return both[:, 0], both[:, 1]
 
-    def score(self, x, batch_size=256, samples=8, seed=0):
+    def score(self, x, batch_size=256, samples=4, seed=0):
         """Per-example negative ELBO in nats (beta = 1, the bound on -log p(x)): the anomaly
         score. Averaged over `samples` draws with fixed seeds, so it is repeatable."""
-        def fn(b):
-            total = 0.0
-            for i in range(samples):
-                total += self.negative_elbo(b, beta=1.0, seed=(seed, i))[2]
-            return total / samples
-        return self._batched(fn, x, batch_size)
+        fns = self.__dict__.setdefault("_score_fns", {})  # plain dict: Keras must not track it
+        if samples not in fns:
+            # compiled once per `samples`: eager TFP is several times slower, and
+            # `kerasae train` scores the whole training set for the anomaly threshold
+            fns[samples] = tf.function(
+                lambda b, s: self.negative_elbo(b, beta=1.0, seed=s, draws=samples)[2],
+                reduce_retracing=True)
+        seed = tf.constant([seed, 0], "int32")
+        return self._batched(lambda b: fns[samples](b, seed), x, batch_size)
 
     def sample(self, n, seed=None):
         """Decoder means of `n` draws from the prior N(0, I): shape (n, *input_shape)."""
