@@ -21,15 +21,14 @@ from kerasae import checkpoints, cli
 from kerasae.errors import TrainingDivergedError
 from kerasae.models.base import Autoencoder
 from kerasae.nets import build_decoder, build_encoder
-from kerasae.registry import create_model, register_model
 from kerasae.io import read_json
+from kerasae.registry import create_model, register_model
 from kerasae.runs import CONFIG, HISTORY, TrainConfig, is_finished, resume_config, train
 
 TINY = {"hidden_units": (8,)}
 BATCH = 256  # digits: 1437 training examples -> 6 steps per epoch
 
 
-@register_model("_two_optimizer_test_ae")
 class TwoOptimizerAE(Autoencoder):
     """Encoder and decoder with an optimizer each (the layout of adversarial models)."""
 
@@ -50,6 +49,16 @@ class TwoOptimizerAE(Autoencoder):
             grads = tape.gradient(losses["loss"], net.trainable_variables)
             opt.apply_gradients(zip(grads, net.trainable_variables))
         return self._track(losses)
+
+
+@pytest.fixture
+def two_optimizer_ae():
+    """Registered for one test only, so registry-wide tests elsewhere never see it."""
+    from kerasae import registry
+
+    register_model("_two_optimizer_test_ae")(TwoOptimizerAE)
+    yield
+    registry._entries.pop("_two_optimizer_test_ae", None)
 
 
 class EpochCounter(keras.callbacks.Callback):
@@ -122,7 +131,7 @@ def config(run, model="ae", epochs=4, **kw):
 
 # aae: the real two-optimizer layout (autoencoder + discriminator, kerasae.models.adversarial)
 @pytest.mark.parametrize("model", ["ae", "_two_optimizer_test_ae", "aae"])
-def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model):
+def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model, two_optimizer_ae):
     run = tmp_path / "run"
     counter, crashed_steps = EpochCounter(), OptimizerSteps()
     with pytest.raises(RuntimeError, match="simulated crash"):
