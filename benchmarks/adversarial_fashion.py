@@ -6,8 +6,10 @@ Trains each model with its default configuration in one process (the same code p
 `kerasae train`), then measures on the 10,000 test images: the test MSE, and the unbiased
 IMQ MMD between the encoded test codes and draws from the model's prior, the quantity the
 WAE/AAE regularizers drive down (for `ae`, against N(0, I)). Writes the table and a sample
-grid per generative model into the `adversarial` section of BENCHMARKS.md.
+grid per generative model into the `adversarial` section of BENCHMARKS.md. Rows are kept in
+benchmarks/results/adversarial_fashion.json, so re-running some `--models` updates only those.
 """
+import json
 import argparse
 import os
 import sys
@@ -21,6 +23,7 @@ import numpy as np  # noqa: E402
 from benchmarks.report import ROOT, machine, markdown_table, update_section  # noqa: E402
 
 TARGET_MSE = 0.0110
+RESULTS = os.path.join(ROOT, "benchmarks", "results", "adversarial_fashion.json")
 MODELS = {"wae (critic)": ("wae", {"variant": "critic"}), "wae (gan)": ("wae", {"variant": "gan"}),
           "wae (mmd)": ("wae", {"variant": "mmd"}), "aae": ("aae", {}), "ae": ("ae", {})}
 
@@ -72,27 +75,33 @@ def main(argv=None):
 
     data = load_dataset("fashion_mnist")
     args.train_size = min(args.train_size, len(data.x_train))
-    results = {}
-    for label in args.models.split(","):
-        results[label] = run(label, data, args)
-        print(f"{label}: {results[label]}", flush=True)
-    rows = [[f"`{label}`", f"{r['mse']:.5f}",
-             ("met" if r["mse"] <= TARGET_MSE else "NOT met") if label != "ae" else "-",
-             f"{r['mmd']:.4f}", f"{r['seconds']:.0f}"] for label, r in results.items()]
+    results = json.load(open(RESULTS)) if os.path.exists(RESULTS) else {}
     cmd = (f"python benchmarks/adversarial_fashion.py --epochs {args.epochs} --latent-dim "
            f"{args.latent_dim} --batch-size {args.batch_size} --train-size {args.train_size} "
            f"--models '{args.models}'")
+    for label in args.models.split(","):
+        results[label] = {**run(label, data, args), "epochs": args.epochs, "command": cmd,
+                          "machine": machine()}
+        print(f"{label}: {results[label]}", flush=True)
+        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+        with open(RESULTS, "w") as f:
+            json.dump(results, f, indent=1)
+    results = {label: results[label] for label in MODELS if label in results}
+    rows = [[f"`{label}`", f"{r['mse']:.5f}",
+             ("met" if r["mse"] <= TARGET_MSE else "NOT met") if label != "ae" else "-",
+             f"{r['mmd']:.4f}", r["epochs"], f"{r['seconds']:.0f}"]
+            for label, r in results.items()]
+    commands = sorted({f"`{r['command']}` ({r['machine']})" for r in results.values()})
     grids = [f"![{label}]({r['grid']})" for label, r in results.items() if r["grid"]]
     body = "\n".join([
-        f"## Adversarial family: Fashion-MNIST, latent {args.latent_dim}, {args.epochs} epochs "
-        f"on {args.train_size:,} training images, batch {args.batch_size}",
+        f"## Adversarial family: Fashion-MNIST, latent {args.latent_dim}, batch "
+        f"{args.batch_size}, {args.train_size:,} training images",
         "",
-        f"Command: `{cmd}`  ",
-        f"Machine: {machine()} (CPU only, shared with other jobs: times are indicative; GPU "
-        "figures are not measured).",
+        "Commands (machine, date): " + "; ".join(commands) + "  ",
+        "CPU only, shared with other jobs: times are indicative; GPU figures are not measured.",
         "",
         markdown_table(["model", "test MSE", f"MSE <= {TARGET_MSE}", "MMD(codes, prior)",
-                        "train seconds"], rows),
+                        "epochs", "train seconds"], rows),
         "",
         "Test MSE over all pixels of the 10,000 test images (pixels in [0, 1]). MMD is the "
         f"unbiased multi-scale IMQ MMD^2 between {args.mmd_n:,} encoded test images and as many "

@@ -14,9 +14,9 @@ from kerasae.errors import KerasaeError
 SMALL = {"architecture": "mlp", "hidden_units": (32,), "disc_units": (32,)}
 VARIANTS = {"aae": ("aae", {}), "wae-critic": ("wae", {"n_critic": 2}),
             "wae-gan": ("wae", {"variant": "gan"}), "wae-mmd": ("wae", {"variant": "mmd"})}
-COLUMNS = {"aae": {"disc_loss", "gen_loss", "jsd", "mmd"},
+COLUMNS = {"aae": {"disc_loss", "gen_loss", "jsd", "gp", "mmd"},
            "wae-critic": {"critic_loss", "gen_loss", "gp", "w1", "mmd"},
-           "wae-gan": {"disc_loss", "gen_loss", "jsd", "mmd"}, "wae-mmd": {"mmd"}}
+           "wae-gan": {"disc_loss", "gen_loss", "jsd", "gp", "mmd"}, "wae-mmd": {"mmd"}}
 
 
 @pytest.mark.parametrize("key", VARIANTS)

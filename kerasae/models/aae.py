@@ -19,11 +19,13 @@ class AAE(AdversarialAutoencoder):
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="auto",
                  hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
-                 prior="gaussian", prior_components=10, disc_units=(256, 256), n_critic=1,
-                 reg_weight=0.02, kernel="imq", loss="mse", **kwargs):
+                 prior="gaussian", prior_components=10, disc_units=(256, 256), n_critic=2,
+                 reg_weight=0.02, gp_weight=10.0, kernel="imq", loss="mse", **kwargs):
         """`reg_weight` (lambda) weighs the adversarial term against the per-pixel mean
-        reconstruction loss; `kernel` is that of the logged `mmd` diagnostic."""
+        reconstruction loss; `gp_weight` is a gradient penalty on the discriminator (a
+        stabiliser the paper did not use: 0 gives its exact loss); `kernel` is that of the
+        logged `mmd` diagnostic."""
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
         self._build_adversarial(architecture, hidden_units, filters, kernel_size, activation,
                                 prior, prior_components, "js", disc_units, n_critic,
-                                reg_weight, 0.0, kernel)
+                                reg_weight, gp_weight, kernel)

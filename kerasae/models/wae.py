@@ -8,7 +8,8 @@ picks the divergence D on the latent:
   E_p[f] - E_q[f], with the Lipschitz constraint enforced by the gradient penalty of
   Gulrajani et al. 2017 (interpolation weight t ~ U[0, 1]). Unlike JS, W1 stays informative
   when q and p barely overlap, so the encoder always gets a useful gradient.
-- `gan`: WAE-GAN, the paper's JS discriminator on z (the AAE loss inside the WAE objective).
+- `gan`: WAE-GAN, the paper's JS discriminator on z (the AAE loss inside the WAE objective),
+  with the gradient penalty as a stabiliser (Fedus et al. 2018; `gp_weight=0` turns it off).
 - `mmd`: WAE-MMD, the unbiased MMD with the multi-scale inverse multiquadric kernel
   (`kernel="rbf"` for a Gaussian one); no discriminator, no second optimizer.
 
@@ -21,7 +22,7 @@ from kerasae.registry import register_model
 VARIANTS = {"critic": "critic", "gan": "js", "mmd": "mmd"}  # variant -> divergence
 #: lambda (against the per-pixel mean reconstruction loss) and discriminator steps per batch
 DEFAULT_REG_WEIGHT = {"critic": 0.02, "gan": 0.02, "mmd": 0.1}
-DEFAULT_N_CRITIC = {"critic": 5, "gan": 1, "mmd": 1}
+DEFAULT_N_CRITIC = {"critic": 5, "gan": 2, "mmd": 1}
 
 
 @register_model("wae")
@@ -37,7 +38,8 @@ class WAE(AdversarialAutoencoder):
                  disc_units=(256, 256), n_critic=None, reg_weight=None, gp_weight=10.0,
                  kernel="imq", loss="mse", **kwargs):
         """`n_critic` and `reg_weight` (lambda) default per variant (None): critic 5 and
-        0.02, gan 1 and 0.02, mmd 0.1; `gp_weight` is the critic's gradient penalty weight."""
+        0.02, gan 2 and 0.02, mmd 0.1; `gp_weight` weighs the gradient penalty of the critic
+        (and of the gan discriminator, as a stabiliser)."""
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
         if variant not in VARIANTS:
             raise KerasaeError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
