@@ -231,7 +231,11 @@ def test_sigkill_at_random_moments_then_resume_to_the_full_count(tmp_path):
     kills = 1
     while kills < 6:
         reached = _state_epoch(run)
-        assert not is_finished(run) and history_epochs(run) == list(range(reached))
+        # state.json is the commit point and history.csv is rewritten from it right after,
+        # so a kill between the two leaves the CSV one epoch behind (never torn, never
+        # duplicated); resuming rewrites it from state.json before training on
+        assert not is_finished(run)
+        assert history_epochs(run) in (list(range(reached)), list(range(reached - 1)))
         proc = _start("--resume", "--out", run)
         # a random moment within the next epoch or two: mid-step, mid-checkpoint, mid-CSV
         if not _kill_when(proc, lambda: _state_epoch(run) > reached, rng.uniform(0, 0.4)):

@@ -14,7 +14,7 @@ class ConvAE(Autoencoder):
 
     tiny_config = {"latent_dim": 2, "filters": (4, 8)}
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, filters=(32, 64),
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, filters=(64, 128),
                  kernel_size=3, activation="relu", loss="mse", **kwargs):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
         nets.check_architecture("conv", self.data_shape)
