@@ -199,34 +199,42 @@ def _image_folder(path):
 
 
 def _load_numpy(path, test_fraction, scaling):
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise KerasaeError(f"{path} cannot be read as numeric numpy data ({exc})") from None
     name = os.path.basename(path)
-    if isinstance(loaded, np.ndarray):
-        x, x_test = loaded, None
-    else:
-        with loaded:
-            keys = list(loaded.keys())
-            if not keys:
-                raise KerasaeError(f"{path} holds no arrays")
-            train_key = next((k for k in ("x_train", "x", "X", "images", "data") if k in keys),
-                             keys[0])
-            x = _npz_member(loaded, train_key, path)
-            x_test = _npz_member(loaded, "x_test", path) if "x_test" in keys else None
-    x = _numeric(x, path)
-    if x.ndim == 3 and x.shape[-1] > 4:  # (N, H, W) greyscale images
-        x = x[..., None]
-    if x_test is not None:
-        x_test = _numeric(x_test, path)
-        if x_test.ndim == x.ndim - 1:
-            x_test = x_test[..., None]
+    x, x_test = _read_numpy(path, ("x_train", "x", "X", "images", "data"), "x_test")
+    if x_test is not None and x_test.ndim == x.ndim - 1:
+        x_test = x_test[..., None]
     scaling = scaling or _infer_scaling(x, path)
     x = apply_scaling(x, scaling)
     if x_test is not None:
         return Dataset(name, x, apply_scaling(x_test, scaling), scaling=scaling)
     return _split(x, None, test_fraction, name, scaling)
+
+
+def _read_numpy(path, prefer, second=None):
+    """(main array, `second` array or None) of a .npy/.npz, never unpickled, numeric,
+    with (N, H, W) greyscale images given a channel axis. `prefer` orders the .npz keys."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise KerasaeError(f"{path} cannot be read as numeric numpy data ({exc})") from None
+    other = None
+    if not isinstance(loaded, np.ndarray):
+        with loaded:
+            keys = list(loaded.keys())
+            if not keys:
+                raise KerasaeError(f"{path} holds no arrays")
+            key = next((k for k in prefer if k in keys), keys[0])
+            if second in keys and second != key:
+                other = _npz_member(loaded, second, path)
+            loaded = _npz_member(loaded, key, path)
+    arrays = []
+    for x in (loaded, other):
+        if x is not None:
+            x = _numeric(x, path)
+            if x.ndim == 3 and x.shape[-1] > 4:  # (N, H, W) greyscale images
+                x = x[..., None]
+        arrays.append(x)
+    return arrays[0], arrays[1]
 
 
 def _npz_member(npz, key, path):
@@ -287,21 +295,7 @@ def read_examples(path):
     elif lower.endswith(".csv"):
         x = _read_csv(path)
     elif lower.endswith((".npy", ".npz")):
-        try:
-            loaded = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise KerasaeError(f"{path} cannot be read as numeric numpy data ({exc})") from None
-        if not isinstance(loaded, np.ndarray):
-            with loaded:
-                keys = list(loaded.keys())
-                if not keys:
-                    raise KerasaeError(f"{path} holds no arrays")
-                key = next((k for k in ("x", "X", "x_test", "images", "data") if k in keys),
-                           keys[0])
-                loaded = _npz_member(loaded, key, path)
-        x = _numeric(loaded, path)
-        if x.ndim == 3 and x.shape[-1] > 4:  # (N, H, W) greyscale images
-            x = x[..., None]
+        x, _ = _read_numpy(path, ("x", "X", "x_test", "images", "data"))
     else:
         raise KerasaeError(f"{path}: unsupported file type; use an image folder, .npy, .npz or .csv")
     _check_finite(np.asarray(x, dtype="float64"), path)
