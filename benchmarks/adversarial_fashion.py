@@ -10,7 +10,6 @@ grid per generative model into the `adversarial` section of BENCHMARKS.md. Rows 
 benchmarks/results/adversarial_fashion.json, so re-running some `--models` updates only those.
 """
 import json
-import argparse
 import os
 import sys
 import time
@@ -20,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.report import ROOT, machine, markdown_table, update_section  # noqa: E402
+from benchmarks.report import ROOT, base_parser, machine, markdown_table, update_section  # noqa: E402
 
 TARGET_MSE = 0.0110
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "adversarial_fashion.json")
@@ -61,13 +60,9 @@ def run(label, data, args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--latent-dim", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser = base_parser(__doc__)
     parser.add_argument("--train-size", type=int, default=60000)
     parser.add_argument("--mmd-n", type=int, default=2000, help="test codes in the MMD")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args(argv)
 

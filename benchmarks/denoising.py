@@ -9,7 +9,6 @@ pixels for the noisy input and for the denoised output (target: at least +9 dB).
 `denoising` section of BENCHMARKS.md, a noisy / denoised / clean picture and a grid of
 Langevin samples drawn from the DAE's score (kerasae.sampling) into benchmarks/figures/.
 """
-import argparse
 import os
 import sys
 import time
@@ -19,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.report import ROOT, machine, markdown_table, update_section  # noqa: E402
+from benchmarks.report import ROOT, base_parser, machine, markdown_table, update_section  # noqa: E402
 
 SIGMA = 0.3
 FIGURES = os.path.join(ROOT, "benchmarks", "figures")
@@ -30,13 +29,9 @@ def psnr(a, b):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--latent-dim", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=128)
+    p = base_parser(__doc__, epochs=5, latent_dim=256)
     p.add_argument("--train-size", type=int, default=60000)
     p.add_argument("--langevin-steps", type=int, default=50)
-    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
     import keras

@@ -6,7 +6,6 @@ Trains each model with its default configuration (the same code path as `kerasae
 measures test MSE on the 10,000 official test images, and writes the table into the
 `reconstruction` section of BENCHMARKS.md.
 """
-import argparse
 import os
 import sys
 import time
@@ -16,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.report import machine, markdown_table, update_section  # noqa: E402
+from benchmarks.report import base_parser, machine, markdown_table, update_section  # noqa: E402
 
 TARGETS = {"conv_ae": 0.0090, "ae": 0.0115}
 
@@ -39,11 +38,7 @@ def run(name, data, args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--latent-dim", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = base_parser(__doc__)
     parser.add_argument("--models", default="pca,ae,conv_ae")
     args = parser.parse_args(argv)
 

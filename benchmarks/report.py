@@ -35,3 +35,15 @@ def update_section(name, body):
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, PATH)
+
+
+def base_parser(doc, epochs=10, latent_dim=16, batch_size=128):
+    """The options every training benchmark shares: --epochs, --latent-dim, --batch-size, --seed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--latent-dim", type=int, default=latent_dim)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser

@@ -9,7 +9,6 @@ logits, analytic KL), then measures on the 10,000 official test images:
   - reconstruction MSE of the decoder mean at the posterior mean (target <= 0.016 for vae).
 Writes the `vae_fashion` section of BENCHMARKS.md and the figures in docs/images/.
 """
-import argparse
 import os
 import sys
 import time
@@ -20,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.report import machine, markdown_table, update_section  # noqa: E402
+from benchmarks.report import base_parser, machine, markdown_table, update_section  # noqa: E402
 
 TARGET_MSE = {"vae": 0.016}
 IMAGES = os.path.join(ROOT, "docs", "images")
@@ -78,11 +77,7 @@ def run(name, data, args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--latent-dim", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = base_parser(__doc__)
     parser.add_argument("--models", default="vae,beta_vae")
     args = parser.parse_args(argv)
 
