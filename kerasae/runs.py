@@ -27,7 +27,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     latent_dim: int = 16
-    learning_rate: float = 1e-3
+    learning_rate: float = None  # None: the model's default_learning_rate
     params: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
     out: str = None
@@ -44,7 +44,9 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 flag = "--" + key.replace("_", "-")
                 raise KerasaeError(f"{flag} must be a positive integer, got {value!r}")
-        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+        lr = self.learning_rate
+        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
+                               or lr <= 0):
             raise KerasaeError(f"--learning-rate must be positive, got {self.learning_rate!r}")
         from kerasae.distribute import check as check_distribute
 
@@ -133,8 +135,8 @@ def _train(config, callbacks=(), verbose="auto", resume=False):
 
     # the fast path's steps per execution, capped at an epoch (Keras's progress bar overruns)
     steps = min(model.fast_steps_per_execution(), -(-len(data.x_train) // config.batch_size))
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  steps_per_execution=steps)
+    model.compile(optimizer=None if config.learning_rate is None
+                  else keras.optimizers.Adam(config.learning_rate), steps_per_execution=steps)
     train_ds = make_tf_dataset(data.x_train, config.batch_size, seed=config.seed)
     test_ds = make_tf_dataset(data.x_test, config.batch_size, shuffle=False)
     ckpt_dir = os.path.join(out, CHECKPOINTS)
@@ -143,7 +145,7 @@ def _train(config, callbacks=(), verbose="auto", resume=False):
     done = 0
     if state is not None:
         done = checkpoints.restore(model, state, next(iter(train_ds)), extra)
-        if config.learning_rate != state.get("learning_rate", config.learning_rate):
+        if config.learning_rate not in (None, state.get("learning_rate")):
             model.optimizer.learning_rate.assign(config.learning_rate)  # after a NaN
     checkpoint = checkpoints.RunCheckpoint(ckpt_dir, os.path.join(out, HISTORY), extra,
                                            rows=state["history"] if state else ())

@@ -14,7 +14,8 @@ def register(sub):
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--latent-dim", type=int)
-    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--learning-rate", type=float,
+                   help="Adam learning rate (default: the model's own, 1e-3; conv_ae 2e-3)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", default=[],
                    help="a model constructor argument (repeatable); see `kerasae info NAME`")
     p.add_argument("--config", metavar="FILE.toml",

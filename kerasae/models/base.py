@@ -32,6 +32,9 @@ class Autoencoder(keras.Model):
     tiny_config = {}
     #: the kerasae plugin API this class was written for
     kerasae_api_version = 1
+    #: Adam's learning rate when `compile()` gets no optimizer (and `kerasae train` no
+    #: --learning-rate)
+    default_learning_rate = 1e-3
 
     def __new__(cls, *args, **kwargs):
         # keras.Model.__new__ drops the constructor arguments before Keras's own auto-config
@@ -99,7 +102,7 @@ class Autoencoder(keras.Model):
         because XLA on CPU measured 5x slower for conv_ae here (see BENCHMARKS.md).
         """
         if optimizer is None:
-            optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+            optimizer = keras.optimizers.Adam(learning_rate=self.default_learning_rate)
         if steps_per_execution is None:
             steps_per_execution = self.fast_steps_per_execution()
         super().compile(optimizer=optimizer, jit_compile=jit_compile,
