@@ -119,9 +119,7 @@ def _train(config, callbacks=(), verbose="auto", resume=False):
     from kerasae.data import load_dataset, make_tf_dataset
     from kerasae.registry import create_model
 
-    config.check()
-    config.out = config.out or default_out(config)
-    data = load_dataset(config.dataset)
+    data = load_dataset(config.dataset)  # `train` has checked the config and set config.out
     params = {"latent_dim": config.latent_dim, **config.params}
     keras.utils.set_random_seed(config.seed)
     model = create_model(config.model, input_shape=data.input_shape, **params)

@@ -94,7 +94,7 @@ class Autoencoder(keras.Model):
     # ------------------------------------------------------------------ training
     def compile(self, optimizer=None, jit_compile="auto", steps_per_execution=None,
                 **kwargs):
-        """`compile()` with no arguments uses Adam(1e-3) and the fast path.
+        """`compile()` with no arguments uses Adam(`default_learning_rate`) and the fast path.
 
         The fast path: several train steps per `tf.function` call (`steps_per_execution`,
         fewer Python round trips), and XLA where it helps: Keras's "auto" turns it on for
