@@ -108,6 +108,25 @@ class Autoencoder(keras.Model):
         super().compile(optimizer=optimizer, jit_compile=jit_compile,
                         steps_per_execution=steps_per_execution, **kwargs)
 
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, **kwargs):
+        """Keras `fit`; arrays go through `kerasae.data.make_tf_dataset` (fast, and without
+        the tf.data autotune stall at each epoch's end that Keras's own array pipeline has).
+
+        Targets are ignored (an autoencoder reconstructs x); `validation_split` and
+        per-example weights keep Keras's own array handling.
+        """
+        if isinstance(x, np.ndarray) and not validation_split and "sample_weight" not in kwargs:
+            x = _array_dataset(x, batch_size, shuffle)
+            if isinstance(validation_data, np.ndarray):
+                validation_data = _array_dataset(
+                    validation_data, kwargs.pop("validation_batch_size", None) or batch_size,
+                    False)
+            y = batch_size = None
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                           callbacks=callbacks, validation_split=validation_split,
+                           validation_data=validation_data, shuffle=shuffle, **kwargs)
+
     def fast_steps_per_execution(self):
         """STEPS_PER_EXECUTION, or 1 over several replicas: Keras 3.15's multi-step loop
         fails under MirroredStrategy ("must feed a value for placeholder"), plain models too."""
@@ -231,3 +250,10 @@ class Autoencoder(keras.Model):
         raise NotGenerativeError(
             f"model {getattr(self, 'registered_name', type(self).__name__)!r} is not "
             "generative (it has no prior to sample from); train vae, beta_vae, aae or wae")
+
+
+def _array_dataset(x, batch_size, shuffle):
+    from kerasae.data import make_tf_dataset
+
+    # seed None: the order follows the global seed (keras.utils.set_random_seed), as in Keras
+    return make_tf_dataset(x, batch_size or 32, shuffle=bool(shuffle), seed=None)
