@@ -18,9 +18,9 @@ class AAE(AdversarialAutoencoder):
                    "disc_units": (16,)}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="auto",
-                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 hidden_units=(512, 256), filters=(64, 128), kernel_size=3, activation="relu",
                  prior="gaussian", prior_components=10, disc_units=(256, 256), n_critic=2,
-                 reg_weight=0.02, gp_weight=10.0, kernel="imq", loss="mse", **kwargs):
+                 reg_weight=0.005, gp_weight=10.0, kernel="imq", loss="mse", **kwargs):
         """`reg_weight` (lambda) weighs the adversarial term against the per-pixel mean
         reconstruction loss; `gp_weight` is a gradient penalty on the discriminator (a
         stabiliser the paper did not use: 0 gives its exact loss); `kernel` is that of the

@@ -21,7 +21,7 @@ from kerasae.registry import register_model
 
 VARIANTS = {"critic": "critic", "gan": "js", "mmd": "mmd"}  # variant -> divergence
 #: lambda (against the per-pixel mean reconstruction loss) and discriminator steps per batch
-DEFAULT_REG_WEIGHT = {"critic": 0.005, "gan": 0.02, "mmd": 0.1}
+DEFAULT_REG_WEIGHT = {"critic": 0.003, "gan": 0.003, "mmd": 0.1}
 DEFAULT_N_CRITIC = {"critic": 5, "gan": 2, "mmd": 1}
 
 
@@ -33,12 +33,12 @@ class WAE(AdversarialAutoencoder):
                    "disc_units": (16,), "n_critic": 2}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, variant="critic",
-                 architecture="auto", hidden_units=(512, 256), filters=(32, 64), kernel_size=3,
+                 architecture="auto", hidden_units=(512, 256), filters=(64, 128), kernel_size=3,
                  activation="relu", prior="gaussian", prior_components=10,
                  disc_units=(256, 256), n_critic=None, reg_weight=None, gp_weight=10.0,
                  kernel="imq", loss="mse", **kwargs):
         """`n_critic` and `reg_weight` (lambda) default per variant (None): critic 5 and
-        0.005, gan 2 and 0.02, mmd 0.1; `gp_weight` weighs the gradient penalty of the critic
+        0.003, gan 2 and 0.003, mmd 0.1 (Fashion-MNIST pilots, BENCHMARKS.md); `gp_weight` weighs the gradient penalty of the critic
         (and of the gan discriminator, as a stabiliser)."""
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
         if variant not in VARIANTS:
