@@ -80,7 +80,8 @@ def main(argv=None):
            f"{args.langevin_steps}")
     body = f"""## Denoising (Fashion-MNIST, Gaussian noise std 0.3)
 
-Conv `dae` (filters (32, 64), latent {args.latent_dim}, Adam 1e-3, batch {args.batch_size}),
+Conv `dae` (filters {tuple(model.filters)}, latent {args.latent_dim}, Adam \
+{model.default_learning_rate:g}, batch {args.batch_size}),
 trained {args.epochs} epoch(s) on {min(args.train_size, len(data.x_train))} training images
 corrupted on the fly in {seconds:.0f} s. PSNR = 10 log10(1 / MSE) over all pixels of the
 10,000 test images, corrupted once with seed {args.seed}.

@@ -174,11 +174,18 @@ other jobs on the machine disturb far less.
 
 {table}
 
-Reading it: the per-CPU-second ratio is the stable measure of what kerasae adds: its
-lowest value here is {low_cpu:.2f}. The lowest wall-clock ratio against the faster plain
-arm is {low_wall:.2f}; wall-clock medians on a 2-core machine swing between arms running
-identical graphs, most for the heavy models with few timed steps. Test MSE is after the
-steps in the `steps` column (a check that the arms train alike, not a converged figure).
+Reading it: the lowest wall-clock ratio against the faster plain arm is {low_wall:.2f}; the
+per-CPU-second ratio, which other jobs on the machine disturb less, is at least
+{low_cpu:.2f}. Test MSE is after the steps in the `steps` column (a check that the arms
+train alike, not a converged figure).
+
+An earlier version of this table showed conv_ae at 0.59-0.65 of plain Keras. That was not
+our train step: with tf.data autotuning on, TensorFlow 2.21 stalls at the end of every
+epoch (deleting the iterator waits for the autotune thread's timed sleep, up to ~10 s, CPU
+idle), and which arm paid it depended on the order the arms were built in. kerasae's
+pipelines now turn autotuning off (`kerasae.data.pipeline_options`), and `fit` on a
+numpy array goes through the same pipeline, so neither kerasae runs nor this benchmark
+pay it.
 
 Input pipeline alone (`make_tf_dataset`, iterate only): {pipes}: far above any training rate,
 so the pipeline is never the bottleneck.

@@ -134,3 +134,30 @@ def test_scaling_and_pipeline():
     batches = list(make_tf_dataset(x, batch_size=3, shuffle=True).as_numpy_iterator())
     assert [len(b) for b in batches] == [3, 1]
     np.testing.assert_array_equal(np.sort(np.concatenate(batches), axis=0), x)
+
+
+def test_pipeline_has_tf_data_autotune_off():
+    # autotuning stalls every epoch's end on TF 2.21 (the iterator's teardown waits for the
+    # autotune thread's timed sleep); the pipeline must keep it off
+    ds = make_tf_dataset(np.zeros((10, 3), "float32"), batch_size=4)
+    assert ds.options().autotune.enabled is False
+
+
+def test_fit_on_arrays_goes_through_the_kerasae_pipeline(monkeypatch):
+    import kerasae
+    from kerasae import data
+
+    made, real = [], data.make_tf_dataset
+
+    def spy(x, *args, **kwargs):
+        made.append((len(x), kwargs.get("shuffle")))
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(data, "make_tf_dataset", spy)
+    x = np.random.default_rng(0).random((96, 8)).astype("float32")
+    model = kerasae.create_model("ae", input_shape=(8,), latent_dim=2, hidden_units=(16,))
+    model.compile()
+    history = model.fit(x, x, epochs=6, batch_size=16, validation_data=(x[:32], x[:32]),
+                        verbose=0).history
+    assert made == [(96, True), (32, False)]  # training shuffled, validation in order
+    assert history["loss"][-1] < history["loss"][0] and len(history["val_loss"]) == 6

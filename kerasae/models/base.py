@@ -118,6 +118,9 @@ class Autoencoder(keras.Model):
         """
         if isinstance(x, np.ndarray) and not validation_split and "sample_weight" not in kwargs:
             x = _array_dataset(x, batch_size, shuffle)
+            if isinstance(validation_data, (tuple, list)) and validation_data and \
+                    isinstance(validation_data[0], np.ndarray):
+                validation_data = validation_data[0]  # (x_val, y_val): targets ignored
             if isinstance(validation_data, np.ndarray):
                 validation_data = _array_dataset(
                     validation_data, kwargs.pop("validation_batch_size", None) or batch_size,

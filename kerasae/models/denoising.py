@@ -74,10 +74,14 @@ class DAE(Autoencoder):
                    "noise_level": 0.2}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 hidden_units=(512, 256), filters=(64, 128), kernel_size=3, activation="relu",
                  noise="gaussian", noise_level=0.3, loss="mse", **kwargs):
+        """`filters` and `kernel_size` shape the conv architecture (conv_ae's defaults, and
+        its Adam 2e-3), `hidden_units` the mlp one."""
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
         nets.check_architecture(architecture, self.data_shape)
+        if architecture == "conv":  # Fashion-MNIST pilot, sigma 0.3: +6.35 dB vs +5.65 dB at
+            self.default_learning_rate = 2e-3  # filters (32, 64) and 1e-3
         check_noise(noise, noise_level)
         self.architecture = architecture
         self.noise = noise

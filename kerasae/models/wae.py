@@ -38,8 +38,9 @@ class WAE(AdversarialAutoencoder):
                  disc_units=(256, 256), n_critic=None, reg_weight=None, gp_weight=10.0,
                  kernel="imq", loss="mse", **kwargs):
         """`n_critic` and `reg_weight` (lambda) default per variant (None): critic 5 and
-        0.003, gan 2 and 0.003, mmd 0.1 (Fashion-MNIST pilots, BENCHMARKS.md); `gp_weight` weighs the gradient penalty of the critic
-        (and of the gan discriminator, as a stabiliser)."""
+        0.003, gan 2 and 0.003, mmd 0.1 (Fashion-MNIST pilots, BENCHMARKS.md);
+        `gp_weight` weighs the gradient penalty of the critic (and of the gan
+        discriminator, as a stabiliser)."""
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
         if variant not in VARIANTS:
             raise KerasaeError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
