@@ -195,9 +195,30 @@ this CPU XLA made conv_ae about 5x slower, so that default is kept. GPU: not mea
 GPU was available to this session). Machine: {machine()}, load average
 {os.getloadavg()[0]:.1f} at the end; the ratios come from interleaved runs.
 
-Command: `.venv/bin/python benchmarks/train_throughput.py --repeats {args.repeats} --seconds {args.seconds}`
+Commands (rows are merged across runs, each from the last run that measured it;
+`benchmarks/results/train_throughput.json` keeps them): {"; ".join(sorted({r["command"] for r in rows}))}
 """
     update_section("train_throughput", body)
+
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                       "train_throughput.json")
+
+
+def merge(rows, command):
+    """Rows of earlier runs, with this run's rows (and command) in place of theirs, so that
+    re-running some `--models` or `--batch-sizes` updates only those rows."""
+    import json
+
+    stored = json.load(open(RESULTS)) if os.path.exists(RESULTS) else []
+    fresh = {(r["model"], r["batch"]) for r in rows}
+    merged = [r for r in stored if (r["model"], r["batch"]) not in fresh]
+    merged += [{**r, "command": command} for r in rows]
+    merged.sort(key=lambda r: (list(MODELS).index(r["model"]), r["batch"]))
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    with open(RESULTS, "w") as f:
+        json.dump(merged, f, indent=1)
+    return merged
 
 
 def main(argv=None):
@@ -219,7 +240,11 @@ def main(argv=None):
                   {k: round(v) for k, v in row["cpu"].items()},
                   {k: round(v, 4) for k, v in row["mse"].items()}, flush=True)
     if not args.no_write:
-        report(rows, pipe, args)
+        command = ("`.venv/bin/python benchmarks/train_throughput.py --models "
+                   f"{' '.join(args.models)} --batch-sizes "
+                   f"{' '.join(map(str, args.batch_sizes))} --repeats {args.repeats} "
+                   f"--seconds {args.seconds}`")
+        report(merge(rows, command), pipe, args)
 
 
 if __name__ == "__main__":

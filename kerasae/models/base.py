@@ -126,6 +126,8 @@ class Autoencoder(keras.Model):
                     validation_data, kwargs.pop("validation_batch_size", None) or batch_size,
                     False)
             y = batch_size = None
+        if isinstance(x, tf.data.Dataset):
+            shuffle = False  # a dataset shuffles itself; Keras would warn it ignores the flag
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                            callbacks=callbacks, validation_split=validation_split,
                            validation_data=validation_data, shuffle=shuffle, **kwargs)
