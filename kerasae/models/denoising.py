@@ -26,6 +26,7 @@ import numpy as np
 from keras import ops
 
 from kerasae import nets
+from kerasae.data import make_tf_dataset
 from kerasae.errors import KerasaeError
 from kerasae.models.base import Autoencoder
 from kerasae.registry import register_model
@@ -223,8 +224,9 @@ class SDAE(DAE):
                 print(f"sdae: pretraining layer {i + 1}/{len(pairs)} ({units}) as a one-layer "
                       f"DAE for {self.pretrain_epochs} epoch(s)")
             before = _clean_loss(layer_dae, codes, loss)
-            hist = layer_dae.fit(codes, codes, batch_size=batch, epochs=self.pretrain_epochs,
-                                 verbose=verbose, shuffle=True)
+            pipeline = make_tf_dataset(codes, batch, seed=None).map(lambda c: (c, c))
+            hist = layer_dae.fit(pipeline, epochs=self.pretrain_epochs, verbose=verbose,
+                                 shuffle=False)  # the pipeline shuffles
             after = _clean_loss(layer_dae, codes, loss)
             self.pretraining_history.append(
                 {"layer": i + 1, "units": units, "epochs": self.pretrain_epochs,
