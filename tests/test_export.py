@@ -64,6 +64,28 @@ def test_every_model_exports_and_verifies(name, digits, tmp_path):
     np.testing.assert_allclose(half, x_hat, atol=2e-2)
 
 
+def test_conv_decoder_onnx_is_rewritten_unless_asked_not_to(tmp_path):
+    import onnx
+
+    model = build("conv_ae")
+    ops = {}
+    for optimize in (True, False):
+        out = tmp_path / str(optimize)
+        manifest = exporters.export_model(model, out, formats=("onnx",), parts=("decoder",),
+                                          optimize=optimize)
+        assert manifest["onnx_optimized"] is optimize
+        proto = onnx.load(str(out / "decoder.onnx"))
+        ops[optimize] = [n.op_type for n in proto.graph.node]
+        meta = {p.key: p.value for p in proto.metadata_props}
+        assert meta.get("kerasae.phase_conv") == ("1" if optimize else None)
+        z = np.random.default_rng(0).standard_normal((5, model.latent_dim)).astype("float32")
+        np.testing.assert_allclose(_onnx_run(str(out / "decoder.onnx"), {"z": z})["x_hat"],
+                                   model.decode(z), atol=1e-5)
+    # the last upsampling layer (the one feeding the output Conv) became per-phase Convs
+    assert ops[True].count("ConvTranspose") == ops[False].count("ConvTranspose") - 1
+    assert "DepthToSpace" in ops[True] and "DepthToSpace" not in ops[False]
+
+
 def prior_is_usable(prior, latent_dim):
     if prior["kind"] == "standard_normal":
         return prior["dim"] == latent_dim

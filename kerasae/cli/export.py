@@ -13,6 +13,9 @@ def register(sub):
     p.add_argument("--fp16", action="store_true",
                    help="also write *.fp16.onnx: float16 weights, float32 inputs and outputs")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    p.add_argument("--no-optimize", dest="optimize", action="store_false",
+                   help="keep tf2onnx's graph as converted (by default a ConvTranspose that "
+                        "feeds a Conv becomes exact per-phase Convs, faster in onnxruntime)")
     p.add_argument("--out", help="output folder (default RUN_DIR/export)")
     p.set_defaults(func=cmd_export)
 
@@ -26,7 +29,7 @@ def cmd_export(args):
     formats = FORMATS if args.format == "all" else (args.format,)
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     manifest = export_run(args.run_dir, out=args.out, formats=formats, parts=parts,
-                          fp16=args.fp16, opset=args.opset)
+                          fp16=args.fp16, opset=args.opset, optimize=args.optimize)
     out = args.out or os.path.join(args.run_dir, "export")
     for name, check in manifest["verification"].items():
         print(f"{name}: verified, max |diff| {check['max_abs_diff']:.2e} "

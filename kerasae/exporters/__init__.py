@@ -45,12 +45,13 @@ def _prepare_out(out):
 
 
 def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=None,
-                 real_x=None, prior_x=None, metadata=None, seed=0):
+                 real_x=None, prior_x=None, metadata=None, seed=0, optimize=True):
     """Export, verify, and write the manifest; returns the manifest dict.
 
     real_x: a few real inputs for verification (random ones are always used as well);
     prior_x: training inputs for the ex-post prior of a non-generative model;
-    metadata: extra manifest entries (the run's scaling, dataset, ...)."""
+    metadata: extra manifest entries (the run's scaling, dataset, ...);
+    optimize: rewrite ConvTranspose + Conv pairs as exact per-phase Convs in the ONNX files."""
     formats = _check_choice(formats, FORMATS, "--format")
     parts = _check_choice(parts, PARTS, "--parts")
     opset = int(opset or onnx_export.DEFAULT_OPSET)
@@ -64,9 +65,11 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=parent)
     try:
-        files, report = _write_parts(model, tmp, signatures, probes, formats, fp16, opset)
+        files, report = _write_parts(model, tmp, signatures, probes, formats, fp16, opset,
+                                     optimize)
         manifest = _manifest(model, signatures, files, report, formats, opset, prior_x,
                              metadata)
+        manifest["onnx_optimized"] = bool(optimize and "onnx" in formats)
         manifest["files"] = mf.file_table(tmp)
         # the folder as a whole is the atomic unit: a plain write inside it is enough
         with open(os.path.join(tmp, mf.MANIFEST), "w", encoding="utf-8") as f:
@@ -84,13 +87,13 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
     return manifest
 
 
-def _write_parts(model, root, signatures, probes, formats, fp16, opset):
+def _write_parts(model, root, signatures, probes, formats, fp16, opset, optimize):
     files, report = {}, {}
     for part, sig in signatures.items():
         net = getattr(model, part)
         files[part] = {}
         if "onnx" in formats:
-            proto = onnx_export.to_onnx(net, sig, opset)
+            proto = onnx_export.to_onnx(net, sig, opset, optimize)
             variants = [("onnx", f"{part}.onnx", proto, "fp32")]
             if fp16:
                 variants.append(("onnx_fp16", f"{part}.fp16.onnx",
