@@ -30,13 +30,19 @@ BIG = 1024
 
 def timed_round_robin(fns, x, repeats):
     """Median seconds per runner, timing the runners in turn (not one after another), so a
-    change in the shared machine's load hits every runner alike rather than one of them."""
+    change in the shared machine's load hits every runner alike rather than one of them.
+
+    Each timed call follows an untimed one of the same runner: onnxruntime's and
+    TensorFlow's thread pools spin for a while after a call, and on a 2-core machine the
+    previous runner's spinning threads would take the CPU from the next one (two identical
+    ONNX sessions timed back to back differed by 8-10% without it)."""
     for fn in fns.values():  # warm-up: tracing, graph optimisation, allocator growth
         fn(x)
         fn(x)
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            fn(x)
             start = time.perf_counter()
             fn(x)
             times[name].append(time.perf_counter() - start)
@@ -54,6 +60,7 @@ def runners(model, export_dir):
                                     providers=["CPUExecutionProvider"])
     ort_fp16 = ort.InferenceSession(os.path.join(export_dir, "decoder.fp16.onnx"),
                                     providers=["CPUExecutionProvider"])
+    plain = os.path.join(export_dir, "plain", "decoder.onnx")
     # one thread, no spin-waiting: on an oversubscribed machine a spinning thread pool
     # waits for descheduled workers, so this row shows how much of a gap is contention
     single = ort.SessionOptions()
@@ -61,7 +68,7 @@ def runners(model, export_dir):
     single.add_session_config_entry("session.intra_op.allow_spinning", "0")
     ort_one = ort.InferenceSession(os.path.join(export_dir, "decoder.onnx"), single,
                                    providers=["CPUExecutionProvider"])
-    return {
+    fns = {
         "keras predict": lambda z: dec.predict(z, batch_size=len(z), verbose=0),
         "keras direct call": lambda z: dec(z, training=False).numpy(),
         "TF SavedModel": lambda z: sig(z=tf.constant(z))["x_hat"].numpy(),
@@ -69,10 +76,16 @@ def runners(model, export_dir):
         "ONNX Runtime fp16": lambda z: ort_fp16.run(["x_hat"], {"z": z})[0],
         "ONNX Runtime fp32, 1 thread": lambda z: ort_one.run(["x_hat"], {"z": z})[0],
     }
+    if os.path.exists(plain):  # only where the export rewrote the graph (see phase_conv)
+        ort_plain = ort.InferenceSession(plain, providers=["CPUExecutionProvider"])
+        fns["ONNX Runtime fp32, --no-optimize"] = \
+            lambda z: ort_plain.run(["x_hat"], {"z": z})[0]
+    return fns
 
 
 def main(argv=None):
     import keras
+    import onnx
     import onnxruntime as ort
     import tensorflow as tf
 
@@ -99,6 +112,9 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "export")
             export_model(model, out, parts=("decoder",), fp16=True)
+            if onnx.load(os.path.join(out, "decoder.onnx")).metadata_props:
+                export_model(model, os.path.join(out, "plain"), formats=("onnx",),
+                             parts=("decoder",), optimize=False)
             fns = runners(model, out)
             small = timed_round_robin(fns, z1, args.repeats_small)
             big = timed_round_robin(fns, zbig, args.repeats_big)
@@ -124,7 +140,7 @@ def main(argv=None):
         f"Decoders for 28x28x1 images (latent_dim {args.latent_dim}), exported and verified "
         f"by `kerasae export`'s code path. Median of {args.repeats_small} runs at batch 1 and "
         f"{args.repeats_big} at batch {BIG}, after two warm-up calls, the runners timed in "
-        f"turn; onnxruntime with its default session options (what kerasae-runtime uses) "
+        f"turn, each timed call right after an untimed one of the same runner; onnxruntime with its default session options (what kerasae-runtime uses) "
         f"unless the row says otherwise. Machine: {machine()}, shared "
         f"with other jobs (load average {os.getloadavg()[0]:.1f} at the end: the medians "
         f"hide some of the noise, not all); TensorFlow {tf.__version__}, onnxruntime "
@@ -133,15 +149,19 @@ def main(argv=None):
                         f"batch {BIG} throughput (examples/s)"], rows),
         "\n".join(summary),
         "fp16 ONNX stores float16 weights; on CPUs without native float16 arithmetic it "
-        "mainly halves the file size, not the time. Where the convolutional decoder loses "
-        "ground at batch 1024: onnxruntime's profiler (`SessionOptions.enable_profiling`) "
-        "puts 73% of its time in the two ConvTranspose nodes (about 58 GFLOP/s, GEMM + "
-        "col2im), 14% in the output Conv. Rewriting each ConvTranspose as the equivalent "
-        "sub-pixel Conv + DepthToSpace (Shi et al. 2016; exact, max difference 6e-8; a one-off "
-        "trial, code not kept) made "
-        "it slower (1,532 vs 1,960 examples/s): the Conv ran 1.8x faster per FLOP but "
-        "does 16/9 of the work, and the NCHW DepthToSpace shuffle plus layout reorders "
-        "cost more than that saved, so the export keeps ConvTranspose.",
+        "mainly halves the file size, not the time. The convolutional decoder's ONNX graph "
+        "is rewritten at export (`kerasae.exporters.phase_conv`; the `--no-optimize` row is "
+        "tf2onnx's graph as converted): onnxruntime's profiler put 73% of the converted "
+        "graph's time in its two ConvTranspose nodes, which onnxruntime runs one image at a "
+        "time (GEMM, then a single-threaded col2im). The last one, which feeds the output "
+        "Conv, becomes one Conv per output phase (exact: only the taps that land on the "
+        "phase), and the output Conv is computed on the four phases, so only its 1-channel "
+        "result is interleaved (DepthToSpace). Trials that were slower and not kept: the "
+        "same rewrite of the first ConvTranspose too, whose 128-channel output must then be "
+        "interleaved (Concat + DepthToSpace cost more than the Convs saved); sub-pixel "
+        "convolution (Shi et al. 2016: every phase padded to one 2x2 kernel, 16/9 of the "
+        "work). Each timed call follows an untimed call of the same runner, so the previous "
+        "runner's spinning thread pool does not take the CPU from it.",
         "Reproduce: `nice -n 5 .venv/bin/python -m benchmarks.inference`",
     ])
     if not args.no_write:
