@@ -9,7 +9,6 @@ WAE/AAE regularizers drive down (for `ae`, against N(0, I)). Writes the table an
 grid per generative model into the `adversarial` section of BENCHMARKS.md. Rows are kept in
 benchmarks/results/adversarial_fashion.json, so re-running some `--models` updates only those.
 """
-import json
 import os
 import sys
 import time
@@ -19,10 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.report import ROOT, base_parser, machine, markdown_table, update_section  # noqa: E402
+from benchmarks.report import (ROOT, base_parser, load_results, machine, markdown_table,  # noqa: E402
+                               save_results, update_section)
 
 TARGET_MSE = 0.0110
-RESULTS = os.path.join(ROOT, "benchmarks", "results", "adversarial_fashion.json")
 MODELS = {"wae (critic)": ("wae", {"variant": "critic"}), "wae (gan)": ("wae", {"variant": "gan"}),
           "wae (mmd)": ("wae", {"variant": "mmd"}), "aae": ("aae", {}), "ae": ("ae", {})}
 
@@ -70,7 +69,7 @@ def main(argv=None):
 
     data = load_dataset("fashion_mnist")
     args.train_size = min(args.train_size, len(data.x_train))
-    results = json.load(open(RESULTS)) if os.path.exists(RESULTS) else {}
+    results = load_results("adversarial_fashion", {})
     cmd = (f"python benchmarks/adversarial_fashion.py --epochs {args.epochs} --latent-dim "
            f"{args.latent_dim} --batch-size {args.batch_size} --train-size {args.train_size} "
            f"--models '{args.models}'")
@@ -78,9 +77,7 @@ def main(argv=None):
         results[label] = {**run(label, data, args), "epochs": args.epochs, "command": cmd,
                           "machine": machine()}
         print(f"{label}: {results[label]}", flush=True)
-        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-        with open(RESULTS, "w") as f:
-            json.dump(results, f, indent=1)
+        save_results("adversarial_fashion", results)
     results = {label: results[label] for label in MODELS if label in results}
     rows = [[f"`{label}`", f"{r['mse']:.5f}",
              ("met" if r["mse"] <= TARGET_MSE else "NOT met") if label != "ae" else "-",

@@ -76,8 +76,8 @@ def main(argv=None):
          ["conv dae denoised", f"{denoised_db:.2f}"],
          ["gain", f"{gain:+.2f} (target >= +9: {'met' if gain >= 9 else 'NOT met'})"]])
     cmd = (f"python benchmarks/denoising.py --epochs {args.epochs} --latent-dim "
-           f"{args.latent_dim} --train-size {args.train_size} --langevin-steps "
-           f"{args.langevin_steps}")
+           f"{args.latent_dim} --batch-size {args.batch_size} --train-size {args.train_size} "
+           f"--langevin-steps {args.langevin_steps}")
     body = f"""## Denoising (Fashion-MNIST, Gaussian noise std 0.3)
 
 Conv `dae` (filters {tuple(model.filters)}, latent {args.latent_dim}, Adam \

@@ -1,8 +1,11 @@
 """Write a benchmark's results into its own section of BENCHMARKS.md.
 
 Each benchmark owns the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`, so
-scripts can be re-run in any order without touching each other's figures.
+scripts can be re-run in any order without touching each other's figures. Benchmarks that
+are re-run a few rows at a time keep every row in `benchmarks/results/NAME.json`
+(`load_results` / `save_results`) and rebuild their section from it.
 """
+import json
 import os
 import platform
 import time
@@ -14,6 +17,28 @@ HEADER = "# Benchmarks\n\nEvery figure here is written by a script in `benchmark
 
 def machine():
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
+
+
+def results_path(name):
+    return os.path.join(ROOT, "benchmarks", "results", f"{name}.json")
+
+
+def load_results(name, empty):
+    """The stored rows of benchmark `name`, or `empty` when it has none yet."""
+    path = results_path(name)
+    if not os.path.exists(path):
+        return empty
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def save_results(name, results):
+    path = results_path(name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=1)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
 
 
 def markdown_table(header, rows):

@@ -201,23 +201,17 @@ Commands (rows are merged across runs, each from the last run that measured it;
     update_section("train_throughput", body)
 
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                       "train_throughput.json")
-
-
 def merge(rows, command):
     """Rows of earlier runs, with this run's rows (and command) in place of theirs, so that
     re-running some `--models` or `--batch-sizes` updates only those rows."""
-    import json
+    from benchmarks.report import load_results, save_results
 
-    stored = json.load(open(RESULTS)) if os.path.exists(RESULTS) else []
+    stored = load_results("train_throughput", [])
     fresh = {(r["model"], r["batch"]) for r in rows}
     merged = [r for r in stored if (r["model"], r["batch"]) not in fresh]
     merged += [{**r, "command": command} for r in rows]
     merged.sort(key=lambda r: (list(MODELS).index(r["model"]), r["batch"]))
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(merged, f, indent=1)
+    save_results("train_throughput", merged)
     return merged
 
 
