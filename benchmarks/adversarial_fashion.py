@@ -30,7 +30,7 @@ def run(label, data, args):
     import keras
 
     import kerasae
-    from kerasae.data import make_tf_dataset
+    from kerasae.pipeline import make_tf_dataset
     from kerasae.divergences import mmd
     from kerasae.plots import save_grid
 

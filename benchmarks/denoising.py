@@ -37,7 +37,8 @@ def main(argv=None):
     import keras
 
     import kerasae
-    from kerasae.data import load_dataset, make_tf_dataset
+    from kerasae.data import load_dataset
+    from kerasae.pipeline import make_tf_dataset
     from kerasae.plots import save_grid
     from kerasae.sampling import langevin
 

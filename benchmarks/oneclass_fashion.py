@@ -47,7 +47,7 @@ def run_one(name, x_train, x_test, normal, args, params):
     import keras
 
     import kerasae
-    from kerasae.data import make_tf_dataset
+    from kerasae.pipeline import make_tf_dataset
 
     keras.utils.set_random_seed(args.seed)
     model = kerasae.create_model(name, input_shape=x_train.shape[1:],

@@ -26,7 +26,8 @@ from keras import layers, ops  # noqa: E402
 
 import kerasae  # noqa: E402
 from kerasae import losses  # noqa: E402
-from kerasae.data import load_dataset, make_tf_dataset  # noqa: E402
+from kerasae.data import load_dataset  # noqa: E402
+from kerasae.pipeline import make_tf_dataset  # noqa: E402
 from kerasae.models.base import STEPS_PER_EXECUTION  # noqa: E402
 
 #: model kwargs: the defaults, except WAE's MMD variant (one optimizer): plain `fit` cannot
@@ -183,7 +184,7 @@ An earlier version of this table showed conv_ae at 0.59-0.65 of plain Keras. Tha
 our train step: with tf.data autotuning on, TensorFlow 2.21 stalls at the end of every
 epoch (deleting the iterator waits for the autotune thread's timed sleep, up to ~10 s, CPU
 idle), and which arm paid it depended on the order the arms were built in. kerasae's
-pipelines now turn autotuning off (`kerasae.data.pipeline_options`), and `fit` on a
+pipelines now turn autotuning off (`kerasae.pipeline.pipeline_options`), and `fit` on a
 numpy array goes through the same pipeline, so neither kerasae runs nor this benchmark
 pay it.
 

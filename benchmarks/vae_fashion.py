@@ -58,7 +58,7 @@ def run(name, data, args):
     import keras
 
     import kerasae
-    from kerasae.data import make_tf_dataset
+    from kerasae.pipeline import make_tf_dataset
 
     keras.utils.set_random_seed(args.seed)
     model = kerasae.create_model(name, input_shape=data.input_shape,

@@ -1,4 +1,4 @@
-"""Datasets: named ones and user data, as float32 arrays in [0, 1] and tf.data pipelines.
+"""Datasets: named ones and user data, as float32 arrays in [0, 1] (pipelines: kerasae.pipeline).
 
 Named: `digits` (scikit-learn's 8x8 digits, always offline), `fashion_mnist` (Debian's
 dataset-fashion-mnist first, then the Keras cache, then a download), `mnist` and `cifar10`
@@ -55,46 +55,6 @@ def _check_finite(x, source):
         raise KerasaeError(f"{source} holds no examples; pass a non-empty array")
     if not np.isfinite(x).all():
         raise KerasaeError(f"{source} contains NaN or infinite values; clean or impute them")
-
-
-def make_tf_dataset(x, batch_size, shuffle=True, seed=0, repeat=False):
-    """A batched tf.data pipeline of x alone (autoencoders reconstruct their input).
-
-    Built for throughput: the array is held once as a tensor, the pipeline shuffles and
-    batches row *indices* (a full-epoch shuffle of int64s costs nothing) and gathers each
-    batch in one vectorised op, then prefetches, so a step never waits on per-example
-    slicing. Under tf.distribute the global batch is split across replicas by Keras.
-    """
-    import tensorflow as tf
-
-    x = tf.constant(np.asarray(x, dtype="float32"))
-    n = int(x.shape[0])
-    ds = tf.data.Dataset.range(n)
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size).map(lambda i: tf.gather(x, i),
-                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.with_options(pipeline_options()).prefetch(tf.data.AUTOTUNE)
-
-
-def pipeline_options():
-    """tf.data options for every kerasae pipeline.
-
-    Autotuning is off: its model thread (TF 2.21) sleeps in a timed wait that deleting the
-    iterator does not interrupt, so each epoch's iterator teardown stalled training for up
-    to ~10 s (measured: 3-4 s lost per epoch on a 7 s conv_ae epoch, CPU idle meanwhile).
-    An in-memory gather needs no tuning; AUTOTUNE values then mean "one per core".
-    Workers shard by batch (DATA policy: the data is in memory, not in files).
-    """
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA)
-    return options
 
 
 def _split(x, y, test_fraction, name, scaling=None):

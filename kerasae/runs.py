@@ -116,7 +116,8 @@ def _train(config, callbacks=(), verbose="auto", resume=False):
     import keras
 
     from kerasae import checkpoints
-    from kerasae.data import load_dataset, make_tf_dataset
+    from kerasae.data import load_dataset
+    from kerasae.pipeline import make_tf_dataset
     from kerasae.registry import create_model
 
     data = load_dataset(config.dataset)  # `train` has checked the config and set config.out

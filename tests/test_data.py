@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerasae.data import apply_scaling, load_dataset, make_tf_dataset
+from kerasae.data import apply_scaling, load_dataset
+
+from kerasae.pipeline import make_tf_dataset
 from kerasae.errors import KerasaeError
 
 
@@ -145,15 +147,15 @@ def test_pipeline_has_tf_data_autotune_off():
 
 def test_fit_on_arrays_goes_through_the_kerasae_pipeline(monkeypatch):
     import kerasae
-    from kerasae import data
+    from kerasae import pipeline
 
-    made, real = [], data.make_tf_dataset
+    made, real = [], pipeline.make_tf_dataset
 
     def spy(x, *args, **kwargs):
         made.append((len(x), kwargs.get("shuffle")))
         return real(x, *args, **kwargs)
 
-    monkeypatch.setattr(data, "make_tf_dataset", spy)
+    monkeypatch.setattr(pipeline, "make_tf_dataset", spy)
     x = np.random.default_rng(0).random((96, 8)).astype("float32")
     model = kerasae.create_model("ae", input_shape=(8,), latent_dim=2, hidden_units=(16,))
     model.compile()

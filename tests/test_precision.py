@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kerasae
-from kerasae.data import make_tf_dataset
+from kerasae.pipeline import make_tf_dataset
 from kerasae.distribute import precision_policy
 from kerasae.models.base import STEPS_PER_EXECUTION
 from kerasae.registry import get_model_class

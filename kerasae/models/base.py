@@ -110,7 +110,7 @@ class Autoencoder(keras.Model):
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, **kwargs):
-        """Keras `fit`; arrays go through `kerasae.data.make_tf_dataset` (fast, and without
+        """Keras `fit`; arrays go through `kerasae.pipeline.make_tf_dataset` (fast, and without
         the tf.data autotune stall at each epoch's end that Keras's own array pipeline has).
 
         Targets are ignored (an autoencoder reconstructs x); `validation_split` and
@@ -258,7 +258,7 @@ class Autoencoder(keras.Model):
 
 
 def _array_dataset(x, batch_size, shuffle):
-    from kerasae.data import make_tf_dataset
+    from kerasae.pipeline import make_tf_dataset
 
     # seed None: the order follows the global seed (keras.utils.set_random_seed), as in Keras
     return make_tf_dataset(x, batch_size or 32, shuffle=bool(shuffle), seed=None)

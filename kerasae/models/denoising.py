@@ -26,7 +26,7 @@ import numpy as np
 from keras import ops
 
 from kerasae import nets
-from kerasae.data import make_tf_dataset
+from kerasae.pipeline import make_tf_dataset
 from kerasae.errors import KerasaeError
 from kerasae.models.base import Autoencoder
 from kerasae.registry import register_model
