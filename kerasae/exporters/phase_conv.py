@@ -35,7 +35,7 @@ def rewrite(proto):
     graph = proto.graph
     inits = {i.name: i for i in graph.initializer}
     nodes = [_copy(n) for n in graph.node]  # plain copies: graph.node is rebuilt below
-    count = 0
+    count, replaced = 0, set()
     for node in list(nodes):
         if node.op_type != "ConvTranspose" or not _supported(node, inits):
             continue
@@ -52,13 +52,14 @@ def rewrite(proto):
                                                         attrs["strides"][0])
         for done in chain + [conv]:
             nodes.remove(done)
+        replaced.update(node.input[1:] + conv.input[1:])
         at = nodes.index(node)
         nodes[at:at + 1] = new
         count += 1
     del graph.node[:]
     graph.node.extend(nodes)
-    used = {name for n in nodes for name in n.input}
-    for init in [i for i in graph.initializer if i.name not in used]:
+    used = {name for n in nodes for name in n.input} | {i.name for i in graph.input}
+    for init in [i for i in graph.initializer if i.name in replaced - used]:
         graph.initializer.remove(init)
     return count
 
