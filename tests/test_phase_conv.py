@@ -84,6 +84,12 @@ def test_leaves_what_it_cannot_fuse():
     assert phase_conv.rewrite(strided_tail) == 0
 
 
+def test_old_opsets_are_left_alone():  # DepthToSpace's mode arrived in opset 11
+    model = graph(3, 2, (0, 0, 1, 1))
+    model.opset_import[0].version = 10
+    assert phase_conv.rewrite(model) == 0
+
+
 def test_a_shared_activation_output_is_not_fused():
     model = graph(3, 2, (0, 0, 1, 1))
     model.graph.output.append(helper.make_tensor_value_info("a", TensorProto.FLOAT,

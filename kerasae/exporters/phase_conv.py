@@ -32,6 +32,10 @@ def rewrite(proto):
     the number of ConvTranspose nodes replaced."""
     from onnx import numpy_helper
 
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+                default=0)
+    if opset < 11:  # DepthToSpace's mode="DCR" attribute arrived in opset 11
+        return 0
     graph = proto.graph
     inits = {i.name: i for i in graph.initializer}
     nodes = [_copy(n) for n in graph.node]  # plain copies: graph.node is rebuilt below
