@@ -39,11 +39,11 @@ def rewrite(proto):
     graph = proto.graph
     inits = {i.name: i for i in graph.initializer}
     nodes = [_copy(n) for n in graph.node]  # plain copies: graph.node is rebuilt below
-    count, replaced = 0, set()
+    count, replaced, graph_outputs = 0, set(), {o.name for o in graph.output}
     for node in list(nodes):
         if node.op_type != "ConvTranspose" or not _supported(node, inits):
             continue
-        chain, conv = _fusable_tail(nodes, node, inits, {o.name for o in graph.output})
+        chain, conv = _fusable_tail(nodes, node, inits, graph_outputs)
         if conv is None:
             continue
         attrs = _attrs(node)
@@ -82,20 +82,26 @@ def _attrs(node):
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
+def _plain(node, inits):
+    """A 2-D, ungrouped, undilated node with explicit pads and a constant weight: the
+    checks a ConvTranspose and the Conv it feeds share."""
+    a = _attrs(node)
+    return (node.input[1] in inits and len(a.get("kernel_shape", [])) == 2
+            and a.get("group", 1) == 1 and list(a.get("dilations", [1, 1])) == [1, 1]
+            and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"))
+
+
 def _supported(node, inits):
     a = _attrs(node)
     strides, kernel = list(a.get("strides", [1, 1])), list(a.get("kernel_shape", []))
-    return (node.input[1] in inits and len(kernel) == 2 and len(strides) == 2
-            and strides[0] == strides[1] > 1 and a.get("group", 1) == 1
-            and list(a.get("dilations", [1, 1])) == [1, 1] and "output_shape" not in a
-            and not any(a.get("output_padding", [0, 0]))
-            and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")
-            and all(_phase_ok(kernel[d], strides[0], a.get("pads", [0] * 4)[d],
-                              a.get("pads", [0] * 4)[d + 2]) for d in (0, 1)))
+    pads = a.get("pads", [0] * 4)
+    return (_plain(node, inits) and len(strides) == 2 and strides[0] == strides[1] > 1
+            and "output_shape" not in a and not any(a.get("output_padding", [0, 0]))
+            and all(_phase_ok(kernel[d], strides[0], pads[d], pads[d + 2]) for d in (0, 1)))
 
 
 def _taps(k, s, pad_begin, r):
-    """Kernel taps reaching output phase r, the input offset c and the phase's Conv pads."""
+    """The kernel taps that reach output phase r, and that phase's input offset c."""
     t0 = (r + pad_begin) % s
     taps = list(range(t0, k, s))
     c = (r + pad_begin - t0) // s
@@ -178,10 +184,7 @@ def _fusable_tail(nodes, node, inits, outputs):
             return chain, None
         a = _attrs(user)
         kernel, pads = list(a.get("kernel_shape", [])), list(a.get("pads", [0] * 4))
-        ok = (user.input[1] in inits and len(kernel) == 2 and a.get("group", 1) == 1
-              and list(a.get("strides", [1, 1])) == [1, 1]
-              and list(a.get("dilations", [1, 1])) == [1, 1]
-              and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")
+        ok = (_plain(user, inits) and list(a.get("strides", [1, 1])) == [1, 1]
               and pads[0] + pads[2] == kernel[0] - 1 and pads[1] + pads[3] == kernel[1] - 1)
         return chain, (user if ok else None)
 
