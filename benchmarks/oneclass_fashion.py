@@ -43,7 +43,8 @@ def parse_params(items):
     return out
 
 
-def run_one(name, x_train, x_test, normal, args, params):
+def run_one(name, x_train, x_test, normal, args, params, keep=False):
+    """(AUROC, train+score seconds, (test scores, training scores) when `keep`, else None)."""
     import keras
 
     import kerasae
@@ -58,6 +59,8 @@ def run_one(name, x_train, x_test, normal, args, params):
               epochs=args.epochs, verbose=0)
     scores = model.score(x_test, batch_size=1000)
     seconds = time.perf_counter() - start
+    if not keep:
+        return auroc(scores, normal), seconds, None
     train_scores = model.score(x_train, batch_size=1000)  # for ensembles: not timed
     return auroc(scores, normal), seconds, (scores, train_scores)
 
@@ -100,6 +103,7 @@ def main(argv=None):
         missing = [m for m in e.split("+") if m not in names]
         if missing:
             parser.error(f"--ensemble {e}: {', '.join(missing)} not in --models")
+    in_ensembles = {m for e in ensembles for m in e.split("+")}
     params = parse_params(args.param)
     classes = [int(c) for c in args.classes.split(",")]
     data = load_dataset("fashion_mnist")
@@ -124,7 +128,7 @@ def main(argv=None):
                 continue
             try:
                 result, sec, kept[name] = run_one(name, x_train, data.x_test, normal, args,
-                                                  params.get(name, {}))
+                                                  params.get(name, {}), name in in_ensembles)
             except Exception as exc:  # one broken family must not sink the benchmark
                 traceback.print_exc()
                 notes.append((name, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"))
