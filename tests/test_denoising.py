@@ -69,6 +69,22 @@ def test_conv_dae_learns(digits):
     assert float(model.compute_losses(x)["loss"]) < before
 
 
+def test_spatial_code_dae_denoises(digits):
+    import keras
+
+    x = digits[0][:512]
+    model = kerasae.create_model("dae", input_shape=(8, 8, 1), latent_dim=128,
+                                 architecture="conv", code="spatial", filters=(32,),
+                                 noise="gaussian", noise_level=0.3)
+    assert model.encoder.get_layer("z_conv").filters == 8  # a 4x4 grid of 8 channels
+    model.compile(keras.optimizers.Adam(3e-3))
+    model.fit(x, epochs=20, batch_size=64, verbose=0)
+    noisy = np.asarray(model.corrupt(x))
+    noisy_mse = np.mean((noisy - x) ** 2)
+    denoised_mse = np.mean((model.denoise(noisy) - x) ** 2)
+    assert denoised_mse < 0.6 * noisy_mse, (noisy_mse, denoised_mse)
+
+
 def test_sdae_pretrains_every_layer_then_fine_tunes(digits, tmp_path):
     x = digits[0][:384]
     model = kerasae.create_model("sdae", input_shape=(8, 8, 1), latent_dim=4,

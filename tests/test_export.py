@@ -86,6 +86,17 @@ def test_conv_decoder_onnx_is_rewritten_unless_asked_not_to(tmp_path):
     assert "DepthToSpace" in ops[True] and "DepthToSpace" not in ops[False]
 
 
+def test_spatial_code_dae_exports_and_matches_keras(digits, tmp_path):
+    model = kerasae.create_model("dae", input_shape=(8, 8, 1), latent_dim=16,
+                                 architecture="conv", code="spatial", filters=(4, 8))
+    exporters.export_model(model, tmp_path, formats=("onnx",))
+    x = digits[0][:5]
+    z = _onnx_run(str(tmp_path / "encoder.onnx"), {"x": x})["z"]
+    np.testing.assert_allclose(z, model.encode(x), atol=1e-5)
+    x_hat = _onnx_run(str(tmp_path / "decoder.onnx"), {"z": z})["x_hat"]
+    np.testing.assert_allclose(x_hat, model.decode(z), atol=1e-5)
+
+
 def prior_is_usable(prior, latent_dim):
     if prior["kind"] == "standard_normal":
         return prior["dim"] == latent_dim

@@ -36,3 +36,34 @@ def test_conv_on_tabular_data_is_refused():
         nets.check_architecture("conv", (20,))
     with pytest.raises(KerasaeError, match="architecture must be one of"):
         nets.check_architecture("resnet", (8, 8, 1))
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (30, 22, 1), (12, 12)])
+def test_spatial_code_is_a_grid_of_local_codes(shape):
+    filters = (4, 8)
+    height, width = nets.code_grid(shape, filters)
+    latent = height * width * 3
+    enc = nets.build_encoder(shape, latent, "conv", code="spatial", filters=filters)
+    dec = nets.build_decoder(latent, shape, "conv", code="spatial", filters=filters)
+    x = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
+    z = np.asarray(enc(x))
+    assert z.shape == (2, latent) and np.asarray(dec(z)).shape == (2, *shape)
+    # a pixel in the top-left corner only reaches the codes of nearby grid cells (two 3x3
+    # stride-2 convolutions see 7 pixels): the far cells of the grid do not move
+    poked = x.copy()
+    poked[:, 0, 0] += 1.0
+    moved = np.abs(np.asarray(enc(poked)) - z).reshape(2, height, width, 3).max(axis=(0, 3))
+    assert moved[0, 0] > 0 and np.all(moved[2:, :] == 0) and np.all(moved[:, 2:] == 0)
+    dense = nets.build_encoder(shape, latent, "conv", filters=filters)
+    assert np.all(np.asarray(dense(poked)) != np.asarray(dense(x)))  # a dense code mixes all
+
+
+def test_bad_spatial_codes_are_refused():
+    with pytest.raises(KerasaeError, match="multiple of 49"):
+        nets.check_architecture("conv", (28, 28, 1), code="spatial", latent_dim=50,
+                                filters=(8, 16))
+    with pytest.raises(KerasaeError, match="architecture='conv'"):
+        nets.check_architecture("mlp", (28, 28, 1), code="spatial", latent_dim=49,
+                                filters=(8, 16))
+    with pytest.raises(KerasaeError, match="code must be one of dense, spatial"):
+        nets.check_architecture("conv", (28, 28, 1), code="grid", latent_dim=49)
