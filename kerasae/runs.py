@@ -16,6 +16,7 @@ from kerasae.io import atomic_path, read_json, write_json
 
 CONFIG, MODEL, HISTORY = "config.json", "model.keras", "history.csv"
 CHECKPOINTS = "checkpoints"
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass
@@ -28,6 +29,7 @@ class TrainConfig:
     batch_size: int = 128
     latent_dim: int = 16
     learning_rate: float = None  # None: the model's default_learning_rate
+    lr_schedule: str = "constant"  # or cosine: decay to 0 over the run (Loshchilov and Hutter)
     params: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
     out: str = None
@@ -48,6 +50,9 @@ class TrainConfig:
         if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
                                or lr <= 0):
             raise KerasaeError(f"--learning-rate must be positive, got {self.learning_rate!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise KerasaeError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got "
+                               f"{self.lr_schedule!r}")
         from kerasae.distribute import check as check_distribute
 
         check_distribute(self.strategy, self.precision)
@@ -133,9 +138,9 @@ def _train(config, callbacks=(), verbose="auto", resume=False):
     write_json(os.path.join(out, CONFIG), resolved)
 
     # the fast path's steps per execution, capped at an epoch (Keras's progress bar overruns)
-    steps = min(model.fast_steps_per_execution(), -(-len(data.x_train) // config.batch_size))
-    model.compile(optimizer=None if config.learning_rate is None
-                  else keras.optimizers.Adam(config.learning_rate), steps_per_execution=steps)
+    per_epoch = -(-len(data.x_train) // config.batch_size)
+    model.compile(optimizer=_optimizer(config, model, per_epoch),
+                  steps_per_execution=min(model.fast_steps_per_execution(), per_epoch))
     train_ds = make_tf_dataset(data.x_train, config.batch_size, seed=config.seed)
     test_ds = make_tf_dataset(data.x_test, config.batch_size, shuffle=False)
     ckpt_dir = os.path.join(out, CHECKPOINTS)
@@ -144,7 +149,8 @@ def _train(config, callbacks=(), verbose="auto", resume=False):
     done = 0
     if state is not None:
         done = checkpoints.restore(model, state, next(iter(train_ds)), extra)
-        if config.learning_rate not in (None, state.get("learning_rate")):
+        if config.learning_rate not in (None, state.get("learning_rate")) and \
+                config.lr_schedule == "constant":  # a schedule was built with the new rate
             model.optimizer.learning_rate.assign(config.learning_rate)  # after a NaN
     checkpoint = checkpoints.RunCheckpoint(ckpt_dir, os.path.join(out, HISTORY), extra,
                                            rows=state["history"] if state else ())
@@ -177,6 +183,19 @@ def _train(config, callbacks=(), verbose="auto", resume=False):
     resolved.update(status="finished", train_seconds=round(seconds, 3))
     write_json(os.path.join(out, CONFIG), resolved)
     return out, model, checkpoints.history_dict(checkpoint.rows)
+
+
+def _optimizer(config, model, steps_per_epoch):
+    """Adam at --learning-rate, constant or with a cosine decay to 0 over all of the run's
+    steps (a resume with more --epochs stretches the decay); None: the model's own default."""
+    import keras
+
+    if config.lr_schedule == "constant" and config.learning_rate is None:
+        return None
+    lr = config.learning_rate or model.default_learning_rate
+    if config.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch)
+    return keras.optimizers.Adam(lr)
 
 
 def resume_config(out, **overrides):

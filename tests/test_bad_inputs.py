@@ -115,6 +115,7 @@ CASES = [
     ("spatial-code-latent", ["train", "--model", "dae", "--param", "architecture=conv",
                              "--param", "code=spatial", "--latent-dim", "5", "--epochs", "1",
                              "--out", "{out}"], "multiple of 4"),
+    ("lr-schedule", [*TRAIN, "--lr-schedule", "step", "--out", "{out}"], "invalid choice"),
     ("latent-zero", [*TRAIN, "--latent-dim", "0", "--out", "{out}"], "positive"),
     ("latent-negative", [*TRAIN, "--latent-dim", "-3", "--out", "{out}"], "positive"),
     ("latent-too-big", [*TRAIN, "--latent-dim", "64", "--out", "{out}"], "undercomplete"),

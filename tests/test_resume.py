@@ -166,6 +166,33 @@ def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model, two_o
     assert read_json(run / CONFIG)["resumed_from_epoch"] == 2
 
 
+class LearningRates(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.after = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.after.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+
+def test_cosine_schedule_decays_to_zero_across_a_resume(tmp_path):
+    from kerasae.saving import load_model
+
+    run = tmp_path / "run"
+    rates = LearningRates()
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config(run, lr_schedule="cosine", learning_rate=2e-3),
+              callbacks=[rates, Crash(at_epoch=2)], verbose=0)
+    resumed = LearningRates()
+    train(resume_config(str(run)), callbacks=[resumed], verbose=0, resume=True)
+    assert read_json(run / CONFIG)["lr_schedule"] == "cosine"
+    # the rate after epoch e of 4 is 2e-3 * (1 + cos(pi (e + 1) / 4)) / 2, crash or not
+    expected = [2e-3 * (1 + np.cos(np.pi * (e + 1) / 4)) / 2 for e in range(4)]
+    np.testing.assert_allclose(rates.after + resumed.after, expected, atol=1e-9)
+    saved = load_model(str(run / "model.keras"))
+    assert float(keras.ops.convert_to_numpy(saved.optimizer.learning_rate)) < 1e-9
+
+
 def test_nan_guard_keeps_last_checkpoint_and_resume_recovers(tmp_path, capsys):
     run = str(tmp_path / "run")
     with pytest.raises(RuntimeError):

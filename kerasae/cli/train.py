@@ -3,7 +3,7 @@ import dataclasses
 import os
 
 TRAIN_KEYS = ("model", "dataset", "epochs", "batch_size", "latent_dim", "learning_rate",
-              "seed", "out", "beta_schedule", "beta_warmup", "beta_cycles", "strategy", "precision")
+              "lr_schedule", "seed", "out", "beta_schedule", "beta_warmup", "beta_cycles", "strategy", "precision")
 
 
 def register(sub):
@@ -16,6 +16,8 @@ def register(sub):
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--learning-rate", type=float,
                    help="Adam learning rate (default: the model's own, 1e-3; conv_ae 2e-3)")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"),
+                   help="constant (default), or cosine: decay the rate to 0 over the run")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", default=[],
                    help="a model constructor argument (repeatable); see `kerasae info NAME`")
     p.add_argument("--config", metavar="FILE.toml",
