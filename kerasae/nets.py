@@ -63,7 +63,7 @@ def build_decoder(latent_dim, output_shape, architecture="mlp", hidden_units=(51
         height, width = output_shape[0], output_shape[1]
         channels = output_shape[2] if len(output_shape) == 3 else 1
         steps = len(filters)
-        h0, w0 = _downsampled(height, steps), _downsampled(width, steps)
+        h0, w0 = code_grid(output_shape, filters)
         if code == "spatial":  # the code grid, widened by a convolution that mixes neighbours
             x = layers.Reshape((h0, w0, code_channels(latent_dim, h0, w0)))(z)
             x = layers.Conv2D(filters[-1], kernel_size, padding="same", activation=activation,

@@ -3,7 +3,8 @@ import dataclasses
 import os
 
 TRAIN_KEYS = ("model", "dataset", "epochs", "batch_size", "latent_dim", "learning_rate",
-              "lr_schedule", "seed", "out", "beta_schedule", "beta_warmup", "beta_cycles", "strategy", "precision")
+              "lr_schedule", "seed", "out", "beta_schedule", "beta_warmup", "beta_cycles",
+              "strategy", "precision")
 
 
 def register(sub):
