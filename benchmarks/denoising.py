@@ -20,6 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from benchmarks.report import ROOT, base_parser, machine, markdown_table, update_section  # noqa: E402
+from kerasae.nets import CODES  # noqa: E402
+from kerasae.runs import LR_SCHEDULES  # noqa: E402
 
 SIGMA = 0.3
 FIGURES = os.path.join(ROOT, "benchmarks", "figures")
@@ -31,10 +33,10 @@ def psnr(a, b):
 
 def main(argv=None):
     p = base_parser(__doc__, epochs=25, latent_dim=6272, batch_size=64)
-    p.add_argument("--code", choices=("spatial", "dense"), default="spatial",
+    p.add_argument("--code", choices=CODES, default="spatial",
                    help="the dae's code: a 7x7 grid (latent_dim / 49 channels) or a vector")
     p.add_argument("--train-size", type=int, default=60000)
-    p.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine",
                    help="Adam's learning rate: a cosine decay to 0 over the run, or constant")
     p.add_argument("--langevin-steps", type=int, default=200)
     args = p.parse_args(argv)
@@ -43,8 +45,10 @@ def main(argv=None):
 
     import kerasae
     from kerasae.data import load_dataset
+    from kerasae.nets import code_grid
     from kerasae.pipeline import make_tf_dataset
     from kerasae.plots import save_grid
+    from kerasae.runs import adam
     from kerasae.sampling import langevin
 
     data = load_dataset("fashion_mnist")
@@ -52,11 +56,8 @@ def main(argv=None):
     model = kerasae.create_model("dae", input_shape=data.input_shape,
                                  latent_dim=args.latent_dim, architecture="conv",
                                  code=args.code, noise="gaussian", noise_level=SIGMA)
-    lr = model.default_learning_rate
-    if args.lr_schedule == "cosine":
-        steps = args.epochs * -(-min(args.train_size, len(data.x_train)) // args.batch_size)
-        lr = keras.optimizers.schedules.CosineDecay(lr, steps)
-    model.compile(keras.optimizers.Adam(lr))
+    steps = args.epochs * -(-min(args.train_size, len(data.x_train)) // args.batch_size)
+    model.compile(adam(model.default_learning_rate, args.lr_schedule, steps))
     start = time.perf_counter()
     model.fit(make_tf_dataset(data.x_train[:args.train_size], args.batch_size, seed=args.seed),
               epochs=args.epochs, verbose=2)
@@ -81,8 +82,10 @@ def main(argv=None):
 
     gain = denoised_db - noisy_db
     decay = " with a cosine decay to 0" if args.lr_schedule == "cosine" else ""
-    code = (f"spatial code {args.latent_dim} = 7x7x{args.latent_dim // 49}"
-            if args.code == "spatial" else f"dense code {args.latent_dim}")
+    height, width = code_grid(data.input_shape, model.filters)
+    code = (f"spatial code {args.latent_dim} = {height}x{width}x"
+            f"{args.latent_dim // (height * width)}" if args.code == "spatial"
+            else f"dense code {args.latent_dim}")
     table = markdown_table(
         ["input", "test PSNR (dB)"],
         [["noisy (Gaussian std 0.3, clipped)", f"{noisy_db:.2f}"],

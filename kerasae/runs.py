@@ -186,16 +186,22 @@ def _train(config, callbacks=(), verbose="auto", resume=False):
 
 
 def _optimizer(config, model, steps_per_epoch):
-    """Adam at --learning-rate, constant or with a cosine decay to 0 over all of the run's
-    steps (a resume with more --epochs stretches the decay); None: the model's own default."""
-    import keras
-
+    """Adam at --learning-rate with --lr-schedule over all of the run's steps (a resume with
+    more --epochs stretches the decay); None: the model's own default optimizer."""
     if config.lr_schedule == "constant" and config.learning_rate is None:
         return None
-    lr = config.learning_rate or model.default_learning_rate
-    if config.lr_schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch)
-    return keras.optimizers.Adam(lr)
+    return adam(config.learning_rate or model.default_learning_rate, config.lr_schedule,
+                config.epochs * steps_per_epoch)
+
+
+def adam(learning_rate, schedule="constant", total_steps=None):
+    """Adam at `learning_rate`: constant, or (`schedule="cosine"`) decayed to 0 along a
+    cosine over `total_steps` optimizer steps (Loshchilov and Hutter, ICLR 2017)."""
+    import keras
+
+    if schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
+    return keras.optimizers.Adam(learning_rate)
 
 
 def resume_config(out, **overrides):

@@ -8,6 +8,8 @@ TRAIN_KEYS = ("model", "dataset", "epochs", "batch_size", "latent_dim", "learnin
 
 
 def register(sub):
+    from kerasae.runs import LR_SCHEDULES
+
     p = sub.add_parser("train", help="train a model and write a run folder")
     p.add_argument("--model", help="a registered model name (see `kerasae list`)")
     p.add_argument("--dataset", help="digits, fashion_mnist, mnist, cifar10, or a path "
@@ -17,7 +19,7 @@ def register(sub):
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--learning-rate", type=float,
                    help="Adam learning rate (default: the model's own, 1e-3; conv_ae 2e-3)")
-    p.add_argument("--lr-schedule", choices=("constant", "cosine"),
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
                    help="constant (default), or cosine: decay the rate to 0 over the run")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", default=[],
                    help="a model constructor argument (repeatable); see `kerasae info NAME`")
