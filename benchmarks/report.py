@@ -5,7 +5,6 @@ scripts can be re-run in any order without touching each other's figures. Benchm
 are re-run a few rows at a time keep every row in `benchmarks/results/NAME.json`
 (`load_results` / `save_results`) and rebuild their section from it.
 """
-import json
 import os
 import platform
 import time
@@ -25,20 +24,16 @@ def results_path(name):
 
 def load_results(name, empty):
     """The stored rows of benchmark `name`, or `empty` when it has none yet."""
+    from kerasae.io import read_json
+
     path = results_path(name)
-    if not os.path.exists(path):
-        return empty
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(path) if os.path.exists(path) else empty
 
 
 def save_results(name, results):
-    path = results_path(name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=1)
-        f.write("\n")
-    os.replace(path + ".tmp", path)
+    from kerasae.io import write_json  # atomic: a run stopped mid-write keeps the old rows
+
+    write_json(results_path(name), results)
 
 
 def markdown_table(header, rows):
