@@ -47,7 +47,7 @@ def rewrite(proto):
         if conv is None:
             continue
         attrs = _attrs(node)
-        bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        bias = _bias(node)
         phases = _phase_convs(graph, node, numpy_helper.to_array(inits[node.input[1]]), bias,
                               attrs)
         # the activations run on each phase (onnxruntime fuses them into the Convs)
@@ -80,6 +80,11 @@ def _attrs(node):
     from onnx import helper
 
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _bias(node):
+    """The name of a Conv/ConvTranspose node's bias input, or None when it has none."""
+    return node.input[2] if len(node.input) > 2 and node.input[2] else None
 
 
 def _plain(node, inits):
@@ -219,10 +224,10 @@ def _fused_tail(graph, base, phases, conv, inits, s):
             kernel[q * c_out:(q + 1) * c_out, :, gy - y_lo, gx - x_lo] += weight[:, :, ky, kx]
         kernels.append((kernel, [-y_lo, -x_lo, y_hi, x_hi]))
     bias = None
-    if len(conv.input) > 2 and conv.input[2]:  # one copy per output phase
+    if _bias(conv):  # one copy per output phase
         bias = f"{base}/fused/B"
         graph.initializer.append(numpy_helper.from_array(
-            np.tile(numpy_helper.to_array(inits[conv.input[2]]), s * s), bias))
+            np.tile(numpy_helper.to_array(inits[_bias(conv)]), s * s), bias))
     nodes, partial = [], []
     for p, (phase, (kernel, conv_pads)) in enumerate(zip(phases, kernels)):
         name = f"{base}/fused{p}"
