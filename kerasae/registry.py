@@ -23,7 +23,9 @@ from kerasae.errors import KerasaeError, UnknownModelError
 
 GROUP = "kerasae.models"
 BUILTIN_DIST = "kerasae"
-API_VERSION = 1  # a plugin may declare `kerasae_api_version`; a mismatch is a warning
+API_VERSION = 2  # a plugin may declare `kerasae_api_version`; an unsupported one is a warning
+#: plugin API versions this kerasae runs unchanged (1: before metric_names, hooks, set_networks)
+SUPPORTED_API_VERSIONS = (1, 2)
 
 
 @dataclasses.dataclass
@@ -89,7 +91,7 @@ def _check_model_class(cls, dist):
     if not (isinstance(cls, type) and issubclass(cls, Autoencoder)):
         raise TypeError(f"{cls!r} is not a subclass of kerasae.models.base.Autoencoder")
     declared = getattr(cls, "kerasae_api_version", API_VERSION)
-    if declared != API_VERSION:
+    if declared not in SUPPORTED_API_VERSIONS:
         fix = "upgrade kerasae" if isinstance(declared, int) and declared > API_VERSION \
             else f"update {dist}"
         _warn_once(f"kerasae model {cls.__name__} from distribution {dist!r} was written for "

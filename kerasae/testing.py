@@ -9,9 +9,14 @@ A plugin's whole test suite can be one line:
 
 `check_model` builds the model from its `tiny_config` and checks, in order: the contract
 (`encode`/`decode`/`reconstruct`/`score` shapes, `sample` or NotGenerativeError), that
-`get_config` lists every constructor argument, that a short fit lowers the loss, that a
-`.keras` save/load round trip gives the same class, config and outputs, and, when the
-onnx extra and `kerasae.exporters` are installed, that the ONNX export matches Keras.
+`get_config` lists every constructor argument, that `compute_losses` returns exactly its
+declared scalars, that every trainable weight of the encoder and decoder gets a non-zero
+gradient from "loss" (a broken straight-through estimator or a stray stop_gradient fails
+here), that a short fit lowers the loss *and* the reconstruction error (a sign-flipped
+penalty can lower the first alone), that a `.keras` save/load round trip gives the same
+class, config and outputs, and, when the onnx extra and `kerasae.exporters` are
+installed, that the ONNX export matches Keras (a failure names the op that did not
+convert).
 Each check is also a function of its own. A failure raises AssertionError saying which
 check failed and why (explicit raises, so `python -O` and non-pytest runners see it too).
 """
@@ -26,7 +31,8 @@ import numpy as np
 from kerasae.errors import NotGenerativeError
 
 __all__ = ["check_model", "build", "sample_data", "check_contract", "check_config",
-           "check_fit_lowers_loss", "check_save_load", "check_export", "export_available"]
+           "check_losses", "check_gradients", "check_fit_lowers_loss", "check_save_load",
+           "check_export", "export_available", "reconstruction_error"]
 
 
 def _expect(ok, message):
@@ -102,15 +108,55 @@ def check_config(model):
             f"{type(model).__name__}.from_config(get_config()) gives a different config")
 
 
+def check_losses(model, x):
+    """`compute_losses` returns every declared loss and metric as a scalar, nothing else."""
+    from kerasae.errors import KerasaeError
+
+    try:
+        model.check_outputs(model.compute_losses(_tensor(x[:32]), training=True))
+    except KerasaeError as exc:
+        raise AssertionError(str(exc)) from None
+
+
+def check_gradients(model, x):
+    """Every trainable weight of the encoder and decoder gets a non-zero gradient from
+    "loss" on a training batch (layers' `add_loss` terms included, as in training)."""
+    import tensorflow as tf
+
+    name = type(model).__name__
+    variables = model.encoder.trainable_weights + model.decoder.trainable_weights
+    with tf.GradientTape() as tape:
+        loss = model.with_added_losses(model.compute_losses(_tensor(x[:32]),
+                                                            training=True))["loss"]
+    grads = tape.gradient(loss, variables)
+    dead = [v.path for v, g in zip(variables, grads)
+            if g is None or not np.any(np.asarray(tf.convert_to_tensor(g)) != 0)]
+    _expect(not dead, f"{name}: 'loss' gives no gradient to {len(dead)} of the "
+            f"{len(variables)} trainable weights of its encoder and decoder ({', '.join(dead[:4])}"
+            f"{', ...' if len(dead) > 4 else ''}); a stop_gradient or a broken "
+            "straight-through estimator cuts them off")
+
+
+def reconstruction_error(model, x):
+    """Mean squared error of `model.reconstruct(x)` (deterministic for every family)."""
+    return float(np.mean((model.reconstruct(x) - x) ** 2))
+
+
 def check_fit_lowers_loss(model, x, epochs=4, batch_size=32):
-    """compile() with defaults, fit briefly: the loss must be finite and lower than before."""
+    """compile() with defaults, fit briefly: the loss must be finite and lower than before,
+    and so must the reconstruction error (a penalty whose sign is flipped can lower the
+    loss by ruining the reconstructions)."""
     model.compile()
-    before = _loss(model, x)
+    before, rec_before = _loss(model, x), reconstruction_error(model, x)
     model.fit(x, epochs=epochs, batch_size=batch_size, verbose=0)
-    after = _loss(model, x)
+    after, rec_after = _loss(model, x), reconstruction_error(model, x)
     _expect(np.isfinite(after) and after < before,
             f"{type(model).__name__}: {epochs} epochs did not lower the loss "
             f"({before:.6g} -> {after:.6g})")
+    _expect(rec_after < rec_before,
+            f"{type(model).__name__}: {epochs} epochs lowered the loss ({before:.6g} -> "
+            f"{after:.6g}) but not the reconstruction error ({rec_before:.6g} -> "
+            f"{rec_after:.6g}); is a penalty's sign flipped?")
     return before, after
 
 
@@ -174,6 +220,8 @@ def check_model(name_or_class, input_shape=(8, 8, 1), data=None, config=None, ep
     model = build(name_or_class, input_shape, **(config or {}))
     check_contract(model, x[:10])
     check_config(model)
+    check_losses(model, x)
+    check_gradients(model, x)
     before, after = check_fit_lowers_loss(model, x, epochs=epochs)
     report = {"model": getattr(model, "registered_name", type(model).__name__),
               "loss_before": before, "loss_after": after}
@@ -188,6 +236,12 @@ def check_model(name_or_class, input_shape=(8, 8, 1), data=None, config=None, ep
         report["export_max_abs_diff"] = None if unavailable else check_export(model, x, tmp)
         report["export_skipped"] = unavailable
     return report
+
+
+def _tensor(x):
+    import tensorflow as tf
+
+    return tf.constant(np.asarray(x, dtype="float32"))
 
 
 def _loss(model, x):

@@ -2,8 +2,10 @@
 
 Every registered model, built-in or plugin, goes through `kerasae.testing`, the same
 checks a plugin author runs: the contract's shapes, a complete `get_config`, a short fit
-that lowers the loss, and an exact `.keras` save/load round trip. (Export parity over the
-registry is tests/test_export.py's.)
+that lowers the loss and the reconstruction error, the declared losses dict, a gradient
+to every encoder and decoder weight, and an exact `.keras` save/load round trip. (Export
+parity over the registry is tests/test_export.py's.) Three deliberately broken models
+show that each stricter check fails, naming the cause.
 """
 import pytest
 
@@ -22,10 +24,25 @@ def test_fit_lowers_loss_and_round_trips(name, digits, tmp_path):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_contract_and_config(name, digits):
+def test_contract_config_losses_and_gradients(name, digits):
     model = testing.build(name)
     testing.check_contract(model, digits[0][:10])
     testing.check_config(model)
+    testing.check_losses(model, digits[0][:64])
+    testing.check_gradients(model, digits[0][:64])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_only_documented_families_override_train_step(name):
+    """Families are a compute_losses plus hooks; the adversarial loop is the one exception."""
+    from kerasae.models.adversarial import AdversarialAutoencoder
+    from kerasae.models.base import Autoencoder
+    from kerasae.registry import get_model_class
+
+    cls = get_model_class(name)
+    owner = next(c for c in cls.__mro__ if "train_step" in vars(c))
+    assert owner in (Autoencoder, AdversarialAutoencoder), \
+        f"{name} overrides train_step in {owner.__name__}; use compute_losses and hooks"
 
 
 def test_check_model_catches_a_broken_model(digits):

@@ -34,7 +34,7 @@ class TwoOptimizerAE(Autoencoder):
 
     def __init__(self, input_shape=(8, 8, 1), latent_dim=2, **kwargs):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, **kwargs)
-        self._set_networks(build_encoder(self.data_shape, self.latent_dim, hidden_units=(8,)),
+        self.set_networks(build_encoder(self.data_shape, self.latent_dim, hidden_units=(8,)),
                            build_decoder(self.latent_dim, self.data_shape, hidden_units=(8,)))
 
     def compile(self, optimizer=None, **kwargs):

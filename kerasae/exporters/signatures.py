@@ -63,7 +63,7 @@ def part_signature(model, part):
     net = getattr(model, part, None)
     if net is None:
         raise KerasaeError(f"the model has no {part} network to export; a kerasae model sets "
-                           "it with self._set_networks(encoder, decoder)")
+                           "it with self.set_networks(encoder, decoder)")
     inputs = getattr(net, "inputs", None) or []
     if len(inputs) != 1:
         raise KerasaeError(f"the {part} has {len(inputs)} inputs; export supports parts with "

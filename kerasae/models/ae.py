@@ -20,7 +20,7 @@ class AE(Autoencoder):
         self._check_undercomplete()
         self.hidden_units = tuple(hidden_units)
         self.activation = activation
-        self._set_networks(
+        self.set_networks(
             nets.build_encoder(self.data_shape, self.latent_dim, "mlp",
                                hidden_units=self.hidden_units, activation=activation),
             nets.build_decoder(self.latent_dim, self.data_shape, "mlp",

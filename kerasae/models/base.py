@@ -2,12 +2,19 @@
 
 An `Autoencoder` owns two plain Keras models, `encoder` and `decoder` (what the exporters
 export), and one generic `train_step`/`test_step` in the style of the keras.io examples:
-a family only overrides `compute_losses(x, training)` and returns a dict with "loss".
-Constructor keyword arguments are the whole config: `get_config` returns every one of
-them (Keras records them as the object is built), and `from_config` is `cls(**config)`.
+a family only overrides `compute_losses(x, training)` and returns a dict with "loss" (and
+its declared `loss_names`, `metric_names` and `aux_names`). Work that is not a gradient
+step goes in two hooks: `initialize(x_batch)`, once on the first batch before training
+(data-dependent init; a resumed run finds its result in the weights), and
+`after_step(x, outputs)`, inside the compiled step after the optimizer update (EMA
+updates, code restarts). Losses added with `add_loss` (and weight regularizers) are
+added to "loss". Constructor keyword arguments are the whole config: `get_config`
+returns every one of them (Keras records them as the object is built), and
+`from_config` is `cls(**config)`.
 """
 import inspect
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -24,14 +31,21 @@ STEPS_PER_EXECUTION = 16
 class Autoencoder(keras.Model):
     """Base class: encoder, decoder, encode/decode/reconstruct/score, generic training."""
 
-    #: names of the values `compute_losses` returns; each gets a Mean tracker in the history
+    #: the terms of the objective `compute_losses` returns ("loss" is the total that is
+    #: differentiated); each gets a Mean tracker, so it is in history.csv and TensorBoard
     loss_names = ("loss",)
+    #: diagnostics `compute_losses` returns that are logged like losses but never
+    #: differentiated (perplexity, code usage, a TC estimate, the current beta)
+    metric_names = ()
+    #: tensors of any shape `compute_losses` returns only for `after_step` (not logged)
+    aux_names = ()
     #: True where `sample(n)` decodes draws from a prior
     generative = False
     #: the constructor kwargs of a tiny variant, used by the conformance tests
     tiny_config = {}
-    #: the kerasae plugin API this class was written for
-    kerasae_api_version = 1
+    #: the kerasae plugin API this class was written for (1: no metric_names, hooks or
+    #: set_networks; such classes keep working unchanged)
+    kerasae_api_version = 2
     #: Adam's learning rate when `compile()` gets no optimizer (and `kerasae train` no
     #: --learning-rate)
     default_learning_rate = 1e-3
@@ -59,14 +73,38 @@ class Autoencoder(keras.Model):
             raise KerasaeError(f"latent_dim must be a positive integer, got {latent_dim}")
         if loss not in ("mse", "bce"):
             raise KerasaeError(f"loss must be 'mse' or 'bce', got {loss!r}")
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in self.loss_names}
+        self.make_trackers()
+        if self.has_hook("initialize"):
+            # saved with the weights and checkpoints: a loaded or resumed model is not
+            # initialized a second time
+            self.initialized = self.add_weight(shape=(), dtype="int32", trainable=False,
+                                               initializer="zeros", name="initialized")
 
     # ------------------------------------------------------------------ building
-    def _set_networks(self, encoder, decoder):
-        """Called by subclasses once their networks exist; marks the model built."""
+    def set_networks(self, encoder, decoder):
+        """Store the two plain `keras.Model`s (what the exporters export); marks the model
+        built. The encoder maps `x` to the code (or a list whose first item is the code
+        `encode` returns), the decoder maps the code `z` back to `x_hat`."""
         self.encoder = encoder
         self.decoder = decoder
         self.built = True
+
+    def _set_networks(self, encoder, decoder):
+        """Deprecated alias of `set_networks` (plugin API 1); removed in kerasae 0.3."""
+        warnings.warn(f"{type(self).__name__}: _set_networks is deprecated, call "
+                      "set_networks(encoder, decoder)", DeprecationWarning, stacklevel=2)
+        self.set_networks(encoder, decoder)
+
+    def make_trackers(self):
+        """One Mean tracker per declared loss and metric name; call it again after changing
+        `loss_names`/`metric_names` in `__init__` (e.g. per variant)."""
+        names = [*self.loss_names, *(n for n in self.metric_names if n not in self.loss_names)]
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    @classmethod
+    def has_hook(cls, name):
+        """True when `cls` overrides the hook `name` ("initialize" or "after_step")."""
+        return getattr(cls, name) is not getattr(Autoencoder, name)
 
     @property
     def input_size(self):
@@ -107,30 +145,6 @@ class Autoencoder(keras.Model):
             steps_per_execution = self.fast_steps_per_execution()
         super().compile(optimizer=optimizer, jit_compile=jit_compile,
                         steps_per_execution=steps_per_execution, **kwargs)
-
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, **kwargs):
-        """Keras `fit`; arrays go through `kerasae.pipeline.make_tf_dataset` (fast, and without
-        the tf.data autotune stall at each epoch's end that Keras's own array pipeline has).
-
-        Targets are ignored (an autoencoder reconstructs x); `validation_split` and
-        per-example weights keep Keras's own array handling.
-        """
-        if isinstance(x, np.ndarray) and not validation_split and "sample_weight" not in kwargs:
-            x = _array_dataset(x, batch_size, shuffle)
-            if isinstance(validation_data, (tuple, list)) and validation_data and \
-                    isinstance(validation_data[0], np.ndarray):
-                validation_data = validation_data[0]  # (x_val, y_val): targets ignored
-            if isinstance(validation_data, np.ndarray):
-                validation_data = _array_dataset(
-                    validation_data, kwargs.pop("validation_batch_size", None) or batch_size,
-                    False)
-            y = batch_size = None
-        if isinstance(x, tf.data.Dataset):
-            shuffle = False  # a dataset shuffles itself; Keras would warn it ignores the flag
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                           callbacks=callbacks, validation_split=validation_split,
-                           validation_data=validation_data, shuffle=shuffle, **kwargs)
 
     def fast_steps_per_execution(self):
         """STEPS_PER_EXECUTION, or 1 over several replicas: Keras 3.15's multi-step loop
@@ -184,23 +198,115 @@ class Autoencoder(keras.Model):
             data = data.get("x", next(iter(data.values())))
         return data
 
+    # ------------------------------------------------------------------ hooks
+    def initialize(self, x_batch):
+        """Data-dependent initialisation, called once (eagerly) with the first training batch
+        before the first step, e.g. a k-means codebook. Not called again for a model that
+        was initialized before (loaded, or resumed from a checkpoint). Default: nothing."""
+
+    def after_step(self, x, outputs):
+        """Called inside the compiled train step after the optimizer update, with the batch
+        and the dict `compute_losses` returned (its `aux_names` included): updates that are
+        not gradient steps (EMA codebooks, dead-code restarts, running statistics). Use
+        variable assignments (`v.assign(...)`), not Python side effects. Default: nothing."""
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, **kwargs):
+        """Keras `fit`; arrays go through `kerasae.pipeline.make_tf_dataset` (fast, and without
+        the tf.data autotune stall at each epoch's end that Keras's own array pipeline has).
+
+        Targets are ignored (an autoencoder reconstructs x); `validation_split` and
+        per-example weights keep Keras's own array handling. A model with an `initialize`
+        hook is initialized on the first batch first, unless it was already.
+        """
+        if self.has_hook("initialize") and not int(self.initialized.numpy()) \
+                and not kwargs.get("initial_epoch"):
+            self.run_initialize(x, batch_size)
+        if isinstance(x, np.ndarray) and not validation_split and "sample_weight" not in kwargs:
+            x = _array_dataset(x, batch_size, shuffle)
+            if isinstance(validation_data, (tuple, list)) and validation_data and \
+                    isinstance(validation_data[0], np.ndarray):
+                validation_data = validation_data[0]  # (x_val, y_val): targets ignored
+            if isinstance(validation_data, np.ndarray):
+                validation_data = _array_dataset(
+                    validation_data, kwargs.pop("validation_batch_size", None) or batch_size,
+                    False)
+            y = batch_size = None
+        if isinstance(x, tf.data.Dataset):
+            shuffle = False  # a dataset shuffles itself; Keras would warn it ignores the flag
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                           callbacks=callbacks, validation_split=validation_split,
+                           validation_data=validation_data, shuffle=shuffle, **kwargs)
+
+    def run_initialize(self, data, batch_size=None):
+        """Call `initialize` on the first batch of `data` (an array or a tf.data.Dataset)."""
+        if isinstance(data, tf.data.Dataset):
+            batch = self._inputs(next(iter(data)))
+        else:
+            batch = np.asarray(self._inputs(data), dtype="float32")[:batch_size or 32]
+        self.initialize(tf.convert_to_tensor(batch, dtype="float32"))
+        self.initialized.assign(1)
+
+    # ------------------------------------------------------------------ steps
     def train_step(self, data):
         x = self._inputs(data)
         with tf.GradientTape() as tape:
-            losses = self.compute_losses(x, training=True)
-            loss = losses["loss"]
-            scaled = self.gradient_loss(loss)  # replica mean, mixed-precision loss scale
+            losses = self.with_added_losses(self.compute_losses(x, training=True))
+            scaled = self.gradient_loss(losses["loss"])  # replica mean, loss scale
         variables = self.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
+        if self.has_hook("after_step"):
+            self.after_step(x, losses)
         return self._track(losses)
 
     def test_step(self, data):
-        return self._track(self.compute_losses(self._inputs(data), training=False))
+        x = self._inputs(data)
+        return self._track(self.with_added_losses(self.compute_losses(x, training=False)))
+
+    def with_added_losses(self, losses):
+        """`losses` checked against the declared names, with the losses that layers added
+        in this step (`add_loss`, weight and activity regularizers) added to "loss"."""
+        self.check_outputs(losses)
+        added = self.losses
+        if added:
+            losses = dict(losses)
+            losses["loss"] = losses["loss"] + tf.add_n(
+                [tf.cast(t, losses["loss"].dtype) for t in added])
+        return losses
+
+    def check_outputs(self, outputs):
+        """Raise KerasaeError unless `outputs` (what `compute_losses` or a family's own step
+        returns) holds every declared loss and metric as a scalar and nothing undeclared.
+        Runs as the step is traced, i.e. on the first step."""
+        cls = type(self).__name__
+        if not isinstance(outputs, dict) or "loss" not in outputs:
+            raise KerasaeError(f"{cls}.compute_losses must return a dict with the total under "
+                               f"'loss', got {type(outputs).__name__}")
+        declared = (*self.loss_names, *self.metric_names)
+        for key in declared:
+            if key not in outputs:
+                where = "loss_names" if key in self.loss_names else "metric_names"
+                raise KerasaeError(f"{cls}.compute_losses did not return {key!r}, which "
+                                   f"{cls}.{where} declares; return it or drop it from {where}")
+        for key, value in outputs.items():
+            if key in self.aux_names:
+                continue
+            if key not in declared:
+                raise KerasaeError(
+                    f"{cls}.compute_losses returned {key!r}, which is not declared; add it "
+                    "to metric_names (logged), loss_names (a term of the loss) or aux_names "
+                    "(passed to after_step only)")
+            shape = getattr(value, "shape", ())
+            if len(shape) != 0:
+                raise KerasaeError(f"{cls}.compute_losses returned {key!r} of shape "
+                                   f"{tuple(shape)}; losses and metrics must be scalars "
+                                   "(reduce it, e.g. with ops.mean)")
 
     def _track(self, losses):
+        self.check_outputs(losses)
         for name, tracker in self.trackers.items():
-            tracker.update_state(losses[name])
+            tracker.update_state(tf.stop_gradient(losses[name]))
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             # Keras 3.15 reduces a multi-worker step's logs with axis=0, which fails on

@@ -25,6 +25,6 @@ class ConvAE(Autoencoder):
         self.kernel_size = int(kernel_size)
         self.activation = activation
         body = dict(filters=self.filters, kernel_size=self.kernel_size, activation=activation)
-        self._set_networks(
+        self.set_networks(
             nets.build_encoder(self.data_shape, self.latent_dim, "conv", **body),
             nets.build_decoder(self.latent_dim, self.data_shape, "conv", **body))

@@ -101,7 +101,7 @@ class DAE(Autoencoder):
         body = dict(hidden_units=self.hidden_units, filters=self.filters,
                     kernel_size=int(kernel_size), activation=activation)
         self.noise_seed = keras.random.SeedGenerator()
-        self._set_networks(
+        self.set_networks(
             nets.build_encoder(self.data_shape, self.latent_dim, architecture, code=code,
                                **body),
             nets.build_decoder(self.latent_dim, self.data_shape, architecture, code=code,

@@ -37,7 +37,7 @@ class PCA(Autoencoder):
         zin = keras.Input(shape=(self.latent_dim,), name="z")
         out = layers.Dense(self.input_size, name="dec_out")(zin)
         out = layers.Reshape(self.data_shape, name="x_hat")(out)
-        self._set_networks(keras.Model(x, z, name="encoder"), keras.Model(zin, out, name="decoder"))
+        self.set_networks(keras.Model(x, z, name="encoder"), keras.Model(zin, out, name="decoder"))
 
     def compile(self, optimizer=None, **kwargs):
         # PCA takes no gradient steps, but evaluate() and saving expect a compiled model

@@ -41,7 +41,8 @@ def build_vae_decoder(latent_dim, output_shape, architecture, **body):
 class VAE(Autoencoder):
     """Variational autoencoder: Gaussian posterior, Bernoulli or Gaussian decoder (TFP)."""
 
-    loss_names = ("loss", "reconstruction", "kl", "beta")
+    loss_names = ("loss", "reconstruction", "kl")
+    metric_names = ("beta",)  # the current KL weight (BetaAnnealing changes it)
     generative = True
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
 
@@ -74,7 +75,7 @@ class VAE(Autoencoder):
         self.beta_variable = self.add_weight(
             shape=(), name="beta", trainable=False,
             initializer=keras.initializers.Constant(self.beta))
-        self._set_networks(encoder, decoder)
+        self.set_networks(encoder, decoder)
 
     # ------------------------------------------------------------------ forward
     def call(self, x, training=False):
