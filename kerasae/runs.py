@@ -61,7 +61,7 @@ class TrainConfig:
 def default_out(config):
     stamp = time.strftime("%Y%m%d-%H%M%S")
     data = os.path.splitext(os.path.basename(os.path.normpath(config.dataset)))[0]
-    return os.path.join("runs", f"{config.model}-{data}-{stamp}")
+    return os.path.join("runs", f"{config.model.replace(':', '_')}-{data}-{stamp}")
 
 
 def is_finished(run_dir):
@@ -129,6 +129,7 @@ def _train(config, callbacks=(), verbose="auto", resume=False):
     params = {"latent_dim": config.latent_dim, **config.params}
     keras.utils.set_random_seed(config.seed)
     model = create_model(config.model, input_shape=data.input_shape, **params)
+    config.model = model.registered_name  # DIST:NAME where several distributions clash
     callbacks = (*beta_callbacks(config, model), *callbacks)
     prepare_out(config, resume)  # only once the config is known to be valid: nothing half-made
     out = config.out

@@ -64,8 +64,9 @@ def _boom():
 
 
 def _ae_class():
+    """A plugin's own class (a fresh subclass: binding it must not touch the built-in AE)."""
     from kerasae.models.ae import AE
-    return AE
+    return type("PluginAE", (AE,), {"__module__": "plugin_pkg.models"})
 
 
 def test_broken_plugins_warn_once_naming_the_distribution(fake_plugins):
@@ -114,22 +115,69 @@ def test_list_models_imports_neither_models_nor_tensorflow():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_builtin_wins_a_duplicate_name_with_a_warning(fake_plugins):
-    with pytest.warns(RuntimeWarning, match="'ae' from distribution 'copycat'.*'kerasae'"):
-        fake_plugins(FakeEntryPoint("ae", "copycat:AE", "copycat", loader=_boom))
+def test_a_clash_with_a_builtin_keeps_both_reachable(fake_plugins, tmp_path):
+    with pytest.warns(RuntimeWarning, match="'ae' is provided by distributions 'kerasae' and "
+                      "'copycat'; 'ae' is kerasae's, use copycat:ae for the other"):
+        fake_plugins(FakeEntryPoint("ae", "plugin_pkg.models:PluginAE", "copycat",
+                                    loader=_ae_class))
         names = kerasae.list_models()
-    assert names.count("ae") == 1
-    entry = registry.get_entry("ae")
-    assert entry.dist == "kerasae"
+    assert names.count("ae") == 1 and "copycat:ae" in names
+    assert registry.get_entry("ae").dist == "kerasae"
     assert registry.get_model_class("ae").__module__ == "kerasae.models.ae"
+    plugin = kerasae.create_model("copycat:ae", input_shape=(8, 8, 1), latent_dim=2,
+                                  hidden_units=(8,))
+    assert type(plugin).__name__ == "PluginAE" and plugin.registered_name == "copycat:ae"
+    assert kerasae.create_model("Copycat:ae", input_shape=(8, 8, 1)).registered_name == \
+        "copycat:ae"  # distribution names compare normalised
+    plugin.save(tmp_path / "p.keras")  # the saved file names the qualified model
+    assert type(kerasae.load_model(str(tmp_path / "p.keras"))).__name__ == "PluginAE"
+    builtin = kerasae.create_model("kerasae:ae", input_shape=(8, 8, 1))
+    assert builtin.registered_name == "ae"
 
 
-def test_first_plugin_wins_between_two_plugins(fake_plugins):
-    with pytest.warns(RuntimeWarning, match="'twin' from distribution 'second'.*'first'"):
+def test_a_clash_between_plugins_refuses_the_bare_name(fake_plugins):
+    with pytest.warns(RuntimeWarning, match="'twin' is provided by distributions 'first' and "
+                      "'second'; 'twin' alone is refused, use first:twin, second:twin"):
         fake_plugins(FakeEntryPoint("twin", "a:A", "first", loader=_ae_class),
                      FakeEntryPoint("twin", "b:B", "second", loader=_boom))
-        kerasae.list_models()
-    assert registry.get_entry("twin").dist == "first"
+        names = kerasae.list_models("*twin")
+    assert names == ["first:twin", "second:twin"]
+    with pytest.raises(KerasaeError, match="'twin' is provided by several distributions; "
+                       "choose one: first:twin or second:twin"):
+        kerasae.create_model("twin")
+    assert registry.get_model_class("first:twin").registered_name == "first:twin"
+    with pytest.raises(KerasaeError, match="second.*failed to load"):
+        registry.get_model_class("second:twin")
+
+
+def test_the_entry_point_name_wins_over_the_class_name(fake_plugins):
+    def misnamed():
+        from kerasae.models.ae import AE
+        return kerasae.register_model("old_name")(
+            type("Misnamed", (AE,), {"__module__": "misnamed_pkg"}))
+
+    fake_plugins(FakeEntryPoint("new_name", "misnamed_pkg:Misnamed", "misnamed-dist",
+                                loader=misnamed))
+    with pytest.warns(RuntimeWarning, match="'misnamed-dist' lists kerasae model 'new_name' "
+                      "as entry point, but its class Misnamed registers itself as 'old_name'"):
+        cls = registry.get_model_class("new_name")
+    assert cls.registered_name == "new_name"
+    assert "old_name" not in kerasae.list_models()
+    import keras
+    assert keras.saving.get_registered_name(cls) == "kerasae>new_name"
+
+
+def test_a_plugin_cannot_list_a_builtin_class_under_another_name(fake_plugins):
+    from kerasae.models.ae import AE
+
+    registry.get_model_class("ae")
+    fake_plugins(FakeEntryPoint("thief", "kerasae.models.ae:AE", "thief-dist",
+                                loader=lambda: AE))
+    registry.get_model_class("ae")
+    with pytest.warns(RuntimeWarning, match="thief-dist.*already registered as 'ae'"):
+        with pytest.raises(KerasaeError, match="thief"):
+            registry.get_model_class("thief")
+    assert AE.registered_name == "ae"
 
 
 @pytest.mark.parametrize("value, hidden", [
