@@ -9,11 +9,16 @@ bottleneck) or `spatial`: a 1x1 convolution to latent_dim / (h*w) channels on th
 grid of the last strided convolution, flattened. The spatial code keeps where things
 are, so a denoiser with it loses less detail (Fashion-MNIST, sigma 0.3: +7.93 dB against
 +6.84 dB for a 2048-wide dense code, and 2.4x faster; see BENCHMARKS.md).
+
+Shared layers live here too: `VectorQuantizer` (van den Oord et al. 2017, the VQ-VAE
+bottleneck; defined in `kerasae.quantizer`), for the vq_vae family and plugin authors.
 """
 import math
 
 import keras
 from keras import layers
+
+from kerasae.quantizer import VectorQuantizer  # noqa: F401  (re-exported)
 
 ARCHITECTURES = ("mlp", "conv")
 CODES = ("dense", "spatial")
