@@ -10,7 +10,7 @@ from kerasae.errors import KerasaeError
 from kerasae.registry import create_model, list_models, register_model
 from kerasae.saving import load_model
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["create_model", "list_models", "register_model", "load_model", "KerasaeError",
            "__version__"]

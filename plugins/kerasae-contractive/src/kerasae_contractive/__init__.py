@@ -3,4 +3,4 @@
 Importing this package imports no TensorFlow; kerasae imports `kerasae_contractive.model`
 through the entry point only when `cae` is used.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"

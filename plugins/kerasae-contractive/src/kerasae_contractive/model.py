@@ -40,7 +40,7 @@ class CAE(Autoencoder):
     # Each name gets a Mean tracker, so all three terms appear in history.csv.
     loss_names = ("loss", "reconstruction", "contractive")
     tiny_config = {"latent_dim": 2, "hidden_units": (16,)}
-    kerasae_api_version = 1  # the plugin API this was written for; kerasae warns on mismatch
+    kerasae_api_version = 2  # the plugin API this was written for; kerasae warns on mismatch
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, hidden_units=(256,),
                  activation="relu", code_activation="sigmoid", lam=0.1, loss="mse",
@@ -55,7 +55,7 @@ class CAE(Autoencoder):
         # A saturating code (sigmoid, as in the paper) is what lets the penalty flatten
         # the map away from the data; a linear code can only shrink its weights.
         z = keras.layers.Dense(self.latent_dim, activation=code_activation, name="z")(h)
-        self._set_networks(
+        self.set_networks(
             keras.Model(x, z, name="encoder"),
             nets.build_decoder(self.latent_dim, self.data_shape, "mlp",
                                hidden_units=self.hidden_units, activation=activation))
