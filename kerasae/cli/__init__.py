@@ -1,15 +1,18 @@
 """The `kerasae` command line: parsing and printing only; the work lives in the modules.
 
 One module per command group, each with `register(subparsers)` that adds its commands
-and sets `func`. A user error prints one line on stderr and exits 2 (no traceback
-unless --debug); warnings print as one line each.
+and sets `func`, and `needs_tensorflow=False` where the command never builds or loads a
+model (TensorFlow takes seconds to import). A user error prints one line on stderr and
+exits 2 (no traceback unless --debug); warnings print as one line each.
 """
 import argparse
+import contextlib
 import os
 import sys
 import warnings
 
-COMMAND_MODULES = ("models", "train", "evaluate", "sample", "detect", "compare", "export")
+COMMAND_MODULES = ("models", "train", "evaluate", "sample", "detect", "compare", "export",
+                   "new_plugin")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,31 +38,48 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"kerasae: warning: {message}", file=sys.stderr)
 
 
-def _quiet_tensorflow(debug):
-    """TensorFlow's native runtime logs start-up notices to fd 2 before absl logging is set
-    up (TF_CPP_MIN_LOG_LEVEL does not reach them), so import it with fd 2 pointed away."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+def _one_line_warnings():
+    """Every command prints each warning as one line; the libraries' own are noise to a user."""
     warnings.showwarning = _one_line_warning
     for noisy in ("keras", "tensorflow", "absl", "tf2onnx", "google"):
         # a regex matched at the start: a bare "keras" would also silence kerasae's own
         warnings.filterwarnings("ignore", module=rf"{noisy}(\.|$)")
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull(debug):
+    """fd 2 pointed away for the block (not with --debug): native code writes there."""
     if debug:
+        yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
 
 
+def _quiet_tensorflow(debug):
+    """TensorFlow's native runtime logs start-up notices to fd 2 before absl logging is set
+    up (TF_CPP_MIN_LOG_LEVEL does not reach them), so import it with fd 2 pointed away."""
+    if not debug:  # with --debug it is imported where first needed, notices and all
+        with _stderr_to_devnull(debug):
+            import tensorflow  # noqa: F401
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    _quiet_tensorflow(args.debug)  # even `list` imports the models, hence TensorFlow
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # also for list/info's rare imports
+    _one_line_warnings()
+    # A command declares whether it needs TensorFlow (list and info read the sources):
+    # importing it takes seconds, so --help, --version, list and info never do.
+    if getattr(args, "needs_tensorflow", True):
+        _quiet_tensorflow(args.debug)
     from kerasae.errors import KerasaeError
 
     try:

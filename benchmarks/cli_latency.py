@@ -1,0 +1,89 @@
+"""How long `kerasae list`, `kerasae info vae` and `kerasae --help` take, from spawn to exit.
+
+Each run is a fresh process, as a user starts it (the venv's `kerasae` executable), timed
+by wall clock. The commands take turns, N rounds of one run each, so a change in the
+shared machine's load hits all of them alike; one untimed round first warms the file
+cache. `python -c "import tensorflow"` is the contrast: what every command paid before
+these three stopped importing TensorFlow (`kerasae.introspect` reads the model sources).
+
+    .venv/bin/python benchmarks/cli_latency.py [--repeats 7] [--no-write]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.report import (machine, markdown_table, save_results,  # noqa: E402
+                               update_section)
+
+KERASAE = os.path.join(os.path.dirname(sys.executable), "kerasae")
+COMMANDS = {
+    "kerasae list": [KERASAE, "list"],
+    "kerasae info vae": [KERASAE, "info", "vae"],
+    "kerasae --help": [KERASAE, "--help"],
+    'python -c "import tensorflow"': [sys.executable, "-c", "import tensorflow"],
+}
+TARGET_S = 1.5
+
+
+def run_once(argv):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    start = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                   check=True, timeout=300)
+    return time.perf_counter() - start
+
+
+def measure(repeats):
+    times = {name: [] for name in COMMANDS}
+    for round_ in range(repeats + 1):
+        for name, argv in COMMANDS.items():
+            seconds = run_once(argv)
+            if round_:  # round 0 only warms the file cache
+                times[name].append(seconds)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--no-write", action="store_true",
+                        help="print, do not update BENCHMARKS.md and benchmarks/results/")
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    times = measure(args.repeats)
+    load_after = os.getloadavg()[0]
+    rows = [[f"`{name}`", f"{statistics.median(t):.2f}", f"{min(t):.2f}", f"{max(t):.2f}"]
+            for name, t in times.items()]
+    table = markdown_table(["command", "median s", "min s", "max s"], rows)
+    print(table)
+    if args.no_write:
+        return
+    command = f".venv/bin/python benchmarks/cli_latency.py --repeats {args.repeats}"
+    save_results("cli_latency", {
+        "command": command, "machine": machine(), "repeats": args.repeats,
+        "load_average": [round(load_before, 2), round(load_after, 2)],
+        "seconds": {name: [round(s, 3) for s in t] for name, t in times.items()}})
+    fast = [name for name in COMMANDS if name.startswith("kerasae")]
+    slowest = max(statistics.median(times[name]) for name in fast)
+    update_section("cli_latency", f"""## CLI latency: `list`, `info`, `--help` without TensorFlow
+
+Wall seconds from spawn to exit of a fresh process, {args.repeats} runs each, the commands
+taking turns after one untimed round that warms the file cache. `list` and `info` read the
+models' sources (`kerasae.introspect`) instead of importing them and `--help` only builds
+the parser, so none imports TensorFlow; importing it alone, the last row, is what each of
+them paid before. Target: under {TARGET_S} s each; the slowest median is {slowest:.2f} s.
+
+Reproduce: `{command}` (rows in `benchmarks/results/cli_latency.json`).
+
+{table}
+
+Machine: {machine()}, shared: other jobs were running throughout (load average
+{load_before:.1f} at the start, {load_after:.1f} at the end), so the maxima are noisy.""")
+
+if __name__ == "__main__":
+    main()
