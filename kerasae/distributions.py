@@ -34,6 +34,62 @@ def posterior(mean, log_var):
     return tfd().Normal(loc=mean, scale=ops.exp(0.5 * log_var))
 
 
+def _dtype(t):
+    # float32 even under mixed precision (float16 log-densities lose nats); float64 kept
+    return "float64" if t.dtype == "float64" else "float32"
+
+
+def posterior_log_prob(z, mean, log_var):
+    """log q(z|x) per example, summed over latent dimensions: shape (batch,)."""
+    dtype = _dtype(mean)
+    q = posterior(ops.cast(mean, dtype), ops.cast(log_var, dtype))
+    log_q = q.log_prob(ops.cast(z, dtype))
+    return ops.sum(ops.reshape(log_q, (ops.shape(log_q)[0], -1)), axis=-1)
+
+
+def standard_normal_log_prob(z):
+    """log N(z; 0, I) per example, summed over latent dimensions: shape (batch,)."""
+    z = ops.cast(z, _dtype(z))
+    z = ops.reshape(z, (ops.shape(z)[0], -1))
+    return -0.5 * ops.sum(ops.square(z) + math.log(2.0 * math.pi), axis=-1)
+
+
+def pairwise_log_prob(z, mean, log_var):
+    """log N(z_i,d; mean_j,d, exp(log_var_j,d)) for every pair (i, j): shape (n, m, dim).
+
+    Per dimension, not summed: beta-TC-VAE's marginals log q(z_d) need each dimension
+    alone (Chen et al. 2018). Memory n * m * dim; for a sum over dimensions against many
+    components use `mixture_log_prob`.
+    """
+    dtype = _dtype(mean)
+    q = posterior(ops.cast(mean, dtype)[None], ops.cast(log_var, dtype)[None])
+    return q.log_prob(ops.cast(z, dtype)[:, None])
+
+
+def mixture_log_prob(z, means, log_vars):
+    """log (1/K sum_k N(z; means_k, diag exp(log_vars_k))) per row of z: shape (n,).
+
+    The quadratic form is expanded into matrix products, so memory is n * K rather than
+    n * K * dim: the VampPrior has hundreds of components and the log-likelihood
+    estimator evaluates it on thousands of draws at once.
+    """
+    dtype = _dtype(means)
+    z = ops.cast(z, dtype)
+    means = ops.cast(means, dtype)
+    log_vars = ops.clip(ops.cast(log_vars, dtype), *LOG_VAR_RANGE)
+    precision = ops.exp(-log_vars)  # (K, dim)
+    # sum_d (z_d - m_kd)^2 / v_kd = z^2 . p_k - 2 z . (m_k p_k) + sum_d m_kd^2 p_kd
+    quad = (ops.matmul(ops.square(z), ops.transpose(precision))
+            - 2.0 * ops.matmul(z, ops.transpose(means * precision))
+            + ops.sum(ops.square(means) * precision, axis=-1)[None])
+    dim = ops.cast(ops.shape(z)[-1], dtype)
+    log_norm = ops.sum(log_vars, axis=-1)[None] + dim * math.log(2.0 * math.pi)
+    # the expanded form can round below 0 where z sits on a mean; the true value cannot
+    log_components = -0.5 * (ops.maximum(quad, 0.0) + log_norm)  # (n, K)
+    k = ops.cast(ops.shape(means)[0], dtype)
+    return ops.logsumexp(log_components, axis=-1) - ops.log(k)
+
+
 def stateless_seed(seed):
     """An int32 pair TFP's stateless samplers accept, from an int, a pair or a Keras seed."""
     import tensorflow as tf

@@ -13,13 +13,25 @@ def register(sub):
                         "data): classes covered and KL to the data's label histogram")
     p.add_argument("--samples", type=int, default=2000,
                    help="prior samples for --generation (default 2000)")
+    p.add_argument("--log-likelihood", action="store_true",
+                   help="also the importance-sampled test log p(x) in nats (Burda et al. "
+                        "2016; models with a posterior: vae, iwae, vamp, ...)")
+    p.add_argument("--k", type=int, default=1000,
+                   help="importance samples per example for --log-likelihood (default 1000)")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args):
     from kerasae.runs import evaluate
 
+    likelihood = None
+    if args.log_likelihood:  # first: a model without a posterior fails before any work
+        from kerasae.likelihood import evaluate_run
+
+        likelihood = evaluate_run(args.run_dir, dataset=args.dataset, k=args.k)
     metrics = evaluate(args.run_dir, dataset=args.dataset)
+    if likelihood is not None:
+        metrics["log_likelihood"] = likelihood
     if args.generation:
         from kerasae.coverage import evaluate_generation
 
@@ -31,6 +43,9 @@ def cmd_evaluate(args):
         print(f"{metrics['model']} on {metrics['dataset']} ({metrics['n_test']} test examples): "
               f"test MSE {metrics['test_mse']:.5f}, PSNR {metrics['psnr']:.2f} dB, "
               f"model loss {metrics['test_loss']:.5f}")
+        if likelihood is not None:
+            print(f"log-likelihood: {likelihood['nats']:.2f} nats "
+                  f"(± {likelihood['stderr']:.2f}) with k={likelihood['k']}")
         if args.generation:
             g = metrics["generation"]
             missing = f" (missing: {', '.join(map(str, g['missing_classes']))})" \

@@ -9,6 +9,12 @@ dimensions and averaged over the batch: reconstruction NLL + beta * KL(q(z|x) ||
 Export contract: `encoder` maps x to [z_mean, z_log_var] (deterministic, no TFP ops),
 `decoder` maps z to the mean image in [0, 1]. The reparameterized draw lives in the
 `posterior` layer between them, the identity at inference.
+
+The variational families (iwae, beta_tcvae, info_vae, vamp) subclass `VAE` and reuse its
+pieces: `posterior_draws` (encode, draw z ~ q(z|x)), `decoder_nll` (-log p(x|z)),
+`log_prior` (N(0, I) here, a mixture in vamp), `kl_divergence`, and `log_weights`, the
+importance weights log p(x|z) + log p(z) - log q(z|x) that the IWAE bound and
+`kerasae.likelihood` (the log p(x) estimate of `kerasae evaluate --log-likelihood`) share.
 """
 import keras
 import numpy as np
@@ -17,7 +23,8 @@ from keras import layers, ops
 
 from kerasae import nets
 from kerasae.distributions import (LIKELIHOODS, BernoulliLikelihood, GaussianLikelihood,
-                                   GaussianPosterior)
+                                   GaussianPosterior, posterior_log_prob,
+                                   standard_normal_log_prob)
 from kerasae.errors import KerasaeError
 from kerasae.models.base import Autoencoder
 from kerasae.registry import register_model
@@ -44,6 +51,9 @@ class VAE(Autoencoder):
     loss_names = ("loss", "reconstruction", "kl")
     metric_names = ("beta",)  # the current KL weight (BetaAnnealing changes it)
     generative = True
+    #: False for subclasses whose objective has no single KL weight to anneal (iwae,
+    #: info_vae): they get no `beta_variable`, so --beta-schedule refuses them clearly
+    uses_beta = True
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
@@ -71,16 +81,64 @@ class VAE(Autoencoder):
         self.likelihood_layer = (
             BernoulliLikelihood(name="likelihood") if likelihood == "bernoulli" else
             GaussianLikelihood(likelihood_scale, learn_scale, name="likelihood"))
-        # the current beta: a variable, so BetaAnnealing changes it under compiled steps
-        self.beta_variable = self.add_weight(
-            shape=(), name="beta", trainable=False,
-            initializer=keras.initializers.Constant(self.beta))
+        if self.uses_beta:
+            # the current beta: a variable, so BetaAnnealing changes it under compiled steps
+            self.beta_variable = self.add_weight(
+                shape=(), name="beta", trainable=False,
+                initializer=keras.initializers.Constant(self.beta))
         self.set_networks(encoder, decoder)
 
     # ------------------------------------------------------------------ forward
     def call(self, x, training=False):
         z = self.posterior(self.encoder(x, training=training), training=training)
         return self.decoder(z, training=training)
+
+    def posterior_draws(self, x, draws=1, seed=None, training=False):
+        """(x, mean, log_var, z): `draws` reparameterized z ~ q(z|x) per example.
+
+        With draws > 1 every returned tensor is repeated example-major (rows
+        i * draws ... i * draws + draws - 1 belong to example i), so an example's draws do
+        not depend on the batch size. `seed` (an int or pair) makes them repeatable.
+        """
+        mean, log_var = self.encoder(x, training=training)
+        if draws > 1:
+            x, mean, log_var = (ops.repeat(t, draws, axis=0) for t in (x, mean, log_var))
+        return x, mean, log_var, self.posterior.sample(mean, log_var, seed=seed)
+
+    def decoder_nll(self, x, z, training=False):
+        """-log p(x|z) per example in nats, summed over features: shape (batch,)."""
+        if self.likelihood == "bernoulli":  # logits: exact nats at saturated pixels
+            return self.likelihood_layer(x, self.decoder_logits(z, training=training))
+        return self.likelihood_layer(x, self.decoder(z, training=training))
+
+    def log_prior(self, z):
+        """log p(z) per example, summed over latent dimensions: N(0, I) here."""
+        return standard_normal_log_prob(z)
+
+    def kl_divergence(self, mean, log_var, z):
+        """Per-example KL(q(z|x) || p(z)): analytic, or log q(z|x) - log p(z) at the draw
+        `z` with kl="mc" (the `kl` argument)."""
+        return self.posterior.kl(mean, log_var, z)
+
+    def monte_carlo_kl(self, mean, log_var, z):
+        """log q(z|x) - log p(z) per example at the draw z: the one-draw KL estimate with
+        this model's own prior (what a prior without a closed-form KL needs)."""
+        return posterior_log_prob(z, mean, log_var) - self.log_prior(z)
+
+    def weight_terms(self, x, k=1, seed=None, training=False):
+        """(nll, kl), each (batch, k), at `k` draws z ~ q(z|x) per example: -log p(x|z) and
+        the one-draw Monte Carlo KL log q(z|x) - log p(z). `log_weights` is -(nll + kl)."""
+        x, mean, log_var, z = self.posterior_draws(x, k, seed, training)
+        nll = self.decoder_nll(x, z, training)
+        kl = self.monte_carlo_kl(mean, log_var, z)
+        return ops.reshape(nll, (-1, k)), ops.reshape(kl, (-1, k))
+
+    def log_weights(self, x, k=1, seed=None, training=False):
+        """(batch, k) log importance weights log p(x|z) + log p(z) - log q(z|x) of `k`
+        draws z ~ q(z|x) per example (Burda et al. 2016): their mean is a one-draw ELBO
+        each, their log-mean-exp the IWAE bound, tending to log p(x) as k grows."""
+        nll, kl = self.weight_terms(x, k, seed, training)
+        return -(nll + kl)
 
     def negative_elbo(self, x, beta=None, seed=None, training=False, draws=1):
         """Per-example (reconstruction NLL, KL, beta-weighted total), each of shape (batch,).
@@ -90,18 +148,14 @@ class VAE(Autoencoder):
         `draws` > 1 averages several (one encoder pass, one decoder pass over all draws);
         `seed` (an int or pair) makes them repeatable.
         """
-        mean, log_var = self.encoder(x, training=training)
-        if draws > 1:  # example-major, so an example's draws do not depend on the batch size
-            x, mean, log_var = (ops.repeat(t, draws, axis=0) for t in (x, mean, log_var))
-        z = self.posterior.sample(mean, log_var, seed=seed)
-        if self.likelihood == "bernoulli":
-            nll = self.likelihood_layer(x, self.decoder_logits(z, training=training))
-        else:
-            nll = self.likelihood_layer(x, self.decoder(z, training=training))
-        kl = self.posterior.kl(mean, log_var, z)
+        x, mean, log_var, z = self.posterior_draws(x, draws, seed, training)
+        nll = self.decoder_nll(x, z, training)
+        kl = self.kl_divergence(mean, log_var, z)
         if draws > 1:
             nll, kl = (ops.mean(ops.reshape(t, (-1, draws)), axis=1) for t in (nll, kl))
-        beta = ops.cast(self.beta_variable if beta is None else beta, nll.dtype)
+        if beta is None:
+            beta = self.beta_variable if self.uses_beta else 1.0
+        beta = ops.cast(beta, nll.dtype)
         return nll, kl, nll + beta * kl
 
     def compute_losses(self, x, training=False):

@@ -1,0 +1,90 @@
+"""`vamp`: the VAE with a VampPrior (Tomczak and Welling, "VAE with a VampPrior", AISTATS
+2018).
+
+The prior that maximises the ELBO is the aggregate posterior (1/N) sum_n q(z|x_n); the
+VampPrior ("variational mixture of posteriors") approximates it with K learned
+pseudo-inputs u_1..u_K passed through the same encoder:
+
+    p(z) = (1/K) sum_k q(z | u_k)
+
+and the loss is the negative ELBO with that prior, NLL + beta KL per example. The KL has
+no closed form, so it is the one-draw Monte Carlo estimate log q(z|x) - log p(z) at the
+draw that also feeds the decoder. The pseudo-inputs are trainable weights shaped like one
+example, initialised with uniform noise over the data's range [0, 1], and trained with
+everything else by the same gradient (their gradient reaches them through the encoder).
+They belong to the model, not to the networks: the exported encoder and decoder are the
+VAE's, and the manifest's prior is the Gaussian that matches the mixture's first two
+moments (the runtime samples Gaussians); `sample` here draws from the mixture itself.
+"""
+import keras
+import numpy as np
+
+from kerasae.distributions import LOG_VAR_RANGE, mixture_log_prob
+from kerasae.errors import KerasaeError
+from kerasae.models.vae import VAE
+from kerasae.registry import register_model
+
+
+@register_model("vamp")
+class VampVAE(VAE):
+    """VAE with a VampPrior (Tomczak and Welling 2018): a mixture of pseudo-input posteriors."""
+
+    tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8),
+                   "num_pseudo_inputs": 16}
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
+                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 beta=1.0, num_pseudo_inputs=500, likelihood="bernoulli", likelihood_scale=0.1,
+                 learn_scale=False, **kwargs):
+        """`num_pseudo_inputs`: K, the mixture's components (the paper's 500 for MNIST);
+        `beta` weighs the KL (--beta-schedule anneals it: the paper warms it up)."""
+        if isinstance(num_pseudo_inputs, bool) or not isinstance(num_pseudo_inputs, int) \
+                or num_pseudo_inputs < 1:
+            raise KerasaeError(f"num_pseudo_inputs must be a positive integer, got "
+                               f"{num_pseudo_inputs!r}")
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim,
+                         architecture=architecture, hidden_units=hidden_units, filters=filters,
+                         kernel_size=kernel_size, activation=activation, beta=beta,
+                         likelihood=likelihood, likelihood_scale=likelihood_scale,
+                         learn_scale=learn_scale, kl="mc", **kwargs)
+        self.num_pseudo_inputs = num_pseudo_inputs
+        self.pseudo_inputs = self.add_weight(
+            shape=(num_pseudo_inputs, *self.data_shape), name="pseudo_inputs",
+            initializer=keras.initializers.RandomUniform(0.0, 1.0))
+
+    def prior_components(self, training=False):
+        """(means, log_vars) of the K mixture components q(z | u_k): each (K, latent_dim)."""
+        return self.encoder(self.pseudo_inputs, training=training)
+
+    def log_prior(self, z):
+        """log p(z) = log (1/K) sum_k q(z | u_k) per example."""
+        means, log_vars = self.prior_components()
+        return mixture_log_prob(z, means, log_vars)
+
+    def kl_divergence(self, mean, log_var, z):
+        """log q(z|x) - log p(z) at the draw z: the mixture prior has no closed-form KL."""
+        return self.monte_carlo_kl(mean, log_var, z)
+
+    def sample(self, n, seed=None):
+        """Decoder means of `n` draws from the VampPrior: a uniformly chosen pseudo-input,
+        then a draw from its posterior q(z | u_k). Shape (n, *input_shape)."""
+        means, log_vars = (np.asarray(t, dtype="float64") for t in self.prior_components())
+        rng = np.random.default_rng(seed)
+        pick = rng.integers(self.num_pseudo_inputs, size=int(n))
+        eps = rng.standard_normal((int(n), self.latent_dim))
+        z = means[pick] + np.exp(0.5 * np.clip(log_vars[pick], *LOG_VAR_RANGE)) * eps
+        return self.decode(z.astype("float32"))
+
+    def prior_spec(self):
+        """The export manifest's prior: the Gaussian with the VampPrior's mean and covariance
+        (the runtime draws Gaussians; the mixture itself needs the pseudo-inputs)."""
+        means, log_vars = (np.asarray(t, dtype="float64") for t in self.prior_components())
+        mean = means.mean(axis=0)
+        centred = means - mean
+        cov = centred.T @ centred / len(means) + np.diag(np.exp(log_vars).mean(axis=0))
+        tril = np.linalg.cholesky(cov + 1e-6 * np.eye(len(cov)))
+        return {"kind": "gaussian", "dim": int(self.latent_dim), "mean": mean.tolist(),
+                "scale_tril": tril.tolist(),
+                "source": f"moment-matched Gaussian of the model's VampPrior (a mixture of "
+                          f"{self.num_pseudo_inputs} pseudo-input posteriors); the model's "
+                          "own sample() draws from the mixture"}
