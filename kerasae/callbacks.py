@@ -67,7 +67,8 @@ class BetaAnnealing(keras.callbacks.Callback):
         if getattr(model, "beta_variable", None) is None:
             name = getattr(model, "registered_name", type(model).__name__)
             raise KerasaeError(f"model {name!r} has no beta (KL weight) to anneal; use "
-                               "--beta-schedule with vae or beta_vae")
+                               "--beta-schedule with a family that has one (vae, beta_vae, "
+                               "beta_tcvae, factor_vae, vamp)")
 
     def value(self, epoch):
         total = self.total_epochs or (self.params or {}).get("epochs")

@@ -9,12 +9,16 @@
   E_p[log D] + E_q[log(1 - D)] = 2 JS(p || q) - 2 log 2, so JS = that / 2 + log 2 (nats).
 - `w1_from_critic`: for a 1-Lipschitz critic f, Kantorovich-Rubinstein duality gives
   W1(p, q) = sup_f E_p[f] - E_q[f]; a trained critic's gap is an estimate (a lower bound).
+- `tc_from_logits` with `permute_dims`: the total correlation KL(q(z) || prod_d q(z_d)) by
+  the density-ratio trick of FactorVAE (Kim and Mnih 2018): a discriminator tells codes
+  from codes whose dimensions were shuffled independently, and its mean logit is the TC.
 
 Numpy inputs give Python floats; tensor inputs give tensors (so models can use them in a loss).
 Each estimator is written once: the models call these, the kernels live in `kerasae.losses`.
 """
 import math
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -111,3 +115,42 @@ def w1_from_critic(critic, p_samples, q_samples):
     value = w1_from_scores(critic(ops.cast(p_samples, "float32")),
                            critic(ops.cast(q_samples, "float32")))
     return _out(value, as_float)
+
+
+# --------------------------------------------- total correlation (FactorVAE, Kim and Mnih 2018)
+def permute_dims(z, seed=None):
+    """Each column of z (n, d) shuffled independently across the batch (their Algorithm 1).
+
+    The rows of the result are draws from the product of the marginals prod_d q(z_d): each
+    dimension keeps its values (the same multiset) while any dependence between dimensions
+    is broken. `seed` is an int or a keras SeedGenerator.
+    """
+    order = ops.argsort(keras.random.uniform(ops.shape(z), seed=seed), axis=0)
+    return ops.take_along_axis(z, order, axis=0)
+
+
+def tc_from_logits(logits):
+    """Total correlation KL(q(z) || prod_d q(z_d)) in nats from a discriminator's logits on
+    draws z ~ q(z), for a discriminator trained with binary cross-entropy to tell them
+    (label 1) from `permute_dims` draws (label 0): at its optimum D = q / (q + prod q_d), so
+    E_q[log D / (1 - D)] = E_q[logit] is the TC (the density-ratio trick)."""
+    as_float = _is_numpy(logits)
+    return _out(ops.mean(ops.cast(logits, "float32")), as_float)
+
+
+def gaussian_total_correlation(z):
+    """The total correlation of a Gaussian with the covariance S of the samples z (n, d):
+    KL(N(m, S) || prod_d N(m_d, S_dd)) = (sum_d log S_dd - log det S) / 2 nats.
+
+    It sees linear dependence only, but it is stable in 16 dimensions, where the mixture
+    estimator of Chen et al. (2018) over a test set is not: on independent 16-d codes that
+    estimator gave 15.4 nats from 1,000 examples and 7.8 from 10,000, more than on codes
+    sharing one factor. On z ~ q(z|x) over a test set it is a model-free yardstick that
+    ranks vae, beta_tcvae and factor_vae on one footing (their own TC terms are not).
+    """
+    z = np.asarray(z, dtype="float64")
+    if z.ndim != 2 or len(z) <= z.shape[1]:
+        raise KerasaeError(f"need more samples than dimensions, got shape {z.shape}")
+    cov = np.cov(z, rowvar=False)
+    _, logdet = np.linalg.slogdet(cov)
+    return float(0.5 * (np.sum(np.log(np.diag(cov))) - logdet))

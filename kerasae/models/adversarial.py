@@ -1,17 +1,21 @@
-"""The two-optimizer base of every model that matches its codes to a prior on the latent.
+"""The two-optimizer base of every model with a discriminator or critic on its codes.
 
-Adversarial autoencoders (Makhzani et al. 2015) and Wasserstein autoencoders (Tolstikhin
-et al., ICLR 2018) share one training loop, written once here. Per batch:
+Adversarial autoencoders (Makhzani et al. 2015), Wasserstein autoencoders (Tolstikhin
+et al., ICLR 2018) and FactorVAE (Kim and Mnih, ICML 2018) share one training loop,
+written once here. Per batch:
 
-  (a) encode the batch and reconstruct it (one encoder pass under the autoencoder's tape);
-  (b) `n_critic` steps of the discriminator/critic on prior draws vs the (frozen) codes,
-      with its own optimizer (`disc_optimizer`);
-  (c) the regularizer that pushes the codes toward the prior, weighted by `reg_weight`
-      (lambda in the papers), against the freshly updated discriminator.
+  (a) `autoencoder_terms`: the forward pass under the autoencoder's tape, giving its own
+      loss terms and the codes the discriminator sees (one encoder pass);
+  (b) `code_diagnostics` on the frozen codes, then `n_critic` steps of the discriminator
+      on `discriminator_losses(frozen codes)`, with its own optimizer (`disc_optimizer`);
+  (c) `add_regularizer`: the term that pushes the codes where the discriminator says they
+      should be, against the freshly updated discriminator; it returns the total.
 
-(a) and (c) are applied in one step of the autoencoder's optimizer on recon + lambda * reg,
-as in the WAE paper's Algorithms 1 and 2. Two separate Adam steps would make lambda
-meaningless (Adam is invariant to the scale of a loss) and would cost a second encoder pass.
+(a) and (c) are applied in one step of the autoencoder's optimizer, as in the WAE paper's
+Algorithms 1 and 2 (FactorVAE's Algorithm 2 too). Two separate Adam steps would make the
+regularizer's weight meaningless (Adam is invariant to the scale of a loss) and would cost
+a second encoder pass. A family on this loop overrides those four parts; what follows is
+their prior-matching implementation, which AAE and WAE use.
 
 The divergence between the aggregated posterior q(z) and the prior p(z) is one of
   "js":     a discriminator with binary cross-entropy, optimum 2 JS - 2 log 2 (AAE, WAE-GAN),
@@ -28,9 +32,9 @@ the JS variants add `disc_loss`, `jsd` (and `gp` with a gradient penalty); the c
 `critic_loss`, `gp` and `w1`.
 
 This is the one documented exception to "families override only compute_losses": two
-optimizers take turns within a step, so the loop lives here, once, for every family with
-a discriminator or critic (AAE, WAE, FactorVAE). It still validates its outputs against
-the declared names and adds layers' `add_loss` terms, like the base step.
+optimizers take turns within a step, so the loop lives here, once. It still validates its
+outputs against the declared names, adds layers' `add_loss` terms and calls `after_step`,
+like the base step.
 """
 import math
 
@@ -68,7 +72,7 @@ def draw_prior(kind, n, dim, components=10, seed=None):
     return centres + MIXTURE_STD * keras.random.normal((n, dim), seed=seed)
 
 
-def build_discriminator(latent_dim, units, name="discriminator"):
+def build_discriminator(latent_dim, units, name="discriminator", activation="relu"):
     """An MLP from z to one unnormalised score (a logit, or a critic value).
 
     No normalisation layers: batch statistics would break the per-example gradient penalty.
@@ -78,12 +82,18 @@ def build_discriminator(latent_dim, units, name="discriminator"):
     z = keras.Input(shape=(latent_dim,), name="z")
     h = z
     for i, width in enumerate(units):
-        h = layers.Dense(width, activation="relu", name=f"disc_dense{i}")(h)
+        h = layers.Dense(width, activation=activation, name=f"disc_dense{i}")(h)
     return keras.Model(z, layers.Dense(1, dtype="float32", name="score")(h), name=name)
 
 
+def check_n_critic(n_critic):
+    """Discriminator steps per autoencoder step: at least one."""
+    if int(n_critic) < 1:
+        raise KerasaeError(f"n_critic must be >= 1, got {n_critic}")
+
+
 class AdversarialAutoencoder(Autoencoder):
-    """Base class: a deterministic encoder, a decoder, and a prior matched on the latent."""
+    """Base class: an autoencoder and a discriminator on its codes, with an optimizer each."""
 
     generative = True
     loss_names = LOSS_NAMES["js"]
@@ -107,8 +117,7 @@ class AdversarialAutoencoder(Autoencoder):
                                "latent_dim >= 2; use prior='gaussian' for a 1-D latent")
         if int(prior_components) < 1:
             raise KerasaeError(f"prior_components must be >= 1, got {prior_components}")
-        if int(n_critic) < 1:
-            raise KerasaeError(f"n_critic must be >= 1, got {n_critic}")
+        check_n_critic(n_critic)
         if float(reg_weight) < 0 or float(gp_weight) < 0:
             raise KerasaeError("reg_weight and gp_weight must be >= 0, got "
                                f"{reg_weight} and {gp_weight}")
@@ -145,6 +154,10 @@ class AdversarialAutoencoder(Autoencoder):
             raise KerasaeError(f"the number of samples must be positive, got {n}")
         return self.decode(self.sample_prior(n, seed=seed))
 
+    def _prior_batch(self, n):
+        return draw_prior(self.prior, n, self.latent_dim, self.prior_components,
+                          seed=self.seed_generator)
+
     # ------------------------------------------------------------------ compile / save
     def default_disc_optimizer(self):
         if self.divergence == "critic":  # WGAN-GP's betas; a faster lr keeps up with the codes
@@ -153,9 +166,10 @@ class AdversarialAutoencoder(Autoencoder):
         return keras.optimizers.Adam(learning_rate=2e-3, beta_1=0.5)
 
     def compile(self, optimizer=None, disc_optimizer=None, **kwargs):
-        """`optimizer` trains encoder + decoder (Adam(2e-3) by default); `disc_optimizer` the
-        discriminator/critic (Adam(2e-3, beta_1=0.5) for JS, Adam(1e-3, 0.5, 0.9) for
-        the critic: the papers' betas, faster rates that keep up with the moving codes).
+        """`optimizer` trains the autoencoder (Adam(`default_learning_rate`) by default);
+        `disc_optimizer` the discriminator/critic (`default_disc_optimizer()`: for AAE and
+        WAE, Adam(2e-3, beta_1=0.5) for JS, Adam(1e-3, 0.5, 0.9) for the critic: the
+        papers' betas, faster rates that keep up with the moving codes).
         Both are attributes, so checkpoints hold both."""
         super().compile(optimizer=optimizer, **kwargs)
         if self.discriminator is None:
@@ -186,87 +200,100 @@ class AdversarialAutoencoder(Autoencoder):
                 self.disc_optimizer.build(self.discriminator.trainable_variables)
 
     def _autoencoder_variables(self):
+        """What `optimizer` trains (its slots are saved in this order)."""
         return self.encoder.trainable_variables + self.decoder.trainable_variables
 
-    # ------------------------------------------------------------------ training
-    def _discriminator_losses(self, z, z_prior):
-        """The discriminator's/critic's own loss and its diagnostics (all float32)."""
+    # ------------------------------------------------------------------ the loop's parts
+    def autoencoder_terms(self, x, training=False):
+        """(logs of the autoencoder's own terms, "loss" among them, and the codes the
+        discriminator sees, in float32): the forward pass under the autoencoder's tape."""
+        z = self.encoder(x, training=training)
+        recon = self.reconstruction_loss(x, self.decoder(z, training=training))
+        # the divergences in float32, also under mixed precision
+        return {"loss": recon}, ops.cast(z, "float32")
+
+    def code_diagnostics(self, codes):
+        """Logged metrics of the frozen codes, before the discriminator's steps."""
+        if self.divergence == "mmd":  # there the regularizer itself is this yardstick
+            return {}
+        return {"mmd": losses.mmd_unbiased(codes, self._prior_batch(ops.shape(codes)[0]),
+                                           kernel=self.kernel)}
+
+    def discriminator_losses(self, codes):
+        """(the discriminator's/critic's own loss, its logged diagnostics) on the codes."""
+        z_prior = self._prior_batch(ops.shape(codes)[0])
         real = self.discriminator(z_prior, training=True)
-        fake = self.discriminator(z, training=True)
+        fake = self.discriminator(codes, training=True)
         if self.divergence == "critic":
-            gp = losses.gradient_penalty(self.discriminator, z_prior, z, seed=self.seed_generator)
+            gp = losses.gradient_penalty(self.discriminator, z_prior, codes,
+                                         seed=self.seed_generator)
             own = losses.critic_loss(real, fake)
-            return own + self.gp_weight * gp, {"critic_loss": own + self.gp_weight * gp,
-                                               "gp": gp, "w1": divergences.w1_from_scores(real, fake)}
+            own = own + self.gp_weight * gp
+            return own, {"critic_loss": own, "gp": gp,
+                         "w1": divergences.w1_from_scores(real, fake)}
         own = losses.discriminator_bce(real, fake)
         logs = {"disc_loss": own, "jsd": divergences.jsd_from_logits(real, fake)}
         if self.gp_weight > 0:
-            gp = losses.gradient_penalty(self.discriminator, z_prior, z, seed=self.seed_generator)
+            gp = losses.gradient_penalty(self.discriminator, z_prior, codes,
+                                         seed=self.seed_generator)
             own, logs["gp"] = own + self.gp_weight * gp, gp
         return own, logs
 
-    def _regularizer(self, z, z_prior):
-        """The term that pulls the codes z toward the prior (lambda multiplies it)."""
+    def add_regularizer(self, logs, codes):
+        """Log the term that pulls the codes toward the prior (against the current
+        discriminator) and return the total the autoencoder's optimizer minimises."""
+        z_prior = self._prior_batch(ops.shape(codes)[0])
         if self.divergence == "mmd":
-            return losses.mmd_unbiased(z, z_prior, kernel=self.kernel)
-        fake = self.discriminator(z, training=False)
-        if self.divergence == "critic":
-            return -ops.mean(ops.cast(fake, "float32"))  # W1 up to the critic's E_p[f]
-        return losses.generator_bce(fake)
+            logs["mmd"] = reg = losses.mmd_unbiased(codes, z_prior, kernel=self.kernel)
+        elif self.divergence == "critic":
+            # W1 up to the critic's E_p[f], which does not depend on the codes
+            fake = self.discriminator(codes, training=False)
+            logs["gen_loss"] = reg = -ops.mean(ops.cast(fake, "float32"))
+        else:
+            fake = self.discriminator(codes, training=False)
+            logs["gen_loss"] = reg = losses.generator_bce(fake)
+        return logs["loss"] + self.reg_weight * reg
 
+    # ------------------------------------------------------------------ the loop
     def train_step(self, data):
         x = self._inputs(data)
         with tf.GradientTape() as tape:
-            z = self.encoder(x, training=True)
-            recon = self.reconstruction_loss(x, self.decoder(z, training=True))
-            z32 = ops.cast(z, "float32")  # divergences in float32 under mixed precision
-            n = ops.shape(z32)[0]
-            logs = {"loss": recon}
+            logs, codes = self.autoencoder_terms(x, training=True)
             with tape.stop_recording():
-                frozen = ops.stop_gradient(z32)
-                if self.divergence != "mmd":  # for mmd the regularizer below is this yardstick
-                    logs["mmd"] = losses.mmd_unbiased(
-                        frozen, self._prior_batch(n), kernel=self.kernel)
+                frozen = ops.stop_gradient(codes)
+                logs.update(self.code_diagnostics(frozen))
                 for _ in range(self.n_critic if self.discriminator is not None else 0):
-                    logs.update(self._discriminator_step(frozen, self._prior_batch(n)))
-            reg = self._regularizer(z32, self._prior_batch(n))
-            logs["gen_loss" if self.divergence != "mmd" else "mmd"] = reg
-            total = recon + self.reg_weight * reg
+                    logs.update(self._discriminator_step(frozen))
+            total = self.add_regularizer(logs, codes)
             if self.losses:  # add_loss and weight regularizers, as in the base step
                 total = total + tf.add_n(self.losses)
             scaled = self.gradient_loss(total)  # replica mean, mixed-precision loss scale
         variables = self._autoencoder_variables()
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
+        if self.has_hook("after_step"):
+            self.after_step(x, logs)
         return self._track(logs)
 
-    def _prior_batch(self, n):
-        return draw_prior(self.prior, n, self.latent_dim, self.prior_components,
-                          seed=self.seed_generator)
-
-    def _discriminator_step(self, z, z_prior):
+    def _discriminator_step(self, codes):
         variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
-            own, logs = self._discriminator_losses(z, z_prior)
+            own, logs = self.discriminator_losses(codes)
             scaled = self.gradient_loss(own, self.disc_optimizer)  # replica mean
         grads = tape.gradient(scaled, variables)
         self.disc_optimizer.apply_gradients(zip(grads, variables))
         return logs
 
     def compute_losses(self, x, training=False):
-        """The step's outputs without its optimizer steps: the reconstruction loss under
-        "loss", the regularizer, and the discriminator's diagnostics (validation uses it)."""
-        z = ops.cast(self.encoder(x, training=training), "float32")
-        recon = self.reconstruction_loss(x, self.decoder(z, training=training))
-        n = ops.shape(z)[0]
-        logs = {"loss": recon, "mmd": losses.mmd_unbiased(z, self._prior_batch(n),
-                                                          kernel=self.kernel)}
+        """The step's outputs without its optimizer steps (validation uses it): the same
+        parts in the same order, the discriminator's diagnostics included."""
+        logs, codes = self.autoencoder_terms(x, training=training)
+        logs.update(self.code_diagnostics(codes))
         if self.discriminator is not None:
-            _, extra = self._discriminator_losses(z, self._prior_batch(n))
-            logs.update(extra)
-            logs["gen_loss"] = self._regularizer(z, self._prior_batch(n))
+            logs.update(self.discriminator_losses(codes)[1])
+        self.add_regularizer(logs, codes)
         return logs
 
     def test_step(self, data):
-        # "loss" stays the reconstruction loss, as in train_step's logs
+        # "loss" is what the family's logs call it (AAE, WAE: the reconstruction loss)
         return self._track(self.compute_losses(self._inputs(data), training=False))
