@@ -72,6 +72,13 @@ def draw_prior(kind, n, dim, components=10, seed=None):
     return centres + MIXTURE_STD * keras.random.normal((n, dim), seed=seed)
 
 
+def resolve_architecture(architecture, data_shape):
+    """"auto" -> "conv" for images (2-D or 3-D examples), "mlp" otherwise."""
+    if architecture == "auto":
+        return "conv" if len(tuple(data_shape)) in (2, 3) else "mlp"
+    return architecture
+
+
 def build_discriminator(latent_dim, units, name="discriminator", activation="relu"):
     """An MLP from z to one unnormalised score (a logit, or a critic value).
 
@@ -106,8 +113,7 @@ class AdversarialAutoencoder(Autoencoder):
                            prior, prior_components, divergence, disc_units, n_critic,
                            reg_weight, gp_weight, kernel):
         """Check the shared arguments and build encoder, decoder and discriminator."""
-        if architecture == "auto":
-            architecture = "conv" if len(self.data_shape) in (2, 3) else "mlp"
+        architecture = resolve_architecture(architecture, self.data_shape)
         nets.check_architecture(architecture, self.data_shape)
         self._check_undercomplete()
         if prior not in PRIORS:

@@ -1,0 +1,225 @@
+"""The zoo on Fashion-MNIST: every family at its defaults, and at the peer's MLP networks.
+
+    python benchmarks/zoo_fashion.py [--models vae,iwae,...] [--epochs 10] [--ll-k 1000]
+    python benchmarks/zoo_fashion.py --mlp --models ae,vae,wae[variant=mmd],aae
+
+Per model (latent 16, 10 epochs, batch 128, the family's own defaults), on the official
+test split: test MSE of `reconstruct`, the importance-sampled test log-likelihood
+(Burda et al. 2016, k draws per image, on the first `--ll-examples` test images) where
+the family has a posterior, the family's own diagnostic (active dimensions and the total
+correlation of the aggregate posterior for VAEs, perplexity and codes used for vq_vae,
+mean code activation for sparse_ae), parameters and training time.
+
+`--mlp` trains the same families with `architecture="mlp", hidden_units=(512,)`: one
+hidden layer of 512 in encoder and decoder, the networks at which pythae 0.1.2 was
+measured on this machine (its test MSEs are in PEER). A model spec may carry
+constructor arguments, and `lr` sets Adam's learning rate: `wae[variant=mmd,lr=0.001]`.
+`--pilot` keeps its rows apart (benchmarks/results/zoo_fashion_pilots.json) and leaves
+BENCHMARKS.md alone: what defaults were chosen from. Rows are kept in
+benchmarks/results/zoo_fashion.json (one per model and network), so models can be
+re-run a few at a time; the BENCHMARKS.md section is rebuilt from all of them.
+"""
+import os
+import re
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+from benchmarks.report import (base_parser, load_results, machine, markdown_table,  # noqa: E402
+                               save_results, update_section)
+
+NAME = "zoo_fashion"
+DEFAULT_MODELS = ("vae,iwae,beta_tcvae,factor_vae,info_vae,vamp,rae,sparse_ae,vq_vae,"
+                  "conv_ae,ae")
+#: test MSE of pythae 0.1.2 (torch 2.13, CPU) at one hidden layer of 512, latent 16,
+#: 10 epochs, batch 128, Adam 1e-3, measured on this machine (issue 17)
+PEER = {"ae": 0.01085, "vae": 0.02602, "wae[variant=mmd]": 0.01114, "aae": 0.01217}
+MLP = {"architecture": "mlp", "hidden_units": (512,)}
+
+
+def parse_spec(spec):
+    """'wae[variant=mmd]' -> ('wae', {'variant': 'mmd'})."""
+    from kerasae.params import parse_value
+
+    match = re.fullmatch(r"([\w:.-]+)(?:\[(.*)\])?", spec.strip())
+    if not match:
+        raise SystemExit(f"bad model spec {spec!r}; write NAME or NAME[key=value,...]")
+    kwargs = {}
+    for item in filter(None, (match.group(2) or "").split(",")):
+        key, _, value = item.partition("=")
+        kwargs[key.strip()] = parse_value(value)
+    return match.group(1), kwargs
+
+
+def split_specs(text):
+    """Split on commas outside brackets."""
+    return [s for s in re.split(r",(?![^\[]*\])", text) if s.strip()]
+
+
+def network_kwargs(cls, mlp):
+    """The peer's networks, as far as the family's constructor takes them."""
+    from kerasae.params import signature_params
+
+    if not mlp:
+        return {}
+    known = signature_params(cls)
+    return {k: v for k, v in MLP.items() if k in known}
+
+
+def diagnostics(model, x):
+    """The family's own figures on test images `x` (a dict of named numbers)."""
+    from kerasae import divergences
+
+    out = {}
+    if hasattr(model, "encode_distribution"):
+        mean, log_var = model.encode_distribution(x)
+        kl = np.mean(0.5 * (mean ** 2 + np.exp(log_var) - 1 - log_var), axis=0)
+        out["active_dims"] = int(np.sum(kl > 0.01))
+        z = mean + np.exp(0.5 * log_var) * np.random.default_rng(0).standard_normal(mean.shape)
+        out["tc"] = divergences.gaussian_total_correlation(z)
+    if hasattr(model, "encode_indices"):
+        idx = model.encode_indices(x).reshape(-1)
+        counts = np.bincount(idx, minlength=model.quantizer.num_embeddings)
+        p = counts / counts.sum()
+        out["perplexity"] = float(np.exp(-np.sum(p[p > 0] * np.log(p[p > 0]))))
+        out["codes_used"] = float(np.mean(counts > 0))
+    if hasattr(model, "sample_prior") and not hasattr(model, "encode_distribution"):
+        # aae, wae: how close the deterministic codes are to the prior
+        codes = model.encode(x[:2000])
+        out["mmd"] = float(divergences.mmd(codes, model.sample_prior(len(codes), seed=0)))
+    if getattr(model, "registered_name", "") == "sparse_ae":
+        out["mean_activation"] = float(np.mean(model.encode(x)))
+        out["rho"] = float(model.rho)
+    return out
+
+
+def run(spec, data, args):
+    import keras
+
+    import kerasae
+    from kerasae.pipeline import make_tf_dataset
+    from kerasae.registry import get_model_class
+
+    name, kwargs = parse_spec(spec)
+    cls = get_model_class(name)
+    lr = kwargs.pop("lr", None)
+    kwargs = {**network_kwargs(cls, args.mlp), **kwargs}
+    keras.utils.set_random_seed(args.seed)
+    model = kerasae.create_model(name, input_shape=data.input_shape,
+                                 latent_dim=args.latent_dim, **kwargs)
+    model.compile(optimizer=None if lr is None else keras.optimizers.Adam(lr))
+    start = time.perf_counter()
+    model.fit(make_tf_dataset(data.x_train, args.batch_size, seed=args.seed),
+              epochs=args.epochs, verbose=2)
+    seconds = time.perf_counter() - start
+    x = data.x_test
+    row = {"model": spec, "networks": "mlp (512,)" if args.mlp else "defaults",
+           "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
+           "mse": float(np.mean((model.reconstruct(x) - x) ** 2)),
+           "params": int(model.count_params()), "seconds": round(seconds, 1),
+           "epochs": args.epochs, "learning_rate": float(keras.ops.convert_to_numpy(
+               model.optimizer.learning_rate)), **diagnostics(model, x)}
+    if hasattr(model, "encode_distribution") and args.ll_k:
+        from kerasae.likelihood import log_likelihood
+
+        ll = log_likelihood(model, x[:args.ll_examples], k=args.ll_k, seed=0)
+        row.update(ll=float(ll["mean"]), ll_se=float(ll["stderr"]), ll_k=args.ll_k,
+                   ll_examples=int(len(x[:args.ll_examples])))
+    return row
+
+
+def _fmt_diag(r):
+    parts = []
+    if "active_dims" in r:
+        parts.append(f"active {r['active_dims']}, TC {r['tc']:.2f}")
+    if "perplexity" in r:
+        parts.append(f"perplexity {r['perplexity']:.0f}, codes used {r['codes_used']:.0%}")
+    if "mmd" in r:
+        parts.append(f"MMD to prior {r['mmd']:.4f}")
+    if "mean_activation" in r:
+        parts.append(f"mean activation {r['mean_activation']:.4f} (rho {r['rho']:g})")
+    return "; ".join(parts) or "-"
+
+
+def write(results):
+    rows = sorted(results.values(), key=lambda r: (r["networks"], r["model"]))
+    default = [r for r in rows if r["networks"] == "defaults"]
+    mlp = {r["model"]: r for r in rows if r["networks"] != "defaults"}
+    table = markdown_table(
+        ["model", "test MSE", "test log p(x) (nats)", "diagnostic", "parameters",
+         "train s", "MLP (512,) test MSE", "pythae at MLP (512,)"],
+        [[f"`{r['model']}`", f"{r['mse']:.5f}",
+          f"{r['ll']:.2f} ± {r['ll_se']:.2f}" if "ll" in r else "-", _fmt_diag(r),
+          f"{r['params']:,}", f"{r['seconds']:.0f}",
+          f"{mlp[r['model']]['mse']:.5f}" if r["model"] in mlp else "-",
+          f"{PEER[r['model']]:.5f}" if r["model"] in PEER else "-"] for r in default])
+    extra = [r for name, r in mlp.items() if name not in {d["model"] for d in default}]
+    mlp_table = markdown_table(
+        ["model", "MLP (512,) test MSE", "pythae", "diagnostic", "learning rate", "train s"],
+        [[f"`{r['model']}`", f"{r['mse']:.5f}", f"{PEER[r['model']]:.5f}"
+          if r["model"] in PEER else "-", _fmt_diag(r), f"{r['learning_rate']:g}",
+          f"{r['seconds']:.0f}"] for r in extra]) if extra else ""
+    any_row = rows[0]
+    ll = next((r for r in rows if "ll" in r), None)
+    body = "\n".join([
+        "## The zoo: Fashion-MNIST, latent 16, 10 epochs, batch 128",
+        "",
+        "Commands (rows stored in `benchmarks/results/zoo_fashion.json`, each run replaces "
+        "its own): `python benchmarks/zoo_fashion.py --models "
+        f"{','.join(r['model'] for r in default)}` and `python benchmarks/zoo_fashion.py "
+        f"--mlp --models {','.join(mlp)}`  ",
+        f"Machine: {machine()} (CPU only, shared with other jobs: times are indicative).",
+        "",
+        table,
+        "",
+        f"Test MSE over all pixels of the 10,000 test images (epochs: {any_row['epochs']}). "
+        + (f"log p(x): importance-sampled (k = {ll['ll_k']}, posterior as proposal) on the "
+           f"first {ll['ll_examples']} test images, ± one standard error; grey levels under "
+           "each family's likelihood (Bernoulli by default). " if ll else "")
+        + "Diagnostics on the test images: active dimensions (average KL > 0.01 nats), "
+        "TC = the total correlation of a Gaussian with the covariance of one draw z ~ "
+        "q(z|x) per test image (`kerasae.divergences.gaussian_total_correlation`: linear "
+        "dependence, nats; the mixture estimator is too biased in 16 dimensions to rank "
+        "models), MMD between 2,000 test codes and prior draws for aae/wae, "
+        "vq_vae's perplexity and fraction of its 512 codes used, sparse_ae's mean code "
+        "activation. \"MLP (512,)\": the same family with one hidden layer of 512 in "
+        "encoder and decoder, pythae 0.1.2's figure beside it.",
+        *(["", "Older families at the peer's MLP networks:", "", mlp_table] if mlp_table
+          else []),
+    ])
+    update_section(NAME, body)
+    print(body)
+
+
+def main(argv=None):
+    parser = base_parser(__doc__)
+    parser.add_argument("--models", default=DEFAULT_MODELS)
+    parser.add_argument("--mlp", action="store_true",
+                        help="train at hidden_units=(512,) MLP networks (the peer's)")
+    parser.add_argument("--ll-k", type=int, default=1000)
+    parser.add_argument("--ll-examples", type=int, default=1000)
+    parser.add_argument("--pilot", action="store_true",
+                        help="store rows in zoo_fashion_pilots.json; BENCHMARKS.md untouched")
+    args = parser.parse_args(argv)
+
+    from kerasae.data import load_dataset
+
+    data = load_dataset("fashion_mnist")
+    store = NAME + ("_pilots" if args.pilot else "")
+    results = load_results(store, {})
+    for spec in split_specs(args.models):
+        row = run(spec, data, args)
+        print(row, flush=True)
+        results[f"{row['networks']}|{spec}"] = row
+        save_results(store, results)  # after each model: a long run keeps what it finished
+        if not args.pilot:
+            write(results)
+
+
+if __name__ == "__main__":
+    main()
