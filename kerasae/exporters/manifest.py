@@ -54,6 +54,11 @@ def versions(opset):
     return out
 
 
+#: above this many latent dimensions no ex-post Gaussian is fitted for the manifest: its
+#: Cholesky factor would be dim^2 numbers in JSON (3136-d vq_vae codes: a 135 MB manifest)
+MAX_FITTED_PRIOR_DIM = 1024
+
+
 def prior(model, codes=None):
     """The latent distribution `generate` draws from (None when nothing is known)."""
     spec = getattr(model, "prior_spec", None)
@@ -62,7 +67,7 @@ def prior(model, codes=None):
     if model.generative:
         return {"kind": "standard_normal", "dim": model.latent_dim,
                 "source": "the model's prior"}
-    if codes is None or len(codes) < 2:
+    if codes is None or len(codes) < 2 or model.latent_dim > MAX_FITTED_PRIOR_DIM:
         return None
     codes = np.asarray(codes, dtype="float64").reshape(len(codes), -1)
     mean = codes.mean(axis=0)

@@ -39,6 +39,8 @@ KNOWN_FIXES = {
     "*Multinomial": _SAMPLING,
 }
 GENERIC_FIX = "try another --opset or replace the op"
+#: ops whose output is a discrete choice: a part with one is not converted to float16
+DISCRETE_OPS = ("ArgMin", "ArgMax")
 #: op -> the op whose fix also removes it: keras.ops.argmin's NaN test is a Bitcast and a
 #: BitwiseAnd, and "--opset 18" would only leave the Bitcast
 EXPLAINED_BY = {"BitwiseAnd": "Bitcast"}
@@ -172,11 +174,23 @@ def _order_and_name(proto, signature):
 
 
 def to_fp16(proto):
-    """Weights and arithmetic in float16; float32 at the inputs and outputs."""
+    """Weights and arithmetic in float16; float32 at the inputs and outputs.
+
+    A part that makes a discrete choice (ArgMin/ArgMax: a VQ encoder's nearest code) stays
+    float32, marked in its metadata: float16 rounding flips near-ties, so its integer
+    outputs would not match exactly. (Blocking only the nodes that feed the choice is not
+    enough: onnxconverter-common then rounds the shared tensors through float16.)"""
     import warnings
 
     from onnxconverter_common import float16
 
+    discrete = sorted({n.op_type for n in proto.graph.node if n.op_type in DISCRETE_OPS})
+    if discrete:
+        kept = type(proto)()
+        kept.CopyFrom(proto)
+        entry = kept.metadata_props.add()
+        entry.key, entry.value = "kerasae.fp16", f"kept float32 ({', '.join(discrete)})"
+        return kept
     with warnings.catch_warnings():  # it warns once per weight below float16's range
         warnings.simplefilter("ignore", UserWarning)
         # max_finite_val: float16's true maximum, so large constants are not clipped early

@@ -25,14 +25,18 @@ class PartSignature:
     input_shape: tuple
     output_names: tuple
     output_shapes: tuple
+    #: "float32", or an integer dtype for discrete outputs (a VQ encoder's code indices)
+    output_dtypes: tuple = ()
 
     def describe(self):
         """The manifest entry: what a runtime needs to feed and read the part."""
         return {
             "inputs": [{"name": self.input_name, "shape": list(self.input_shape),
                         "dtype": "float32"}],
-            "outputs": [{"name": n, "shape": list(s), "dtype": "float32"}
-                        for n, s in zip(self.output_names, self.output_shapes)],
+            "outputs": [{"name": n, "shape": list(s), "dtype": d}
+                        for n, s, d in zip(self.output_names, self.output_shapes,
+                                           self.output_dtypes or ("float32",) * len(
+                                               self.output_names))],
         }
 
 
@@ -83,7 +87,10 @@ def part_signature(model, part):
         raise KerasaeError(f"the {part} has an output named {DEFAULT_INPUT[part]!r}, the name "
                            "of its input; rename that output layer")
     shapes = tuple((None, *[int(d) for d in o.shape[1:]]) for o in outputs)
-    return PartSignature(part, DEFAULT_INPUT[part], input_shape, tuple(names), shapes)
+    # float outputs are float32 at the interface whatever the compute dtype; integers stay
+    dtypes = tuple(str(o.dtype) if "int" in str(o.dtype) else "float32" for o in outputs)
+    return PartSignature(part, DEFAULT_INPUT[part], input_shape, tuple(names), shapes,
+                         dtypes)
 
 
 def serving_function(net, signature):

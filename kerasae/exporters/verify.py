@@ -7,7 +7,8 @@ broken export, so it fails the command instead of shipping a silently wrong mode
 
 Tolerance: max |artifact - keras| <= tol * max(1, max |keras|), i.e. an absolute bound for
 outputs of unit scale (images in [0, 1]) that grows with large latent codes (PCA codes in
-raw units), where float16 storage can only be relatively accurate.
+raw units), where float16 storage can only be relatively accurate. Integer outputs (a VQ
+encoder's code indices) must be equal, at every precision.
 """
 import numpy as np
 
@@ -74,6 +75,15 @@ def check(artifact, signature, runner, net, probes, precision):
                         f"{artifact} output {name!r} has shape {got[name].shape} on a {kind} "
                         f"batch of {batch}; the Keras {signature.part} gives "
                         f"{expected[name].shape}")
+                if np.issubdtype(expected[name].dtype, np.integer):  # indices: exactly
+                    wrong = int(np.sum(got[name] != expected[name]))
+                    if wrong or got[name].dtype != expected[name].dtype:
+                        raise KerasaeError(
+                            f"{artifact} does not match the Keras {signature.part}: integer "
+                            f"output {name!r} ({got[name].dtype}) differs in {wrong} of "
+                            f"{expected[name].size} entries on {kind} inputs at batch "
+                            f"{batch}; the export is not usable")
+                    continue
                 diff = float(np.max(np.abs(got[name].astype("float64") - expected[name])))
                 bound = tol * max(1.0, float(np.max(np.abs(expected[name]))))
                 if not diff <= bound:  # NaN fails too
