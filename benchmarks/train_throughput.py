@@ -3,15 +3,26 @@
 For each model and batch size, in one process: a kerasae model (its defaults, the fast
 path included) and a plain functional `keras.Model` on the same encoder and decoder with
 the same optimizer and objective, written as a keras.io user would (compile loss plus
-`add_loss` for the VAE's KL and WAE-MMD's penalty). Plain Keras runs twice: with its own
-defaults and with kerasae's compile settings (`steps_per_execution`), the second isolating
-what our abstractions cost. The arms are interleaved, in rotating order, and timed over
-the same batches from the same pipeline; medians of `--repeats` runs. Test MSE on the full
-Fashion-MNIST test set after the same number of steps shows speed costs no quality.
+`add_loss` layers for the other terms: `benchmarks/plain_keras.py`). Plain Keras runs twice:
+with its own defaults and with kerasae's compile settings (`steps_per_execution`), the
+second isolating what our abstractions cost. The arms are interleaved, in rotating order,
+and timed over the same batches from the same pipeline; medians of `--repeats` runs. Test
+MSE on the full Fashion-MNIST test set after the same number of steps shows speed costs no
+quality.
+
+Families with no plain twin, because plain `fit` has one optimizer and one gradient step:
+aae, wae's critic variant and factor_vae (a second optimizer for a discriminator or
+critic); vq_vae's EMA codebook and dead-code restarts (updates after the step: a custom
+`train_step`), so vq_vae is measured with `codebook_update="loss"` and restarts off.
+rae's `fit` also fits its ex-post Gaussian after training; that pass is not timed (see
+`fit_once`). The default run measures ae, conv_ae, vae and wae; `--models` selects others.
 
     nice -n 5 .venv/bin/python benchmarks/train_throughput.py
+    nice -n 5 .venv/bin/python benchmarks/train_throughput.py --models sparse_ae rae \\
+        info_vae iwae beta_tcvae vamp vq_vae
 """
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -22,63 +33,23 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from keras import layers, ops  # noqa: E402
 
 import kerasae  # noqa: E402
-from kerasae import losses  # noqa: E402
+from benchmarks.plain_keras import plain_model  # noqa: E402
 from kerasae.data import load_dataset  # noqa: E402
 from kerasae.pipeline import make_tf_dataset  # noqa: E402
-from kerasae.models.base import STEPS_PER_EXECUTION  # noqa: E402
+from kerasae.models.base import STEPS_PER_EXECUTION, Autoencoder  # noqa: E402
 
-#: model kwargs: the defaults, except WAE's MMD variant (one optimizer): plain `fit` cannot
-#: express the critic variant's second optimizer, so there is nothing plain to compare with
-MODELS = {"ae": {}, "conv_ae": {}, "vae": {}, "wae": {"variant": "mmd"}}
-
-
-class KLLoss(layers.Layer):
-    """Plain-Keras VAE plumbing: add KL(q || N(0, I)) and pass a reparameterised draw on."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.seed = keras.random.SeedGenerator(1)
-
-    def call(self, inputs):
-        mean, log_var = inputs
-        kl = -0.5 * ops.sum(1 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1)
-        self.add_loss(ops.mean(kl))
-        return mean + ops.exp(0.5 * log_var) * keras.random.normal(ops.shape(mean), seed=self.seed)
-
-
-class MMDLoss(layers.Layer):
-    """Plain-Keras WAE-MMD plumbing: add weight * MMD(z, prior draws) and pass z on."""
-
-    def __init__(self, weight, kernel, **kwargs):
-        super().__init__(**kwargs)
-        self.weight, self.kernel = weight, kernel
-        self.seed = keras.random.SeedGenerator(1)
-
-    def call(self, z):
-        prior = keras.random.normal(ops.shape(z), seed=self.seed)
-        self.add_loss(self.weight * losses.mmd_unbiased(z, prior, kernel=self.kernel))
-        return z
-
-
-def sum_bce_from_logits(x, logits):
-    per_pixel = ops.binary_crossentropy(ops.reshape(x, (ops.shape(x)[0], -1)),
-                                        ops.reshape(logits, (ops.shape(x)[0], -1)), from_logits=True)
-    return ops.sum(per_pixel, axis=-1)
-
-
-def plain_model(name, twin):
-    """A functional keras.Model on `twin`'s networks, and the compile loss for it."""
-    x = keras.Input(twin.data_shape)
-    if name == "vae":
-        z = KLLoss()(twin.encoder(x))
-        return keras.Model(x, twin.decoder_logits(z)), sum_bce_from_logits
-    z = twin.encoder(x)
-    if name == "wae":
-        z = MMDLoss(twin.reg_weight, twin.kernel)(z)
-    return keras.Model(x, twin.decoder(z)), "mse"
+#: model kwargs: the defaults, except where plain `fit` could not express the default (see
+#: benchmarks/plain_keras.py): WAE's MMD variant (the critic needs a second optimizer), RAE's
+#: l2 regularizer (the default, named: gp is not a twin here), and vq_vae's codebook trained
+#: by its loss with restarts off (EMA updates and restarts happen after the optimizer step)
+MODELS = {"ae": {}, "conv_ae": {}, "vae": {}, "wae": {"variant": "mmd"},
+          "sparse_ae": {}, "rae": {"regularizer": "l2"}, "info_vae": {}, "iwae": {},
+          "beta_tcvae": {}, "vamp": {},
+          "vq_vae": {"codebook_update": "loss", "restart_threshold": None}}
+#: what the default run measures; the later families are selected with --models
+DEFAULT_MODELS = ["ae", "conv_ae", "vae", "wae"]
 
 
 def build_arms(name, kwargs, input_shape):
@@ -97,10 +68,16 @@ def build_arms(name, kwargs, input_shape):
 
 def fit_once(model, x, batch_size):
     ds = make_tf_dataset(x, batch_size, seed=0)
-    if not isinstance(model, kerasae.models.base.Autoencoder):
+    fit = model.fit
+    if not isinstance(model, Autoencoder):
         ds = ds.map(lambda b: (b, b))  # plain fit needs (x, y) pairs
+    elif type(model).fit is not Autoencoder.fit:
+        # rae's fit, after training, fits its ex-post Gaussian (an encoder pass over the
+        # data), which is no part of a train step and which the plain arms do not do: time
+        # the kerasae arm's training alone, through the generic `fit` every family shares
+        fit = functools.partial(Autoencoder.fit, model)
     start, cpu = time.perf_counter(), time.process_time()
-    model.fit(ds, epochs=1, verbose=0)
+    fit(ds, epochs=1, verbose=0)
     return time.perf_counter() - start, time.process_time() - cpu
 
 
@@ -122,6 +99,11 @@ def test_mse(model, x_test):
 def bench(name, kwargs, batch_size, data, args):
     arms = build_arms(name, kwargs, data.input_shape)
     warm = data.x_train[: batch_size * 4]
+    for model, twin in arms.values():
+        if model is not twin and twin.has_hook("initialize"):
+            # vq_vae's k-means codebook: kerasae's first fit takes it from the first batch;
+            # the plain twins get the same, by hand, before training (untimed in every arm)
+            twin.run_initialize(make_tf_dataset(warm, batch_size, seed=0))
     for model, _ in arms.values():
         fit_once(model, warm, batch_size)  # trace (and build the optimizers)
     # size the timed epoch to about --seconds of kerasae training on this machine
@@ -161,17 +143,29 @@ def report(rows, pipe, args):
     low_wall = min(r["rates"]["kerasae"] / max(r["rates"]["plain"], r["rates"]["plain_spe"])
                    for r in rows)
     low_cpu = min(r["cpu"]["kerasae"] / r["cpu"]["plain_spe"] for r in rows)
-    models = ", ".join(f"{m} {k}" if k else m for m, k in MODELS.items())
+    measured = [m for m in MODELS if any(r["model"] == m for r in rows)]
+    models = ", ".join(m + (" (" + ", ".join(f"{k}={v}" for k, v in MODELS[m].items()) + ")"
+                            if MODELS[m] else "") for m in measured)
     body = f"""## Training throughput (`benchmarks/train_throughput.py`)
 
 Fashion-MNIST (28x28), default architectures ({models}), Adam(1e-3), float32, CPU only.
 Each arm trains the same batches from `make_tf_dataset`; medians of {args.repeats} interleaved
 runs in one process; test MSE over the 10,000 test images after the same number of steps.
 "plain Keras" is a functional `keras.Model` on the same encoder and decoder with the same
-objective (compile loss, plus `add_loss` for VAE's KL / WAE's MMD); the last ratio compares
-it under kerasae's compile settings, i.e. the cost of our abstractions alone; "per
-CPU-second" divides samples by this process's CPU time instead of wall time, which the
-other jobs on the machine disturb far less.
+objective (compile loss, plus `add_loss` layers for the other terms, built on kerasae's own
+loss functions: `benchmarks/plain_keras.py`; iwae's whole bound is one `add_loss` layer);
+the last ratio compares it under kerasae's compile settings, i.e. the cost of our
+abstractions alone; "per CPU-second" divides samples by this process's CPU time instead of
+wall time, which the other jobs on the machine disturb far less.
+
+No plain twin, as plain `fit` has one optimizer and one gradient step: aae, wae's critic
+variant and factor_vae (a second optimizer for the discriminator or critic), and vq_vae's
+EMA codebook and dead-code restarts (updates after the step, which plain Keras needs a
+custom `train_step` for): vq_vae is measured with its codebook trained by the loss,
+restarts off, and the same k-means initial codebook in every arm (set before training, not
+timed). rae's `fit` also fits its ex-post Gaussian to the training codes after training (one
+encoder pass over the data); that is not a train step and is not timed: its kerasae arm
+is timed through the generic `Autoencoder.fit`.
 
 {table}
 
@@ -218,7 +212,7 @@ def merge(rows, command):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=list(MODELS))
+    p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=list(MODELS))
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[128, 512])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seconds", type=float, default=1.5, help="length of one timed epoch")

@@ -129,7 +129,9 @@ def run(spec, data, args):
 
         ll = log_likelihood(model, x[:args.ll_examples], k=args.ll_k, seed=0)
         row.update(ll=float(ll["mean"]), ll_se=float(ll["stderr"]), ll_k=args.ll_k,
-                   ll_examples=int(len(x[:args.ll_examples])))
+                   ll_examples=int(len(x[:args.ll_examples])),
+                   # per image, so two models compare paired on the same images
+                   ll_per_example=[round(float(v), 3) for v in ll["log_px"]])
     return row
 
 
@@ -144,6 +146,46 @@ def _fmt_diag(r):
     if "mean_activation" in r:
         parts.append(f"mean activation {r['mean_activation']:.4f} (rho {r['rho']:g})")
     return "; ".join(parts) or "-"
+
+
+CONV_AE_MSE = 0.00878  # conv_ae's test MSE at 10 epochs (BENCHMARKS.md, reconstruction)
+
+
+def claims(default):
+    """The papers' claims, each with its measured figures (a list of markdown lines)."""
+    by = {r["model"]: r for r in default}
+    lines = []
+    vae, iwae = by.get("vae"), by.get("iwae")
+    if vae and iwae and "ll" in vae and "ll" in iwae:
+        if "ll_per_example" in vae and "ll_per_example" in iwae:
+            diff = np.asarray(iwae["ll_per_example"]) - np.asarray(vae["ll_per_example"])
+            paired = f" (paired on the same images: {diff.mean():+.2f} ± " \
+                     f"{diff.std(ddof=1) / np.sqrt(len(diff)):.2f})"
+        else:
+            paired = ""
+        lines.append(f"- iwae (k=5) has a higher test log-likelihood than vae: "
+                     f"{iwae['ll']:.2f} vs {vae['ll']:.2f} nats{paired}: "
+                     f"{'holds' if iwae['ll'] > vae['ll'] else 'does NOT hold'}.")
+    if vae and "tc" in vae:
+        for name in ("beta_tcvae", "factor_vae"):
+            if name in by and "tc" in by[name]:
+                ok = by[name]["tc"] < vae["tc"]
+                lines.append(f"- {name} has a lower total correlation than vae: "
+                             f"{by[name]['tc']:.3f} vs {vae['tc']:.3f} nats (Gaussian TC): "
+                             f"{'holds' if ok else 'does NOT hold'}.")
+    vq = by.get("vq_vae")
+    if vq and "codes_used" in vq:
+        ok = vq["mse"] < CONV_AE_MSE and vq["codes_used"] >= 0.5
+        lines.append(f"- vq_vae reconstructs better than conv_ae ({vq['mse']:.5f} vs "
+                     f"{CONV_AE_MSE}) and uses at least half of its codebook "
+                     f"({vq['codes_used']:.0%}): {'holds' if ok else 'does NOT hold'}.")
+    sparse = by.get("sparse_ae")
+    if sparse and "mean_activation" in sparse:
+        rel = abs(sparse["mean_activation"] - sparse["rho"]) / sparse["rho"]
+        lines.append(f"- sparse_ae's mean code activation is within 20% of rho: "
+                     f"{sparse['mean_activation']:.4f} vs rho {sparse['rho']:g} "
+                     f"({rel:.0%} off): {'holds' if rel <= 0.2 else 'does NOT hold'}.")
+    return lines
 
 
 def write(results):
@@ -191,6 +233,8 @@ def write(results):
         "encoder and decoder, pythae 0.1.2's figure beside it.",
         *(["", "Older families at the peer's MLP networks:", "", mlp_table] if mlp_table
           else []),
+        *(["", "The papers' claims, measured:", "", *claims(default)] if claims(default)
+          else []),
     ])
     update_section(NAME, body)
     print(body)
@@ -205,7 +249,11 @@ def main(argv=None):
     parser.add_argument("--ll-examples", type=int, default=1000)
     parser.add_argument("--pilot", action="store_true",
                         help="store rows in zoo_fashion_pilots.json; BENCHMARKS.md untouched")
+    parser.add_argument("--report", action="store_true",
+                        help="rebuild the BENCHMARKS.md section from the stored rows only")
     args = parser.parse_args(argv)
+    if args.report:
+        return write(load_results(NAME, {}))
 
     from kerasae.data import load_dataset
 
