@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from kerasae.errors import KerasaeError, NotGenerativeError
 from kerasae.losses import per_example_error, reconstruction_loss
+from kerasae.models.step_outputs import check_step_outputs
 
 #: train steps per compiled call by default: amortises Python and tf.function dispatch
 #: (measured +30% for conv_ae at batch 128 and 2x for ae at batch 512 on CPU)
@@ -279,29 +280,7 @@ class Autoencoder(keras.Model):
         """Raise KerasaeError unless `outputs` (what `compute_losses` or a family's own step
         returns) holds every declared loss and metric as a scalar and nothing undeclared.
         Runs as the step is traced, i.e. on the first step."""
-        cls = type(self).__name__
-        if not isinstance(outputs, dict) or "loss" not in outputs:
-            raise KerasaeError(f"{cls}.compute_losses must return a dict with the total under "
-                               f"'loss', got {type(outputs).__name__}")
-        declared = (*self.loss_names, *self.metric_names)
-        for key in declared:
-            if key not in outputs:
-                where = "loss_names" if key in self.loss_names else "metric_names"
-                raise KerasaeError(f"{cls}.compute_losses did not return {key!r}, which "
-                                   f"{cls}.{where} declares; return it or drop it from {where}")
-        for key, value in outputs.items():
-            if key in self.aux_names:
-                continue
-            if key not in declared:
-                raise KerasaeError(
-                    f"{cls}.compute_losses returned {key!r}, which is not declared; add it "
-                    "to metric_names (logged), loss_names (a term of the loss) or aux_names "
-                    "(passed to after_step only)")
-            shape = getattr(value, "shape", ())
-            if len(shape) != 0:
-                raise KerasaeError(f"{cls}.compute_losses returned {key!r} of shape "
-                                   f"{tuple(shape)}; losses and metrics must be scalars "
-                                   "(reduce it, e.g. with ops.mean)")
+        check_step_outputs(self, outputs)
 
     def _track(self, losses):
         self.check_outputs(losses)
