@@ -6,9 +6,11 @@ against plugin API version 2 (`set_networks`, `loss_names` and `metric_names`), 
 trains as generated (a dense autoencoder with a small L2 code penalty, to be replaced)
 and whose test suite is kerasae's own conformance check.
 
-The pyproject asks only for `setuptools>=61` and spells the license as a table, so
-`pip install --no-build-isolation` works offline with the setuptools 65.5 that a Python
-3.11 venv starts with (the bare-string license needs setuptools 77). setuptools older
+The pyproject asks only for `setuptools>=61` and names no license, so `pip install
+--no-build-isolation` works offline with the setuptools 65.5 that a Python 3.11 venv
+starts with, and isolated builds with today's setuptools (84) warn about nothing: the
+SPDX-string license needs setuptools >= 77, and the table form is deprecated there
+(unsupported after 2027-02-18). The author adds a license once they choose one. setuptools older
 than 70.1 builds wheels through the `wheel` package, which a kerasae environment has
 (TensorFlow depends on astunparse, which depends on wheel).
 """
@@ -95,8 +97,9 @@ def write_plugin(name, model=None, out=None):
 
 PYPROJECT = '''\
 # A kerasae plugin (docs/plugins.md in kerasae). `pip install --no-build-isolation -e .`
-# uses the setuptools already installed: >=61 reads this file, and the license is a table
-# because the bare-string form needs setuptools >= 77.
+# uses the setuptools already installed: >=61 reads this file. Add your license as
+# `license = "SPDX-ID"` once your builds use setuptools >= 77 (older ones reject that
+# form, and the table form `{text = ...}` is deprecated from 77 on).
 [build-system]
 requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
@@ -107,8 +110,7 @@ version = "0.1.0"
 description = "The $model model for kerasae, as a plugin"
 readme = "README.md"
 requires-python = ">=3.10"
-license = {text = "Apache-2.0"}
-dependencies = ["kerasae>=0.1"]
+dependencies = ["kerasae>=0.2"]  # plugin API 2 (set_networks, metric_names, hooks)
 
 [project.optional-dependencies]
 test = ["pytest>=8"]
