@@ -270,9 +270,7 @@ class AdversarialAutoencoder(Autoencoder):
                 logs.update(self.code_diagnostics(frozen))
                 for _ in range(self.n_critic if self.discriminator is not None else 0):
                     logs.update(self._discriminator_step(frozen))
-            total = self.add_regularizer(logs, codes)
-            if self.losses:  # add_loss and weight regularizers, as in the base step
-                total = total + tf.add_n(self.losses)
+            total = self.plus_added_losses(self.add_regularizer(logs, codes))
             scaled = self.gradient_loss(total)  # replica mean, mixed-precision loss scale
         variables = self._autoencoder_variables()
         grads = tape.gradient(scaled, variables)

@@ -269,12 +269,17 @@ class Autoencoder(keras.Model):
         """`losses` checked against the declared names, with the losses that layers added
         in this step (`add_loss`, weight and activity regularizers) added to "loss"."""
         self.check_outputs(losses)
-        added = self.losses
-        if added:
-            losses = dict(losses)
-            losses["loss"] = losses["loss"] + tf.add_n(
-                [tf.cast(t, losses["loss"].dtype) for t in added])
+        if self.losses:
+            losses = {**losses, "loss": self.plus_added_losses(losses["loss"])}
         return losses
+
+    def plus_added_losses(self, loss):
+        """`loss` plus the losses layers added in this step (`add_loss`, weight and
+        activity regularizers); every training step, the base's or a family's, uses it."""
+        added = self.losses
+        if not added:
+            return loss
+        return loss + tf.add_n([tf.cast(t, loss.dtype) for t in added])
 
     def check_outputs(self, outputs):
         """Raise KerasaeError unless `outputs` (what `compute_losses` or a family's own step
