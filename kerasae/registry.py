@@ -41,7 +41,6 @@ class Entry:
     cls: object = None
     error: str = None  # why loading failed, once it has
     target: str = ""  # the entry point's "module:attr"
-    loading: bool = False
     reference: str = ""  # how users and saved files name it: `name`, or `DIST:name` on a clash
 
     @property
@@ -56,7 +55,6 @@ class Entry:
 
     def load(self):
         if self.cls is None and self.error is None:
-            self.loading = True
             try:
                 cls = self.loader()
                 _check_model_class(cls, self.dist)
@@ -68,8 +66,6 @@ class Entry:
                 self.error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
                 _warn_once(f"plugin distribution {self.dist!r} could not provide kerasae model "
                            f"{self.name!r} ({self.error}); it is skipped")
-            finally:
-                self.loading = False
         if self.error is not None:
             raise KerasaeError(
                 f"model {self.name!r} from distribution {self.dist!r} failed to load: "
@@ -199,7 +195,7 @@ def register_model(name=None, *, dist="<in-process>"):
     def decorate(cls):
         _discover()  # so a built-in imported directly still reports its distribution
         key = name or cls.__name__.lower()
-        listed = [e for same in _entries.values() for e in same
+        listed = [e for e in _all_entries()
                   if e.cls is None and e.error is None and e.target == _target(cls)]
         if listed:  # the class an entry point names: bind it to that entry, whatever `name`
             _bind(listed[0], cls, declared=key)
@@ -264,14 +260,6 @@ def create_model(name, **kwargs):
 
     cls = get_model_class(name)
     return cls(**check_params(cls, kwargs))
-
-
-def describe(name):
-    """(one-line description, distribution) for `kerasae list`."""
-    entry = get_entry(name)
-    cls = entry.load()
-    doc = (cls.__doc__ or "").strip().splitlines()
-    return (doc[0] if doc else ""), entry.dist
 
 
 def _reset_for_tests():
