@@ -10,6 +10,7 @@ any other Keras model, and no Distribution object ever crosses a layer boundary.
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from kerasae.losses import gaussian_kl
@@ -19,6 +20,15 @@ KL_METHODS = ("analytic", "mc")
 # exp(0.5 * log_var) overflows float32 near log_var = 177; clipping far inside keeps a
 # diverging encoder from producing inf/NaN losses while leaving every sane value untouched
 LOG_VAR_RANGE = (-30.0, 20.0)
+
+
+def gaussian_scale_tril(cov):
+    """The Cholesky factor of a fitted covariance (numpy), with a small jitter so that a
+    dead dimension (zero variance) still factors: what a Gaussian fitted to codes samples
+    with (rae's ex-post Gaussian, an export manifest's prior)."""
+    cov = np.asarray(cov, dtype="float64")
+    jitter = 1e-6 * max(1.0, float(np.trace(cov)) / len(cov))
+    return np.linalg.cholesky(cov + jitter * np.eye(len(cov)))
 
 
 def tfd():

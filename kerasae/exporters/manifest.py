@@ -71,9 +71,10 @@ def prior(model, codes=None):
         return None
     codes = np.asarray(codes, dtype="float64").reshape(len(codes), -1)
     mean = codes.mean(axis=0)
-    cov = np.cov(codes, rowvar=False).reshape(codes.shape[1], codes.shape[1])
-    jitter = 1e-6 * max(1.0, float(np.trace(cov)) / len(cov))
-    tril = np.linalg.cholesky(cov + jitter * np.eye(len(cov)))
+    from kerasae.distributions import gaussian_scale_tril
+
+    tril = gaussian_scale_tril(np.cov(codes, rowvar=False).reshape(codes.shape[1],
+                                                                    codes.shape[1]))
     return {"kind": "gaussian", "dim": int(codes.shape[1]), "mean": mean.tolist(),
             "scale_tril": tril.tolist(), "n_codes": int(len(codes)),
             "source": "ex-post Gaussian fit to training codes (Ghosh et al. 2020); the "

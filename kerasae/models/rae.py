@@ -32,6 +32,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerasae import losses, nets
+from kerasae.distributions import gaussian_scale_tril
 from kerasae.errors import KerasaeError, NotGenerativeError
 from kerasae.models.base import Autoencoder
 from kerasae.registry import register_model
@@ -145,9 +146,7 @@ class RAE(Autoencoder):
         if count < 2:
             raise KerasaeError(f"the latent Gaussian needs at least 2 training examples, got "
                                f"{count}")
-        cov = m2 / (count - 1)
-        jitter = 1e-6 * max(1.0, float(np.trace(cov)) / self.latent_dim)  # a dead dimension
-        tril = np.linalg.cholesky(cov + jitter * np.eye(self.latent_dim))
+        tril = gaussian_scale_tril(m2 / (count - 1))
         self.latent_mean.assign(mean.astype("float32"))
         self.latent_scale_tril.assign(tril.astype("float32"))
         self.latent_count.assign(float(count))
