@@ -39,6 +39,7 @@ def evaluate(model, x, batch_size=500, samples=8):
 
 def figures(name, model, data):
     """Prior samples and a traversal of the 10 most informative latent dimensions."""
+    from kerasae import divergences
     from kerasae.callbacks import traversal_images
     from kerasae.plots import save_grid
 
@@ -46,7 +47,7 @@ def figures(name, model, data):
     save_grid(model.sample(64, seed=0), os.path.join(IMAGES, f"{name}_samples.png"),
               title=f"{name}: 64 prior samples (Fashion-MNIST, latent {model.latent_dim})")
     mean, log_var = model.encode_distribution(data.x_test[:2000])
-    kl_per_dim = np.mean(0.5 * (mean ** 2 + np.exp(log_var) - 1 - log_var), axis=0)
+    kl_per_dim = divergences.kl_gaussian(mean, log_var, axis=0) / len(mean)
     dims = [int(d) for d in np.argsort(-kl_per_dim)[:10]]  # active dimensions first
     rows, images = traversal_images(model, mean[0], steps=11, span=3.0, dims=dims)
     save_grid(images, os.path.join(IMAGES, f"{name}_traversal.png"), rows=rows,

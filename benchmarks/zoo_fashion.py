@@ -78,7 +78,7 @@ def diagnostics(model, x):
     out = {}
     if hasattr(model, "encode_distribution"):
         mean, log_var = model.encode_distribution(x)
-        kl = np.mean(0.5 * (mean ** 2 + np.exp(log_var) - 1 - log_var), axis=0)
+        kl = divergences.kl_gaussian(mean, log_var, axis=0) / len(mean)  # per dimension
         out["active_dims"] = int(np.sum(kl > 0.01))
         z = mean + np.exp(0.5 * log_var) * np.random.default_rng(0).standard_normal(mean.shape)
         out["tc"] = divergences.gaussian_total_correlation(z)
