@@ -6,9 +6,13 @@
     model.compile(); model.fit(x_train, epochs=10)
     kerasae.load_model("run/model.keras")
 """
-from kerasae.errors import KerasaeError
-from kerasae.registry import create_model, list_models, register_model
-from kerasae.saving import load_model
+from kerasae import quiet
+
+quiet.install()  # before anything imports TensorFlow: its start-up notices go to fd 2
+
+from kerasae.errors import KerasaeError  # noqa: E402
+from kerasae.registry import create_model, list_models, register_model  # noqa: E402
+from kerasae.saving import load_model  # noqa: E402
 
 __version__ = "0.2.0"
 

@@ -6,18 +6,46 @@ model (TensorFlow takes seconds to import). A user error prints one line on stde
 exits 2 (no traceback unless --debug); warnings print as one line each.
 """
 import argparse
-import contextlib
 import os
 import sys
 import warnings
 
 COMMAND_MODULES = ("models", "train", "evaluate", "sample", "detect", "compare", "export",
-                   "new_plugin")
+                   "new_plugin", "report")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's default in --help (unless its help already says it)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or not action.option_strings or action.default is None
+                or action.default in (False, argparse.SUPPRESS)):
+            return text
+        return f"{text} (default {action.default})".strip()
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line, exit 2, as for every other user error
         self.exit(2, f"kerasae: error: {message} (see `{self.prog} --help`)\n")
+
+
+def add_verbosity(parser):
+    """--quiet / --verbose, the same on every long command (`verbosity(args)` reads them)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true",
+                       help="print only the result (no header, progress or notes)")
+    group.add_argument("-v", "--verbose", action="store_true",
+                       help="also print details: model summaries, per-step progress")
+
+
+def verbosity(args):
+    """0 with --quiet, 2 with --verbose, 1 otherwise."""
+    return 0 if getattr(args, "quiet", False) else 2 if getattr(args, "verbose", False) else 1
 
 
 def build_parser():
@@ -46,30 +74,15 @@ def _one_line_warnings():
         warnings.filterwarnings("ignore", module=rf"{noisy}(\.|$)")
 
 
-@contextlib.contextmanager
-def _stderr_to_devnull(debug):
-    """fd 2 pointed away for the block (not with --debug): native code writes there."""
-    if debug:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _quiet_tensorflow(debug):
-    """TensorFlow's native runtime logs start-up notices to fd 2 before absl logging is set
-    up (TF_CPP_MIN_LOG_LEVEL does not reach them), so import it with fd 2 pointed away."""
-    if not debug:  # with --debug it is imported where first needed, notices and all
-        with _stderr_to_devnull(debug):
-            import tensorflow  # noqa: F401
+    """Import TensorFlow now, its start-up notices out of sight unless --debug."""
+    from kerasae import quiet
+
+    if debug:
+        quiet.uninstall()  # imported where first needed, notices and all
+        return
+    with quiet.stderr_to_devnull():
+        import tensorflow  # noqa: F401
 
 
 def main(argv=None):
@@ -89,8 +102,14 @@ def main(argv=None):
             raise
         print(f"kerasae: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
-    except KeyboardInterrupt:
-        print("kerasae: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(file=sys.stdout, flush=True)  # end a progress bar's line
+        resume = getattr(exc, "resume_command", None)  # kerasae.runs.RunInterrupted
+        if resume:
+            print(f"kerasae: interrupted after {exc.epochs_done} of {exc.epochs} epochs; "
+                  f"continue with: {resume}", file=sys.stderr)
+        else:
+            print("kerasae: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: still one line, with the way to the traceback
         if args.debug:

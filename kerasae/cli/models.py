@@ -29,11 +29,11 @@ def _load_quietly(entry, debug):
     native runtime logs there; the warnings it raises (a broken plugin) are shown after."""
     import warnings
 
-    from kerasae.cli import _stderr_to_devnull
+    from kerasae.quiet import stderr_to_devnull
 
     caught = []
     try:
-        with warnings.catch_warnings(record=True) as caught, _stderr_to_devnull(debug):
+        with warnings.catch_warnings(record=True) as caught, stderr_to_devnull(not debug):
             return entry.load()
     finally:
         for w in caught:
