@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 
 from kerasae.errors import KerasaeError
-from kerasae.io import read_json, write_json
+from kerasae.io import load_numpy, read_json, write_json
 
 THRESHOLD = "threshold.json"
 DEFAULT_PERCENTILE = 99.0
@@ -30,12 +30,13 @@ _GRID = np.linspace(0.0, 100.0, 1001)  # stored quantiles of the training scores
 
 # ---------------------------------------------------------------------- thresholds
 def score_description(model):
-    """What the model's score is, in words (for files a person reads)."""
-    from kerasae.models.base import Autoencoder
-
-    if type(model).score is Autoencoder.score:
-        return "mean squared reconstruction error"
-    return (type(model).score.__doc__ or "model score").strip().splitlines()[0]
+    """What the model's score is, in words: its `score_description`, else the first sentence
+    of an overridden `score`'s docstring (a plugin that wrote none)."""
+    described = getattr(model, "score_description", None)
+    if described:
+        return described
+    doc = " ".join((type(model).score.__doc__ or "").split())
+    return doc.split(". ")[0].rstrip(".") or "model score"
 
 
 def fit_threshold(scores, percentile=DEFAULT_PERCENTILE):
@@ -93,7 +94,8 @@ def choose_threshold(scores, record=None, threshold=None, contamination=None, pe
         if not 0.0 < contamination < 1.0:
             raise KerasaeError(f"--contamination must be a fraction in (0, 1), got {contamination}")
         value = float(np.quantile(scores, 1.0 - contamination))
-        return value, f"top {contamination:g} of the scored data"
+        return value, f"contamination {contamination:g}: the top {contamination:.1%} of the " \
+            "scored data"
     if record is None:
         raise KerasaeError("no threshold stored for this run; pass --threshold, "
                            "--percentile or --contamination")
@@ -150,7 +152,7 @@ def load_labels(path):
         raise KerasaeError(f"labels file {path} does not exist; check the path")
     try:
         if path.lower().endswith((".npy", ".npz")):
-            loaded = np.load(path, allow_pickle=False)
+            loaded = load_numpy(path)
             if not isinstance(loaded, np.ndarray):
                 with loaded:
                     loaded = loaded[loaded.files[0]]

@@ -39,12 +39,26 @@ def sha256(path):
     return digest.hexdigest()
 
 
+def history_columns(rows):
+    """Logged names in reading order: loss, the family's terms as Keras logs them (the
+    model's loss_names, then metric_names), then the same for validation (val_*)."""
+    seen = list(dict.fromkeys(k for row in rows for k in row if k != "epoch"))
+    train = [k for k in seen if not k.startswith("val_")]
+    val = [k for k in seen if k.startswith("val_")]
+    return _first(train, "loss") + _first(val, "val_loss")
+
+
+def _first(keys, head):
+    return [k for k in keys if k == head] + [k for k in keys if k != head]
+
+
 def history_csv(rows):
-    """CSV text of history rows, in `CSVLogger`'s layout (epoch, then sorted keys)."""
-    keys = sorted({k for row in rows for k in row} - {"epoch"})
+    """CSV text of history rows: `epoch` counted from 1 as Keras's progress bar shows it
+    (state.json keeps Keras's 0-based index), then `history_columns`."""
+    keys = history_columns(rows)
     lines = [",".join(["epoch", *keys])]
     for row in rows:
-        lines.append(",".join([str(row["epoch"]), *(_cell(row.get(k)) for k in keys)]))
+        lines.append(",".join([str(row["epoch"] + 1), *(_cell(row.get(k)) for k in keys)]))
     return "\n".join(lines) + "\n"
 
 
@@ -54,8 +68,7 @@ def _cell(value):
 
 def history_dict(rows):
     """{metric: [one value per epoch]}, like `History.history`."""
-    keys = sorted({k for row in rows for k in row} - {"epoch"})
-    return {k: [row.get(k) for row in rows] for k in keys}
+    return {k: [row.get(k) for row in rows] for k in history_columns(rows)}
 
 
 def _state_key(callbacks):
@@ -82,7 +95,15 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": int(epoch)}
-        row.update({k: float(v) for k, v in (logs or {}).items() if _is_number(v)})
+        numbers = {k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
+        # Keras sorts its logs by name; the model's own order reads better (loss first)
+        declared = [*getattr(self.model, "loss_names", ()),
+                    *getattr(self.model, "metric_names", ())]
+        order = [*declared, *sorted(numbers)]
+        row.update({k: numbers[k] for k in dict.fromkeys(order) if k in numbers})
+        row.update({f"val_{k}": numbers[f"val_{k}"] for k in dict.fromkeys(order)
+                    if f"val_{k}" in numbers})
+        row.update({k: v for k, v in numbers.items() if k not in row})
         self.rows = [r for r in self.rows if r["epoch"] < epoch] + [row]
         self.save(epoch + 1)
 

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from kerasae.errors import KerasaeError
+from kerasae.io import load_numpy
 
 NAMED = ("digits", "fashion_mnist", "mnist", "cifar10")
 FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)
@@ -188,7 +189,7 @@ def _read_numpy(path, prefer, second=None):
     """(main array, `second` array or None) of a .npy/.npz, never unpickled, numeric,
     with (N, H, W) greyscale images given a channel axis. `prefer` orders the .npz keys."""
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = load_numpy(path)
     except (ValueError, OSError) as exc:
         raise KerasaeError(f"{path} cannot be read as numeric numpy data ({exc})") from None
     other = None

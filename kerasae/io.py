@@ -1,11 +1,18 @@
 """Atomic file writes: a file another step reads is written to a temporary name and renamed.
 
-A crash at any moment leaves either the old file or the new one, never a torn one.
+A crash at any moment leaves either the old file or the new one, never a torn one. Also
+the one safe reader of user .npy/.npz files (never unpickled).
 """
 import contextlib
 import json
 import os
 import tempfile
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -23,6 +30,7 @@ def atomic_path(path):
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a run folder is shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -50,3 +58,22 @@ def _jsonable(obj):
     if isinstance(obj, (set, tuple)):
         return list(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+NUMPY_MAGIC = (b"\x93NUMPY", b"PK\x03\x04")  # .npy header; .npz is a zip archive
+
+
+def load_numpy(path):
+    """`np.load` of a .npy/.npz, never unpickling; a file that is not NumPy's (a text file
+    named .npy) is refused as such rather than as "pickled data"."""
+    import numpy as np
+
+    from kerasae.errors import KerasaeError
+
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not head.startswith(NUMPY_MAGIC):
+        raise KerasaeError(f"{path} is not a NumPy file (no .npy header or .npz archive); "
+                           "write it with numpy.save / numpy.savez, or pass a .csv")
+    return np.load(path, allow_pickle=False)
+

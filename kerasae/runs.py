@@ -7,6 +7,7 @@
     tensorboard/    TensorBoard logs
 """
 import dataclasses
+import math
 import os
 import shutil
 import time
@@ -68,6 +69,47 @@ def is_finished(run_dir):
     return os.path.isfile(os.path.join(run_dir, MODEL))
 
 
+UNCOMPARED = ("out", "overwrite", "strategy")  # where and how, not what, a run trains
+
+
+def settings_diff(run_dir, config):
+    """The settings (TrainConfig fields) in which the run in `run_dir` differs from
+    `config`: empty when re-running `config` would train the same model again."""
+    import json
+
+    saved = read_json(os.path.join(run_dir, CONFIG))
+    diff = []
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in UNCOMPARED:
+            continue
+        wanted = json.loads(json.dumps(getattr(config, field.name)))  # tuples -> lists
+        had = saved.get(field.name, field.default if field.name != "params" else {})
+        if field.name == "model" and isinstance(had, str) and had.endswith(f":{wanted}"):
+            continue  # saved as DIST:NAME where distributions clash
+        if had != wanted:
+            diff.append(field.name)
+    return diff
+
+
+def read_history(run_dir):
+    """{column: [one float per epoch]} of a run's history.csv (empty when it has none)."""
+    import csv
+
+    path = os.path.join(run_dir, HISTORY)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [_number(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k}
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):  # a blank cell (a metric missing that epoch)
+        return float("nan")
+
+
 def prepare_out(config, resume=False):
     """Check that the run folder can be written; clear it when --overwrite is given."""
     from kerasae.checkpoints import STATE
@@ -97,11 +139,14 @@ def prepare_out(config, resume=False):
                            "writable folder") from None
 
 
-def train(config, callbacks=(), verbose="auto", resume=False):
+def train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     """Train `config.model` on `config.dataset`; returns (run_dir, model, history dict).
 
     The model is built, compiled and fitted inside `config.strategy`'s scope (the global
     batch is split over its replicas) under the `config.precision` dtype policy.
+    `on_start(facts)` is called once before the first epoch with what `run_facts` lists
+    (`kerasae train` prints it as its header). Ctrl-C raises `RunInterrupted` once the
+    run folder records the interruption.
     """
     from kerasae import distribute
 
@@ -109,10 +154,21 @@ def train(config, callbacks=(), verbose="auto", resume=False):
     # before any TensorFlow op: a multi-worker strategy must configure the runtime first
     with distribute.training_context(config.strategy, config.precision, config.batch_size):
         config.out = distribute.worker_out(config.out or default_out(config), config.strategy)
-        return _train(config, callbacks, verbose, resume)
+        return _train(config, callbacks, verbose, resume, on_start)
 
 
-def _train(config, callbacks=(), verbose="auto", resume=False):
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: config.json says `interrupted`; `resume_command` continues it."""
+
+    def __init__(self, out, epochs_done, epochs):
+        import shlex
+
+        super().__init__(out)
+        self.out, self.epochs_done, self.epochs = out, epochs_done, epochs
+        self.resume_command = f"kerasae train --resume --out {shlex.quote(out)}"
+
+
+def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     """`train` inside the strategy's scope and the precision policy.
 
     With `resume`, continue the unfinished run in `config.out` (see `resume_config`) from
@@ -164,26 +220,52 @@ def _train(config, callbacks=(), verbose="auto", resume=False):
         checkpoint,
         keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"), write_graph=False),
     ]
+    if on_start is not None:
+        on_start(run_facts(config, data, model, done if resume else None))
     start = time.perf_counter()
     try:
         if done < config.epochs:
             model.fit(train_ds, epochs=config.epochs, initial_epoch=done,
                       validation_data=test_ds, callbacks=run_callbacks, verbose=verbose)
+        from kerasae.anomaly import save_threshold
+
+        save_threshold(out, model, data.x_train)  # what `kerasae detect` uses by default
+        # model.keras marks a finished run, so it comes after everything a finished run needs
+        with atomic_path(os.path.join(out, MODEL)) as tmp:
+            model.save(tmp)
     except checkpoints.TrainingDivergedError as exc:
         resolved.update(status="diverged", error=str(exc))
         write_json(os.path.join(out, CONFIG), resolved)
         raise
+    except KeyboardInterrupt:
+        committed = checkpoints.read_state(ckpt_dir)  # not rows: an epoch may be half-saved
+        saved = committed["epoch"] if committed else 0
+        resolved.update(status="interrupted", epochs_done=saved)
+        write_json(os.path.join(out, CONFIG), resolved)
+        raise RunInterrupted(out, saved, config.epochs) from None
     seconds = time.perf_counter() - start
-    from kerasae.anomaly import save_threshold
-
-    save_threshold(out, model, data.x_train)  # what `kerasae detect` uses by default
-    # model.keras marks a finished run, so it comes after everything a finished run needs
-    with atomic_path(os.path.join(out, MODEL)) as tmp:
-        model.save(tmp)
     resolved.update(model.run_summary())  # e.g. sdae's per-layer pretraining
     resolved.update(status="finished", train_seconds=round(seconds, 3))
     write_json(os.path.join(out, CONFIG), resolved)
     return out, model, checkpoints.history_dict(checkpoint.rows)
+
+
+def run_facts(config, data, model, resumed_from=None):
+    """What a run trains, on what and where: the header `kerasae train` prints."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    strategy = tf.distribute.get_strategy()
+    return {"model": config.model, "dataset": data.name, "n_train": int(len(data.x_train)),
+            "n_test": int(len(data.x_test)), "input_shape": tuple(data.input_shape),
+            "latent_dim": model.latent_dim,
+            "parameters": int(sum(math.prod(w.shape) for w in model.trainable_weights)),
+            "out": config.out, "device": f"GPU x{len(gpus)}" if gpus else "CPU",
+            "strategy": config.strategy, "replicas": int(strategy.num_replicas_in_sync),
+            "precision": config.precision, "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "learning_rate": config.learning_rate or model.default_learning_rate,
+            "lr_schedule": config.lr_schedule, "resumed_from": resumed_from}
 
 
 def _optimizer(config, model, steps_per_epoch):
@@ -265,6 +347,7 @@ def evaluate(run_dir, dataset=None):
     if tuple(data.input_shape) != tuple(model.data_shape):
         raise KerasaeError(f"the data has shape {data.input_shape} but the model was trained "
                            f"on {tuple(model.data_shape)}; evaluate on data of the same shape")
+    model.reseed(config.get("seed", 0))  # a stochastic loss (vae's draws) repeats
     x_hat = model.reconstruct(data.x_test)
     mse = float(np.mean((data.x_test - x_hat) ** 2))
     return {"run": run_dir, "model": config["model"], "dataset": data.name,

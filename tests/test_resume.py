@@ -109,6 +109,7 @@ class OptimizerSteps(keras.callbacks.Callback):
 
 
 def history_epochs(run):
+    """history.csv's epoch column (counted from 1, as Keras's progress bar shows)."""
     with open(os.path.join(run, HISTORY), newline="") as f:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
@@ -137,7 +138,7 @@ def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model, two_o
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(config(run, model), callbacks=[counter, crashed_steps, Crash(at_epoch=2)],
               verbose=0)
-    assert not is_finished(run) and history_epochs(run) == [0, 1]
+    assert not is_finished(run) and history_epochs(run) == [1, 2]
     before = checkpoints.history_dict(checkpoints.read_state(run / "checkpoints")["history"])
 
     saved = create_model(model, input_shape=(8, 8, 1), latent_dim=2, **_params(model))
@@ -159,7 +160,7 @@ def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model, two_o
     assert len(seen["w"]) == len(saved.get_weights())
     for a, b in zip(seen["w"], saved.get_weights()):
         np.testing.assert_array_equal(a, b)
-    assert is_finished(run) and history_epochs(run) == [0, 1, 2, 3]
+    assert is_finished(run) and history_epochs(run) == [1, 2, 3, 4]
     assert history["loss"][:2] == before["loss"]  # the first epochs are kept, not redone
     assert counter.epochs_seen == 4  # callback state survived the crash (2 + 2)
     assert resumed_steps.after[3] == [2 * n for n in crashed_steps.after[1]]  # 4 epochs' worth
@@ -209,10 +210,10 @@ def test_nan_guard_keeps_last_checkpoint_and_resume_recovers(tmp_path, capsys):
     assert "checkpoint of epoch 2 is kept" in err[0]
     assert checkpoints.read_state(os.path.join(run, "checkpoints"))["epoch"] == 2
     assert read_json(os.path.join(run, CONFIG))["status"] == "diverged"
-    assert not is_finished(run) and history_epochs(run) == [0, 1]
+    assert not is_finished(run) and history_epochs(run) == [1, 2]
 
     assert cli.main(["train", "--out", run, "--resume", "--learning-rate", "1e-3"]) == 0
-    assert is_finished(run) and history_epochs(run) == [0, 1, 2, 3]
+    assert is_finished(run) and history_epochs(run) == [1, 2, 3, 4]
     assert read_json(os.path.join(run, CONFIG))["status"] == "finished"
 
 
@@ -262,7 +263,7 @@ def test_sigkill_at_random_moments_then_resume_to_the_full_count(tmp_path):
         # so a kill between the two leaves the CSV one epoch behind (never torn, never
         # duplicated); resuming rewrites it from state.json before training on
         assert not is_finished(run)
-        assert history_epochs(run) in (list(range(reached)), list(range(reached - 1)))
+        assert history_epochs(run) in (list(range(1, reached + 1)), list(range(1, reached)))
         proc = _start("--resume", "--out", run)
         # a random moment within the next epoch or two: mid-step, mid-checkpoint, mid-CSV
         if not _kill_when(proc, lambda: _state_epoch(run) > reached, rng.uniform(0, 0.4)):
@@ -273,5 +274,5 @@ def test_sigkill_at_random_moments_then_resume_to_the_full_count(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert is_finished(run), f"seed {seed}"
-    assert history_epochs(run) == list(range(epochs)), f"seed {seed}"
+    assert history_epochs(run) == list(range(1, epochs + 1)), f"seed {seed}"
     assert read_json(os.path.join(run, CONFIG))["status"] == "finished"

@@ -65,10 +65,19 @@ def _load_npy(path):
 
     if not path.endswith(".npy") or not os.path.isfile(path):
         raise ExportError(f"--data {path} must be an existing .npy file")
+    with open(path, "rb") as f:
+        if not f.read(6).startswith(b"\x93NUMPY"):
+            raise ExportError(f"--data {path} is not a NumPy .npy file (no .npy header); "
+                              "write it with numpy.save")
     try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise ExportError(f"cannot read {path}: {exc}") from None
+        x = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # object arrays: they would need unpickling
+        raise ExportError(f"--data {path} cannot be read without unpickling ({exc}); save a "
+                          "numeric array") from None
+    if x.dtype.kind not in "biuf":
+        raise ExportError(f"--data {path} has dtype {x.dtype}; save a numeric array "
+                          "(float32 as the manifest says)")
+    return x
 
 
 def _save(path, array):

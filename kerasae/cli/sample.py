@@ -78,7 +78,8 @@ def cmd_traverse(args):
         where = f"test example {args.reference}"
     rows, images = traversal_images(model, z_ref, steps=steps, span=args.span)
     save_grid(images, out, rows=rows, title=f"{config['model']}: latent traversal over "
-              f"[-{args.span:g}, {args.span:g}] around {where}")
+              f"[-{args.span:g}, {args.span:g}] around {where}",
+              row_labels=[f"z{d}" for d in range(rows)])
     print(f"wrote {out} ({rows} latent dimensions x {steps} steps)")
     return 0
 

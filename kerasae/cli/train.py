@@ -43,7 +43,22 @@ def register(sub):
                    help="continue the unfinished run in --out from its last checkpoint; its "
                         "config.json has the settings (only --epochs, --learning-rate and "
                         "--strategy may change)")
+    from kerasae.cli import add_verbosity
+
+    add_verbosity(p)
+    _show_config_defaults(p)
     p.set_defaults(func=cmd_train)
+
+
+def _show_config_defaults(parser):
+    """The flags default to None (a config file may set them); --help shows TrainConfig's."""
+    from kerasae.runs import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for action in parser._actions:
+        value = defaults.get(action.dest)
+        if value is not None and "default" not in (action.help or ""):
+            action.help = f"{action.help or ''} (default {value})".strip()
 
 
 def load_toml(path):
@@ -104,8 +119,10 @@ def resume_settings(args):
 
 
 def cmd_train(args):
-    from kerasae.runs import HISTORY, is_finished, train
+    from kerasae.cli import verbosity
+    from kerasae.runs import HISTORY, is_finished, settings_diff, train
 
+    level = verbosity(args)
     if args.resume:
         config = resume_settings(args)
         if is_finished(config.out):
@@ -113,10 +130,67 @@ def cmd_train(args):
             return 0
     else:
         config = resolve_config(args)
-    out, _, history = train(config, resume=args.resume)
-    losses = history.get("loss") or [float("nan")]
-    print(f"trained {config.model} for {len(losses)} epoch(s): loss {losses[0]:.5f} -> "
-          f"{losses[-1]:.5f}; run folder {out} (history in {os.path.join(out, HISTORY)})")
+        if config.out and not config.overwrite and is_finished(config.out):
+            return _reuse(config, settings_diff(config.out, config))
+    out, _, history = train(config, verbose=_keras_verbose(level), resume=args.resume,
+                            on_start=lambda facts: _header(facts, level, args.resume))
+    _summary(config.model, history, out, os.path.join(out, HISTORY))
     return 0
 
 
+def _reuse(config, diff):
+    """Re-running a finished run's command reuses it (as `compare` does); other settings
+    would silently replace it, so they need --overwrite."""
+    from kerasae.errors import KerasaeError
+    from kerasae.runs import HISTORY, read_history
+
+    if diff:
+        raise KerasaeError(f"{config.out} already holds a finished run trained with other "
+                           f"settings ({', '.join(diff)} differ); pass --overwrite to replace "
+                           "it or choose another --out")
+    print(f"{config.out} already holds a finished run with these settings; reusing it "
+          "(pass --overwrite to train again)")
+    _summary(config.model, read_history(config.out), config.out,
+             os.path.join(config.out, HISTORY))
+    return 0
+
+
+def _summary(model, history, out, history_path):
+    losses = history.get("loss") or [float("nan")]
+    print(f"trained {model} for {len(losses)} epoch(s): loss {losses[0]:.5f} -> "
+          f"{losses[-1]:.5f}; run folder {out} (history in {history_path})")
+
+
+def _keras_verbose(level):
+    """Keras's fit verbosity: a live progress bar on a terminal, one line per epoch in a
+    log file (a bar there is a wall of carriage returns), nothing with --quiet."""
+    import sys
+
+    if level == 0:
+        return 0
+    return 1 if sys.stdout.isatty() or level == 2 else 2
+
+
+def _header(facts, level, resume):
+    """What is about to train, printed before the first epoch (not with --quiet)."""
+    if level == 0:
+        return
+    f = facts
+    shape = "x".join(map(str, f["input_shape"]))
+    if resume:
+        done = f["resumed_from"] or 0
+        print(f"resuming {f['out']} from epoch {done + 1} of {f['epochs']}" if done else
+              f"resuming {f['out']}: no epoch had finished, starting at epoch 1 of "
+              f"{f['epochs']}")
+    lines = [
+        f"kerasae train: {f['model']} on {f['dataset']} ({f['n_train']} train / "
+        f"{f['n_test']} test examples of shape {shape})",
+        f"  model     {f['model']}, latent_dim {f['latent_dim']}, "
+        f"{f['parameters']:,} trainable parameters",
+        f"  training  {f['epochs']} epochs, batch {f['batch_size']}, Adam "
+        f"{f['learning_rate']:g} ({f['lr_schedule']}), {f['precision']}",
+        f"  device    {f['device']}, strategy {f['strategy']} ({f['replicas']} "
+        f"replica{'s' if f['replicas'] != 1 else ''})",
+        f"  run       {f['out']}",
+    ]
+    print("\n".join(lines), flush=True)

@@ -14,6 +14,7 @@ returns every one of them (Keras records them as the object is built), and
 """
 import inspect
 import math
+import os
 import warnings
 
 import keras
@@ -42,6 +43,8 @@ class Autoencoder(keras.Model):
     aux_names = ()
     #: True where `sample(n)` decodes draws from a prior
     generative = False
+    #: what `score` computes, in words (detect's summary, threshold.json, the manifest)
+    score_description = "mean squared reconstruction error"
     #: the constructor kwargs of a tiny variant, used by the conformance tests
     tiny_config = {}
     #: the kerasae plugin API this class was written for (1: no metric_names, hooks or
@@ -129,6 +132,20 @@ class Autoencoder(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def reseed(self, seed):
+        """Set every layer's Keras SeedGenerator to `seed`, so a stochastic loss (a vae's
+        posterior draw) repeats: their state is drawn afresh when a model is loaded."""
+        for layer in self._flatten_layers():
+            for generator in getattr(layer, "_seed_generators", ()):
+                generator.state.assign(np.array([seed, 0], generator.state.dtype))
+
+    def save(self, filepath, *args, **kwargs):
+        """`keras.Model.save`, creating the file's folder first (as a run folder is)."""
+        folder = os.path.dirname(os.fspath(filepath))
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        return super().save(filepath, *args, **kwargs)
 
     # ------------------------------------------------------------------ training
     def compile(self, optimizer=None, jit_compile="auto", steps_per_execution=None,

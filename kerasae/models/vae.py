@@ -51,6 +51,7 @@ class VAE(Autoencoder):
     loss_names = ("loss", "reconstruction", "kl")
     metric_names = ("beta",)  # the current KL weight (BetaAnnealing changes it)
     generative = True
+    score_description = "negative ELBO in nats (beta = 1), mean of 4 seeded posterior draws"
     #: False for subclasses whose objective has no single KL weight to anneal (iwae,
     #: info_vae): they get no `beta_variable`, so --beta-schedule refuses them clearly
     uses_beta = True
