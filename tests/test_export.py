@@ -7,6 +7,8 @@ promises, at a batch size the export never saw.
 """
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +19,8 @@ from kerasae.errors import KerasaeError
 from kerasae.exporters import manifest as mf
 from kerasae.registry import get_model_class
 from tests.helpers import run_cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MODELS = kerasae.list_models()
 
@@ -40,7 +44,7 @@ def test_every_model_exports_and_verifies(name, digits, tmp_path):
     if name == "pca":  # its weights come from fit, not from initialisation
         model.fit(x, verbose=0)
     out = tmp_path / "export"
-    manifest = exporters.export_model(model, out, fp16=True, real_x=x[:7], prior_x=x)
+    manifest = exporters.export_model(model, out, fp16=True, real_x=x[:7])
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["model"]["name"] == name and on_disk["format"] == mf.FORMAT
     assert set(on_disk["verification"]) == {"encoder.onnx", "encoder.fp16.onnx",
@@ -48,10 +52,10 @@ def test_every_model_exports_and_verifies(name, digits, tmp_path):
                                             "decoder.fp16.onnx", "decoder_savedmodel"}
     for rel, entry in on_disk["files"].items():  # every checksum describes the file on disk
         assert mf.sha256(out / rel) == entry["sha256"], rel
-    if callable(getattr(model, "prior_spec", None)) and model.prior_spec() is None:
-        assert manifest["prior"] is None  # declared: no prior to generate from (vq_vae)
-    else:
+    if model.generative:
         assert prior_is_usable(manifest["prior"], model.latent_dim)
+    else:  # the model's own refusal travels, for kerasae-runtime to give
+        assert manifest["prior"] is None and "is not generative" in manifest["no_prior"]
 
     enc, dec = manifest["parts"]["encoder"], manifest["parts"]["decoder"]
     assert enc["inputs"][0]["name"] == "x" and dec["inputs"][0]["name"] == "z"
@@ -170,7 +174,16 @@ def test_cli_exports_a_trained_run(tmp_path, capsys):
     assert "encoder.onnx: verified" in result.stdout
     manifest = json.loads(open(os.path.join(run, "export", "manifest.json")).read())
     assert manifest["scaling"] == {"kind": "divide", "scale": 16.0}  # digits / 16
-    assert manifest["prior"]["kind"] == "gaussian" and manifest["prior"]["n_codes"] > 1000
+    assert manifest["prior"] is None and "'ae' is not generative" in manifest["no_prior"]
+    # kerasae sample and kerasae-runtime generate refuse this run alike, in the same words
+    sample = run_cli("sample", run, "--out", str(tmp_path / "s.png"))
+    runtime = subprocess.run(
+        [sys.executable, "-m", "kerasae_runtime", "generate", os.path.join(run, "export"),
+         "-n", "4", "--out", str(tmp_path / "g.png")], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "export")}, timeout=120)
+    assert sample.returncode == runtime.returncode == 2, runtime.stderr
+    said = [r.stderr.strip().splitlines()[-1].split("error: ", 1)[1] for r in (sample, runtime)]
+    assert said[0] == said[1] == manifest["no_prior"], said
     assert not os.path.exists(os.path.join(run, "export", "encoder_savedmodel"))
 
     # user errors: one line on stderr, exit 2 (in-process: no second TensorFlow start-up)

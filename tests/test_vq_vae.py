@@ -142,8 +142,7 @@ def test_onnx_export_matches_codes_and_indices(digits, tmp_path):
     model = small()
     model.compile()
     model.fit(x[:512], epochs=1, batch_size=64, verbose=0)
-    manifest = exporters.export_model(model, tmp_path / "e", fp16=True, real_x=x[:7],
-                                      prior_x=x[:256])
+    manifest = exporters.export_model(model, tmp_path / "e", fp16=True, real_x=x[:7])
     outputs = manifest["parts"]["encoder"]["outputs"]
     assert [(o["name"], o["dtype"], o["shape"]) for o in outputs] == \
         [("z", "float32", [None, 128]), ("indices", "int32", [None, 4, 4])]

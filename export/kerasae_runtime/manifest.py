@@ -101,12 +101,11 @@ def unscale(x, scaling):
     return scale(x, scaling)  # identity, or the unknown-kind error
 
 
-def sample_prior(prior, n, seed=None):
-    """n latent codes from the manifest's prior (standard normal or a fitted Gaussian)."""
+def sample_prior(prior, n, seed=None, no_prior=None):
+    """n latent codes from the manifest's prior (standard normal or a fitted Gaussian);
+    without one, the refusal the model itself gives (the manifest's `no_prior`)."""
     if not prior:
-        raise ExportError("this export records no prior to generate from (a non-generative "
-                          "model exported without its training data); re-export the run "
-                          "with its data available")
+        raise ExportError(no_prior or "this export records no prior to generate from")
     rng = np.random.default_rng(seed)
     eps = rng.standard_normal((n, int(prior["dim"])))
     if prior["kind"] == "standard_normal":

@@ -86,7 +86,8 @@ class Decoder(_Part):
         """n new examples decoded from the manifest's prior."""
         if int(n) <= 0:
             raise mf.ExportError(f"n must be a positive integer, got {n}")
-        return self.decode(mf.sample_prior(self.manifest.get("prior"), int(n), seed), raw)
+        return self.decode(mf.sample_prior(self.manifest.get("prior"), int(n), seed,
+                                           self.manifest.get("no_prior")), raw)
 
     @property
     def prior(self):

@@ -67,6 +67,10 @@ def test_fitted_gaussian_prior_has_its_moments():
     np.testing.assert_allclose(np.cov(z, rowvar=False), tril @ tril.T, atol=0.06)
     with pytest.raises(ExportError, match="no prior"):
         mf.sample_prior(None, 3)
+    refusal = "model 'conv_ae' is not generative (it has no prior to sample from); train ..."
+    with pytest.raises(ExportError) as info:  # the model's own words, from the manifest
+        mf.sample_prior(None, 3, no_prior=refusal)
+    assert str(info.value) == refusal
 
 
 def test_tampered_or_missing_files_are_refused(tmp_path):

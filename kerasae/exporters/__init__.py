@@ -20,7 +20,6 @@ from kerasae.exporters.signatures import PARTS, part_signature
 from kerasae.io import _jsonable
 
 FORMATS = ("onnx", "savedmodel")
-PRIOR_CODES = 5000  # training examples encoded for a non-generative model's ex-post prior
 
 __all__ = ["export_model", "export_run", "FORMATS", "PARTS"]
 
@@ -45,11 +44,10 @@ def _prepare_out(out):
 
 
 def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=None,
-                 real_x=None, prior_x=None, metadata=None, seed=0, optimize=True):
+                 real_x=None, metadata=None, seed=0, optimize=True):
     """Export, verify, and write the manifest; returns the manifest dict.
 
     real_x: a few real inputs for verification (random ones are always used as well);
-    prior_x: training inputs for the ex-post prior of a non-generative model;
     metadata: extra manifest entries (the run's scaling, dataset, ...);
     optimize: rewrite ConvTranspose + Conv pairs as exact per-phase Convs in the ONNX files."""
     formats = _check_choice(formats, FORMATS, "--format")
@@ -67,8 +65,7 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
     try:
         files, report = _write_parts(model, tmp, signatures, probes, formats, fp16, opset,
                                      optimize)
-        manifest = _manifest(model, signatures, files, report, formats, opset, prior_x,
-                             metadata)
+        manifest = _manifest(model, signatures, files, report, formats, opset, metadata)
         manifest["onnx_optimized"] = bool(optimize and "onnx" in formats)
         manifest["files"] = mf.file_table(tmp)
         # the folder as a whole is the atomic unit: a plain write inside it is enough
@@ -114,10 +111,8 @@ def _write_parts(model, root, signatures, probes, formats, fp16, opset, optimize
     return files, report
 
 
-def _manifest(model, signatures, files, report, formats, opset, prior_x, metadata):
-    codes = None
-    if prior_x is not None and not model.generative:  # a decoder-only export needs it too
-        codes = verify.latent_codes(model, prior_x[:PRIOR_CODES])
+def _manifest(model, signatures, files, report, formats, opset, metadata):
+    prior = mf.prior(model)
     return {
         "format": mf.FORMAT, "format_version": mf.FORMAT_VERSION,
         "model": {"name": getattr(model, "registered_name", type(model).__name__),
@@ -128,12 +123,18 @@ def _manifest(model, signatures, files, report, formats, opset, prior_x, metadat
         "versions": mf.versions(opset),
         "formats": list(formats),
         "parts": {p: {**sig.describe(), "files": files[p]} for p, sig in signatures.items()},
-        "prior": mf.prior(model, codes),
+        "prior": prior,
+        **({} if prior else {"no_prior": _no_prior_reason(model)}),
         "score": mf.score_spec(model),
         "verification": report,
         "scaling": {"kind": "identity"},  # inputs already in the model's range
         **(metadata or {}),
     }
+
+
+def _no_prior_reason(model):
+    reason = getattr(model, "not_generative_reason", None)  # API-1 plugins lack it
+    return reason() if reason else f"model {type(model).__name__} is not generative"
 
 
 def export_run(run_dir, out=None, **options):
@@ -144,15 +145,15 @@ def export_run(run_dir, out=None, **options):
     from kerasae.runs import load_run
 
     config, model = load_run(run_dir)
-    real_x = prior_x = None
+    real_x = None
     try:
         data = load_dataset(config["dataset"], scaling=config.get("scaling"))
-        real_x, prior_x = data.x_test, data.x_train
+        real_x = data.x_test
     except KerasaeError as exc:  # the data moved: verification still runs on random inputs
         import warnings
 
         warnings.warn(f"the run's data is unavailable ({exc}); verifying on random inputs "
-                      "only and exporting no prior for a non-generative model")
+                      "only")
     if real_x is not None and tuple(real_x.shape[1:]) != tuple(model.data_shape):
         raise KerasaeError(f"the run's data has shape {real_x.shape[1:]} but the model "
                            f"expects {tuple(model.data_shape)}; the run folder is inconsistent")
@@ -161,4 +162,4 @@ def export_run(run_dir, out=None, **options):
     if real_x is not None:
         real_x = np.asarray(real_x, dtype="float32")
     return export_model(model, out or os.path.join(run_dir, "export"), real_x=real_x,
-                        prior_x=prior_x, metadata=metadata, **options)
+                        metadata=metadata, **options)

@@ -5,14 +5,12 @@ shapes, the latent size, the input scaling of the run, the prior `generate` samp
 the score the runtime computes, verification figures, and a SHA-256 of every file so a
 runtime can refuse a corrupted or tampered artifact before loading it.
 
-The prior of a non-generative model is an ex-post Gaussian fitted to its training codes,
-as Ghosh et al. (2020, "From Variational to Deterministic Autoencoders") do, so any
-export can generate; the manifest says which prior it is.
+A model that is not generative exports no prior, and `no_prior` holds the refusal its
+`sample` gives, so `kerasae sample` and `kerasae-runtime generate` refuse alike (latent
+samplers fitted after training are what make such models generative).
 """
 import hashlib
 import os
-
-import numpy as np
 
 FORMAT, FORMAT_VERSION = "kerasae-export", 1
 MANIFEST = "manifest.json"
@@ -54,31 +52,19 @@ def versions(opset):
     return out
 
 
-#: above this many latent dimensions no ex-post Gaussian is fitted for the manifest: its
-#: Cholesky factor would be dim^2 numbers in JSON (3136-d vq_vae codes: a 135 MB manifest)
-MAX_FITTED_PRIOR_DIM = 1024
 
 
-def prior(model, codes=None):
-    """The latent distribution `generate` draws from (None when nothing is known)."""
+def prior(model):
+    """The latent distribution `generate` draws from; None for a model that is not
+    generative (the manifest's `no_prior` then holds the model's own refusal, which
+    kerasae-runtime prints: both sides say the same)."""
     spec = getattr(model, "prior_spec", None)
     if callable(spec):  # a family with a non-standard prior describes it itself
         return spec()
     if model.generative:
         return {"kind": "standard_normal", "dim": model.latent_dim,
                 "source": "the model's prior"}
-    if codes is None or len(codes) < 2 or model.latent_dim > MAX_FITTED_PRIOR_DIM:
-        return None
-    codes = np.asarray(codes, dtype="float64").reshape(len(codes), -1)
-    mean = codes.mean(axis=0)
-    from kerasae.distributions import gaussian_scale_tril
-
-    tril = gaussian_scale_tril(np.cov(codes, rowvar=False).reshape(codes.shape[1],
-                                                                    codes.shape[1]))
-    return {"kind": "gaussian", "dim": int(codes.shape[1]), "mean": mean.tolist(),
-            "scale_tril": tril.tolist(), "n_codes": int(len(codes)),
-            "source": "ex-post Gaussian fit to training codes (Ghosh et al. 2020); the "
-                      "model itself is not generative"}
+    return None
 
 
 def score_spec(model):

@@ -359,9 +359,13 @@ class Autoencoder(keras.Model):
         return self._batched(fn, x, batch_size)
 
     def sample(self, n, seed=None):
-        raise NotGenerativeError(
-            f"model {getattr(self, 'registered_name', type(self).__name__)!r} is not "
-            "generative (it has no prior to sample from); train vae, beta_vae, aae or wae")
+        raise NotGenerativeError(self.not_generative_reason())
+
+    def not_generative_reason(self):
+        """Why `sample` refuses: also what an export records and kerasae-runtime prints."""
+        return (f"model {getattr(self, 'registered_name', type(self).__name__)!r} is not "
+                "generative (it has no prior to sample from); train a generative family "
+                "such as vae, beta_vae, aae, wae or rae")
 
 
 def _array_dataset(x, batch_size, shuffle):
