@@ -4,7 +4,8 @@ Schedules: linear warm-up (Bowman et al., "Generating Sentences from a Continuou
 CoNLL 2016), cyclical (Fu et al., "Cyclical Annealing Schedule", NAACL 2019) and a
 logistic ramp. Traversals: Higgins et al., "beta-VAE" (ICLR 2017), figure 1 style.
 Grids go to PNG files under the run's `samples/` folder and, given a TensorBoard log
-folder, to TensorBoard as images.
+folder, to TensorBoard as images. `MLflowLogger` (defined in kerasae.tracking; needs
+the mlflow extra only once it connects) logs params, per-epoch metrics and artifacts.
 """
 import math
 import os
@@ -13,6 +14,7 @@ import keras
 import numpy as np
 
 from kerasae.errors import KerasaeError
+from kerasae.tracking import MLflowLogger  # noqa: F401  (mlflow is imported lazily)
 
 SCHEDULES = ("linear", "cyclical", "sigmoid")
 SIGMOID_STEEPNESS = 10.0  # logistic ramp from ~0.7% to ~99.3% of the target, then rescaled
@@ -107,6 +109,7 @@ class _GridCallback(keras.callbacks.Callback):
     last epoch, plus a TensorBoard image when `log_dir` is given."""
 
     stem = "grid"
+    row_labels = None  # names of the grid's rows, where they mean something
 
     def __init__(self, folder, every=None, log_dir=None):
         super().__init__()
@@ -132,7 +135,8 @@ class _GridCallback(keras.callbacks.Callback):
 
         images, rows, title = self.images()
         path = os.path.join(self.folder, f"{self.stem}_epoch{epoch + 1:03d}.png")
-        save_grid(images, path, rows=rows, title=f"{title}, epoch {epoch + 1}")
+        save_grid(images, path, rows=rows, title=f"{title}, epoch {epoch + 1}",
+                  row_labels=self.row_labels)
         if self.log_dir:
             import tensorflow as tf
 
@@ -192,6 +196,7 @@ class LatentTraversal(_GridCallback):
     def images(self):
         z_ref = None if self.x_ref is None else self.model.encode(self.x_ref)[0]
         dims = range(min(self.model.latent_dim, self.max_dims))
+        self.row_labels = [f"z{d}" for d in dims]
         rows, images = traversal_images(self.model, z_ref, self.steps, self.span, dims)
         return images, rows, f"latent traversal over [-{self.span:g}, {self.span:g}]"
 

@@ -19,11 +19,10 @@ import time
 import numpy as np
 
 from kerasae.errors import KerasaeError
-from kerasae.io import read_json, write_text
+from kerasae.io import write_text
 
 COLUMNS = ("model", "test_mse", "psnr_db", "ratio_to_pca", "parameters", "train_seconds",
            "epochs", "run_dir")
-MATCH_KEYS = ("model", "dataset", "latent_dim", "epochs", "batch_size", "seed")
 
 
 def resolve_models(spec):
@@ -46,31 +45,32 @@ def resolve_models(spec):
     return ["pca"] + [n for n in names if n != "pca"]
 
 
-def _run_for(name, config, out, retrain):
+def _run_for(name, config, out, retrain, verbose=1):
     """Reuse OUT/name when it is a finished run of the same settings; train it otherwise."""
-    from kerasae.runs import CONFIG, TrainConfig, is_finished, train
+    from kerasae.runs import TrainConfig, is_finished, settings_diff, train
 
     run_dir = os.path.join(out, name)
     wanted = TrainConfig(model=name, out=run_dir, overwrite=retrain, **config)
     if is_finished(run_dir) and not retrain:
-        saved = read_json(os.path.join(run_dir, CONFIG))
-        diff = [k for k in MATCH_KEYS if saved.get(k) != getattr(wanted, k)]
+        diff = settings_diff(run_dir, wanted)
         if diff:
             raise KerasaeError(
                 f"{run_dir} was trained with other settings ({', '.join(diff)} differ); pass "
                 "--retrain to replace it or choose another --out")
-        print(f"{name}: reusing the finished run in {run_dir}", flush=True)
+        if verbose:
+            print(f"{name}: reusing the finished run in {run_dir}", flush=True)
         return run_dir
-    print(f"{name}: training into {run_dir}", flush=True)
-    train(wanted, verbose=0)
+    if verbose:
+        print(f"{name}: training into {run_dir}", flush=True)
+    train(wanted, verbose=2 if verbose == 2 else 0)
     return run_dir
 
 
 def compare(dataset="digits", latent_dim=16, models="ae", epochs=10, out=None,
-            batch_size=128, seed=0, retrain=False, n_show=8):
-    """Train (or reuse) each model, evaluate on the test split, write tables and figures."""
-    from kerasae.data import load_dataset
-    from kerasae.runs import TrainConfig, load_run
+            batch_size=128, seed=0, retrain=False, n_show=8, verbose=1):
+    """Train (or reuse) each model, evaluate on the test split, write tables and figures.
+    verbose: 0 silent, 1 one line per model, 2 also Keras's line per epoch."""
+    from kerasae.runs import TrainConfig
 
     names = resolve_models(models)
     config = dict(dataset=dataset, latent_dim=latent_dim, epochs=epochs,
@@ -81,9 +81,31 @@ def compare(dataset="digits", latent_dim=16, models="ae", epochs=10, out=None,
     if os.path.exists(out) and not os.path.isdir(out):
         raise KerasaeError(f"--out {out} is a file, not a folder; choose another --out")
 
-    rows, recons, data = [], {}, None
+    from kerasae.quiet import no_false_retracing_notices
+
+    with no_false_retracing_notices():
+        rows, recons, data, show = _evaluate_all(names, config, out, retrain, dataset, n_show,
+                                                 verbose)
+    pca_mse = rows[0]["test_mse"]
+    for row in rows:
+        row["ratio_to_pca"] = row["test_mse"] / pca_mse if pca_mse > 0 else float("nan")
+
+    write_text(os.path.join(out, "comparison.csv"), _csv(rows))
+    write_text(os.path.join(out, "comparison.md"), _markdown(rows, data.name, latent_dim,
+                                                             len(data.x_test)))
+    figures = [plot_bars(rows, os.path.join(out, "comparison_mse.png"), latent_dim),
+               plot_panel(show, recons, os.path.join(out, "reconstructions.png"))]
+    return {"out": out, "rows": rows, "figures": figures}
+
+
+def _evaluate_all(names, config, out, retrain, dataset, n_show, verbose):
+    """Train or reuse each run; its test MSE and reconstructions of the first test examples."""
+    from kerasae.data import load_dataset
+    from kerasae.runs import load_run
+
+    rows, recons, data, show = [], {}, None, None
     for name in names:
-        run_dir = _run_for(name, config, out, retrain)
+        run_dir = _run_for(name, config, out, retrain, verbose)
         run_config, model = load_run(run_dir)
         if data is None:
             data = load_dataset(dataset, scaling=run_config.get("scaling"))
@@ -96,16 +118,7 @@ def compare(dataset="digits", latent_dim=16, models="ae", epochs=10, out=None,
                      "train_seconds": run_config.get("train_seconds"),
                      "epochs": run_config.get("epochs"), "run_dir": run_dir})
         recons[name] = x_hat[:n_show]
-    pca_mse = rows[0]["test_mse"]
-    for row in rows:
-        row["ratio_to_pca"] = row["test_mse"] / pca_mse if pca_mse > 0 else float("nan")
-
-    write_text(os.path.join(out, "comparison.csv"), _csv(rows))
-    write_text(os.path.join(out, "comparison.md"), _markdown(rows, data.name, latent_dim,
-                                                             len(data.x_test)))
-    figures = [plot_bars(rows, os.path.join(out, "comparison_mse.png"), latent_dim),
-               plot_panel(show, recons, os.path.join(out, "reconstructions.png"))]
-    return {"out": out, "rows": rows, "figures": figures}
+    return rows, recons, data, show
 
 
 def _csv(rows):

@@ -86,3 +86,28 @@ def uninstall():
     """Let TensorFlow log as it likes (`kerasae --debug`)."""
     if _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
+
+
+class _DropRetracingNotices:
+    """A logging filter for TensorFlow's "N out of the last M calls to <function> triggered
+    tf.function retracing". TensorFlow counts traces by a function's code object, so
+    several models in one process (each with its own compiled train step, traced once)
+    look like one function retracing."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def no_false_retracing_notices():
+    """Drop that notice for the block (`kerasae compare` trains model after model)."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    notice_filter = _DropRetracingNotices()
+    logger.addFilter(notice_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice_filter)
+

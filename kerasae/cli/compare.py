@@ -17,19 +17,24 @@ def register(sub):
                                  "the same settings are reused")
     p.add_argument("--retrain", action="store_true",
                    help="train again even where OUT/MODEL holds a finished run")
+    from kerasae.cli import add_verbosity
+
+    add_verbosity(p)
     p.set_defaults(func=cmd_compare)
 
 
 def cmd_compare(args):
     import os
 
+    from kerasae.cli import verbosity
     from kerasae.compare import compare
 
     result = compare(dataset=args.dataset, latent_dim=args.latent_dim, models=args.models,
                      epochs=args.epochs, out=args.out, batch_size=args.batch_size,
-                     seed=args.seed, retrain=args.retrain)
+                     seed=args.seed, retrain=args.retrain, verbose=verbosity(args))
     with open(os.path.join(result["out"], "comparison.md"), encoding="utf-8") as f:
         print(f.read().rstrip())
     figures = ", ".join(os.path.basename(p) for p in result["figures"])
-    print(f"wrote comparison.csv, comparison.md and {figures} in {result['out']}")
+    if verbosity(args):
+        print(f"wrote comparison.csv, comparison.md and {figures} in {result['out']}")
     return 0

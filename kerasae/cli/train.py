@@ -43,6 +43,14 @@ def register(sub):
                    help="continue the unfinished run in --out from its last checkpoint; its "
                         "config.json has the settings (only --epochs, --learning-rate and "
                         "--strategy may change)")
+    p.add_argument("--track", choices=("mlflow",),
+                   help="log params, per-epoch metrics and the run folder's artifacts to "
+                        "MLflow (pip install 'kerasae[mlflow]')")
+    p.add_argument("--tracking-uri", metavar="URI",
+                   help="MLflow server (http://HOST:PORT) or store (default "
+                        "$MLFLOW_TRACKING_URI, else sqlite:///mlruns.db in this folder)")
+    p.add_argument("--experiment", metavar="NAME",
+                   help="MLflow experiment (default kerasae)")
     from kerasae.cli import add_verbosity
 
     add_verbosity(p)
@@ -132,8 +140,13 @@ def cmd_train(args):
         config = resolve_config(args)
         if config.out and not config.overwrite and is_finished(config.out):
             return _reuse(config, settings_diff(config.out, config))
-    out, _, history = train(config, verbose=_keras_verbose(level), resume=args.resume,
+    from kerasae import tracking
+
+    trackers = tracking.tracking_callbacks(args, config)  # a bad URI fails before training
+    out, _, history = train(config, callbacks=trackers, verbose=_keras_verbose(level),
+                            resume=args.resume,
                             on_start=lambda facts: _header(facts, level, args.resume))
+    tracking.finish(trackers)  # model.keras and threshold.json are written after fit
     _summary(config.model, history, out, os.path.join(out, HISTORY))
     return 0
 

@@ -182,9 +182,12 @@ class VAE(Autoencoder):
         if samples not in fns:
             # compiled once per `samples`: eager TFP is several times slower, and
             # `kerasae train` scores the whole training set for the anomaly threshold
+            # one trace for every batch size (the last batch is smaller)
+            spec = [tf.TensorSpec((None, *self.data_shape), "float32"),
+                    tf.TensorSpec((2,), "int32")]
             fns[samples] = tf.function(
                 lambda b, s: self.negative_elbo(b, beta=1.0, seed=s, draws=samples)[2],
-                reduce_retracing=True)
+                input_signature=spec)
         seed = tf.constant([seed, 0], "int32")
         return self._batched(lambda b: fns[samples](b, seed), x, batch_size)
 
