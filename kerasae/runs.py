@@ -334,8 +334,8 @@ def load_run(run_dir):
     return config, load_model(os.path.join(run_dir, MODEL))
 
 
-def evaluate(run_dir, dataset=None):
-    """Test-set reconstruction metrics of a finished run."""
+def evaluate(run_dir, dataset=None, verbose=False):
+    """Test-set reconstruction metrics of a finished run (`verbose`: Keras's progress bar)."""
     import numpy as np
 
     from kerasae.data import load_dataset
@@ -353,7 +353,7 @@ def evaluate(run_dir, dataset=None):
     return {"run": run_dir, "model": config["model"], "dataset": data.name,
             "n_test": int(len(data.x_test)), "test_mse": mse,
             "psnr": float(10 * np.log10(1.0 / max(mse, 1e-12))),
-            "test_loss": float(model.evaluate(data.x_test, batch_size=256, verbose=0,
+            "test_loss": float(model.evaluate(data.x_test, batch_size=256, verbose=int(verbose),
                                               return_dict=True)["loss"])}
 
 

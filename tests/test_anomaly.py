@@ -83,6 +83,7 @@ def test_detect_separates_noise_from_digits(tmp_path, digits, capsys):
                             "--contamination", "0.25", "--out", tmp_path / "c.csv")
     assert code == 0, err
     assert "100 flagged" in stdout
+    assert "contamination 0.25: the top 25.0% of the scored data" in stdout
 
     # user errors: one line, exit code 2
     np.save(tmp_path / "bad.npy", np.full((5, 4, 4, 1), 5.0, dtype="float32"))

@@ -97,7 +97,8 @@ CASES = [
     ("npy-rank1", [*TRAIN, "--dataset", "{d}/rank1.npy", "--out", "{out}"], "shape"),
     ("npy-strings", [*TRAIN, "--dataset", "{d}/strings.npy", "--out", "{out}"], "numeric"),
     ("npz-pickle", [*TRAIN, "--dataset", "{d}/pickled.npz", "--out", "{out}"], "numeric"),
-    ("npy-garbage", [*TRAIN, "--dataset", "{d}/garbage.npy", "--out", "{out}"], "cannot be read"),
+    ("npy-garbage", [*TRAIN, "--dataset", "{d}/garbage.npy", "--out", "{out}"],
+     "is not a NumPy file"),  # a text file named .npy: not "pickled data"
     ("conv-on-table", ["train", "--model", "conv_ae", "--latent-dim", "2", "--dataset",
                        "{d}/table.csv", "--out", "{out}"], "image data"),
     ("mixed-images", [*TRAIN, "--dataset", "{d}/mixed", "--out", "{out}"], "mixed sizes"),

@@ -129,3 +129,19 @@ def test_cli_train_with_annealing_then_sample_and_traverse(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("kerasae: error: model 'ae' has no beta")
     assert not (tmp_path / "ae").exists()  # refused before the run folder was made
+
+
+def test_grids_enlarge_small_images_and_label_traversal_rows(tmp_path):
+    from PIL import Image
+
+    from kerasae.plots import MIN_CELL_PX, save_grid
+
+    images = np.random.default_rng(0).random((64, 8, 8, 1))  # 8x8 digits
+    path = save_grid(images, str(tmp_path / "g.png"))
+    width, height = Image.open(path).size
+    assert width >= 8 * MIN_CELL_PX and height >= 8 * MIN_CELL_PX  # 8 cells of >= 64 px
+    labelled = save_grid(images[:18], str(tmp_path / "t.png"), rows=2, row_labels=["z0", "z1"])
+    plain = save_grid(images[:18], str(tmp_path / "p.png"), rows=2)
+    # the labels take a margin on the left: the same grid grows wider
+    assert Image.open(labelled).size[0] > Image.open(plain).size[0]
+

@@ -20,7 +20,7 @@ class _HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         if ("default" in text or not action.option_strings or action.default is None
-                or action.default in (False, argparse.SUPPRESS)):
+                or action.default in (False, argparse.SUPPRESS, [])):
             return text
         return f"{text} (default {action.default})".strip()
 
@@ -59,6 +59,10 @@ def build_parser():
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(f"kerasae.cli.{name}").register(sub)
+    for command in sub.choices.values():  # argparse hides an option without help text
+        for action in command._actions:
+            if action.help is None and action.option_strings:
+                action.help = _HelpFormatter(command.prog)._get_help_string(action) or None
     return parser
 
 

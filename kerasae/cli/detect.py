@@ -19,6 +19,9 @@ def register(sub):
     p.add_argument("--out", help="scores CSV (default RUN_DIR/detect/scores.csv); the "
                                  "figures are written next to it")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    from kerasae.cli import add_verbosity
+
+    add_verbosity(p)
     p.set_defaults(func=cmd_detect)
 
 
@@ -37,5 +40,8 @@ def cmd_detect(args):
     if "auroc" in s:
         print(f"AUROC {s['auroc']:.4f}, average precision {s['average_precision']:.4f} "
               f"({s['n_anomalies']} anomalies, {s['n_normal']} normal); ROC curve {s['roc_png']}")
-    print(f"wrote {s['scores_csv']} and {s['histogram_png']}")
+    from kerasae.cli import verbosity
+
+    if verbosity(args):
+        print(f"wrote {s['scores_csv']} and {s['histogram_png']}")
     return 0

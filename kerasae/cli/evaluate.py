@@ -18,10 +18,14 @@ def register(sub):
                         "2016; models with a posterior: vae, iwae, vamp, ...)")
     p.add_argument("--k", type=int, default=1000,
                    help="importance samples per example for --log-likelihood (default 1000)")
+    from kerasae.cli import add_verbosity
+
+    add_verbosity(p)
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args):
+    from kerasae.cli import verbosity
     from kerasae.runs import evaluate
 
     likelihood = None
@@ -29,7 +33,7 @@ def cmd_evaluate(args):
         from kerasae.likelihood import evaluate_run
 
         likelihood = evaluate_run(args.run_dir, dataset=args.dataset, k=args.k)
-    metrics = evaluate(args.run_dir, dataset=args.dataset)
+    metrics = evaluate(args.run_dir, dataset=args.dataset, verbose=verbosity(args) == 2)
     if likelihood is not None:
         metrics["log_likelihood"] = likelihood
     if args.generation:

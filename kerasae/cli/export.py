@@ -17,6 +17,9 @@ def register(sub):
                    help="keep tf2onnx's graph as converted (by default a ConvTranspose that "
                         "feeds a Conv becomes exact per-phase Convs, faster in onnxruntime)")
     p.add_argument("--out", help="output folder (default RUN_DIR/export)")
+    from kerasae.cli import add_verbosity
+
+    add_verbosity(p)
     p.set_defaults(func=cmd_export)
 
 
@@ -30,9 +33,16 @@ def cmd_export(args):
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     manifest = export_run(args.run_dir, out=args.out, formats=formats, parts=parts,
                           fp16=args.fp16, opset=args.opset, optimize=args.optimize)
+    from kerasae.cli import verbosity
+
     out = args.out or os.path.join(args.run_dir, "export")
-    for name, check in manifest["verification"].items():
+    level = verbosity(args)
+    for name, check in manifest["verification"].items() if level else ():
         print(f"{name}: verified, max |diff| {check['max_abs_diff']:.2e} "
               f"(tolerance {check['tolerance']:.0e}, {check['precision']})")
+    if level == 2:
+        for part, spec in manifest["parts"].items():
+            tensors = [f"{t['name']} {t['shape']}" for t in spec["inputs"] + spec["outputs"]]
+            print(f"{part}: {', '.join(tensors)}")
     print(f"wrote {out} ({len(manifest['files'])} files, manifest.json)")
     return 0

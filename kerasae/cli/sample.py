@@ -27,6 +27,9 @@ def register(sub):
                    help="Langevin step size (default sigma^2 / 2, sigma the DAE's noise std)")
     p.add_argument("--anneal", action="store_true",
                    help="Langevin with a decreasing noise schedule (see kerasae.sampling)")
+    from kerasae.cli import add_verbosity
+
+    add_verbosity(p)
     p.set_defaults(func=cmd_sample)
 
 
@@ -47,7 +50,7 @@ def cmd_sample(args):
     config, model = load_run(args.run_dir)
     images = model.sample(args.n, seed=args.seed)
     save_grid(images, out, title=f"{config['model']}: {args.n} prior samples")
-    print(f"wrote {out}")
+    _wrote(args, f"wrote {out}")
     return 0
 
 
@@ -80,7 +83,7 @@ def cmd_traverse(args):
     save_grid(images, out, rows=rows, title=f"{config['model']}: latent traversal over "
               f"[-{args.span:g}, {args.span:g}] around {where}",
               row_labels=[f"z{d}" for d in range(rows)])
-    print(f"wrote {out} ({rows} latent dimensions x {steps} steps)")
+    _wrote(args, f"wrote {out} ({rows} latent dimensions x {steps} steps)")
     return 0
 
 
@@ -103,5 +106,13 @@ def cmd_langevin(args):
                       anneal=args.anneal)
     save_grid(images, out, title=f"{config['model']}: {args.n} Langevin samples, {steps} "
               f"steps of size {eps:.3g}{' (annealed)' if args.anneal else ''}")
-    print(f"wrote {out}")
+    _wrote(args, f"wrote {out}")
     return 0
+
+
+def _wrote(args, line):
+    from kerasae.cli import verbosity
+
+    if verbosity(args):
+        print(line)
+

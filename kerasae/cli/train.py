@@ -14,9 +14,10 @@ def register(sub):
     p.add_argument("--model", help="a registered model name (see `kerasae list`)")
     p.add_argument("--dataset", help="digits, fashion_mnist, mnist, cifar10, or a path "
                                      "(image folder, .npy, .npz, .csv); default digits")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--epochs", type=int, help="passes over the training split")
+    p.add_argument("--batch-size", type=int,
+                   help="examples per step (global: split over a strategy's replicas)")
+    p.add_argument("--latent-dim", type=int, help="size of the code")
     p.add_argument("--learning-rate", type=float,
                    help="Adam learning rate (default: the model's own, 1e-3; conv_ae 2e-3)")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
@@ -25,7 +26,7 @@ def register(sub):
                    help="a model constructor argument (repeatable); see `kerasae info NAME`")
     p.add_argument("--config", metavar="FILE.toml",
                    help="settings file: the keys above at top level, model kwargs in [params]")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="seeds weights, shuffling, noise and draws")
     p.add_argument("--out", help="run folder (default runs/MODEL-DATASET-TIME)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
@@ -65,7 +66,8 @@ def _show_config_defaults(parser):
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     for action in parser._actions:
         value = defaults.get(action.dest)
-        if value is not None and "default" not in (action.help or ""):
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool) and \
+                "default" not in (action.help or ""):
             action.help = f"{action.help or ''} (default {value})".strip()
 
 
