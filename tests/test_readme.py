@@ -1,0 +1,109 @@
+"""The commands in README.md and the docs run as pasted.
+
+Every fenced ```bash block must pass `bash -n`, and every `kerasae` / `kerasae-runtime`
+command in one must parse with the real argument parser (flags, choices, types). The
+quick start and the blocks marked `<!-- readme-test: run -->` are then run for real, in
+order, in a fresh folder whose `.venv` is this test's environment (slow).
+"""
+import glob
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = ["README.md", *sorted(glob.glob("docs/*.md", root_dir=ROOT)),
+        *sorted(glob.glob("examples/*.md", root_dir=ROOT)), "export/README.md",
+        *sorted(glob.glob("plugins/*/README.md", root_dir=ROOT))]
+BLOCK = re.compile(r"(<!-- readme-test: run -->\n)?```bash\n(.*?)```", re.S)
+SETUP = re.compile(r"^python3 -m venv \.venv && \.venv/bin/pip install [^&]+&& ")
+
+
+def blocks(doc):
+    """[(runnable, text)] of the bash blocks of a Markdown file."""
+    with open(os.path.join(ROOT, doc), encoding="utf-8") as f:
+        return [(bool(mark), text) for mark, text in BLOCK.findall(f.read())]
+
+
+ALL = [(doc, i, text) for doc in DOCS for i, (_, text) in enumerate(blocks(doc))]
+
+
+def commands(text):
+    """argv lists of the kerasae / kerasae-runtime commands in a bash block."""
+    text = re.sub(r"<<'?(\w+)'?\n.*?\n\1\n", "\n", text, flags=re.S)  # here-documents
+    text = text.replace("\\\n", " ")
+    found, pending = [], ""
+    for line in text.splitlines():
+        pending += line + "\n"
+        try:  # a quoted string may span lines (TF_CONFIG='{...}')
+            shlex.split(pending, comments=True)
+        except ValueError:
+            continue
+        for part in re.split(r"&&|\|\||;|\|", pending):
+            words = shlex.split(part, comments=True)
+            if words and os.path.basename(words[0]) in ("kerasae", "kerasae-runtime"):
+                found.append([os.path.basename(words[0]), *words[1:]])
+        pending = ""
+    return found
+
+
+def test_the_docs_have_bash_blocks_and_commands():
+    assert len(ALL) > 20 and sum(len(commands(t)) for _, _, t in ALL) > 40
+
+
+@pytest.mark.parametrize("doc,index,text", ALL, ids=[f"{d}#{i}" for d, i, _ in ALL])
+def test_bash_block_parses_and_its_commands_have_valid_flags(doc, index, text, capsys):
+    check = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0, f"{doc} block {index}: {check.stderr}"
+    for argv in commands(text):
+        parser = _parser(argv[0])
+        try:
+            parser.parse_args(argv[1:])
+        except SystemExit as exc:
+            assert exc.code == 0, f"{doc}: `{shlex.join(argv)}`: {capsys.readouterr().err}"
+
+
+def _parser(program):
+    if program == "kerasae":
+        from kerasae.cli import build_parser
+
+        return build_parser()
+    sys.path.insert(0, os.path.join(ROOT, "export"))
+    try:
+        from kerasae_runtime.cli import build_parser
+    finally:
+        sys.path.pop(0)
+    return build_parser()
+
+
+@pytest.mark.slow
+def test_quick_start_twice_then_the_marked_blocks_run(tmp_path):
+    readme = blocks("README.md")
+    quick = next(text for _, text in readme if SETUP.match(text))
+    runnable = [text for run, text in readme if run]
+    assert len(runnable) >= 3
+    os.symlink(sys.prefix, tmp_path / ".venv")  # the environment the set-up line makes
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("PYTHONPATH", None)
+    env.pop("VIRTUAL_ENV", None)
+
+    def bash(script):
+        return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=900)
+
+    main_command = SETUP.sub("", quick.strip())
+    for attempt in ("first run", "second run: reuses runs/demo"):
+        result = bash(main_command)
+        assert result.returncode == 0, f"quick start, {attempt}: {result.stderr[-2000:]}"
+    assert "reusing it" in result.stdout and "test MSE" in result.stdout
+    # one terminal session, as a reader pastes them (the tour's `source` carries over)
+    script = "".join(f"echo '### README block {i}'\n{text}" for i, text in enumerate(runnable))
+    result = bash(script)
+    assert result.returncode == 0, f"{result.stdout[-1500:]}\n{result.stderr[-2000:]}"
+    for made in ("grid.png", "cmp/comparison.md", "runs/vae/export/manifest.json",
+                 "deploy/vae/decoder.fp16.onnx", "runs/ae/top5/scores.csv",
+                 "runs/vae/report.html", "vae-report.html", "mlruns.db"):
+        assert (tmp_path / made).exists(), made
