@@ -39,15 +39,26 @@ def commands(text):
     for line in text.splitlines():
         pending += line + "\n"
         try:  # a quoted string may span lines (TF_CONFIG='{...}')
-            shlex.split(pending, comments=True)
+            words = _words(pending)
         except ValueError:
             continue
-        for part in re.split(r"&&|\|\||;|\|", pending):
-            words = shlex.split(part, comments=True)
-            if words and os.path.basename(words[0]) in ("kerasae", "kerasae-runtime"):
-                found.append([os.path.basename(words[0]), *words[1:]])
         pending = ""
+        command = []
+        for word in [*words, ";"]:
+            if word.strip(";&|<>()"):  # an argument
+                command.append(word)
+                continue
+            if command and os.path.basename(command[0]) in ("kerasae", "kerasae-runtime"):
+                found.append([os.path.basename(command[0]), *command[1:]])
+            command = [] if word.strip() != ">" else [""]  # a redirection ends the args
     return found
+
+
+def _words(line):
+    """Shell words, with operators (&&, ;, |, >) as words of their own; quotes respected."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    return list(lexer)
 
 
 def test_the_docs_have_bash_blocks_and_commands():
