@@ -44,6 +44,7 @@ def test_training_lowers_reconstruction_and_save_load_keeps_both_optimizers(key,
         loaded.fit(x[:128], epochs=1, batch_size=64, verbose=0)  # and it trains on
 
 
+@pytest.mark.slow
 def test_aae_mixture_prior_puts_the_aggregated_posterior_on_the_prior(digits):
     x = digits[0]
     common = dict(input_shape=(8, 8, 1), latent_dim=2, hidden_units=(64,))
@@ -83,6 +84,7 @@ def test_bad_parameters_name_the_problem(params, match):
         kerasae.create_model("wae", input_shape=(8, 8, 1), latent_dim=2, **SMALL, **params)
 
 
+@pytest.mark.slow
 def test_cli_train_history_and_sample(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--model", "wae", "--param", "variant=mmd", "--param",

@@ -194,6 +194,7 @@ def test_safe_loading_refuses_foreign_and_unregistered_files(files):
     assert not (files / "PWNED").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["npy-nan", "evaluate-corrupt-keras"])
 def test_real_process_prints_one_line(files, tmp_path, case):
     argv = _argv(dict((c[0], c[1]) for c in CASES)[case], files, tmp_path / "run")

@@ -77,6 +77,7 @@ def test_errors_are_one_line_exit_2(argv, message, capsys, tmp_path):
     assert not (tmp_path / "r" / "model.keras").exists()
 
 
+@pytest.mark.slow
 def test_real_process_error_has_no_traceback(tmp_path):
     result = run_cli("train", "--model", "nosuch", "--out", tmp_path / "r")
     assert result.returncode == 2

@@ -37,8 +37,11 @@ def _python(code, **env):
 def test_import_kerasae_and_training_print_nothing_on_stderr():
     quiet = _python(IMPORT_AND_FIT)
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr[-1000:]
-    # asked for: TensorFlow's own start-up lines come back (so the hook is what hides them)
-    loud = _python(IMPORT_AND_FIT, KERASAE_LOG_LEVEL="debug")
+
+
+@pytest.mark.slow
+def test_tensorflow_start_up_lines_come_back_when_asked_for():
+    loud = _python(IMPORT_AND_FIT, KERASAE_LOG_LEVEL="debug")  # so the hook hid them
     assert loud.returncode == 0 and "absl::InitializeLog" in loud.stderr
 
 
@@ -55,6 +58,7 @@ def test_help_shows_every_default():
     assert "(default 16)" in " ".join(sub["compare"].format_help().split())
 
 
+@pytest.mark.slow
 def test_train_header_quiet_and_a_rerun_that_reuses_the_finished_run(tmp_path):
     out = tmp_path / "run"
     first = run_cli("train", *TINY, "--epochs", "2", "--out", out, cwd=tmp_path)
@@ -151,7 +155,7 @@ def test_many_models_in_one_process_raise_no_retracing_notice(caplog):
               "retracing. Tracing is expensive ...")
     with caplog.at_level(logging.WARNING, logger="tensorflow"):
         with no_false_retracing_notices():
-            for _ in range(6):  # each its own train function, traced once
+            for _ in range(2):  # each its own train function, traced once
                 model = kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=2,
                                              hidden_units=(4,))
                 model.compile()

@@ -43,6 +43,7 @@ def test_collapsed_sampler_is_caught_and_a_faithful_one_is_not():
     assert collapsed["kl_to_data"] > math.log(10 / 2) - 0.2, collapsed  # ~ log(5) nats
 
 
+@pytest.mark.slow
 def test_evaluate_generation_cli(tmp_path, capsys):
     vae, ae = tmp_path / "vae", tmp_path / "ae"
     train(TrainConfig(model="vae", dataset="digits", epochs=1, latent_dim=4, out=str(vae),

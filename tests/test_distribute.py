@@ -56,6 +56,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_mirrored_two_cpu_devices_matches_one_device(tmp_path):
     proc = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True,
                           text=True, timeout=400, cwd=ROOT,
@@ -82,6 +83,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_on_localhost_train_end_to_end(tmp_path):
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     out = tmp_path / "run"

@@ -66,6 +66,7 @@ def _python(site, code):
                           text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_an_api1_plugin_passes_the_stricter_checks_unchanged(site):
     proc = _python(site, "import warnings\n"
                          "from kerasae.testing import check_model\n"

@@ -251,6 +251,7 @@ def test_cli_list_survives_a_broken_distribution(broken_distribution):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_builtin_training_survives_a_broken_distribution(broken_distribution, tmp_path):
     out = tmp_path / "run"
     proc = run_cli("train", "--model", "ae", "--dataset", "digits", "--epochs", "1",

@@ -131,7 +131,8 @@ def config(run, model="ae", epochs=4, **kw):
 
 
 # aae: the real two-optimizer layout (autoencoder + discriminator, kerasae.models.adversarial)
-@pytest.mark.parametrize("model", ["ae", "_two_optimizer_test_ae", "aae"])
+@pytest.mark.parametrize("model", ["ae", "_two_optimizer_test_ae",
+                                   pytest.param("aae", marks=pytest.mark.slow)])
 def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model, two_optimizer_ae):
     run = tmp_path / "run"
     counter, crashed_steps = EpochCounter(), OptimizerSteps()
