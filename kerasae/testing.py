@@ -134,7 +134,8 @@ def check_gradients(model, x):
     _expect(not dead, f"{name}: 'loss' gives no gradient to {len(dead)} of the "
             f"{len(variables)} trainable weights of its encoder and decoder ({', '.join(dead[:4])}"
             f"{', ...' if len(dead) > 4 else ''}); a stop_gradient or a broken "
-            "straight-through estimator cuts them off")
+            "straight-through estimator cuts them off, or a ReLU code is dead on the whole "
+            "batch (give tiny_config a larger latent_dim)")
 
 
 def reconstruction_error(model, x):
