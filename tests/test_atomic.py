@@ -44,6 +44,7 @@ while True:  # ~1 MB versions, alternating, as fast as possible
 """
 
 
+@pytest.mark.slow
 def test_sigkill_during_writes_never_tears_the_file(tmp_path):
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)

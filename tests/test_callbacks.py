@@ -101,6 +101,7 @@ def test_grid_callbacks_write_pngs_on_schedule_and_to_tensorboard(digits, tmp_pa
         SampleGrid(str(folder), every=0)
 
 
+@pytest.mark.slow
 def test_cli_train_with_annealing_then_sample_and_traverse(tmp_path, capsys):
     run = tmp_path / "run"
     rc = main(["train", "--model", "beta_vae", "--dataset", "digits", "--latent-dim", "2",

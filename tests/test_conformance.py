@@ -11,11 +11,12 @@ import pytest
 
 import kerasae
 from kerasae import testing
+from tests.helpers import registry_params
 
 MODELS = kerasae.list_models()
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", registry_params(MODELS))
 def test_fit_lowers_loss_and_round_trips(name, digits, tmp_path):
     x = digits[0][:256]
     model = testing.build(name)

@@ -55,6 +55,7 @@ def test_corruption_only_in_training_and_dae_denoises(digits):
     assert denoised_mse < 0.6 * noisy_mse, (noisy_mse, denoised_mse)
 
 
+@pytest.mark.slow
 def test_conv_dae_learns(digits):
     import keras
 
@@ -85,6 +86,7 @@ def test_spatial_code_dae_denoises(digits):
     assert denoised_mse < 0.6 * noisy_mse, (noisy_mse, denoised_mse)
 
 
+@pytest.mark.slow
 def test_sdae_pretrains_every_layer_then_fine_tunes(digits, tmp_path):
     x = digits[0][:384]
     model = kerasae.create_model("sdae", input_shape=(8, 8, 1), latent_dim=4,

@@ -73,7 +73,8 @@ def test_the_index_lists_every_example():
 
 
 # ---------------------------------------------------------------------- the scripts
-def test_train_and_reload(tmp_path):  # the fast one: a few seconds beyond TensorFlow's start
+@pytest.mark.slow
+def test_train_and_reload(tmp_path):
     out = run_example("train_and_reload.py", tmp_path)
     for model in ("conv_ae", "pca"):
         (mse,) = numbers(rf"{model}: test MSE {NUMBER}", out)

@@ -18,7 +18,7 @@ from kerasae import exporters
 from kerasae.errors import KerasaeError
 from kerasae.exporters import manifest as mf
 from kerasae.registry import get_model_class
-from tests.helpers import run_cli
+from tests.helpers import registry_params, run_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,7 +37,7 @@ def _onnx_run(path, feed):
     return {o.name: v for o, v in zip(sess.get_outputs(), sess.run(None, feed))}
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", registry_params(MODELS))
 def test_every_model_exports_and_verifies(name, digits, tmp_path):
     x = digits[0][:64]
     model = build(name)

@@ -86,6 +86,7 @@ def test_a_loaded_model_is_not_initialized_again(hooked, digits, tmp_path):
     assert len(CALLS) == 1
 
 
+@pytest.mark.slow
 def test_resume_does_not_initialize_again(hooked, tmp_path):
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated crash"):

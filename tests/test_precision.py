@@ -8,6 +8,7 @@ from kerasae.pipeline import make_tf_dataset
 from kerasae.distribute import precision_policy
 from kerasae.models.base import STEPS_PER_EXECUTION
 from kerasae.registry import get_model_class
+from tests.helpers import registry_params
 
 
 def _fit(name, x, policy, epochs=3):
@@ -19,7 +20,7 @@ def _fit(name, x, policy, epochs=3):
     return model, history
 
 
-@pytest.mark.parametrize("name", ["ae", "vae", "wae"])
+@pytest.mark.parametrize("name", registry_params(["ae", "vae", "wae"], fast=("ae",)))
 def test_mixed_bfloat16_trains_with_float32_losses(name, digits):
     if name not in kerasae.list_models():
         pytest.skip(f"{name} is not registered")

@@ -24,6 +24,7 @@ from kerasae.nets import build_decoder, build_encoder
 from kerasae.io import read_json
 from kerasae.registry import create_model, register_model
 from kerasae.runs import CONFIG, HISTORY, TrainConfig, is_finished, resume_config, train
+from tests.helpers import registry_params
 
 TINY = {"hidden_units": (8,)}
 BATCH = 256  # digits: 1437 training examples -> 6 steps per epoch
@@ -131,8 +132,8 @@ def config(run, model="ae", epochs=4, **kw):
 
 
 # aae: the real two-optimizer layout (autoencoder + discriminator, kerasae.models.adversarial)
-@pytest.mark.parametrize("model", ["ae", "_two_optimizer_test_ae",
-                                   pytest.param("aae", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("model", registry_params(["ae", "_two_optimizer_test_ae", "aae"],
+                                                  fast=("ae",)))
 def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model, two_optimizer_ae):
     run = tmp_path / "run"
     counter, crashed_steps = EpochCounter(), OptimizerSteps()
@@ -177,6 +178,7 @@ class LearningRates(keras.callbacks.Callback):
         self.after.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
 
+@pytest.mark.slow
 def test_cosine_schedule_decays_to_zero_across_a_resume(tmp_path):
     from kerasae.saving import load_model
 
@@ -195,6 +197,7 @@ def test_cosine_schedule_decays_to_zero_across_a_resume(tmp_path):
     assert float(keras.ops.convert_to_numpy(saved.optimizer.learning_rate)) < 1e-9
 
 
+@pytest.mark.slow
 def test_nan_guard_keeps_last_checkpoint_and_resume_recovers(tmp_path, capsys):
     run = str(tmp_path / "run")
     with pytest.raises(RuntimeError):

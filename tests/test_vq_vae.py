@@ -58,6 +58,7 @@ def test_straight_through_gives_the_encoder_a_gradient(update, digits):
     assert np.any(tape.gradient(rec, kernel).numpy() != 0)
 
 
+@pytest.mark.slow
 def test_ema_updates_the_codebook_without_gradients(digits):
     model = small(codebook_update="ema", kmeans_init=False)
     codebook = model.quantizer.codebook
