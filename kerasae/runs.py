@@ -144,8 +144,8 @@ def train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
 
     The model is built, compiled and fitted inside `config.strategy`'s scope (the global
     batch is split over its replicas) under the `config.precision` dtype policy.
-    `on_start(facts)` is called once before the first epoch with what `run_facts` lists
-    (`kerasae train` prints it as its header). Ctrl-C raises `RunInterrupted` once the
+    `on_start(facts, model)` is called once before the first epoch with what `run_facts`
+    lists and the built model (`kerasae train` prints them as its header). Ctrl-C raises `RunInterrupted` once the
     run folder records the interruption.
     """
     from kerasae import distribute
@@ -221,7 +221,7 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
         keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"), write_graph=False),
     ]
     if on_start is not None:
-        on_start(run_facts(config, data, model, done if resume else None))
+        on_start(run_facts(config, data, model, done if resume else None), model)
     start = time.perf_counter()
     try:
         if done < config.epochs:

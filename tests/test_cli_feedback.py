@@ -84,6 +84,11 @@ def test_train_header_quiet_and_a_rerun_that_reuses_the_finished_run(tmp_path):
     assert quiet.stdout.strip().splitlines() == [quiet.stdout.strip()]  # the result only
     assert quiet.stdout.startswith("trained ae for 1 epoch(s)")
 
+    verbose = run_cli("train", *TINY, "--epochs", "1", "--out", tmp_path / "v", "--verbose",
+                      cwd=tmp_path)
+    assert verbose.returncode == 0, verbose.stderr
+    assert verbose.stdout.index('Model: "encoder"') < verbose.stdout.index("12/12")  # steps
+
 
 @pytest.mark.slow
 def test_ctrl_c_records_interrupted_and_resume_says_where_it_starts(tmp_path):

@@ -147,7 +147,8 @@ def cmd_train(args):
     trackers = tracking.tracking_callbacks(args, config)  # a bad URI fails before training
     out, _, history = train(config, callbacks=trackers, verbose=_keras_verbose(level),
                             resume=args.resume,
-                            on_start=lambda facts: _header(facts, level, args.resume))
+                            on_start=lambda facts, model: _header(facts, model, level,
+                                                                  args.resume))
     tracking.finish(trackers)  # model.keras and threshold.json are written after fit
     _summary(config.model, history, out, os.path.join(out, HISTORY))
     return 0
@@ -186,8 +187,9 @@ def _keras_verbose(level):
     return 1 if sys.stdout.isatty() or level == 2 else 2
 
 
-def _header(facts, level, resume):
-    """What is about to train, printed before the first epoch (not with --quiet)."""
+def _header(facts, model, level, resume):
+    """What is about to train, printed before the first epoch (not with --quiet); with
+    --verbose also the resolved settings and Keras's summary of each network."""
     if level == 0:
         return
     f = facts
@@ -202,10 +204,14 @@ def _header(facts, level, resume):
         f"{f['n_test']} test examples of shape {shape})",
         f"  model     {f['model']}, latent_dim {f['latent_dim']}, "
         f"{f['parameters']:,} trainable parameters",
-        f"  training  {f['epochs']} epochs, batch {f['batch_size']}, Adam "
+        f"  training  {f['epochs']} epoch{'s' if f['epochs'] != 1 else ''}, batch {f['batch_size']}, Adam "
         f"{f['learning_rate']:g} ({f['lr_schedule']}), {f['precision']}",
         f"  device    {f['device']}, strategy {f['strategy']} ({f['replicas']} "
         f"replica{'s' if f['replicas'] != 1 else ''})",
         f"  run       {f['out']}",
     ]
     print("\n".join(lines), flush=True)
+    if level == 2:
+        for net in (model.encoder, model.decoder):
+            net.summary(print_fn=lambda line, *_, **__: print(line))
+        print(flush=True)
