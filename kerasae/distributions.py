@@ -164,7 +164,7 @@ class BernoulliLikelihood(keras.layers.Layer):
         return ops.sigmoid(logits)
 
     def call(self, x, logits):
-        x, logits = _flat(x), _flat(logits)
+        x, logits = flat_float(x), flat_float(logits)
         return -ops.sum(tfd().Bernoulli(logits=logits, dtype=x.dtype).log_prob(x), axis=-1)
 
 
@@ -190,7 +190,7 @@ class GaussianLikelihood(keras.layers.Layer):
             initializer=keras.initializers.Constant(math.log(self.scale)))
 
     def call(self, x, mean):
-        x, mean = _flat(x), _flat(mean)
+        x, mean = flat_float(x), flat_float(mean)
         scale = ops.exp(ops.cast(self.log_scale, x.dtype))
         return -ops.sum(tfd().Normal(loc=mean, scale=scale).log_prob(x), axis=-1)
 
@@ -198,7 +198,8 @@ class GaussianLikelihood(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale, "learn_scale": self.learn_scale}
 
 
-def _flat(t):
-    # float32 even under mixed precision: summing 784 log-probs in float16 loses nats
+def flat_float(t):
+    """(batch, features) in float32 (float64 kept): summing 784 log-probs in float16 under
+    mixed precision loses nats."""
     t = ops.cast(t, "float64" if t.dtype == "float64" else "float32")
     return ops.reshape(t, (ops.shape(t)[0], -1))

@@ -49,7 +49,11 @@ def test_every_model_exports_and_verifies(name, digits, tmp_path):
     assert on_disk["model"]["name"] == name and on_disk["format"] == mf.FORMAT
     assert set(on_disk["verification"]) == {"encoder.onnx", "encoder.fp16.onnx",
                                             "encoder_savedmodel", "decoder.onnx",
-                                            "decoder.fp16.onnx", "decoder_savedmodel"}
+                                            "decoder.fp16.onnx", "decoder_savedmodel",
+                                            "scorer.onnx", "scorer_savedmodel"}
+    # the scorer is the model's own score (detect's), and float32 only
+    score = _onnx_run(str(out / "scorer.onnx"), {"x": x[7:10]})["score"]
+    np.testing.assert_allclose(score, model.score(x[7:10]), atol=1e-4, rtol=1e-5)
     for rel, entry in on_disk["files"].items():  # every checksum describes the file on disk
         assert mf.sha256(out / rel) == entry["sha256"], rel
     if model.generative:

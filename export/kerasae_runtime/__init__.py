@@ -9,8 +9,8 @@ Reads the `manifest.json` written by `kerasae export`, verifies the SHA-256 of e
 before loading it, and picks onnxruntime's CUDA provider when it is available.
 """
 from kerasae_runtime.manifest import ExportError
-from kerasae_runtime.parts import Autoencoder, Decoder, Encoder
+from kerasae_runtime.parts import Autoencoder, Decoder, Encoder, Scorer
 
 __version__ = "0.1.0"
 
-__all__ = ["Autoencoder", "Decoder", "Encoder", "ExportError", "__version__"]
+__all__ = ["Autoencoder", "Decoder", "Encoder", "ExportError", "Scorer", "__version__"]

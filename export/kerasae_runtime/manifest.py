@@ -47,6 +47,7 @@ def _sha256(path):
 
 def verify_file(export_dir, manifest, rel):
     """The absolute path of `rel` after checking it against the manifest's checksum."""
+    inside(rel)
     entry = manifest.get("files", {}).get(rel)
     path = os.path.join(export_dir, rel)
     if entry is None:
@@ -59,11 +60,22 @@ def verify_file(export_dir, manifest, rel):
     return path
 
 
+def inside(rel):
+    """A manifest path must name a file inside the export folder (no ../, no absolute
+    path): a tampered manifest must not make the runtime read files elsewhere."""
+    norm = os.path.normpath(str(rel))
+    if os.path.isabs(str(rel)) or norm == ".." or norm.startswith(".." + os.sep) or \
+            str(rel).startswith(("/", "\\")):
+        raise ExportError(f"{MANIFEST} names {rel!r}, a path outside the export folder; the "
+                          "manifest is damaged or tampered with: re-export the model")
+    return rel
+
+
 def part_file(manifest, part, precision):
     info = manifest.get("parts", {}).get(part)
     if info is None:
         raise ExportError(f"this export has no {part}; export it with "
-                          f"`kerasae export RUN --parts encoder,decoder`")
+                          f"`kerasae export RUN --parts encoder,decoder,scorer`")
     key = {"fp32": "onnx", "fp16": "onnx_fp16"}.get(precision)
     if key is None:
         raise ExportError(f"precision must be fp32 or fp16, got {precision!r}")

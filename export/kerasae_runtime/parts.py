@@ -3,7 +3,7 @@
     dec = Decoder.load("runs/vae/export")          # checksums verified before loading
     images = dec.generate(64, seed=0)              # (64, H, W, C) in [0, 1]
     z = Encoder.load("runs/vae/export").encode(x)  # the deterministic code (z or z_mean)
-    s = Autoencoder.load("runs/vae/export").score(x)   # per-example reconstruction MSE
+    s = Autoencoder.load("runs/vae/export").score(x)   # what `kerasae detect` computes
 
 Inputs are in the model's units ([0, 1], like `kerasae`'s `model.encode`) unless
 `raw=True`, which first applies the run's input scaling from the manifest.
@@ -94,15 +94,45 @@ class Decoder(_Part):
         return self.manifest.get("prior")
 
 
-class Autoencoder:
-    """Both parts: reconstruct and score (what anomaly detection in a service needs)."""
+class Scorer(_Part):
+    """scorer.onnx: x -> the very score `kerasae detect` computes (a vae's negative ELBO
+    with its fixed noise baked in), so a service flags what detect flags."""
 
-    def __init__(self, encoder, decoder):
-        self.encoder, self.decoder = encoder, decoder
+    part = "scorer"
+
+    def score(self, x, raw=False, batch_size=1024):
+        if raw:
+            x = mf.scale(x, self.manifest.get("scaling"))
+        return self.session.run(self._check(x), batch_size)["score"]
+
+
+class Autoencoder:
+    """Both parts, and the scorer when the export has one: reconstruct, score and flag
+    anomalies (what anomaly detection in a service needs)."""
+
+    def __init__(self, encoder, decoder, scorer=None):
+        self.encoder, self.decoder, self.scorer = encoder, decoder, scorer
 
     @classmethod
     def load(cls, export_dir, **options):
-        return cls(Encoder.load(export_dir, **options), Decoder.load(export_dir, **options))
+        scorer = None
+        if "scorer" in mf.read(export_dir).get("parts", {}):  # float32 only, as exported
+            scorer = Scorer.load(export_dir, **{**options, "precision": "fp32"})
+        return cls(Encoder.load(export_dir, **options), Decoder.load(export_dir, **options),
+                   scorer)
+
+    @property
+    def threshold(self):
+        """The run's anomaly threshold (threshold.json at training), or None."""
+        record = self.encoder.manifest.get("threshold") or {}
+        return record.get("threshold")
+
+    def is_anomaly(self, scores):
+        """scores > threshold, as `kerasae detect` decides by default."""
+        if self.threshold is None:
+            raise mf.ExportError("this export carries no threshold (threshold.json); "
+                                 "re-export the run with kerasae >= 0.3")
+        return np.asarray(scores) > self.threshold
 
     def reconstruct(self, x, raw=False, batch_size=1024):
         if raw:
@@ -111,8 +141,11 @@ class Autoencoder:
                                    batch_size=batch_size)
 
     def score(self, x, raw=False, batch_size=1024):
-        """Per-example anomaly score: mean squared reconstruction error (higher = stranger),
+        """Per-example anomaly score (higher = stranger): the scorer's, which is the model's
+        own `score`; without one (an older export), the mean squared reconstruction error
         in the model's [0, 1] units, as `kerasae`'s default `score`."""
+        if self.scorer is not None:
+            return self.scorer.score(x, raw, batch_size)
         x = self.encoder._check(mf.scale(x, self.encoder.manifest.get("scaling")) if raw
                                 else x)
         x_hat = self.reconstruct(x, batch_size=batch_size)

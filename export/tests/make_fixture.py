@@ -3,8 +3,10 @@
     cd export && ../.venv/bin/python tests/make_fixture.py
 
 A tiny VAE (two-output encoder: z_mean, z_log_var) trained briefly on scikit-learn's 8x8
-digits, exported as fp32 and fp16 ONNX, plus `expected.npz`: raw inputs and what Keras
-computes for them, so the runtime's tests check parity without TensorFlow.
+digits, exported as fp32 and fp16 ONNX (encoder, decoder, scorer, threshold.json), plus
+`expected.npz`: raw inputs and what Keras computes for them (the score is the model's
+own, the negative ELBO `kerasae detect` uses), so the runtime's tests check parity
+without TensorFlow.
 """
 import os
 import shutil
@@ -35,7 +37,7 @@ def main():
         z = model.encode(x)
         x_hat = model.decode(z)
         np.savez(os.path.join(HERE, "expected.npz"), raw=raw, z=z, x_hat=x_hat,
-                 score=np.mean((x - x_hat).reshape(16, -1) ** 2, axis=1))
+                 score=model.score(x))
     print(f"wrote {OUT} and expected.npz")
 
 

@@ -1,22 +1,36 @@
-"""`kerasae export RUN_DIR`: verified ONNX and SavedModel files plus manifest.json."""
+"""`kerasae export RUN_DIR`: verified ONNX and SavedModel files plus manifest.json, or
+(--format triton / tfserving) the same files laid out as a server loads them."""
 import os
 
 
 def register(sub):
-    p = sub.add_parser("export", help="export a run's encoder and decoder (ONNX, SavedModel), "
+    p = sub.add_parser("export", help="export a run's encoder, decoder and scorer (ONNX, "
                                       "verified against the Keras model")
     p.add_argument("run_dir")
-    p.add_argument("--format", default="all", choices=("onnx", "savedmodel", "all"),
-                   help="what to write (default all)")
-    p.add_argument("--parts", default="encoder,decoder",
-                   help="comma-separated parts to export (default encoder,decoder)")
+    p.add_argument("--format", default="all",
+                   choices=("onnx", "savedmodel", "all", "triton", "tfserving"),
+                   help="what to write (default all); triton: a Triton model repository "
+                        "(NAME_PART/config.pbtxt, NAME_PART/1/model.onnx), tfserving: TF "
+                        "Serving's versioned folders (NAME_PART/VERSION/saved_model.pb)")
+    p.add_argument("--parts", default="encoder,decoder,scorer",
+                   help="comma-separated parts to export; scorer: x -> the anomaly score "
+                        "`kerasae detect` computes (default encoder,decoder,scorer)")
     p.add_argument("--fp16", action="store_true",
                    help="also write *.fp16.onnx: float16 weights, float32 inputs and outputs")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
     p.add_argument("--no-optimize", dest="optimize", action="store_false",
                    help="keep tf2onnx's graph as converted (by default a ConvTranspose that "
                         "feeds a Conv becomes exact per-phase Convs, faster in onnxruntime)")
-    p.add_argument("--out", help="output folder (default RUN_DIR/export)")
+    p.add_argument("--out", help="output folder (default RUN_DIR/export, or RUN_DIR/triton, "
+                                 "RUN_DIR/tfserving)")
+    p.add_argument("--name", help="triton/tfserving: NAME of the served models NAME_encoder, "
+                                  "NAME_decoder, ... (default the model's name)")
+    p.add_argument("--version", dest="layout_version", type=int, default=None, metavar="N",
+                   help="the model version: in manifest.json, and the version folder of a "
+                        "triton or tfserving layout (default 1)")
+    p.add_argument("--max-batch-size", type=int, default=None, metavar="N",
+                   help="triton: max_batch_size of each config.pbtxt, 0 for no batching "
+                        "(default 256)")
     from kerasae.cli import add_verbosity
 
     add_verbosity(p)
@@ -29,10 +43,19 @@ def cmd_export(args):
 
     if args.opset is not None and not 9 <= args.opset <= 21:
         raise KerasaeError(f"--opset must be between 9 and 21, got {args.opset}")
-    formats = FORMATS if args.format == "all" else (args.format,)
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
-    manifest = export_run(args.run_dir, out=args.out, formats=formats, parts=parts,
-                          fp16=args.fp16, opset=args.opset, optimize=args.optimize)
+    settings = _layout_settings(args)
+    if settings is not None:
+        from kerasae.exporters import export_layout
+
+        manifest = export_layout(args.run_dir, args.format, out=args.out, name=args.name,
+                                 settings=settings, parts=parts, opset=args.opset,
+                                 optimize=args.optimize, version=settings["version"])
+    else:
+        formats = FORMATS if args.format == "all" else (args.format,)
+        manifest = export_run(args.run_dir, out=args.out, formats=formats, parts=parts,
+                              fp16=args.fp16, opset=args.opset, optimize=args.optimize,
+                              version=args.layout_version or 1)
     from kerasae.cli import verbosity
 
     out = args.out or os.path.join(args.run_dir, "export")
@@ -44,5 +67,37 @@ def cmd_export(args):
         for part, spec in manifest["parts"].items():
             tensors = [f"{t['name']} {t['shape']}" for t in spec["inputs"] + spec["outputs"]]
             print(f"{part}: {', '.join(tensors)}")
-    print(f"wrote {out} ({len(manifest['files'])} files, manifest.json)")
+    if settings is not None:
+        layout = manifest["layout"]
+        print(f"wrote {layout['out']} ({args.format}: {', '.join(layout['models'])})")
+    else:
+        print(f"wrote {out} ({len(manifest['files'])} files, manifest.json)")
     return 0
+
+
+def _layout_settings(args):
+    """The layout's settings (None for a plain export); a flag that does not apply to
+    --format is refused rather than ignored."""
+    from kerasae.errors import KerasaeError
+
+    given = {"--name": args.name is not None,
+             "--max-batch-size": args.max_batch_size is not None, "--fp16": args.fp16}
+    allowed = {"triton": ("--name", "--max-batch-size"), "tfserving": ("--name",)}
+    extra = [f for f, on in given.items() if on and f not in allowed.get(args.format, ())]
+    if extra:
+        where = {"--name": "triton or tfserving", "--max-batch-size": "triton",
+                 "--fp16": "onnx or all"}[extra[0]]
+        raise KerasaeError(f"{extra[0]} applies to --format {where}, not {args.format}")
+    # checked now, not after the export has run for a minute
+    if args.max_batch_size is not None and args.max_batch_size < 0:
+        raise KerasaeError(f"--max-batch-size must be 0 (no batching) or more, "
+                           f"got {args.max_batch_size}")
+    if args.layout_version is not None and args.layout_version < 1:
+        raise KerasaeError(f"--version must be at least 1, got {args.layout_version}")
+    version = args.layout_version or 1
+    if args.format == "triton":
+        return {"max_batch_size": 256 if args.max_batch_size is None else args.max_batch_size,
+                "version": version}
+    if args.format == "tfserving":
+        return {"version": version}
+    return None

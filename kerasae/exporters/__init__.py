@@ -1,27 +1,30 @@
-"""Export a model's encoder and decoder as ONNX and SavedModel, verified, with a manifest.
+"""Export a model's encoder, decoder and scorer as ONNX and SavedModel, verified, with a manifest.
 
     from kerasae.exporters import export_model, export_run
     manifest = export_run("runs/vae-digits", formats=("onnx", "savedmodel"), fp16=True)
 
-Files (in `RUN_DIR/export/` by default): `encoder.onnx`, `decoder.onnx` (plus
-`*.fp16.onnx` with `fp16=True`), `encoder_savedmodel/`, `decoder_savedmodel/` and
-`manifest.json`. Everything is written into a temporary folder, verified, and only then
+Files (in `RUN_DIR/export/` by default): `encoder.onnx`, `decoder.onnx`, `scorer.onnx`
+(x -> the anomaly score `kerasae detect` computes; plus `*.fp16.onnx` with `fp16=True`),
+`*_savedmodel/`, the run's `threshold.json` and `manifest.json`. Everything is written into a temporary folder, verified, and only then
 moved into place, so a failed export never leaves a half-made or unverified folder.
 """
 import json
 import os
 import shutil
 import tempfile
+import time
+import warnings
 
 from kerasae.errors import KerasaeError
 from kerasae.exporters import manifest as mf
 from kerasae.exporters import onnx_export, savedmodel, verify
-from kerasae.exporters.signatures import PARTS, part_signature
+from kerasae.exporters.signatures import PARTS, has_scorer, part_network, part_signature
 from kerasae.io import _jsonable
 
 FORMATS = ("onnx", "savedmodel")
+THRESHOLD = "threshold.json"  # the run's, copied: `is_anomaly` in the runtime
 
-__all__ = ["export_model", "export_run", "FORMATS", "PARTS"]
+__all__ = ["export_model", "export_run", "export_layout", "FORMATS", "PARTS", "LAYOUTS"]
 
 
 def _check_choice(values, allowed, flag):
@@ -33,30 +36,50 @@ def _check_choice(values, allowed, flag):
     return values
 
 
-def _prepare_out(out):
-    """The final folder may be replaced only if it is empty or a previous kerasae export."""
+def _prepare_out(out, parts):
+    """The final folder may be replaced only if it is empty or a previous kerasae export
+    of no more parts than this one writes (a partial re-export must not delete the rest)."""
     if os.path.isfile(out):
         raise KerasaeError(f"--out {out} is a file; choose a folder")
-    if os.path.isdir(out) and os.listdir(out) and \
-            not os.path.isfile(os.path.join(out, mf.MANIFEST)):
+    if not os.path.isdir(out) or not os.listdir(out):
+        return
+    path = os.path.join(out, mf.MANIFEST)
+    if not os.path.isfile(path):
         raise KerasaeError(f"--out {out} is a non-empty folder that holds no kerasae export; "
                            "choose an empty or new folder")
+    try:
+        with open(path, encoding="utf-8") as f:
+            held = list(json.load(f).get("parts", {}))
+    except ValueError:
+        held = []
+    lost = [p for p in held if p not in parts]
+    if lost:
+        raise KerasaeError(f"--out {out} holds an export with {', '.join(held)}; exporting "
+                           f"only {', '.join(parts)} would delete its {', '.join(lost)}: "
+                           "export every part again or choose another --out")
 
 
 def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=None,
-                 real_x=None, metadata=None, seed=0, optimize=True):
+                 real_x=None, metadata=None, seed=0, optimize=True, threshold=None,
+                 version=1):
     """Export, verify, and write the manifest; returns the manifest dict.
 
     real_x: a few real inputs for verification (random ones are always used as well);
     metadata: extra manifest entries (the run's scaling, dataset, ...);
+    threshold: a threshold record (`kerasae.anomaly.fit_threshold`), written as
+    threshold.json for the runtime's `is_anomaly`; version: the model version recorded;
     optimize: rewrite ConvTranspose + Conv pairs as exact per-phase Convs in the ONNX files."""
     formats = _check_choice(formats, FORMATS, "--format")
     parts = _check_choice(parts, PARTS, "--parts")
+    if "scorer" in parts and not has_scorer(model):
+        warnings.warn(f"{type(model).__name__} overrides score() without a traceable "
+                      "score_tensor(); the export has no scorer")
+        parts = tuple(p for p in parts if p != "scorer")
     opset = int(opset or onnx_export.DEFAULT_OPSET)
     if fp16 and "onnx" not in formats:
         raise KerasaeError("--fp16 applies to ONNX files; add onnx to --format")
     out = os.path.abspath(out)
-    _prepare_out(out)
+    _prepare_out(out, parts)
     signatures = {p: part_signature(model, p) for p in parts}
     probes = verify.probe_inputs(model, signatures, real_x, seed=seed)
     parent = os.path.dirname(out)
@@ -66,6 +89,13 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
         files, report = _write_parts(model, tmp, signatures, probes, formats, fp16, opset,
                                      optimize)
         manifest = _manifest(model, signatures, files, report, formats, opset, metadata)
+        manifest["model"]["version"] = int(version)
+        if threshold is not None:
+            from kerasae.io import write_json
+
+            write_json(os.path.join(tmp, THRESHOLD), threshold)
+            manifest["threshold"] = {"file": THRESHOLD, "threshold": threshold["threshold"],
+                                     "percentile": threshold.get("percentile")}
         manifest["onnx_optimized"] = bool(optimize and "onnx" in formats)
         manifest["files"] = mf.file_table(tmp)
         # the folder as a whole is the atomic unit: a plain write inside it is enough
@@ -87,12 +117,12 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
 def _write_parts(model, root, signatures, probes, formats, fp16, opset, optimize):
     files, report = {}, {}
     for part, sig in signatures.items():
-        net = getattr(model, part)
+        net = part_network(model, part)
         files[part] = {}
         if "onnx" in formats:
             proto = onnx_export.to_onnx(net, sig, opset, optimize)
             variants = [("onnx", f"{part}.onnx", proto, "fp32")]
-            if fp16:
+            if fp16 and part != "scorer":  # scores in nats need float32 (IsInf has none)
                 variants.append(("onnx_fp16", f"{part}.fp16.onnx",
                                  onnx_export.to_fp16(proto), "fp16"))
             for key, name, p, precision in variants:
@@ -125,7 +155,8 @@ def _manifest(model, signatures, files, report, formats, opset, metadata):
         "parts": {p: {**sig.describe(), "files": files[p]} for p, sig in signatures.items()},
         "prior": prior,
         **({} if prior else {"no_prior": _no_prior_reason(model)}),
-        "score": mf.score_spec(model),
+        "score": mf.score_spec(model, "scorer" in signatures),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "verification": report,
         "scaling": {"kind": "identity"},  # inputs already in the model's range
         **(metadata or {}),
@@ -157,9 +188,107 @@ def export_run(run_dir, out=None, **options):
     if real_x is not None and tuple(real_x.shape[1:]) != tuple(model.data_shape):
         raise KerasaeError(f"the run's data has shape {real_x.shape[1:]} but the model "
                            f"expects {tuple(model.data_shape)}; the run folder is inconsistent")
-    metadata = {"run": {"dataset": config.get("dataset"), "dir": os.path.abspath(run_dir)},
+    # the run folder's name only: no path of the training machine travels with a model
+    metadata = {"run": {"dataset": config.get("dataset"),
+                        "name": os.path.basename(os.path.normpath(run_dir))},
                 "scaling": config.get("scaling") or {"kind": "identity"}}
     if real_x is not None:
         real_x = np.asarray(real_x, dtype="float32")
+    from kerasae.anomaly import load_threshold
+
+    threshold = load_threshold(run_dir, model, config)  # detect's, so the runtime agrees
     return export_model(model, out or os.path.join(run_dir, "export"), real_x=real_x,
-                        metadata=metadata, **options)
+                        metadata=metadata, threshold=threshold, **options)
+
+
+# Deployment layouts (`kerasae.exporters.triton`, `.tfserving`): built from a finished,
+# verified export, so a server only ever sees files that passed the parity check.
+LAYOUTS = ("triton", "tfserving")
+
+
+def export_layout(run_dir, layout, out=None, name=None, settings=None, **options):
+    """Export a run as `export_run` does (into a temporary folder), then lay it out for a
+    server at `out` (default RUN_DIR/LAYOUT). settings: the layout's own options
+    (triton: max_batch_size, max_queue_delay_us; tfserving: version). Returns the
+    manifest with "layout": {"kind", "out", "models"} added (not written to disk)."""
+    import importlib
+
+    if layout not in LAYOUTS:
+        raise KerasaeError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    module = importlib.import_module(f"kerasae.exporters.{layout}")
+    settings = settings or {}
+    unknown = sorted(set(settings) - set(module.SETTINGS))
+    if unknown:
+        raise KerasaeError(f"{', '.join(unknown)} does not apply to a {layout} layout")
+    out = os.path.abspath(out or os.path.join(run_dir, layout))
+    _refuse_other_folder(out, layout, module.is_layout)  # before the slow export
+    if name is not None:
+        _check_name(name)
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", suffix=".export", dir=parent)
+    try:
+        export_dir = os.path.join(tmp, "export")
+        manifest = export_run(run_dir, out=export_dir, formats=module.FORMATS, **options)
+        models = module.write_repository(export_dir, out, name=name, **settings)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {**manifest, "layout": {"kind": layout, "out": out, "models": models}}
+
+
+def read_export(export_dir):
+    """The manifest of a finished export folder."""
+    path = os.path.join(export_dir, mf.MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("format") != mf.FORMAT:
+        raise KerasaeError(f"{export_dir} holds no kerasae export (no readable {mf.MANIFEST}); "
+                           "pass a folder written by `kerasae export`")
+    return manifest
+
+
+def layout_name(manifest, name=None):
+    """NAME in NAME_encoder, ...: --name, else the model's registered name."""
+    return _check_name(name or str(manifest["model"]["name"]).replace(":", "_"))
+
+
+def _check_name(name):
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise KerasaeError(f"--name {name!r} must be letters, digits, '_', '.' or '-' (it "
+                           "names folders and served models)")
+    return name
+
+
+def _refuse_other_folder(out, kind, is_kind):
+    if os.path.isfile(out):
+        raise KerasaeError(f"--out {out} is a file; choose a folder")
+    if os.path.isdir(out) and os.listdir(out) and not is_kind(out):
+        raise KerasaeError(f"--out {out} is a non-empty folder that holds no {kind} layout "
+                           "written by kerasae; choose an empty or new folder")
+
+
+def write_layout_folder(out, kind, is_kind, fill):
+    """Build a layout with `fill(tmp) -> result` in a temporary folder next to `out`, then
+    swap it in: `out` is replaced only if it is empty or a `kind` layout (`is_kind`)."""
+    out = os.path.abspath(out)
+    _refuse_other_folder(out, kind, is_kind)
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=parent)
+    try:
+        result = fill(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it private; a layout is for sharing
+        if os.path.isdir(out):
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+    return result

@@ -67,9 +67,9 @@ def prior(model):
     return None
 
 
-def score_spec(model):
-    from kerasae.models.base import Autoencoder
+def score_spec(model, scorer):
+    """What `score` computes; `scorer`: whether scorer.onnx holds it (else the runtime
+    falls back to the reconstruction error of decoder(encoder(x)))."""
+    from kerasae.anomaly import score_description
 
-    same = getattr(type(model), "score", None) is Autoencoder.score
-    return {"kind": "reconstruction_mse", "matches_model_score": same,
-            "note": "mean squared error of decoder(encoder(x)[first output]) per example"}
+    return {"description": score_description(model), "part": "scorer" if scorer else None}

@@ -17,6 +17,7 @@ ONNX schemas of the opset, and a failure names the op types, the part and a know
 import contextlib
 import fnmatch
 import logging
+import re
 
 from kerasae.errors import KerasaeError
 from kerasae.exporters.signatures import serving_function, tensor_spec
@@ -69,6 +70,10 @@ def to_onnx(net, signature, opset=DEFAULT_OPSET, optimize=True):
         raise KerasaeError(_unsupported_message(signature.part, opset, ops))
     _order_and_name(proto, signature)
     proto.doc_string = f"kerasae {signature.part}"
+    # tf2onnx writes the traced function's name (`__inference_serve_367`), which changes
+    # from export to export: the same weights must give byte-identical files
+    proto.graph.doc_string = f"kerasae {signature.part}"
+    _stable_names(proto.graph)
     if optimize:
         from kerasae.exporters import phase_conv
 
@@ -171,6 +176,87 @@ def _order_and_name(proto, signature):
         dims = value.type.tensor_type.shape.dim
         if dims and not dims[0].HasField("dim_value"):
             dims[0].dim_param = BATCH_DIM
+
+
+_COUNTER = re.compile(r"__(\d+)")
+
+
+def _stable_names(graph):
+    """Name and order the graph by its structure alone, so the same weights give
+    byte-identical files: tf2onnx numbers the names it makes up with a counter that runs
+    on across conversions in one process (`Reshape_shape__47`), and when it merges equal
+    constants or subgraphs it keeps either name. Every node becomes `OpType_k` (k its
+    place in a canonical topological order), its outputs `OpType_k:i`, every constant and
+    weight `const_j` by first use; only the interface names (x, z, x_hat, ...) stay."""
+    import hashlib
+    import heapq
+
+    def digest(*parts):
+        return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+
+    sig = {value.name: "input:" + value.name for value in graph.input}
+    for tensor in graph.initializer:
+        anonymous = type(tensor)()
+        anonymous.CopyFrom(tensor)
+        anonymous.name = ""
+        sig[tensor.name] = hashlib.sha1(anonymous.SerializeToString()).hexdigest()
+    nodes = list(graph.node)
+    producer = {o: i for i, n in enumerate(nodes) for o in n.output}
+    waiting = [{producer[x] for x in n.input if x in producer} for n in nodes]
+    users = [[] for _ in nodes]
+    for i, deps in enumerate(waiting):
+        for d in deps:
+            users[d].append(i)
+
+    def node_sig(i):
+        n = nodes[i]
+        attrs = [a.SerializeToString().hex() for a in sorted(n.attribute, key=lambda a: a.name)]
+        return digest(n.op_type, n.domain, *attrs, *[sig.get(x, "?" + x) for x in n.input])
+
+    ready = [(node_sig(i), i) for i, deps in enumerate(waiting) if not deps]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        key, i = heapq.heappop(ready)
+        order.append(i)
+        for k, out in enumerate(nodes[i].output):
+            sig[out] = f"{key}:{k}"
+        for u in users[i]:
+            waiting[u].discard(i)
+            if not waiting[u]:
+                heapq.heappush(ready, (node_sig(u), u))
+    if len(order) != len(nodes):  # not a DAG: leave it as converted
+        return
+    # weights are renamed too: of two equal ones (zero biases) tf2onnx keeps either name
+    keep = {v.name for v in [*graph.input, *graph.output]}
+    names = {}
+    for place, i in enumerate(order):
+        node = nodes[i]
+        for k, out in enumerate(node.output):
+            if out not in keep:
+                names[out] = f"{node.op_type}_{place}:{k}"
+        node.name = f"{node.op_type}_{place}"
+        for x in node.input:
+            if x not in keep and x not in names and x not in producer:  # an initializer
+                names[x] = f"const_{len(names)}"
+    for node in nodes:
+        node.input[:] = [names.get(x, x) for x in node.input]
+        node.output[:] = [names.get(x, x) for x in node.output]
+        for field in ("domain", "doc_string"):  # set-but-empty is serialized, unset is not
+            if not getattr(node, field):
+                node.ClearField(field)
+    for value in [*graph.value_info, *graph.initializer]:
+        value.name = names.get(value.name, value.name)
+    _replace(graph.node, [nodes[i] for i in order])
+    _replace(graph.initializer, sorted(graph.initializer, key=lambda t: t.name))
+
+
+def _replace(field, items):
+    copies = [type(item)() for item in items]
+    for copy, item in zip(copies, items):
+        copy.CopyFrom(item)
+    del field[:]
+    field.extend(copies)
 
 
 def to_fp16(proto):

@@ -5,14 +5,14 @@
 input `x` (or `z`) and outputs named like the ONNX file's.
 """
 from kerasae.errors import KerasaeError
-from kerasae.exporters.signatures import serving_function, tensor_spec
+from kerasae.exporters.signatures import ScoreNet, serving_function, tensor_spec
 
 
 def save(net, signature, path):
     import keras
 
     archive = keras.export.ExportArchive()
-    archive.track(net)
+    archive.track(net.model if isinstance(net, ScoreNet) else net)  # the variables it reads
     archive.add_endpoint("serve", serving_function(net, signature),
                          input_signature=[tensor_spec(signature)])
     try:

@@ -11,9 +11,9 @@ import re
 
 from kerasae.errors import KerasaeError
 
-PARTS = ("encoder", "decoder")
-DEFAULT_INPUT = {"encoder": "x", "decoder": "z"}
-DEFAULT_OUTPUT = {"encoder": "z", "decoder": "x_hat"}
+PARTS = ("encoder", "decoder", "scorer")
+DEFAULT_INPUT = {"encoder": "x", "decoder": "z", "scorer": "x"}
+DEFAULT_OUTPUT = {"encoder": "z", "decoder": "x_hat", "scorer": "score"}
 
 
 @dataclasses.dataclass
@@ -62,8 +62,37 @@ def _as_list(outputs):
     return [outputs], None
 
 
+class ScoreNet:
+    """`model.score_tensor` as a part (x -> per-example score): what scorer.onnx holds, the
+    very score `kerasae detect` computes, its fixed noise (a vae's) baked in."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, x, training=False):
+        return self.model.score_tensor(x)
+
+
+def has_scorer(model):
+    """False for a family that overrides `score` but not the traceable `score_tensor`: its
+    scorer graph would compute another score than `detect`."""
+    from kerasae.models.base import Autoencoder
+
+    own = getattr(type(model), "score", None) is not Autoencoder.score
+    return hasattr(model, "score_tensor") and not (
+        own and getattr(type(model), "score_tensor", None) is Autoencoder.score_tensor)
+
+
+def part_network(model, part):
+    """What a part exports: `model.encoder`, `model.decoder` or a `ScoreNet`."""
+    return ScoreNet(model) if part == "scorer" else getattr(model, part, None)
+
+
 def part_signature(model, part):
-    """The `PartSignature` of `model.encoder` or `model.decoder`."""
+    """The `PartSignature` of `model.encoder`, `model.decoder` or its scorer."""
+    if part == "scorer":
+        return PartSignature(part, "x", (None, *[int(d) for d in model.data_shape]),
+                             ("score",), ((None,),), ("float32",))
     net = getattr(model, part, None)
     if net is None:
         raise KerasaeError(f"the model has no {part} network to export; a kerasae model sets "

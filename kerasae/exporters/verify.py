@@ -30,9 +30,10 @@ def probe_inputs(model, signatures, real_x=None, seed=0):
     if len(real_x) < ODD_BATCH:  # tile a tiny reference set up to the odd batch
         real_x = np.resize(real_x, (ODD_BATCH, *real_x.shape[1:]))
     lo, hi = float(real_x.min()), float(real_x.max())
-    if "encoder" in signatures:
-        random_x = (lo + (hi - lo) * rng.random(real_x.shape)).astype("float32")
-        probes["encoder"] = {"real": real_x, "random": random_x}
+    random_x = (lo + (hi - lo) * rng.random(real_x.shape)).astype("float32")
+    for part in ("encoder", "scorer"):  # both take x
+        if part in signatures:
+            probes[part] = {"real": real_x, "random": random_x}
     if "decoder" in signatures:
         z_shape = signatures["decoder"].input_shape[1:]
         real_z = latent_codes(model, real_x)

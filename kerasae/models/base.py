@@ -354,9 +354,13 @@ class Autoencoder(keras.Model):
 
     def score(self, x, batch_size=256):
         """Per-example anomaly score: mean squared reconstruction error (higher = stranger)."""
-        def fn(b):
-            return per_example_error(b, self(b, training=False))
-        return self._batched(fn, x, batch_size)
+        return self._batched(self.score_tensor, x, batch_size)
+
+    def score_tensor(self, x):
+        """The score of a batch tensor, shape (batch,): traceable, with no randomness and no
+        dependence on the batch, since the export's scorer.onnx is this graph. A family
+        whose `score` is not the reconstruction error overrides both."""
+        return per_example_error(x, self(x, training=False))
 
     def sample(self, n, seed=None):
         raise NotGenerativeError(self.not_generative_reason())

@@ -16,18 +16,22 @@ pieces: `posterior_draws` (encode, draw z ~ q(z|x)), `decoder_nll` (-log p(x|z))
 importance weights log p(x|z) + log p(z) - log q(z|x) that the IWAE bound and
 `kerasae.likelihood` (the log p(x) estimate of `kerasae evaluate --log-likelihood`) share.
 """
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
 from kerasae import nets
-from kerasae.distributions import (LIKELIHOODS, BernoulliLikelihood, GaussianLikelihood,
-                                   GaussianPosterior, posterior_log_prob,
-                                   standard_normal_log_prob)
+from kerasae.distributions import (LIKELIHOODS, LOG_VAR_RANGE, BernoulliLikelihood,
+                                   GaussianLikelihood, GaussianPosterior, flat_float,
+                                   posterior_log_prob, standard_normal_log_prob)
 from kerasae.errors import KerasaeError
 from kerasae.models.base import Autoencoder
 from kerasae.registry import register_model
+
+SCORE_DRAWS = 4  # posterior draws the anomaly score averages (fixed noise, see score_tensor)
 
 
 def build_vae_decoder(latent_dim, output_shape, architecture, **body):
@@ -51,7 +55,8 @@ class VAE(Autoencoder):
     loss_names = ("loss", "reconstruction", "kl")
     metric_names = ("beta",)  # the current KL weight (BetaAnnealing changes it)
     generative = True
-    score_description = "negative ELBO in nats (beta = 1), mean of 4 seeded posterior draws"
+    score_description = (f"negative ELBO in nats (beta = 1), mean of {SCORE_DRAWS} fixed "
+                         "posterior draws")
     #: False for subclasses whose objective has no single KL weight to anneal (iwae,
     #: info_vae): they get no `beta_variable`, so --beta-schedule refuses them clearly
     uses_beta = True
@@ -175,21 +180,51 @@ class VAE(Autoencoder):
                              x, batch_size)
         return both[:, 0], both[:, 1]
 
-    def score(self, x, batch_size=256, samples=4, seed=0):
+    def score(self, x, batch_size=256, samples=SCORE_DRAWS, seed=0):
         """Per-example negative ELBO in nats (beta = 1, the bound on -log p(x)): the anomaly
-        score. Averaged over `samples` draws with fixed seeds, so it is repeatable."""
+        score. Averaged over `samples` fixed draws of the noise, the same for every
+        example, so it is repeatable and does not depend on the batch."""
         fns = self.__dict__.setdefault("_score_fns", {})  # plain dict: Keras must not track it
-        if samples not in fns:
-            # compiled once per `samples`: eager TFP is several times slower, and
+        if (samples, seed) not in fns:
+            # compiled once, for every batch size: eager TFP is several times slower, and
             # `kerasae train` scores the whole training set for the anomaly threshold
-            # one trace for every batch size (the last batch is smaller)
-            spec = [tf.TensorSpec((None, *self.data_shape), "float32"),
-                    tf.TensorSpec((2,), "int32")]
-            fns[samples] = tf.function(
-                lambda b, s: self.negative_elbo(b, beta=1.0, seed=s, draws=samples)[2],
-                input_signature=spec)
-        seed = tf.constant([seed, 0], "int32")
-        return self._batched(lambda b: fns[samples](b, seed), x, batch_size)
+            spec = [tf.TensorSpec((None, *self.data_shape), "float32")]
+            fns[samples, seed] = tf.function(
+                lambda b: self.score_tensor(b, samples, seed), input_signature=spec)
+        return self._batched(fns[samples, seed], x, batch_size)
+
+    def score_tensor(self, x, samples=SCORE_DRAWS, seed=0):
+        """The negative ELBO of a batch at z = mean + std * eps for `samples` fixed eps
+        (drawn once from `seed`): the graph the export's scorer.onnx holds, eps a constant."""
+        eps = np.random.default_rng(seed).standard_normal((samples, self.latent_dim))
+        mean, log_var = self.encoder(x, training=False)
+        z = mean[:, None] + ops.exp(0.5 * log_var)[:, None] * ops.cast(eps, mean.dtype)[None]
+        z = ops.reshape(z, (-1, self.latent_dim))  # example-major, as posterior_draws
+        x, mean, log_var = (ops.repeat(t, samples, axis=0) for t in (x, mean, log_var))
+        total = self._plain_nll(x, z) + self._plain_kl(mean, log_var, z)
+        return ops.mean(ops.reshape(total, (-1, samples)), axis=1)
+
+    # The score's terms in plain ops: the same values as decoder_nll and kl_divergence, but
+    # TFP's log_prob and kl_divergence use MulNoNan and Expm1, which tf2onnx cannot convert.
+    def _plain_nll(self, x, z):
+        x = flat_float(x)
+        if self.likelihood == "bernoulli":  # -log Bernoulli(x; logits) = softplus(l) - x l
+            logits = flat_float(self.decoder_logits(z, training=False))
+            return ops.sum(ops.softplus(logits) - x * logits, axis=-1)
+        mean = flat_float(self.decoder(z, training=False))
+        log_scale = ops.cast(self.likelihood_layer.log_scale, x.dtype)
+        return ops.sum(0.5 * ops.square((x - mean) / ops.exp(log_scale)) + log_scale
+                       + 0.5 * math.log(2.0 * math.pi), axis=-1)
+
+    def _plain_kl(self, mean, log_var, z):
+        mean, log_var, z = (ops.cast(t, "float32") for t in (mean, log_var, z))
+        log_var = ops.clip(log_var, *LOG_VAR_RANGE)  # as distributions.posterior
+        if type(self).kl_divergence is VAE.kl_divergence and \
+                self.posterior.kl_method == "analytic":
+            return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=-1)
+        log_q = -0.5 * ops.sum(ops.square(z - mean) * ops.exp(-log_var) + log_var
+                               + math.log(2.0 * math.pi), axis=-1)
+        return log_q - ops.cast(self.log_prior(z), "float32")
 
     def sample(self, n, seed=None):
         """Decoder means of `n` draws from the prior N(0, I): shape (n, *input_shape)."""
