@@ -4,6 +4,7 @@
     kerasae-runtime encode EXPORT_DIR --data x.npy --out z.npy
     kerasae-runtime score EXPORT_DIR --data x.npy --out scores.npy
     kerasae-runtime info EXPORT_DIR
+    kerasae-runtime serve EXPORT_DIR --port 8000          (needs the serve extra)
 
 `--data` holds examples in the training data's units (the run's scaling is applied) unless
 `--scaled`. The active execution provider is printed on stderr. User errors: one line on
@@ -49,8 +50,35 @@ def build_parser():
         p.set_defaults(func=globals()[f"cmd_{name}"])
     p = sub.add_parser("info", help="the manifest summary, checksums and providers")
     p.add_argument("export_dir")
+    p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"),
+                   help="the device whose active provider is reported")
     p.set_defaults(func=cmd_info)
+    p = sub.add_parser("serve", help="an HTTP server with dynamic batching (the serve extra)")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-batch", type=_positive, default=256,
+                   help="rows per onnxruntime call, and the most one request may send")
+    p.add_argument("--max-delay-ms", type=float, default=5.0,
+                   help="how long a batch waits for more requests")
+    p.add_argument("--workers", type=_positive, default=1, help="server processes")
+    p.add_argument("--max-request-bytes", type=_positive, default=16 << 20)
+    p.add_argument("--threads", type=_positive, default=None,
+                   help="onnxruntime intra-op threads per session")
+    p.add_argument("--no-batching", action="store_true",
+                   help="run every request alone (for comparison)")
+    p.set_defaults(func=cmd_serve)
     return parser
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
 
 
 def _note(part):
@@ -124,12 +152,17 @@ def cmd_score(args):
     ae = Autoencoder.load(args.export_dir, device=args.device, precision=args.precision)
     _note(ae.encoder)
     scores = ae.score(data, raw=not args.scaled)
-    print(f"wrote {_save(args.out, scores)} ({len(scores)} scores, mean {scores.mean():.5g})")
+    flagged = ""
+    if ae.threshold is not None:  # detect's default decision: above the run's threshold
+        flagged = (f"; {int(ae.is_anomaly(scores).sum())} above the threshold "
+                   f"{ae.threshold:.6g} (is_anomaly)")
+    print(f"wrote {_save(args.out, scores)} ({len(scores)} scores, mean {scores.mean():.5g}"
+          f"{flagged})")
 
 
 def cmd_info(args):
     from kerasae_runtime import manifest as mf
-    from kerasae_runtime.session import available_providers
+    from kerasae_runtime.session import Session, available_providers
 
     m = mf.read(args.export_dir)
     for rel in m.get("files", {}):
@@ -145,6 +178,33 @@ def cmd_info(args):
           f"{(m.get('scaling') or {}).get('kind', 'identity')}")
     print(f"checksums: {len(m.get('files', {}))} files verified")
     print(f"onnxruntime providers available: {', '.join(available_providers())}")
+    for part in m["parts"]:
+        rel, info = mf.part_file(m, part, "fp32")
+        active = Session(os.path.join(args.export_dir, rel), info["inputs"][0]["name"],
+                         [o["name"] for o in info["outputs"]], device=args.device,
+                         warmup=False).provider
+        print(f"{part}: active provider {active} (device {args.device})")
+
+
+SERVE_EXTRA = ("kerasae-runtime serve needs the serve extra: "
+               "pip install 'kerasae-runtime[serve]'")
+
+
+def cmd_serve(args):
+    try:
+        import prometheus_client  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        print(SERVE_EXTRA, file=sys.stderr)
+        return 2
+    from kerasae_runtime import serve
+
+    settings = serve.Settings(
+        args.export_dir, device=args.device, precision=args.precision, threads=args.threads,
+        max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
+        max_request_bytes=args.max_request_bytes, batching=not args.no_batching)
+    serve.run(settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def main(argv=None):

@@ -1,10 +1,15 @@
-"""onnxruntime sessions: CUDA when available, CPU otherwise, and always say which is active.
+"""onnxruntime sessions: TensorRT, CUDA or the CPU, and always say which one is active.
 
-onnxruntime falls back to the CPU silently when the CUDA provider cannot start (missing
-cuDNN, wrong driver), so the provider actually in use is read back from
-`session.get_providers()` rather than assumed from what was requested. On CUDA, batches
-run through IO binding: the input is copied to the device once and outputs are bound on
-the device, instead of onnxruntime's per-call staging copies.
+onnxruntime falls back to the CPU silently when an accelerator provider cannot start
+(missing cuDNN or TensorRT libraries, wrong driver), so the provider actually in use is
+read back from `session.get_providers()` rather than assumed from what was requested. On
+CUDA (and TensorRT), batches run through IO binding: the input is copied to the device
+once and outputs are bound on the device, instead of onnxruntime's per-call staging copies.
+
+Every session makes one warm-up call (a batch of one zero example) when it loads, so the
+first real request does not pay for onnxruntime's lazy allocations. A server turns the
+thread pool's spin-waiting off (`configure(spinning=False)`): spinning threads burn the
+cores that the event loop and the other requests need between calls.
 """
 import warnings
 
@@ -12,8 +17,19 @@ import numpy as np
 
 from kerasae_runtime.manifest import ExportError
 
-CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
+PREFERENCE = (TENSORRT, CUDA, CPU)  # the fastest first; onnxruntime assigns nodes in order
 DEVICES = ("auto", "cuda", "cpu")
+_DEFAULTS = {"spinning": None, "warmup": True}  # None: onnxruntime's own default (spin)
+
+
+def configure(spinning=None, warmup=None):
+    """Process-wide defaults for sessions opened afterwards (the server sets spinning=False
+    before it loads the parts)."""
+    if spinning is not None:
+        _DEFAULTS["spinning"] = bool(spinning)
+    if warmup is not None:
+        _DEFAULTS["warmup"] = bool(warmup)
 
 
 def available_providers():
@@ -25,22 +41,33 @@ def available_providers():
 def requested_providers(device):
     if device not in DEVICES:
         raise ExportError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    has_cuda = CUDA in available_providers()
-    if device == "cuda" and not has_cuda:
+    available = available_providers()
+    if device == "cuda" and CUDA not in available:
         raise ExportError("device='cuda' but this onnxruntime has no CUDAExecutionProvider; "
                           "install onnxruntime-gpu (kerasae-runtime[gpu]) or use device='cpu'")
-    return [CUDA, CPU] if has_cuda and device != "cpu" else [CPU]
+    if device == "cpu":
+        return [CPU]
+    return [p for p in PREFERENCE if p in available or p == CPU]
+
+
+def _warmup_shape(node):
+    return [d if isinstance(d, int) and d > 0 else 1 for d in node.shape]
 
 
 class Session:
     """One ONNX file: `run(x) -> {output name: array}` in fixed-size chunks."""
 
-    def __init__(self, path, input_name, output_names, device="auto", threads=None):
+    def __init__(self, path, input_name, output_names, device="auto", threads=None,
+                 spinning=None, warmup=None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
+        spinning = _DEFAULTS["spinning"] if spinning is None else spinning
+        if spinning is False:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         wanted = requested_providers(device)
         try:
             self.session = ort.InferenceSession(path, sess_options=options, providers=wanted)
@@ -48,17 +75,20 @@ class Session:
             raise ExportError(f"onnxruntime cannot load {path}: "
                               f"{str(exc).splitlines()[0]}") from None
         self.provider = self.session.get_providers()[0]
-        if wanted[0] == CUDA and self.provider != CUDA:
-            message = (f"onnxruntime could not start the CUDA provider for {path} and fell "
-                       "back to the CPU (check the CUDA and cuDNN libraries)")
+        if wanted[0] != CPU and self.provider == CPU:
+            message = (f"onnxruntime could not start the {wanted[0]} for {path} and fell "
+                       "back to the CPU (check the CUDA, cuDNN and TensorRT libraries)")
             if device == "cuda":
                 raise ExportError(message)
             warnings.warn(message)
         self.input_name = input_name
         self.output_names = list(output_names)
+        if _DEFAULTS["warmup"] if warmup is None else warmup:
+            node = self.session.get_inputs()[0]
+            self.run(np.zeros(_warmup_shape(node), dtype=np.float32))
 
     def _run_chunk(self, x):
-        if self.provider == CUDA and len(x) > 1:
+        if self.provider in (CUDA, TENSORRT) and len(x) > 1:
             import onnxruntime as ort
 
             binding = self.session.io_binding()

@@ -1,0 +1,118 @@
+"""Dynamic batching: concurrent requests to one part share one onnxruntime call.
+
+A model server's throughput comes from batching (Crankshaw et al. 2017, "Clipper"; the
+same idea as Triton's dynamic batcher): one call on 64 rows costs far less than 64 calls
+on one row, because each call pays fixed overhead and a batch uses the cores better.
+Requests wait in an asyncio queue; one worker takes the first, keeps collecting until the
+batch has `max_batch` rows or `max_delay` seconds have passed since the first arrived,
+runs the whole batch in a thread (the event loop stays free to accept more), then splits
+the outputs back by row offsets. A request never crosses batches, and one that would
+overflow the current batch opens the next one.
+"""
+import asyncio
+
+import numpy as np
+
+_STOP = object()
+
+
+class Batcher:
+    """`await batcher.submit(x)` -> what `fn(x)` returns for those rows: a dict of arrays
+    (or one array), each with len(x) rows. fn runs on the concatenation of many requests."""
+
+    def __init__(self, fn, max_batch=256, max_delay=0.005, executor=None, on_batch=None):
+        self.fn, self.max_batch, self.max_delay = fn, int(max_batch), float(max_delay)
+        self.executor, self.on_batch = executor, on_batch
+        self.queue, self._worker, self._carry = None, None, None
+
+    def start(self):
+        self.queue = asyncio.Queue()
+        self._worker = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, x):
+        if self._worker is None or self._worker.done():
+            raise RuntimeError("the batcher is not running (the server is shutting down)")
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((x, future))
+        return await future
+
+    async def close(self):
+        """Finish everything already queued, then stop (graceful shutdown)."""
+        if self._worker is not None and not self._worker.done():
+            await self.queue.put((_STOP, None))
+            await self._worker
+
+    async def _collect(self):
+        """One batch: the carried-over request or the next one, plus whatever arrives
+        within max_delay, up to max_batch rows. Returns (items, stop)."""
+        first = self._carry or await self.queue.get()
+        self._carry = None
+        if first[0] is _STOP:
+            return [], True
+        items, rows = [first], len(first[0])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_delay
+        while rows < self.max_batch:
+            try:
+                if self.queue.empty():
+                    timeout = deadline - loop.time()
+                    if timeout <= 0:
+                        break
+                    item = await asyncio.wait_for(self.queue.get(), timeout)
+                else:
+                    item = self.queue.get_nowait()
+            except (asyncio.TimeoutError, asyncio.QueueEmpty):
+                break
+            if item[0] is _STOP or rows + len(item[0]) > self.max_batch:
+                self._carry = item
+                break
+            items.append(item)
+            rows += len(item[0])
+        return items, False
+
+    async def _run(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            items, stop = await self._collect()
+            if stop:
+                return
+            items = [(x, f) for x, f in items if not f.cancelled()]  # clients that left
+            if not items:
+                continue
+            xs = [x for x, _ in items]
+            if self.on_batch:
+                self.on_batch(len(items), sum(len(x) for x in xs))
+            try:
+                out = await loop.run_in_executor(self.executor, self.fn,
+                                                 np.concatenate(xs) if len(xs) > 1 else xs[0])
+            except Exception as exc:  # the whole batch failed: every request hears why
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            start = 0
+            for x, future in items:
+                stop_row = start + len(x)
+                part = ({k: v[start:stop_row] for k, v in out.items()} if isinstance(out, dict)
+                        else out[start:stop_row])
+                if not future.done():
+                    future.set_result(part)
+                start = stop_row
+
+
+class Direct:
+    """The same interface without batching: every request is its own call (--no-batching)."""
+
+    def __init__(self, fn, executor=None, on_batch=None):
+        self.fn, self.executor, self.on_batch = fn, executor, on_batch
+
+    def start(self):
+        pass
+
+    async def submit(self, x):
+        if self.on_batch:
+            self.on_batch(1, len(x))
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self.fn, x)
+
+    async def close(self):
+        pass
