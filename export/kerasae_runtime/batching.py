@@ -6,7 +6,9 @@ on one row, because each call pays fixed overhead and a batch uses the cores bet
 Requests wait in an asyncio queue; one worker takes the first, keeps collecting until the
 batch has `max_batch` rows or `max_delay` seconds have passed since the first arrived,
 runs the whole batch in a thread (the event loop stays free to accept more), then splits
-the outputs back by row offsets. A request never crosses batches, and one that would
+the outputs back by row offsets. The wait is adaptive: after a batch of one request (no
+concurrent load) the next request runs at once, so a lone client pays no delay; once
+batches hold several requests, the worker waits up to `max_delay` to fill them. A request never crosses batches, and one that would
 overflow the current batch opens the next one.
 """
 import asyncio
@@ -24,6 +26,7 @@ class Batcher:
         self.fn, self.max_batch, self.max_delay = fn, int(max_batch), float(max_delay)
         self.executor, self.on_batch = executor, on_batch
         self.queue, self._worker, self._carry = None, None, None
+        self._busy = False  # the last batch held more than one request
 
     def start(self):
         self.queue = asyncio.Queue()
@@ -51,7 +54,7 @@ class Batcher:
             return [], True
         items, rows = [first], len(first[0])
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_delay
+        deadline = loop.time() + (self.max_delay if self._busy else 0.0)
         while rows < self.max_batch:
             try:
                 if self.queue.empty():
@@ -68,6 +71,7 @@ class Batcher:
                 break
             items.append(item)
             rows += len(item[0])
+        self._busy = len(items) > 1
         return items, False
 
     async def _run(self):

@@ -346,7 +346,10 @@ def app_from_env():
 def run(settings, host="127.0.0.1", port=8000, workers=1):
     import uvicorn
 
-    options = dict(host=host, port=port, access_log=False, timeout_graceful_shutdown=30)
+    # keep-alive longer than a loaded server's worst latency: a connection the server
+    # closes as the client reuses it is a failed request
+    options = dict(host=host, port=port, access_log=False, timeout_graceful_shutdown=30,
+                   timeout_keep_alive=60)
     if workers > 1:  # uvicorn's worker processes import the app by name
         load_parts(settings)  # fail here, once, with one line, not in every worker
         os.environ[ENV] = json.dumps(dataclasses.asdict(settings))
