@@ -24,7 +24,9 @@ class _Parser(argparse.ArgumentParser):
 def _common(p):
     p.add_argument("export_dir")
     p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16"))
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
+                   help="the ONNX files to load: fp16/int8 need an export made with "
+                        "--fp16/--int8")
 
 
 def build_parser():

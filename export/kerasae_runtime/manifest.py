@@ -71,16 +71,21 @@ def inside(rel):
     return rel
 
 
+#: precision -> the manifest's file key: `*.onnx`, `*.fp16.onnx` (--fp16), `*.int8.onnx`
+#: (--int8: int8 Dense weights, float32 inputs and outputs)
+FILE_KEYS = {"fp32": "onnx", "fp16": "onnx_fp16", "int8": "onnx_int8"}
+
+
 def part_file(manifest, part, precision):
     info = manifest.get("parts", {}).get(part)
     if info is None:
         raise ExportError(f"this export has no {part}; export it with "
                           f"`kerasae export RUN --parts encoder,decoder,scorer`")
-    key = {"fp32": "onnx", "fp16": "onnx_fp16"}.get(precision)
+    key = FILE_KEYS.get(precision)
     if key is None:
-        raise ExportError(f"precision must be fp32 or fp16, got {precision!r}")
+        raise ExportError(f"precision must be one of {', '.join(FILE_KEYS)}, got {precision!r}")
     if key not in info.get("files", {}):
-        flag = " --fp16" if precision == "fp16" else ""
+        flag = "" if precision == "fp32" else f" --{precision}"
         raise ExportError(f"this export has no {precision} ONNX {part}; run "
                           f"`kerasae export RUN --format onnx{flag}`")
     return info["files"][key], info

@@ -27,7 +27,8 @@ class _Part:
     @classmethod
     def load(cls, export_dir, device="auto", precision="fp32", verify=True, threads=None):
         """Open one part. device: auto (CUDA when available), cuda or cpu; precision:
-        fp32 or fp16 (an export made with --fp16); verify: check the SHA-256 first."""
+        fp32, fp16 or int8 (an export made with --fp16 / --int8); verify: check the
+        SHA-256 first."""
         manifest = mf.read(export_dir)
         rel, info = mf.part_file(manifest, cls.part, precision)
         path = mf.verify_file(export_dir, manifest, rel) if verify else \
@@ -116,8 +117,11 @@ class Autoencoder:
     @classmethod
     def load(cls, export_dir, **options):
         scorer = None
-        if "scorer" in mf.read(export_dir).get("parts", {}):  # float32 only, as exported
-            scorer = Scorer.load(export_dir, **{**options, "precision": "fp32"})
+        info = mf.read(export_dir).get("parts", {}).get("scorer")
+        if info is not None:  # float32, or int8 where --int8 verified one; never fp16
+            int8 = options.get("precision") == "int8" and "onnx_int8" in info.get("files", {})
+            scorer = Scorer.load(export_dir, **{**options, "precision": "int8" if int8
+                                                else "fp32"})
         return cls(Encoder.load(export_dir, **options), Decoder.load(export_dir, **options),
                    scorer)
 

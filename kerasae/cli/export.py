@@ -17,6 +17,10 @@ def register(sub):
                         "`kerasae detect` computes (default encoder,decoder,scorer)")
     p.add_argument("--fp16", action="store_true",
                    help="also write *.fp16.onnx: float16 weights, float32 inputs and outputs")
+    p.add_argument("--int8", action="store_true",
+                   help="also write *.int8.onnx: Dense (MatMul/Gemm) weights quantized to "
+                        "int8 (onnxruntime dynamic quantization); refused for a part it "
+                        "does not make faster or that it moves beyond tolerance")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
     p.add_argument("--no-optimize", dest="optimize", action="store_false",
                    help="keep tf2onnx's graph as converted (by default a ConvTranspose that "
@@ -54,8 +58,8 @@ def cmd_export(args):
     else:
         formats = FORMATS if args.format == "all" else (args.format,)
         manifest = export_run(args.run_dir, out=args.out, formats=formats, parts=parts,
-                              fp16=args.fp16, opset=args.opset, optimize=args.optimize,
-                              version=args.layout_version or 1)
+                              fp16=args.fp16, int8=args.int8, opset=args.opset,
+                              optimize=args.optimize, version=args.layout_version or 1)
     from kerasae.cli import verbosity
 
     out = args.out or os.path.join(args.run_dir, "export")
@@ -81,12 +85,15 @@ def _layout_settings(args):
     from kerasae.errors import KerasaeError
 
     given = {"--name": args.name is not None,
-             "--max-batch-size": args.max_batch_size is not None, "--fp16": args.fp16}
-    allowed = {"triton": ("--name", "--max-batch-size"), "tfserving": ("--name",)}
+             "--max-batch-size": args.max_batch_size is not None, "--fp16": args.fp16,
+             "--int8": args.int8}
+    onnx = ("--fp16", "--int8")
+    allowed = {"triton": ("--name", "--max-batch-size"), "tfserving": ("--name",),
+               "onnx": onnx, "all": onnx}
     extra = [f for f, on in given.items() if on and f not in allowed.get(args.format, ())]
     if extra:
         where = {"--name": "triton or tfserving", "--max-batch-size": "triton",
-                 "--fp16": "onnx or all"}[extra[0]]
+                 "--fp16": "onnx or all", "--int8": "onnx or all"}[extra[0]]
         raise KerasaeError(f"{extra[0]} applies to --format {where}, not {args.format}")
     # checked now, not after the export has run for a minute
     if args.max_batch_size is not None and args.max_batch_size < 0:

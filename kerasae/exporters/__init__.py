@@ -4,7 +4,8 @@
     manifest = export_run("runs/vae-digits", formats=("onnx", "savedmodel"), fp16=True)
 
 Files (in `RUN_DIR/export/` by default): `encoder.onnx`, `decoder.onnx`, `scorer.onnx`
-(x -> the anomaly score `kerasae detect` computes; plus `*.fp16.onnx` with `fp16=True`),
+(x -> the anomaly score `kerasae detect` computes; plus `*.fp16.onnx` with `fp16=True`,
+`*.int8.onnx` with `int8=True`: see `quantize`),
 `*_savedmodel/`, the run's `threshold.json` and `manifest.json`. Everything is written into a temporary folder, verified, and only then
 moved into place, so a failed export never leaves a half-made or unverified folder.
 """
@@ -61,14 +62,16 @@ def _prepare_out(out, parts):
 
 def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=None,
                  real_x=None, metadata=None, seed=0, optimize=True, threshold=None,
-                 version=1):
+                 version=1, int8=False):
     """Export, verify, and write the manifest; returns the manifest dict.
 
     real_x: a few real inputs for verification (random ones are always used as well);
     metadata: extra manifest entries (the run's scaling, dataset, ...);
     threshold: a threshold record (`kerasae.anomaly.fit_threshold`), written as
     threshold.json for the runtime's `is_anomaly`; version: the model version recorded;
-    optimize: rewrite ConvTranspose + Conv pairs as exact per-phase Convs in the ONNX files."""
+    optimize: rewrite ConvTranspose + Conv pairs as exact per-phase Convs in the ONNX files;
+    int8: also write dynamically quantized `PART.int8.onnx` files, or refuse the export
+    (nothing is written) if a part does not quantize, match or run faster."""
     formats = _check_choice(formats, FORMATS, "--format")
     parts = _check_choice(parts, PARTS, "--parts")
     if "scorer" in parts and not has_scorer(model):
@@ -78,6 +81,8 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
     opset = int(opset or onnx_export.DEFAULT_OPSET)
     if fp16 and "onnx" not in formats:
         raise KerasaeError("--fp16 applies to ONNX files; add onnx to --format")
+    if int8 and "onnx" not in formats:
+        raise KerasaeError("--int8 applies to ONNX files; add onnx to --format")
     out = os.path.abspath(out)
     _prepare_out(out, parts)
     signatures = {p: part_signature(model, p) for p in parts}
@@ -87,7 +92,7 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=parent)
     try:
         files, report = _write_parts(model, tmp, signatures, probes, formats, fp16, opset,
-                                     optimize)
+                                     optimize, int8)
         manifest = _manifest(model, signatures, files, report, formats, opset, metadata)
         manifest["model"]["version"] = int(version)
         if threshold is not None:
@@ -114,7 +119,8 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
     return manifest
 
 
-def _write_parts(model, root, signatures, probes, formats, fp16, opset, optimize):
+def _write_parts(model, root, signatures, probes, formats, fp16, opset, optimize,
+                 int8=False):
     files, report = {}, {}
     for part, sig in signatures.items():
         net = part_network(model, part)
@@ -132,6 +138,11 @@ def _write_parts(model, root, signatures, probes, formats, fp16, opset, optimize
                     name, sig, lambda x, s=sess: onnx_export.run(s, sig, x), net,
                     probes[part], precision)
                 files[part][key] = name
+                if int8 and precision == "fp32":
+                    name = f"{part}.int8.onnx"
+                    report[name] = _write_int8(path, os.path.join(root, name), sess, sig,
+                                               net, probes[part])
+                    files[part]["onnx_int8"] = name
         if "savedmodel" in formats:
             name = f"{part}_savedmodel"
             fn = savedmodel.load(savedmodel.save(net, sig, os.path.join(root, name)))
@@ -139,6 +150,19 @@ def _write_parts(model, root, signatures, probes, formats, fp16, opset, optimize
                                         net, probes[part], "fp32")
             files[part]["savedmodel"] = name
     return files, report
+
+
+def _write_int8(fp32_path, path, fp32_session, sig, net, probes):
+    """Quantize, verify against the Keras part, and time against float32 (`quantize`)."""
+    from kerasae.exporters import quantize
+
+    sess = onnx_export.session(quantize.quantize(fp32_path, path, sig.part))
+    try:
+        entry = verify.check(os.path.basename(path), sig,
+                             lambda x: onnx_export.run(sess, sig, x), net, probes, "int8")
+    except KerasaeError as exc:
+        raise KerasaeError(f"--int8: {exc}; export without --int8") from None
+    return {**entry, "speed": quantize.check_speed(sig.part, fp32_session, sess, sig, probes)}
 
 
 def _manifest(model, signatures, files, report, formats, opset, metadata):
