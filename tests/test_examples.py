@@ -119,7 +119,7 @@ def test_deploy_onnx_decoder(tmp_path):
     (diff,) = numbers(rf"max \|onnx - keras\| over 64 samples: {NUMBER}", out)
     assert diff < 1e-4
     assert sorted(os.listdir(tmp_path / "export")) == ["decoder.onnx", "encoder.onnx",
-                                                       "manifest.json"]
+                                                       "manifest.json", "scorer.onnx"]
     assert pngs(tmp_path) == ["onnx_samples.png"]
 
 
