@@ -37,6 +37,27 @@ def atomic_path(path):
             os.remove(tmp)
 
 
+@contextlib.contextmanager
+def atomic_folder(path):
+    """Yield a temporary folder next to `path`; on success it replaces `path` (a folder)
+    whole: readers see the old folder or the new one, never a half-written one."""
+    import shutil
+
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; exports are shared
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+
+
 def write_text(path, text):
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:

@@ -20,7 +20,7 @@ from kerasae.errors import KerasaeError
 from kerasae.exporters import manifest as mf
 from kerasae.exporters import onnx_export, savedmodel, verify
 from kerasae.exporters.signatures import PARTS, has_scorer, part_network, part_signature
-from kerasae.io import _jsonable
+from kerasae.io import _jsonable, atomic_folder, write_json
 
 FORMATS = ("onnx", "savedmodel")
 THRESHOLD = "threshold.json"  # the run's, copied: `is_anomaly` in the runtime
@@ -87,17 +87,12 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
     _prepare_out(out, parts)
     signatures = {p: part_signature(model, p) for p in parts}
     probes = verify.probe_inputs(model, signatures, real_x, seed=seed)
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=parent)
-    try:
+    with atomic_folder(out) as tmp:
         files, report = _write_parts(model, tmp, signatures, probes, formats, fp16, opset,
                                      optimize, int8)
         manifest = _manifest(model, signatures, files, report, formats, opset, metadata)
         manifest["model"]["version"] = int(version)
         if threshold is not None:
-            from kerasae.io import write_json
-
             write_json(os.path.join(tmp, THRESHOLD), threshold)
             manifest["threshold"] = {"file": THRESHOLD, "threshold": threshold["threshold"],
                                      "percentile": threshold.get("percentile")}
@@ -107,15 +102,6 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
         with open(os.path.join(tmp, mf.MANIFEST), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2, sort_keys=True, default=_jsonable)
             f.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it private; an export is for sharing
-        if os.path.isdir(out):
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp)
     return manifest
 
 
@@ -274,6 +260,17 @@ def read_export(export_dir):
     return manifest
 
 
+def layout_parts(export_dir, name, key, needs):
+    """(NAME, {part: its file under `key`}) of a finished export, for a layout; `needs`
+    says what is missing when no part has such a file."""
+    manifest = read_export(export_dir)
+    parts = {p: spec["files"][key] for p, spec in manifest["parts"].items()
+             if spec.get("files", {}).get(key)}
+    if not parts:
+        raise KerasaeError(f"{export_dir} holds no {needs}")
+    return layout_name(manifest, name), parts
+
+
 def layout_name(manifest, name=None):
     """NAME in NAME_encoder, ...: --name, else the model's registered name."""
     return _check_name(name or str(manifest["model"]["name"]).replace(":", "_"))
@@ -301,18 +298,6 @@ def write_layout_folder(out, kind, is_kind, fill):
     swap it in: `out` is replaced only if it is empty or a `kind` layout (`is_kind`)."""
     out = os.path.abspath(out)
     _refuse_other_folder(out, kind, is_kind)
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=parent)
-    try:
+    with atomic_folder(out) as tmp:
         result = fill(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it private; a layout is for sharing
-        if os.path.isdir(out):
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp)
     return result

@@ -26,17 +26,12 @@ MANIFEST_COPY = "kerasae_manifest.json"
 
 def write_repository(export_dir, out, name=None, version=1):
     """Write the layout at `out` (atomically); returns the servable names written."""
-    from kerasae.exporters import layout_name, read_export, write_layout_folder
+    from kerasae.exporters import layout_parts, write_layout_folder
 
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise KerasaeError(f"--version must be a whole number of at least 1, got {version}")
-    manifest = read_export(export_dir)
-    name = layout_name(manifest, name)
-    parts = {p: spec["files"]["savedmodel"] for p, spec in manifest["parts"].items()
-             if spec.get("files", {}).get("savedmodel")}
-    if not parts:
-        raise KerasaeError(f"{export_dir} holds no SavedModel; a TF Serving layout needs an "
-                           "export with --format savedmodel")
+    name, parts = layout_parts(export_dir, name, "savedmodel", "SavedModel; a TF Serving "
+                               "layout needs an export with --format savedmodel")
 
     def fill(root):
         for part, folder in parts.items():

@@ -41,18 +41,13 @@ def write_repository(export_dir, out, name=None, max_batch_size=DEFAULT_MAX_BATC
                      max_queue_delay_us=DEFAULT_QUEUE_DELAY_US, version=1):
     """Write the repository at `out` (atomically), each model in its `version` folder;
     returns the model names written."""
-    from kerasae.exporters import layout_name, read_export, write_layout_folder
+    from kerasae.exporters import layout_parts, write_layout_folder
 
     if int(max_batch_size) < 0:
         raise KerasaeError(f"--max-batch-size must be 0 (no batching) or more, "
                            f"got {max_batch_size}")
-    manifest = read_export(export_dir)
-    name = layout_name(manifest, name)
-    parts = {p: spec["files"]["onnx"] for p, spec in manifest["parts"].items()
-             if spec.get("files", {}).get("onnx")}
-    if not parts:
-        raise KerasaeError(f"{export_dir} holds no ONNX file; a Triton repository needs an "
-                           "export with --format onnx")
+    name, parts = layout_parts(export_dir, name, "onnx", "ONNX file; a Triton repository "
+                               "needs an export with --format onnx")
 
     def fill(root):
         for part, filename in parts.items():
