@@ -10,22 +10,20 @@
 Inputs are in the model's [0, 1] units unless `"raw": true` (`?raw=true` for .npy bodies),
 as in the Python API. A body may be `application/x-npy` (one array: x, or z for decode);
 with `Accept: application/x-npy` the response is the endpoint's first output as .npy (its
-name in the `X-Kerasae-Output` header). Concurrent requests to a part are batched
-(`batching.py`). Client mistakes are 4xx with `{"error": "..."}`: 400 malformed body or
+name in the `X-Kerasae-Output` header; bodies are read and checked in `bodies.py`).
+Concurrent requests to a part are batched (`batching.py`). Client mistakes are 4xx with `{"error": "..."}`: 400 malformed body or
 unknown field, 404 a part the export lacks, 413 a body over --max-request-bytes, 415 an
 unsupported content type, 422 a wrong value (shape, dtype, NaN/inf, more rows than
 --max-batch, n out of range).
 """
 import contextlib
 import dataclasses
-import io
 import json
 import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
@@ -34,10 +32,11 @@ from starlette.routing import Route
 from kerasae_runtime import manifest as mf
 from kerasae_runtime import session as sessions
 from kerasae_runtime.batching import Batcher, Direct
+from kerasae_runtime.bodies import RequestError, parse, read_body, render
 from kerasae_runtime.metrics import Metrics
 from kerasae_runtime.parts import Autoencoder, Decoder, Encoder
 
-NPY, ENV = "application/x-npy", "KERASAE_RUNTIME_SERVE"
+ENV = "KERASAE_RUNTIME_SERVE"
 log = logging.getLogger("kerasae_runtime.serve")
 # endpoint: (the part it needs, its array field, the fields it accepts)
 ENDPOINTS = {
@@ -61,12 +60,6 @@ class Settings:
     batching: bool = True
 
 
-class RequestError(Exception):
-    def __init__(self, status, message):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
 def load_parts(settings):
     """{"encoder", "decoder", "autoencoder"}: each loaded part, or None where the export
     lacks it. Both parts load through `Autoencoder.load`, so it sees the export's extras."""
@@ -85,88 +78,7 @@ def load_parts(settings):
 
 
 def _threshold(ae):
-    value = getattr(ae, "threshold", None) if ae is not None else None
-    if isinstance(value, dict):  # threshold.json's layout, if carried as it is
-        value = value.get("threshold", value.get("value"))
-    return None if value is None else float(value)
-
-
-async def _read_body(request, limit):
-    length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise RequestError(400, f"invalid Content-Length {length!r}")
-        if int(length) > limit:
-            raise RequestError(413, f"the body has {length} bytes; this server takes at most "
-                                    f"{limit} (--max-request-bytes)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"the body exceeds {limit} bytes (--max-request-bytes)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _array(value, field):
-    if isinstance(value, np.ndarray):
-        array = value
-    elif not isinstance(value, list):
-        raise RequestError(422, f"{field} must be a (nested) list of numbers, got "
-                                f"{type(value).__name__}")
-    else:
-        try:
-            array = np.asarray(value)
-        except ValueError:
-            raise RequestError(422, f"{field} is ragged: every example must have the same "
-                                    "shape") from None
-    if array.dtype.kind not in "iuf":
-        raise RequestError(422, f"{field} must hold numbers only (got {array.dtype} values)")
-    if array.size and not np.isfinite(array).all():
-        raise RequestError(422, f"{field} contains NaN or infinite values")
-    return array
-
-
-def _reject_constant(name):
-    raise RequestError(422, f"the body contains {name}; send finite numbers only")
-
-
-def _parse(body, request, name):
-    """The request's fields, checked for names and types (shapes are checked by the part)."""
-    _, field, allowed = ENDPOINTS[name]
-    kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    if kind == NPY:
-        if field is None:
-            raise RequestError(415, f"/v1/{name} takes a JSON body, not {NPY}")
-        try:
-            array = np.load(io.BytesIO(body), allow_pickle=False)
-        except Exception as exc:
-            raise RequestError(400, f"the body is not a .npy array ({exc})") from None
-        raw = request.query_params.get("raw", "false").lower()
-        if raw not in ("true", "false", "1", "0"):
-            raise RequestError(400, f"?raw must be true or false, got {raw!r}")
-        return {field: _array(array, field), "raw": raw in ("true", "1")}
-    # curl -d sends its default form type; the body is still the JSON object it was given
-    if kind not in ("application/json", "application/x-www-form-urlencoded", ""):
-        raise RequestError(415, f"unsupported content type {kind!r}; send application/json "
-                                f"or {NPY}")
-    try:
-        fields = json.loads(body, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise RequestError(400, f"the body is not valid JSON ({exc})") from None
-    if not isinstance(fields, dict):
-        raise RequestError(400, "the body must be a JSON object")
-    unknown = sorted(set(fields) - set(allowed))
-    if unknown:
-        raise RequestError(400, f"unknown field {', '.join(map(repr, unknown))}; /v1/{name} "
-                                f"takes {', '.join(allowed)}")
-    if not isinstance(fields.get("raw", False), bool):
-        raise RequestError(422, "raw must be true or false")
-    if field is not None:
-        if field not in fields:
-            raise RequestError(400, f"missing field {field!r}")
-        fields[field] = _array(fields[field], field)
-    return fields
+    return None if ae is None else ae.threshold
 
 
 class Server:
@@ -263,9 +175,10 @@ class Server:
             missing = self._missing(name)
             if missing:
                 raise RequestError(404, missing)
-            body = await _read_body(request, self.settings.max_request_bytes)
-            out = await self.compute(name, _parse(body, request, name))
-            response = _render(out, request.headers.get("accept", ""))
+            body = await read_body(request, self.settings.max_request_bytes)
+            _, field, allowed = ENDPOINTS[name]
+            out = await self.compute(name, parse(body, request, name, field, allowed))
+            response = render(out, request.headers.get("accept", ""))
         except RequestError as exc:
             status, kind = exc.status, "request"
             response = JSONResponse({"error": exc.message}, status)
@@ -307,20 +220,6 @@ class Server:
 
     async def prometheus(self, request):
         return Response(self.metrics.render(), media_type=self.metrics.content_type)
-
-
-def _render(out, accept):
-    if NPY in accept:
-        name, value = next(iter(out.items()))
-        buffer = io.BytesIO()
-        np.save(buffer, np.asarray(value))
-        return Response(buffer.getvalue(), media_type=NPY,
-                        headers={"X-Kerasae-Output": name})
-    import orjson  # numpy straight to JSON: several times faster than tolist + json
-
-    body = orjson.dumps({k: None if v is None else np.ascontiguousarray(v)
-                         for k, v in out.items()}, option=orjson.OPT_SERIALIZE_NUMPY)
-    return Response(body, media_type="application/json")
 
 
 async def _http_error(request, exc):
