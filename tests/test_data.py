@@ -12,9 +12,10 @@ from kerasae.errors import KerasaeError
 
 
 def check_unit_range(ds):
-    for x in (ds.x_train, ds.x_test):
+    x_train, x_test = ds.arrays("train"), ds.arrays("test")  # streamed sources have no x_train
+    for x in (x_train, x_test):
         assert x.dtype == np.float32 and x.min() >= 0.0 and x.max() <= 1.0
-    assert len(ds.x_train) > len(ds.x_test) > 0
+    assert len(x_train) > len(x_test) > 0
 
 
 def test_digits_offline():
