@@ -16,7 +16,6 @@ With labels (1 = anomaly) AUROC and average precision measure the ranking itself
 independent of any threshold.
 """
 import os
-import warnings
 
 import numpy as np
 
@@ -49,9 +48,20 @@ def fit_threshold(scores, percentile=DEFAULT_PERCENTILE):
             "quantiles": np.percentile(scores, _GRID).tolist()}
 
 
-def save_threshold(run_dir, model, x_train, percentile=DEFAULT_PERCENTILE):
-    """Score the training data and write RUN_DIR/threshold.json (atomically)."""
-    record = fit_threshold(model.score(x_train), percentile)
+def training_scores(model, data, batch_size=256):
+    """The model's scores of the training split of `data` (a kerasae dataset, read batch by
+    batch) or of an array."""
+    if hasattr(data, "batches"):
+        from kerasae.rundata import read_batches, stream_scores
+
+        return stream_scores(model, read_batches(data, "train", batch_size))
+    return model.score(data, batch_size=batch_size)
+
+
+def save_threshold(run_dir, model, data, percentile=DEFAULT_PERCENTILE):
+    """Score the training data (a kerasae dataset's training split, streamed, or an array)
+    and write RUN_DIR/threshold.json (atomically)."""
+    record = fit_threshold(training_scores(model, data), percentile)
     record["score"] = score_description(model)
     write_json(os.path.join(run_dir, THRESHOLD), record)
     return record
@@ -68,10 +78,9 @@ def load_threshold(run_dir, model=None, config=None):
                                "recomputed from the training data") from None
     if model is None or config is None:
         raise KerasaeError(f"{run_dir} has no {THRESHOLD}; pass --threshold VALUE")
-    from kerasae.data import load_dataset
+    from kerasae.rundata import open_data
 
-    data = load_dataset(config["dataset"], scaling=config.get("scaling"))
-    return save_threshold(run_dir, model, data.x_train)
+    return save_threshold(run_dir, model, open_data(config, scaling=config.get("scaling")))
 
 
 def threshold_at_percentile(record, percentile):
@@ -172,24 +181,6 @@ def load_labels(path):
         raise KerasaeError(f"labels file {path} cannot be read as 0/1 numbers ({exc})") from None
 
 
-# ---------------------------------------------------------------------- data
-def load_examples(source, scaling=None):
-    """Every example of SOURCE, in file order, scaled like the run's training data."""
-    from kerasae.data import NAMED, load_dataset, read_examples
-
-    if str(source) in NAMED:
-        return load_dataset(source).x_test  # a named dataset: its test split
-    x = read_examples(source)
-    if (scaling or {}).get("kind") == "divide" and x.dtype.kind == "f" and x.size \
-            and float(x.max()) <= 1.0 < float(scaling["scale"]):
-        warnings.warn(f"{source} already holds values in [0, 1]; it is used as is instead of "
-                      f"being divided by {scaling['scale']:g} like the training data")
-        return x.astype("float32")
-    from kerasae.data import apply_scaling
-
-    return apply_scaling(x, scaling)
-
-
 # ---------------------------------------------------------------------- the detect command
 def detect(run_dir, data, threshold=None, contamination=None, percentile=None, labels=None,
            out=None, batch_size=256):
@@ -198,33 +189,32 @@ def detect(run_dir, data, threshold=None, contamination=None, percentile=None, l
     Returns a summary dict (threshold, how it was chosen, counts, paths, AUROC/AP with
     labels). `out` defaults to RUN_DIR/detect/scores.csv; figures go next to it.
     """
+    from kerasae.detect_data import scored_examples
     from kerasae.runs import load_run
 
     config, model = load_run(run_dir)
-    x = load_examples(data, config.get("scaling"))
-    if tuple(x.shape[1:]) != tuple(model.data_shape):
-        raise KerasaeError(f"{data} has examples of shape {tuple(x.shape[1:])} but the model "
+    examples = scored_examples(data, config, batch_size)  # streamed, in file order
+    if examples.shape != tuple(model.data_shape):
+        raise KerasaeError(f"{data} has examples of shape {examples.shape} but the model "
                            f"was trained on {tuple(model.data_shape)}; score data of that shape")
     y = load_labels(labels) if labels else None
     if y is not None:
-        _binary_labels(y, len(x))
-    record = None
-    if threshold is None and contamination is None:
-        record = load_threshold(run_dir, model, config)
-    scores = _finite(model.score(x, batch_size=batch_size), "scores")
-    value, how = choose_threshold(scores, record, threshold, contamination, percentile)
-    flagged = scores > value
-
+        _binary_labels(y, examples.n)
     out = out or os.path.join(run_dir, "detect", "scores.csv")
     if not out.lower().endswith(".csv"):
         raise KerasaeError(f"--out {out} must be a .csv file")
+    record = None
+    if threshold is None and contamination is None:
+        record = load_threshold(run_dir, model, config)
+    rows, scores = examples.score(model)
+    scores = _finite(scores, "scores")
+    if y is not None:
+        y = y[rows]  # a file that failed to decode mid-stream has no score and no label
+    value, how = choose_threshold(scores, record, threshold, contamination, percentile)
+    flagged = scores > value
     stem = os.path.splitext(out)[0]
-    lines = ["index,score,is_anomaly"] + [f"{i},{s:.8g},{int(f)}"
-                                          for i, (s, f) in enumerate(zip(scores, flagged))]
-    from kerasae.io import write_text
-
-    write_text(out, "\n".join(lines) + "\n")
-    summary = {"run": run_dir, "model": config["model"], "data": str(data), "n": int(len(x)),
+    write_scores(out, rows, scores, flagged, examples.keys)
+    summary = {"run": run_dir, "model": config["model"], "data": str(data), "n": int(len(rows)),
                "score": score_description(model), "threshold": value, "threshold_from": how,
                "n_flagged": int(flagged.sum()), "scores_csv": out,
                "histogram_png": plot_histogram(scores, value, y, stem + "_hist.png")}
@@ -232,6 +222,22 @@ def detect(run_dir, data, threshold=None, contamination=None, percentile=None, l
         summary.update(ranking_metrics(scores, y))
         summary["roc_png"] = plot_roc(scores, y, summary["auroc"], stem + "_roc.png")
     return summary
+
+
+def write_scores(path, rows, scores, flagged, keys=None):
+    """The scores CSV: index (row in file order), the file's relative path for an image
+    folder, score, is_anomaly (written atomically)."""
+    import csv
+    import io
+
+    from kerasae.io import write_text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["index", *(["path"] if keys is not None else []), "score", "is_anomaly"])
+    for i, s, f in zip(rows, scores, flagged):
+        writer.writerow([int(i), *([keys[i]] if keys is not None else []), f"{s:.8g}", int(f)])
+    write_text(path, buf.getvalue())
 
 
 def plot_histogram(scores, threshold, labels, path):

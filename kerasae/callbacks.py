@@ -201,13 +201,19 @@ class LatentTraversal(_GridCallback):
         return images, rows, f"latent traversal over [-{self.span:g}, {self.span:g}]"
 
 
-def default_grid_callbacks(model, run_dir, x_test):
+GRID_EXAMPLES = 8  # test examples a reconstruction grid shows
+
+
+def default_grid_callbacks(model, run_dir, data):
     """The grids `kerasae train` writes for any model on image data: reconstructions, and
-    prior samples plus a latent traversal where the model is generative."""
+    prior samples plus a latent traversal where the model is generative. `data`: a kerasae
+    dataset (only the first test examples are read, `data.head`) or an array of examples."""
     from kerasae.plots import is_image_shape
 
     if not is_image_shape(tuple(model.data_shape)):
         return []
+    x_test = data.head("test", GRID_EXAMPLES) if hasattr(data, "head") else \
+        np.asarray(data[:GRID_EXAMPLES], dtype="float32")
     folder = os.path.join(run_dir, "samples")
     log_dir = os.path.join(run_dir, "tensorboard")
     out = [ReconstructionGrid(x_test, folder, log_dir=log_dir)]

@@ -67,14 +67,17 @@ def _run_for(name, config, out, retrain, verbose=1):
 
 
 def compare(dataset="digits", latent_dim=16, models="ae", epochs=10, out=None,
-            batch_size=128, seed=0, retrain=False, n_show=8, verbose=1):
+            batch_size=128, seed=0, retrain=False, n_show=8, verbose=1, image_size=None,
+            channels=None, feature=None):
     """Train (or reuse) each model, evaluate on the test split, write tables and figures.
-    verbose: 0 silent, 1 one line per model, 2 also Keras's line per epoch."""
+    verbose: 0 silent, 1 one line per model, 2 also Keras's line per epoch.
+    `image_size`, `channels`, `feature`: how streamed images are read (as for train)."""
     from kerasae.runs import TrainConfig
 
     names = resolve_models(models)
     config = dict(dataset=dataset, latent_dim=latent_dim, epochs=epochs,
-                  batch_size=batch_size, seed=seed)
+                  batch_size=batch_size, seed=seed, image_size=image_size,
+                  channels=channels, feature=feature)
     TrainConfig(model="pca", **config).check()  # bad numbers fail before any training
     data_name = os.path.splitext(os.path.basename(os.path.normpath(str(dataset))))[0]
     out = out or os.path.join("runs", f"compare-{data_name}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -92,32 +95,32 @@ def compare(dataset="digits", latent_dim=16, models="ae", epochs=10, out=None,
 
     write_text(os.path.join(out, "comparison.csv"), _csv(rows))
     write_text(os.path.join(out, "comparison.md"), _markdown(rows, data.name, latent_dim,
-                                                             len(data.x_test)))
+                                                             data.n_test))
     figures = [plot_bars(rows, os.path.join(out, "comparison_mse.png"), latent_dim),
                plot_panel(show, recons, os.path.join(out, "reconstructions.png"))]
     return {"out": out, "rows": rows, "figures": figures}
 
 
 def _evaluate_all(names, config, out, retrain, dataset, n_show, verbose):
-    """Train or reuse each run; its test MSE and reconstructions of the first test examples."""
-    from kerasae.data import load_dataset
+    """Train or reuse each run; its test MSE (streamed over the test split) and
+    reconstructions of the first test examples."""
+    from kerasae.rundata import EVAL_BATCH, open_data, reconstruction_mse
     from kerasae.runs import load_run
 
     rows, recons, data, show = [], {}, None, None
     for name in names:
         run_dir = _run_for(name, config, out, retrain, verbose)
         run_config, model = load_run(run_dir)
-        if data is None:
-            data = load_dataset(dataset, scaling=run_config.get("scaling"))
-            show = data.x_test[:n_show]
-        x_hat = model.reconstruct(data.x_test)
-        mse = float(np.mean((data.x_test - x_hat) ** 2))
+        if data is None:  # the runs share their data and its scaling
+            data = open_data(run_config, dataset, scaling=run_config.get("scaling"))
+            show = data.head("test", n_show)
+        mse = reconstruction_mse(model, data.batches("test", EVAL_BATCH))
         rows.append({"model": name, "test_mse": mse,
                      "psnr_db": float(10 * np.log10(1.0 / max(mse, 1e-12))),
                      "parameters": int(model.count_params()),
                      "train_seconds": run_config.get("train_seconds"),
                      "epochs": run_config.get("epochs"), "run_dir": run_dir})
-        recons[name] = x_hat[:n_show]
+        recons[name] = model.reconstruct(show)
     return rows, recons, data, show
 
 

@@ -10,6 +10,12 @@ batch, and the replicas' gradients are all-reduced before one identical optimize
   multiworker  `MultiWorkerMirroredStrategy` over the workers listed in `TF_CONFIG`
                (every machine runs the same `kerasae train` command with its own task).
 
+Input under multiworker: each worker reads its own shard of the files (tf.data auto-shard
+by FILE where every worker gets at least two files, by DATA otherwise; kerasae.pipeline),
+and every worker runs the same number of steps per epoch (the data repeats, an epoch is
+n_train // global batch steps: kerasae.rundata.fit_pipelines), so no worker waits forever
+at an epoch's end for a peer whose shard ran dry.
+
 Mixed precision (Micikevicius et al., "Mixed Precision Training", ICLR 2018): layers compute
 in float16/bfloat16 with float32 variables; kerasae's losses cast to float32 and the decoder
 output is float32, and Keras wraps the optimizer in a dynamic loss scale for float16.
@@ -87,6 +93,14 @@ def make_strategy(name):
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
         return tf.distribute.MirroredStrategy(devices=devices)
     check(name, "float32")
+
+
+def is_multiworker(strategy=None):
+    """True under MultiWorkerMirroredStrategy (default: the strategy in scope)."""
+    import tensorflow as tf
+
+    strategy = strategy or tf.distribute.get_strategy()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 def check_batch(batch_size, strategy):

@@ -65,8 +65,10 @@ def check_model(model):
 def log_likelihood(model, x, k=1000, seed=0, rows=None):
     """Per-example importance-sampled log p(x) and ELBO in nats, with `k` draws each.
 
-    `rows`: decoder rows (examples x draws) per compiled call, the memory bound (default:
-    ELEMENTS / the example's size); `seed`: an int, the draws' stateless seed.
+    `x`: an array, or a tf.data.Dataset of batches (e.g. `data.batches("test", 256)`),
+    read as it streams. `rows`: decoder rows (examples x draws) per compiled call, the
+    memory bound (default: ELEMENTS / the example's size); `seed`: an int, the draws'
+    stateless seed (the figures do not depend on how a stream is batched).
 
     Returns a dict: `log_px` and `elbo` (arrays of shape (n,); the ELBO is the mean log
     weight of the same draws, so log_px >= elbo example by example), their means,
@@ -76,10 +78,9 @@ def log_likelihood(model, x, k=1000, seed=0, rows=None):
 
     check_model(model)
     _check_k(k)
-    x = np.asarray(x, dtype="float32")
-    if len(x) == 0:
-        raise KerasaeError("no examples to evaluate the log-likelihood on")
-    rows = rows or max(64, ELEMENTS // max(1, math.prod(x.shape[1:])))
+    if not hasattr(x, "as_numpy_iterator"):
+        x = np.asarray(x, dtype="float32")
+    rows = rows or max(64, ELEMENTS // max(1, math.prod(model.data_shape)))
     k_chunk = min(k, rows)
     batch = max(1, rows // k_chunk)
     n_chunks = -(-k // k_chunk)
@@ -90,8 +91,8 @@ def log_likelihood(model, x, k=1000, seed=0, rows=None):
         return tf.reduce_logsumexp(log_w, axis=1), tf.reduce_sum(log_w, axis=1)
 
     lse, total = [], []
-    for b, start in enumerate(range(0, len(x), batch)):
-        xb = tf.constant(x[start:start + batch])
+    for b, block in enumerate(_blocks(x, batch)):
+        xb = tf.constant(block)
         parts, sums = [], 0.0
         for c, first in enumerate(range(0, k, k_chunk)):
             draws = min(k_chunk, k - first)
@@ -101,11 +102,34 @@ def log_likelihood(model, x, k=1000, seed=0, rows=None):
             sums = sums + s.numpy()
         lse.append(np.logaddexp.reduce(np.stack(parts, axis=1), axis=1) - math.log(k))
         total.append(sums / k)
+    if not lse:
+        raise KerasaeError("no examples to evaluate the log-likelihood on")
     log_px, elbo = np.concatenate(lse), np.concatenate(total)
     n = len(log_px)
     stderr = float(np.std(log_px, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
     return {"log_px": log_px, "elbo": elbo, "mean": float(np.mean(log_px)),
             "elbo_mean": float(np.mean(elbo)), "stderr": stderr, "k": k, "n": n}
+
+
+def _blocks(x, size):
+    """Consecutive blocks of `size` examples (the last may be smaller) of an array or of a
+    stream of batches: the same blocks, so the same seeds, however the stream is batched."""
+    if isinstance(x, np.ndarray):
+        yield from (x[i:i + size] for i in range(0, len(x), size))
+        return
+    pending, count = [], 0
+    for batch in x.as_numpy_iterator():
+        batch = np.asarray(batch, dtype="float32")
+        while len(batch):
+            take = batch[:size - count]
+            pending.append(take)
+            count += len(take)
+            batch = batch[len(take):]
+            if count == size:
+                yield np.concatenate(pending)
+                pending, count = [], 0
+    if pending:
+        yield np.concatenate(pending)
 
 
 def _check_k(k):
@@ -115,9 +139,9 @@ def _check_k(k):
 
 def evaluate_run(run_dir, dataset=None, k=1000, seed=0):
     """The test split's log-likelihood of a finished run: {"nats", "stderr", "elbo", "k", "n"}."""
-    from kerasae.data import load_dataset
     from kerasae.io import read_json
     from kerasae.registry import get_model_class
+    from kerasae.rundata import check_shape, open_data
     from kerasae.runs import CONFIG, load_run
 
     _check_k(k)
@@ -131,10 +155,8 @@ def evaluate_run(run_dir, dataset=None, k=1000, seed=0):
             check_model(cls)
     config, model = load_run(run_dir)
     check_model(model)
-    data = load_dataset(dataset or config["dataset"], scaling=config.get("scaling"))
-    if tuple(data.input_shape) != tuple(model.data_shape):
-        raise KerasaeError(f"the data has shape {data.input_shape} but the model was trained "
-                           f"on {tuple(model.data_shape)}; evaluate on data of the same shape")
-    result = log_likelihood(model, data.x_test, k=k, seed=seed)
+    data = open_data(config, dataset, scaling=config.get("scaling"))
+    check_shape(data, model)
+    result = log_likelihood(model, data.batches("test", 256), k=k, seed=seed)
     return {"nats": result["mean"], "stderr": result["stderr"], "elbo": result["elbo_mean"],
             "k": result["k"], "n": result["n"]}

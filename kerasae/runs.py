@@ -39,6 +39,12 @@ class TrainConfig:
     beta_cycles: int = 4  # periods of the cyclical schedule over the run
     strategy: str = "default"  # tf.distribute: default, mirrored, multiworker (kerasae.distribute)
     precision: str = "float32"  # or mixed_float16 / mixed_bfloat16 (losses stay float32)
+    # how streamed images are read (folders, TFRecord): evaluate, detect and resume reopen
+    # the data the same way; None: what the data itself says (kerasae.data.load_dataset)
+    image_size: tuple = None  # (height, width) every image is resized to
+    channels: int = None  # 1 or 3
+    feature: str = None  # the TFRecord feature holding the image (default "image")
+    sampler: str = None  # a latent sampler fitted when training ends (kerasae.samplers)
     overwrite: bool = False
 
     def check(self):
@@ -55,8 +61,14 @@ class TrainConfig:
             raise KerasaeError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got "
                                f"{self.lr_schedule!r}")
         from kerasae.distribute import check as check_distribute
+        from kerasae.rundata import check_data_options
 
         check_distribute(self.strategy, self.precision)
+        self.image_size = check_data_options(self.image_size, self.channels, self.feature)
+        if self.sampler is not None:  # an unknown name fails before any data is read
+            from kerasae.samplers import create_sampler
+
+            create_sampler(self.sampler)
 
 
 def default_out(config):
@@ -69,7 +81,8 @@ def is_finished(run_dir):
     return os.path.isfile(os.path.join(run_dir, MODEL))
 
 
-UNCOMPARED = ("out", "overwrite", "strategy")  # where and how, not what, a run trains
+# where and how, not what, a run trains (a sampler is fitted after it, to the same model)
+UNCOMPARED = ("out", "overwrite", "strategy", "sampler")
 
 
 def settings_diff(run_dir, config):
@@ -176,36 +189,43 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     """
     import keras
 
-    from kerasae import checkpoints
-    from kerasae.data import load_dataset
-    from kerasae.pipeline import make_tf_dataset
+    from kerasae import checkpoints, rundata
     from kerasae.registry import create_model
 
-    data = load_dataset(config.dataset)  # `train` has checked the config and set config.out
+    data = rundata.open_data(config)  # `train` has checked the config and set config.out
     params = {"latent_dim": config.latent_dim, **config.params}
     keras.utils.set_random_seed(config.seed)
     model = create_model(config.model, input_shape=data.input_shape, **params)
     config.model = model.registered_name  # DIST:NAME where several distributions clash
     callbacks = (*beta_callbacks(config, model), *callbacks)
+    if config.sampler:  # e.g. `prior` on a model without one: refused before training
+        from kerasae.samplers import check_for_model
+
+        check_for_model(config.sampler, model)
     prepare_out(config, resume)  # only once the config is known to be valid: nothing half-made
     out = config.out
     resolved = {**dataclasses.asdict(config), "input_shape": list(data.input_shape),
-                "scaling": data.scaling, "model_config": model.get_config(),
+                "scaling": data.scaling, "n_train": int(data.n_train),
+                "n_test": int(data.n_test), "model_config": model.get_config(),
                 "status": "running", "kerasae_version": _version()}
+    if getattr(data, "skipped", 0):
+        resolved["skipped_files"] = int(data.skipped)
     write_json(os.path.join(out, CONFIG), resolved)
 
+    # streamed batches (kerasae.rundata): memory does not grow with the dataset
+    train_ds, test_ds, fit_kwargs, per_epoch = rundata.fit_pipelines(
+        data, config.batch_size, seed=config.seed)
     # the fast path's steps per execution, capped at an epoch (Keras's progress bar overruns)
-    per_epoch = -(-len(data.x_train) // config.batch_size)
     model.compile(optimizer=_optimizer(config, model, per_epoch),
                   steps_per_execution=min(model.fast_steps_per_execution(), per_epoch))
-    train_ds = make_tf_dataset(data.x_train, config.batch_size, seed=config.seed)
-    test_ds = make_tf_dataset(data.x_test, config.batch_size, shuffle=False)
     ckpt_dir = os.path.join(out, CHECKPOINTS)
     extra = [*model.run_callbacks(out, data), *callbacks]
     state = checkpoints.read_state(ckpt_dir) if resume else None
     done = 0
+    # a first batch read here, not from train_ds: under multiworker that one is a worker's
+    # shard, which only tf.distribute can read (kerasae.rundata.read_batches)
     if state is not None:
-        done = checkpoints.restore(model, state, next(iter(train_ds)), extra)
+        done = checkpoints.restore(model, state, data.head("train", config.batch_size), extra)
         if config.learning_rate not in (None, state.get("learning_rate")) and \
                 config.lr_schedule == "constant":  # a schedule was built with the new rate
             model.optimizer.learning_rate.assign(config.learning_rate)  # after a NaN
@@ -222,14 +242,17 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     ]
     if on_start is not None:
         on_start(run_facts(config, data, model, done if resume else None), model)
+    if not done and model.has_hook("initialize") and rundata.is_multiworker():
+        model.run_initialize(data.head("train", config.batch_size), config.batch_size)
     start = time.perf_counter()
     try:
         if done < config.epochs:
             model.fit(train_ds, epochs=config.epochs, initial_epoch=done,
-                      validation_data=test_ds, callbacks=run_callbacks, verbose=verbose)
+                      validation_data=test_ds, callbacks=run_callbacks, verbose=verbose,
+                      **fit_kwargs)
         from kerasae.anomaly import save_threshold
 
-        save_threshold(out, model, data.x_train)  # what `kerasae detect` uses by default
+        save_threshold(out, model, data)  # what `kerasae detect` uses by default
         # model.keras marks a finished run, so it comes after everything a finished run needs
         with atomic_path(os.path.join(out, MODEL)) as tmp:
             model.save(tmp)
@@ -246,7 +269,14 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     seconds = time.perf_counter() - start
     resolved.update(model.run_summary())  # e.g. sdae's per-layer pretraining
     resolved.update(status="finished", train_seconds=round(seconds, 3))
+    failed = None
+    if config.sampler:  # after model.keras: a failed fit keeps the trained model
+        from kerasae.samplers import fit_after_training
+
+        failed = fit_after_training(out, model, data, config, resolved)
     write_json(os.path.join(out, CONFIG), resolved)
+    if failed:
+        raise failed
     return out, model, checkpoints.history_dict(checkpoint.rows)
 
 
@@ -256,8 +286,9 @@ def run_facts(config, data, model, resumed_from=None):
 
     gpus = tf.config.list_logical_devices("GPU")
     strategy = tf.distribute.get_strategy()
-    return {"model": config.model, "dataset": data.name, "n_train": int(len(data.x_train)),
-            "n_test": int(len(data.x_test)), "input_shape": tuple(data.input_shape),
+    return {"model": config.model, "dataset": data.name, "n_train": int(data.n_train),
+            "n_test": int(data.n_test), "skipped": int(getattr(data, "skipped", 0) or 0),
+            "input_shape": tuple(data.input_shape),
             "latent_dim": model.latent_dim,
             "parameters": int(sum(math.prod(w.shape) for w in model.trainable_weights)),
             "out": config.out, "device": f"GPU x{len(gpus)}" if gpus else "CPU",
@@ -335,26 +366,11 @@ def load_run(run_dir):
 
 
 def evaluate(run_dir, dataset=None, verbose=False):
-    """Test-set reconstruction metrics of a finished run (`verbose`: Keras's progress bar)."""
-    import numpy as np
+    """Test-set reconstruction metrics of a finished run, streamed over the test split
+    (`kerasae.rundata.evaluate`; `verbose`: Keras's progress bar)."""
+    from kerasae.rundata import evaluate as evaluate_streamed
 
-    from kerasae.data import load_dataset
-
-    config, model = load_run(run_dir)
-    if not model.compiled:
-        model.compile()
-    data = load_dataset(dataset or config["dataset"], scaling=config.get("scaling"))
-    if tuple(data.input_shape) != tuple(model.data_shape):
-        raise KerasaeError(f"the data has shape {data.input_shape} but the model was trained "
-                           f"on {tuple(model.data_shape)}; evaluate on data of the same shape")
-    model.reseed(config.get("seed", 0))  # a stochastic loss (vae's draws) repeats
-    x_hat = model.reconstruct(data.x_test)
-    mse = float(np.mean((data.x_test - x_hat) ** 2))
-    return {"run": run_dir, "model": config["model"], "dataset": data.name,
-            "n_test": int(len(data.x_test)), "test_mse": mse,
-            "psnr": float(10 * np.log10(1.0 / max(mse, 1e-12))),
-            "test_loss": float(model.evaluate(data.x_test, batch_size=256, verbose=int(verbose),
-                                              return_dict=True)["loss"])}
+    return evaluate_streamed(run_dir, dataset, verbose)
 
 
 def _version():

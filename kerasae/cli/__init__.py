@@ -11,7 +11,7 @@ import sys
 import warnings
 
 COMMAND_MODULES = ("models", "train", "evaluate", "sample", "detect", "compare", "export",
-                   "new_plugin", "report")
+                   "new_plugin", "report", "fit_sampler", "convert_tfrecord")
 
 
 class _HelpFormatter(argparse.HelpFormatter):

@@ -5,7 +5,11 @@ def register(sub):
     p = sub.add_parser("compare", help="train and compare models at one latent size, "
                                        "always against pca")
     p.add_argument("--dataset", default="digits",
-                   help="digits, fashion_mnist, mnist, cifar10, or a path (default digits)")
+                   help="digits, fashion_mnist, mnist, cifar10, or a path (an image folder, "
+                        "TFRecord files, .npy, .npz, .csv; default digits)")
+    from kerasae.cli.train import add_image_options
+
+    add_image_options(p)
     p.add_argument("--latent-dim", type=int, default=16)
     p.add_argument("--models", default="ae,conv_ae",
                    help="comma-separated names or globs, e.g. 'ae,*vae*'; pca is always added")
@@ -31,7 +35,8 @@ def cmd_compare(args):
 
     result = compare(dataset=args.dataset, latent_dim=args.latent_dim, models=args.models,
                      epochs=args.epochs, out=args.out, batch_size=args.batch_size,
-                     seed=args.seed, retrain=args.retrain, verbose=verbosity(args))
+                     seed=args.seed, retrain=args.retrain, verbose=verbosity(args),
+                     image_size=args.image_size, channels=args.channels, feature=args.feature)
     with open(os.path.join(result["out"], "comparison.md"), encoding="utf-8") as f:
         print(f.read().rstrip())
     figures = ", ".join(os.path.basename(p) for p in result["figures"])

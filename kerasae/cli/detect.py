@@ -6,8 +6,10 @@ def register(sub):
     p = sub.add_parser("detect", help="score data for anomalies with a trained run")
     p.add_argument("run_dir")
     p.add_argument("--data", required=True,
-                   help="examples to score: .npy, .npz, .csv, an image folder, or a named "
-                        "dataset (its test split); raw values, scaled like the training data")
+                   help="examples to score: .npy, .npz, .csv, an image folder or TFRecord "
+                        "files (streamed in file order, read at the run's --image-size and "
+                        "--channels; the CSV names each file), or a named dataset (its test "
+                        "split); raw values, scaled like the training data")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--threshold", type=float, help="flag scores above this value")
     group.add_argument("--contamination", type=float, metavar="RATE",

@@ -4,7 +4,7 @@ import os
 
 TRAIN_KEYS = ("model", "dataset", "epochs", "batch_size", "latent_dim", "learning_rate",
               "lr_schedule", "seed", "out", "beta_schedule", "beta_warmup", "beta_cycles",
-              "strategy", "precision")
+              "strategy", "precision", "sampler", "image_size", "channels", "feature")
 
 
 def register(sub):
@@ -12,8 +12,10 @@ def register(sub):
 
     p = sub.add_parser("train", help="train a model and write a run folder")
     p.add_argument("--model", help="a registered model name (see `kerasae list`)")
-    p.add_argument("--dataset", help="digits, fashion_mnist, mnist, cifar10, or a path "
-                                     "(image folder, .npy, .npz, .csv); default digits")
+    p.add_argument("--dataset", help="digits, fashion_mnist, mnist, cifar10, or a path: an "
+                                     "image folder (streamed), TFRecord files (a quoted glob "
+                                     "or a folder), .npy, .npz, .csv; default digits")
+    add_image_options(p)
     p.add_argument("--epochs", type=int, help="passes over the training split")
     p.add_argument("--batch-size", type=int,
                    help="examples per step (global: split over a strategy's replicas)")
@@ -40,6 +42,10 @@ def register(sub):
                    help="epochs of the linear/sigmoid ramp (default 10)")
     p.add_argument("--beta-cycles", type=int,
                    help="periods of the cyclical schedule over the run (default 4)")
+    p.add_argument("--sampler", metavar="NAME",
+                   help="fit this latent sampler to the training codes when training ends "
+                        "(gmm, gaussian, two_stage, prior, ...): how `kerasae sample` and an "
+                        "export generate; makes any model with an encoder generative")
     p.add_argument("--resume", action="store_true",
                    help="continue the unfinished run in --out from its last checkpoint; its "
                         "config.json has the settings (only --epochs, --learning-rate and "
@@ -57,6 +63,39 @@ def register(sub):
     add_verbosity(p)
     _show_config_defaults(p)
     p.set_defaults(func=cmd_train)
+
+
+def add_image_options(p):
+    """--image-size, --channels, --feature: how streamed images are read (train, compare);
+    recorded in the run, so evaluate, detect and --resume read them the same way."""
+    from kerasae.rundata import parse_image_size
+
+    p.add_argument("--image-size", type=_argument_type(parse_image_size), metavar="H,W",
+                   help="resize every image (folders, TFRecord) to H,W pixels (default: "
+                        "the size of the first image)")
+    p.add_argument("--channels", type=int, choices=(1, 3),
+                   help="1 (greyscale) or 3 (RGB) channels per image (default: those of "
+                        "the first image)")
+    p.add_argument("--feature", metavar="NAME",
+                   help="the TFRecord feature holding the encoded image (default image)")
+
+
+def _argument_type(parse):
+    """argparse type from a parser that raises KerasaeError (argparse then says exit 2)."""
+    import argparse
+
+    from kerasae.errors import KerasaeError
+
+    def convert(text):
+        try:
+            return parse(text)
+        except KerasaeError as exc:  # argparse names the flag itself
+            flag, _, rest = str(exc).partition(" ")
+            raise argparse.ArgumentTypeError(rest if flag.startswith("--") else str(exc)) \
+                from None
+
+    convert.__name__ = parse.__name__
+    return convert
 
 
 def _show_config_defaults(parser):
@@ -151,6 +190,9 @@ def cmd_train(args):
                                                                   args.resume))
     tracking.finish(trackers)  # model.keras and threshold.json are written after fit
     _summary(config.model, history, out, os.path.join(out, HISTORY))
+    if config.sampler:
+        print(f"latent sampler {config.sampler} fitted to the training codes: "
+              f"{os.path.join(out, 'samplers', config.sampler)}")
     return 0
 
 
@@ -168,6 +210,12 @@ def _reuse(config, diff):
           "(pass --overwrite to train again)")
     _summary(config.model, read_history(config.out), config.out,
              os.path.join(config.out, HISTORY))
+    if config.sampler:  # the same model: fit the sampler asked for, if it is not there yet
+        from kerasae.samplers import fit_run_sampler, load_sampler
+
+        if load_sampler(config.out, config.sampler) is None:
+            sampler = fit_run_sampler(config.out, config.sampler, seed=config.seed)
+            print(f"{config.out} now has a {sampler.describe()}")
     return 0
 
 
@@ -199,9 +247,11 @@ def _header(facts, model, level, resume):
         print(f"resuming {f['out']} from epoch {done + 1} of {f['epochs']}" if done else
               f"resuming {f['out']}: no epoch had finished, starting at epoch 1 of "
               f"{f['epochs']}")
+    n_bad = f.get("skipped") or 0
+    skipped = f" ({n_bad} undecodable file{'s' if n_bad != 1 else ''} skipped)" if n_bad else ""
     lines = [
         f"kerasae train: {f['model']} on {f['dataset']} ({f['n_train']} train / "
-        f"{f['n_test']} test examples of shape {shape})",
+        f"{f['n_test']} test examples of shape {shape}){skipped}",
         f"  model     {f['model']}, latent_dim {f['latent_dim']}, "
         f"{f['parameters']:,} trainable parameters",
         f"  training  {f['epochs']} epoch{'s' if f['epochs'] != 1 else ''}, batch {f['batch_size']}, Adam "

@@ -129,6 +129,12 @@ class Autoencoder(keras.Model):
         config.update(self._constructor_config)
         return config
 
+    def record_config(self, **resolved):
+        """Record what a data-dependent default resolved to (e.g. `filters=None` -> the
+        conv filters chosen from the image size), so get_config and a saved model hold the
+        value built, and a model reloads identically even if a default changes."""
+        self._constructor_config.update(resolved)
+
     @classmethod
     def from_config(cls, config):
         return cls(**config)
@@ -326,7 +332,7 @@ class Autoencoder(keras.Model):
         latent-traversal grids, in RUN_DIR/samples/ and TensorBoard. Families extend it."""
         from kerasae.callbacks import default_grid_callbacks
 
-        return default_grid_callbacks(self, run_dir, data.x_test)
+        return default_grid_callbacks(self, run_dir, data)
 
     def run_summary(self):
         """Extra facts about the finished training for the run's config.json (e.g. sdae's
@@ -335,9 +341,14 @@ class Autoencoder(keras.Model):
 
     # ------------------------------------------------------------------ inference
     def _batched(self, fn, x, batch_size=256):
-        x = np.asarray(x, dtype="float32")
-        outs = [np.asarray(fn(tf.constant(x[i:i + batch_size])))
-                for i in range(0, len(x), batch_size)]
+        """`fn` over an array in batches, or over the batches of a (finite) tf.data.Dataset
+        (e.g. `data.batches("test", 256)`: streamed, never all in memory at once)."""
+        if isinstance(x, tf.data.Dataset):
+            outs = [np.asarray(fn(tf.cast(self._inputs(b), "float32"))) for b in x]
+        else:
+            x = np.asarray(x, dtype="float32")
+            outs = [np.asarray(fn(tf.constant(x[i:i + batch_size])))
+                    for i in range(0, len(x), batch_size)]
         if not outs:
             raise KerasaeError("no examples given (the input array is empty)")
         return np.concatenate(outs)

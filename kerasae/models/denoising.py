@@ -79,7 +79,7 @@ class DAE(Autoencoder):
                    "noise_level": 0.2}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=(64, 128), kernel_size=3, activation="relu",
+                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
                  noise="gaussian", noise_level=0.3, code="dense", loss="mse", **kwargs):
         """`filters` and `kernel_size` shape the conv architecture (conv_ae's defaults, and
         its Adam 2e-3), `hidden_units` the mlp one. `code="spatial"` (conv only) makes the
@@ -87,8 +87,10 @@ class DAE(Autoencoder):
         `kerasae.nets`): the better denoiser, with latent_dim a multiple of h*w (49 for
         28x28 images and two strided convolutions; 3136 = 64 channels)."""
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
+        filters = nets.resolve_filters(filters, self.data_shape, base=64)  # None: by size
+        self.record_config(filters=filters)
         nets.check_architecture(architecture, self.data_shape, code=code,
-                                latent_dim=self.latent_dim, filters=tuple(filters))
+                                latent_dim=self.latent_dim, filters=filters)
         if architecture == "conv":  # Fashion-MNIST pilot, sigma 0.3: +6.35 dB vs +5.65 dB at
             self.default_learning_rate = 2e-3  # filters (32, 64) and 1e-3
         check_noise(noise, noise_level)
@@ -96,7 +98,7 @@ class DAE(Autoencoder):
         self.noise = noise
         self.noise_level = float(noise_level)
         self.hidden_units = tuple(hidden_units)
-        self.filters = tuple(filters)
+        self.filters = filters
         self.code = code
         body = dict(hidden_units=self.hidden_units, filters=self.filters,
                     kernel_size=int(kernel_size), activation=activation)
@@ -208,58 +210,94 @@ class SDAE(DAE):
         if not self.compiled:
             self.compile()
         if int(self.pretrained.numpy()) == 0 and not resuming and self.pretrain_epochs:
-            self.pretrain(x, batch_size=batch_size, verbose=verbose)
+            self.pretrain(x, batch_size=batch_size, verbose=verbose,
+                          steps=kwargs.get("steps_per_epoch"))
         if verbose:
             print(f"sdae: fine-tuning the stacked network end to end for {epochs} epoch(s)")
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                            callbacks=callbacks, validation_data=validation_data,
                            initial_epoch=initial_epoch, **kwargs)
 
-    def pretrain(self, x, batch_size=None, verbose=1):
-        """Train each layer as a one-layer DAE on the codes below; returns the records."""
-        data, batch = _training_array(x, self._inputs)
-        batch = batch_size or batch or 32
-        codes = data.reshape(len(data), -1)
+    def pretrain(self, x, batch_size=None, verbose=1, steps=None):
+        """Train each layer as a one-layer DAE on the codes below; returns the records.
+
+        `x`: an array or a batched tf.data.Dataset (`steps` batches per epoch of an endless
+        one). Streamed: a batch's codes are computed by the (frozen) layers below as it is
+        read, so no array of the data or of its codes is ever held whole."""
+        data = _input_batches(x, self._inputs, batch_size or 32)
         lr = float(ops.convert_to_numpy(self.optimizer.learning_rate))
         pairs = self.layer_pairs()
         self.pretraining_history = []
+        below, width = [], self.input_size
         for i, (enc, dec) in enumerate(pairs):
             first = i == 0
-            low, high = (0.0, 1.0) if first else (float(codes.min()), float(codes.max()))
+            codes = data.map(_encoder_below(list(below), self.input_size))
+            low, high = (0.0, 1.0) if first else _value_range(codes, steps)
             layer_dae = _LayerDAE(enc, dec, self.noise, self.noise_level, low, high, clip=first,
                                   output_activation="sigmoid" if first else "linear")
             loss = "binary_crossentropy" if first and self.loss_kind == "bce" else "mse"
             layer_dae.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
-            units = f"{codes.shape[1]}->{enc.units}"
+            units = f"{width}->{enc.units}"
             if verbose:
                 print(f"sdae: pretraining layer {i + 1}/{len(pairs)} ({units}) as a one-layer "
                       f"DAE for {self.pretrain_epochs} epoch(s)")
-            before = _clean_loss(layer_dae, codes, loss)
-            pipeline = make_tf_dataset(codes, batch, seed=None).map(lambda c: (c, c))
-            hist = layer_dae.fit(pipeline, epochs=self.pretrain_epochs, verbose=verbose,
-                                 shuffle=False)  # the pipeline shuffles
-            after = _clean_loss(layer_dae, codes, loss)
+            sample = _first_codes(codes)  # the same codes before and after
+            before = _clean_loss(layer_dae, sample, loss)
+            hist = layer_dae.fit(codes.map(lambda c: (c, c)), epochs=self.pretrain_epochs,
+                                 steps_per_epoch=steps, verbose=verbose)
+            after = _clean_loss(layer_dae, sample, loss)
             self.pretraining_history.append(
                 {"layer": i + 1, "units": units, "epochs": self.pretrain_epochs,
                  "loss": [float(v) for v in hist.history["loss"]],
                  "clean_loss_before": float(before), "clean_loss_after": float(after)})
-            if i + 1 < len(pairs):  # the clean codes of this layer feed the next one
-                codes = np.concatenate([np.asarray(enc(codes[j:j + 4096]))
-                                        for j in range(0, len(codes), 4096)])
+            below.append(enc)  # the clean codes of this layer feed the next one
+            width = enc.units
         self.pretrained.assign(len(pairs))
         return self.pretraining_history
 
 
-def _clean_loss(layer_dae, codes, loss, limit=10_000):
-    """The layer DAE's loss on (up to `limit`) uncorrupted codes, computed eagerly."""
-    sample = codes[:limit]
+def _input_batches(data, inputs, batch_size):
+    """A tf.data pipeline of float32 input batches from an array (shuffled each epoch) or a
+    batched tf.data.Dataset (used as it is: it shuffles itself)."""
+    import tensorflow as tf
+
+    if isinstance(data, tf.data.Dataset):
+        return data.map(lambda *b: tf.cast(inputs(b), "float32"))
+    return make_tf_dataset(np.asarray(inputs(data), dtype="float32"), batch_size, seed=None)
+
+
+def _encoder_below(layers_below, size):
+    """Flattened batch -> the clean codes of the (frozen) encoder layers below."""
+
+    def encode(x):
+        c = ops.reshape(x, (-1, size))
+        for layer in layers_below:
+            c = layer(c)
+        return c
+
+    return encode
+
+
+def _value_range(codes, steps=None):
+    """(min, max) over the codes of one pass (or `steps` batches of an endless pipeline)."""
+    low, high = np.inf, -np.inf
+    for c in (codes.take(steps) if steps else codes).as_numpy_iterator():
+        low, high = min(low, float(c.min())), max(high, float(c.max()))
+    return low, high
+
+
+def _first_codes(codes, limit=10_000):
+    """Up to `limit` codes from the pipeline's first batches (a bounded sample)."""
+    parts, count = [], 0
+    for c in codes.as_numpy_iterator():
+        parts.append(c[:limit - count])
+        count += len(parts[-1])
+        if count >= limit:
+            break
+    return np.concatenate(parts)
+
+
+def _clean_loss(layer_dae, sample, loss):
+    """The layer DAE's loss on uncorrupted codes, computed eagerly."""
     fn = keras.losses.get(loss)
     return float(ops.mean(fn(sample, layer_dae(sample, training=False))))
-
-
-def _training_array(data, inputs):
-    """(numpy array of inputs, batch size if known) from an array or a batched tf.data set."""
-    if hasattr(data, "as_numpy_iterator"):
-        parts = [np.asarray(inputs(b)) for b in data.as_numpy_iterator()]
-        return np.concatenate(parts).astype("float32"), len(parts[0])
-    return np.asarray(inputs(data), dtype="float32"), None
