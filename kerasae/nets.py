@@ -2,7 +2,11 @@
 
 Conv networks follow the DCGAN-style layout most autoencoder papers use: strided
 convolutions down, transposed convolutions up, and a crop back to the exact input size,
-so 28x28x1, 32x32x3 and 8x8x1 inputs (or any other) all work.
+so 28x28x1, 32x32x3 and 8x8x1 inputs (or any other) all work. Without `filters` the depth
+follows the image size (`default_filters`): one stride-2 stage per halving of the smaller
+side while it is at least 8, so 64x64 images get DCGAN's four stages down to a 4x4 grid
+(Radford et al. 2016), (32, 64, 128, 256), and 28x28 or 8x8 ones the two stages kerasae
+always built.
 
 A conv network's code is `dense` (a Dense layer from the flattened features, the usual
 bottleneck) or `spatial`: a 1x1 convolution to latent_dim / (h*w) channels on the h x w
@@ -22,13 +26,56 @@ from kerasae.quantizer import VectorQuantizer  # noqa: F401  (re-exported)
 
 ARCHITECTURES = ("mlp", "conv")
 CODES = ("dense", "spatial")
+#: the deepest stage's width in a default conv network at most, and the outer stages' at least
+MAX_DEFAULT_WIDTH, MIN_DEFAULT_WIDTH = 256, 16
 
 
-def features(x, architecture, hidden_units=(512, 256), filters=(32, 64),
+def default_filters(input_shape, base=32):
+    """A conv network's filters for `input_shape` when none are given: one stride-2 stage
+    per halving of the smaller side while it is at least 8 (at least two stages). The
+    deepest stage is 2 * base wide, doubled per extra stage up to MAX_DEFAULT_WIDTH, and
+    the width halves stage by stage towards the input. 28x28 and 8x8: (base, 2 * base),
+    as kerasae has always built; 32x32: three stages; 64x64: (32, 64, 128, 256), to 4x4.
+
+    Why halve outwards rather than double from `base`: the decoder's last transposed
+    convolution runs at full resolution with filters[0] x filters[1] weights per pixel, so
+    doubling from conv_ae's 64 (64, 128, 256, 256) would make a 64x64 step ~3x dearer
+    than (32, 64, 128, 256) for a wider first layer of a DCGAN-deep network."""
+    shape = tuple(input_shape)
+    stages, size = 0, min(shape[:2]) if len(shape) in (2, 3) else 0
+    while size >= 8:
+        size, stages = math.ceil(size / 2), stages + 1
+    stages = max(2, stages)
+    deepest = min(2 * int(base) * 2 ** (stages - 2), max(MAX_DEFAULT_WIDTH, 2 * int(base)))
+    floor = min(MIN_DEFAULT_WIDTH, int(base))
+    return tuple(max(deepest // 2 ** (stages - 1 - i), floor) for i in range(stages))
+
+
+def resolve_filters(filters, input_shape, base=32):
+    """`filters` as a tuple of ints; None picks `default_filters(input_shape, base)`."""
+    from kerasae.errors import KerasaeError
+
+    if filters is None:
+        return default_filters(input_shape, base)
+    if isinstance(filters, int) and not isinstance(filters, bool):
+        filters = (filters,)  # --param filters=32: one stage
+    try:
+        filters = tuple(int(f) for f in filters)
+    except (TypeError, ValueError):
+        filters = ()
+    if not filters or min(filters) < 1:
+        raise KerasaeError("filters must be positive integers, one per stride-2 stage, e.g. "
+                           "(32, 64), or None to pick them from the image size")
+    return filters
+
+
+def features(x, architecture, hidden_units=(512, 256), filters=None,
              kernel_size=3, activation="relu", prefix="enc", flatten=True):
     """The encoder body on a Keras tensor `x`: a flat feature tensor, before any head
-    (for conv with `flatten=False`: the last strided convolution's feature map)."""
+    (for conv with `flatten=False`: the last strided convolution's feature map).
+    `filters=None`: `default_filters` for the input's size."""
     if architecture == "conv":
+        filters = resolve_filters(filters, x.shape[1:])
         if len(x.shape) == 2:
             raise ValueError("the conv architecture needs image inputs (height, width, channels)")
         if len(x.shape) == 3:
@@ -59,7 +106,7 @@ def build_encoder(input_shape, latent_dim, architecture="mlp", name="encoder",
 
 
 def build_decoder(latent_dim, output_shape, architecture="mlp", hidden_units=(512, 256),
-                  filters=(32, 64), kernel_size=3, activation="relu",
+                  filters=None, kernel_size=3, activation="relu",
                   output_activation="sigmoid", name="decoder", code="dense"):
     """A keras.Model from z to x_hat with the data's shape (sigmoid output for [0, 1] data)."""
     output_shape = tuple(output_shape)
@@ -67,6 +114,7 @@ def build_decoder(latent_dim, output_shape, architecture="mlp", hidden_units=(51
     if architecture == "conv":
         height, width = output_shape[0], output_shape[1]
         channels = output_shape[2] if len(output_shape) == 3 else 1
+        filters = resolve_filters(filters, output_shape)
         steps = len(filters)
         h0, w0 = code_grid(output_shape, filters)
         if code == "spatial":  # the code grid, widened by a convolution that mixes neighbours
@@ -105,8 +153,9 @@ def code_channels(latent_dim, height, width):
     return latent_dim // (height * width)
 
 
-def code_grid(input_shape, filters):
+def code_grid(input_shape, filters=None):
     """(height, width) of a conv network's code grid: the input halved once per filter."""
+    filters = resolve_filters(filters, input_shape)
     return tuple(_downsampled(size, len(filters)) for size in tuple(input_shape)[:2])
 
 

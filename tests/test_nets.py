@@ -67,3 +67,68 @@ def test_bad_spatial_codes_are_refused():
                                 filters=(8, 16))
     with pytest.raises(KerasaeError, match="code must be one of dense, spatial"):
         nets.check_architecture("conv", (28, 28, 1), code="grid", latent_dim=49)
+
+
+# ------------------------------------------------------------------ depth from the image size
+@pytest.mark.parametrize("shape, expected, expected_wide", [
+    ((8, 8, 1), (32, 64), (64, 128)), ((28, 28, 1), (32, 64), (64, 128)),
+    ((12, 12), (32, 64), (64, 128)), ((32, 32, 3), (32, 64, 128), (64, 128, 256)),
+    ((64, 40, 3), (32, 64, 128), (64, 128, 256)),
+    ((64, 64, 3), (32, 64, 128, 256), (32, 64, 128, 256)),
+    ((128, 128, 3), (16, 32, 64, 128, 256), (16, 32, 64, 128, 256))])
+def test_default_depth_follows_the_image_size(shape, expected, expected_wide):
+    assert nets.default_filters(shape) == expected  # vae's base width, 32
+    assert nets.default_filters(shape, base=64) == expected_wide  # conv_ae's
+    grid = nets.code_grid(shape)  # None resolves the same way in every builder
+    assert grid == nets.code_grid(shape, expected)
+    if min(shape[:2]) >= 16:  # halved down to about 4x4 (at most 7 on the smaller side)
+        assert 4 <= min(grid) <= 7
+
+
+def test_explicit_filters_win_and_bad_ones_are_refused():
+    assert nets.resolve_filters([16, 32], (64, 64, 3)) == (16, 32)  # a saved config's list
+    assert nets.resolve_filters(8, (64, 64, 3)) == (8,)  # --param filters=8
+    for bad in ((), (0, 8), "abc"):
+        with pytest.raises(KerasaeError, match="filters must be positive integers"):
+            nets.resolve_filters(bad, (64, 64, 3))
+
+
+#: (family, conv kwargs, the fixed default filters every release before deeper nets had)
+FAMILIES = [("conv_ae", {}, (64, 128)), ("vae", {"architecture": "conv"}, (32, 64)),
+            ("wae", {}, (64, 128)), ("aae", {}, (64, 128)),
+            ("dae", {"architecture": "conv"}, (64, 128))]
+
+
+@pytest.mark.parametrize("name, kwargs, old", FAMILIES)
+def test_28x28_defaults_are_unchanged(name, kwargs, old):
+    import kerasae
+
+    model = kerasae.create_model(name, input_shape=(28, 28, 1), **kwargs)
+    explicit = kerasae.create_model(name, input_shape=(28, 28, 1), filters=old, **kwargs)
+    assert tuple(model.get_config()["filters"]) == old
+    assert model.count_params() == explicit.count_params()
+
+
+@pytest.mark.parametrize("name, kwargs, old", [  # 3-6 s each: the adversarial ones and dae in CI
+    f if f[0] in ("conv_ae", "vae") else pytest.param(*f, marks=pytest.mark.slow)
+    for f in FAMILIES])
+def test_64x64_defaults_build_train_and_reload(name, kwargs, old):
+    import kerasae
+
+    shape = (64, 64, 3)
+    model = kerasae.create_model(name, input_shape=shape, **kwargs)
+    config = model.get_config()
+    assert config["filters"] == (32, 64, 128, 256)  # four stride-2 stages down to 4x4
+    model.compile()
+    x = np.random.default_rng(0).random((8, *shape), dtype=np.float32)
+    history = model.fit(x, epochs=1, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert np.asarray(model.reconstruct(x[:2])).shape == (2, *shape)
+    # the resolved filters are in the config: a reload builds the same networks, even where
+    # the size-based default would now pick others (an old config's explicit filters)
+    clone = type(model).from_config(config)
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(np.asarray(clone.encode(x[:2])), np.asarray(model.encode(x[:2])),
+                               atol=1e-5)
+    old_config = {**config, "filters": list(old)}
+    assert type(model).from_config(old_config).get_config()["filters"] == tuple(old)

@@ -138,7 +138,9 @@ class AdversarialAutoencoder(Autoencoder):
                                   if n != "gp" or self.gp_weight > 0 or divergence == "critic")
         self.make_trackers()
         self.seed_generator = keras.random.SeedGenerator(0)
-        body = dict(hidden_units=tuple(hidden_units), filters=tuple(filters),
+        filters = nets.resolve_filters(filters, self.data_shape, base=64)  # None: by size
+        self.record_config(filters=filters)
+        body = dict(hidden_units=tuple(hidden_units), filters=filters,
                     kernel_size=int(kernel_size), activation=activation)
         self.set_networks(
             nets.build_encoder(self.data_shape, self.latent_dim, architecture, **body),
@@ -159,6 +161,23 @@ class AdversarialAutoencoder(Autoencoder):
         if int(n) <= 0:
             raise KerasaeError(f"the number of samples must be positive, got {n}")
         return self.decode(self.sample_prior(n, seed=seed))
+
+    @property
+    def prior_spec(self):
+        """The export manifest's prior for a mixture or uniform prior, so kerasae-runtime
+        draws from this very distribution (None for the Gaussian: the standard normal)."""
+        if self.prior == "gaussian":
+            return None
+        dim, k = self.latent_dim, self.prior_components
+        if self.prior == "uniform":
+            return lambda: {"kind": "uniform", "dim": dim, "low": -np.sqrt(3.0),
+                            "high": np.sqrt(3.0), "source": "the model's uniform prior"}
+        angle = 2.0 * np.pi * np.arange(k) / k
+        centres = np.stack([np.cos(angle), np.sin(angle)], axis=-1) * MIXTURE_RADIUS
+        means = np.pad(centres, [(0, 0), (0, max(dim - 2, 0))])[:, :dim]
+        return lambda: {"kind": "gmm", "dim": dim, "weights": [1.0 / k] * k,
+                        "means": means.tolist(), "scale_diag": [[MIXTURE_STD] * dim] * k,
+                        "source": f"the model's prior: {k} Gaussians on a circle"}
 
     def _prior_batch(self, n):
         return draw_prior(self.prior, n, self.latent_dim, self.prior_components,

@@ -46,7 +46,7 @@ class BetaTCVAE(VAE):
                    "dataset_size": 256}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
                  beta=6.0, alpha=1.0, gamma=1.0, dataset_size=60000, likelihood="bernoulli",
                  likelihood_scale=0.1, learn_scale=False, **kwargs):
         """`beta` weighs the total correlation (it is the `beta` --beta-schedule anneals),

@@ -16,12 +16,15 @@ class ConvAE(Autoencoder):
     # Fashion-MNIST pilot (20k images, 3 epochs): test MSE 0.0123 at 2e-3 vs 0.0137 at 1e-3
     default_learning_rate = 2e-3
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, filters=(64, 128),
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, filters=None,
                  kernel_size=3, activation="relu", loss="mse", **kwargs):
+        """`filters`: one entry per stride-2 stage; None picks the depth from the image
+        size (`kerasae.nets.default_filters`, widths from 64: (64, 128) at 28x28)."""
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
         nets.check_architecture("conv", self.data_shape)
         self._check_undercomplete()
-        self.filters = tuple(filters)
+        self.filters = nets.resolve_filters(filters, self.data_shape, base=64)
+        self.record_config(filters=self.filters)
         self.kernel_size = int(kernel_size)
         self.activation = activation
         body = dict(filters=self.filters, kernel_size=self.kernel_size, activation=activation)

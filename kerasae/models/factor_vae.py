@@ -56,7 +56,7 @@ class FactorVAE(VAE, AdversarialAutoencoder):
                    "disc_units": (16,)}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=10, architecture="mlp",
-                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
                  beta=1.0, likelihood="bernoulli", likelihood_scale=0.1, learn_scale=False,
                  kl="analytic", gamma=6.4, disc_units=(1000, 1000, 1000, 1000, 1000, 1000),
                  disc_activation="leaky_relu", n_critic=1, **kwargs):

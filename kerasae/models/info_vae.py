@@ -41,7 +41,7 @@ class InfoVAE(VAE):
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
                  alpha=0.0, lambda_=1000.0, kernel="rbf", likelihood="bernoulli",
                  likelihood_scale=0.1, learn_scale=False, kl="analytic", **kwargs):
         """`alpha` and `lambda_` (the paper's lambda; `lambda` is a Python keyword) must

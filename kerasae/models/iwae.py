@@ -30,7 +30,7 @@ class IWAE(VAE):
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8), "k": 3}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
                  k=5, likelihood="bernoulli", likelihood_scale=0.1, learn_scale=False,
                  **kwargs):
         """`k`: importance samples per example in training (the paper's 5 and 50; k=1 is

@@ -50,7 +50,7 @@ class RAE(Autoencoder):
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="auto",
-                 hidden_units=(512, 256), filters=(64, 128), kernel_size=3, activation="relu",
+                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
                  regularizer="l2", beta=1e-4, weight_decay=1e-5, gp_weight=0.01, loss="mse",
                  **kwargs):
         """`beta` weighs 0.5 ||z||^2 (summed over latents) against the per-pixel mean
@@ -77,7 +77,9 @@ class RAE(Autoencoder):
         self.architecture, self.regularizer = architecture, regularizer
         self.beta, self.weight_decay, self.gp_weight = float(beta), float(weight_decay), \
             float(gp_weight)
-        body = dict(hidden_units=tuple(hidden_units), filters=tuple(filters),
+        filters = nets.resolve_filters(filters, self.data_shape, base=64)  # None: by size
+        self.record_config(filters=filters)
+        body = dict(hidden_units=tuple(hidden_units), filters=filters,
                     kernel_size=int(kernel_size), activation=activation)
         self.set_networks(
             nets.build_encoder(self.data_shape, self.latent_dim, architecture, **body),

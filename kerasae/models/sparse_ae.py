@@ -43,7 +43,7 @@ class SparseAE(Autoencoder):
                    "sparsity_weight": 0.1}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=196, architecture="mlp",
-                 hidden_units=(), filters=(32, 64), kernel_size=3, activation="relu",
+                 hidden_units=(), filters=None, kernel_size=3, activation="relu",
                  rho=0.05, sparsity_weight=0.01, loss="mse", **kwargs):
         """`rho`: the target mean activation of each code unit; `sparsity_weight` weighs the
         summed KL against the per-pixel mean reconstruction loss (see the module notes);
@@ -58,7 +58,9 @@ class SparseAE(Autoencoder):
         nets.check_architecture(architecture, self.data_shape)
         self.architecture, self.rho = architecture, float(rho)
         self.sparsity_weight = float(sparsity_weight)
-        body = dict(hidden_units=tuple(hidden_units), filters=tuple(filters),
+        filters = nets.resolve_filters(filters, self.data_shape)  # None: from the size
+        self.record_config(filters=filters)
+        body = dict(hidden_units=tuple(hidden_units), filters=filters,
                     kernel_size=int(kernel_size), activation=activation)
         x = keras.Input(shape=self.data_shape, name="x")
         # the code is the sigmoid layer: activations in (0, 1) are what rho_hat averages

@@ -63,7 +63,7 @@ class VAE(Autoencoder):
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
                  beta=1.0, likelihood="bernoulli", likelihood_scale=0.1, learn_scale=False,
                  kl="analytic", **kwargs):
         if likelihood not in LIKELIHOODS:
@@ -77,7 +77,9 @@ class VAE(Autoencoder):
         self.architecture = architecture
         self.beta = float(beta)
         self.likelihood = likelihood
-        body = dict(hidden_units=tuple(hidden_units), filters=tuple(filters),
+        filters = nets.resolve_filters(filters, self.data_shape)  # None: from the size
+        self.record_config(filters=filters)
+        body = dict(hidden_units=tuple(hidden_units), filters=filters,
                     kernel_size=int(kernel_size), activation=activation)
         encoder = nets.build_encoder(self.data_shape, self.latent_dim, architecture,
                                      output_names=("z_mean", "z_log_var"), **body)
@@ -237,7 +239,7 @@ class BetaVAE(VAE):
     """beta-VAE (Higgins et al. 2017): a VAE whose KL weight beta > 1 (default 4)."""
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
                  beta=4.0, likelihood="bernoulli", likelihood_scale=0.1, learn_scale=False,
                  kl="analytic", **kwargs):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim,

@@ -13,8 +13,8 @@ draw that also feeds the decoder. The pseudo-inputs are trainable weights shaped
 example, initialised with uniform noise over the data's range [0, 1], and trained with
 everything else by the same gradient (their gradient reaches them through the encoder).
 They belong to the model, not to the networks: the exported encoder and decoder are the
-VAE's, and the manifest's prior is the Gaussian that matches the mixture's first two
-moments (the runtime samples Gaussians); `sample` here draws from the mixture itself.
+VAE's, and the manifest's prior is the mixture itself (the components' means and
+diagonal scales), which kerasae-runtime samples like a fitted Gaussian mixture.
 """
 import keras
 import numpy as np
@@ -33,7 +33,7 @@ class VampVAE(VAE):
                    "num_pseudo_inputs": 16}
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
                  beta=1.0, num_pseudo_inputs=500, likelihood="bernoulli", likelihood_scale=0.1,
                  learn_scale=False, **kwargs):
         """`num_pseudo_inputs`: K, the mixture's components (the paper's 500 for MNIST);
@@ -76,15 +76,14 @@ class VampVAE(VAE):
         return self.decode(z.astype("float32"))
 
     def prior_spec(self):
-        """The export manifest's prior: the Gaussian with the VampPrior's mean and covariance
-        (the runtime draws Gaussians; the mixture itself needs the pseudo-inputs)."""
+        """The export manifest's prior: the VampPrior itself, a Gaussian mixture with equal
+        weights whose components are the pseudo-input posteriors q(z | u_k) (means and
+        diagonal scales, clipped as `sample` clips them), so kerasae-runtime draws from
+        the model's own prior."""
         means, log_vars = (np.asarray(t, dtype="float64") for t in self.prior_components())
-        mean = means.mean(axis=0)
-        centred = means - mean
-        cov = centred.T @ centred / len(means) + np.diag(np.exp(log_vars).mean(axis=0))
-        tril = np.linalg.cholesky(cov + 1e-6 * np.eye(len(cov)))
-        return {"kind": "gaussian", "dim": int(self.latent_dim), "mean": mean.tolist(),
-                "scale_tril": tril.tolist(),
-                "source": f"moment-matched Gaussian of the model's VampPrior (a mixture of "
-                          f"{self.num_pseudo_inputs} pseudo-input posteriors); the model's "
-                          "own sample() draws from the mixture"}
+        scales = np.exp(0.5 * np.clip(log_vars, *LOG_VAR_RANGE))
+        k = self.num_pseudo_inputs
+        return {"kind": "gmm", "dim": int(self.latent_dim), "weights": [1.0 / k] * k,
+                "means": means.tolist(), "scale_diag": scales.tolist(),
+                "source": f"the model's VampPrior: an equal-weight mixture of {k} "
+                          "pseudo-input posteriors (Tomczak and Welling 2018)"}

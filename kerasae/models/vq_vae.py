@@ -89,7 +89,7 @@ class VQVAE(Autoencoder):
     default_learning_rate = 2e-3
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=None, architecture="conv",
-                 filters=(64, 128), kernel_size=3, activation="relu", num_embeddings=512,
+                 filters=None, kernel_size=3, activation="relu", num_embeddings=512,
                  beta=0.25, codebook_update="loss", decay=0.99, restart_threshold=1.0,
                  kmeans_init=True, loss="mse", **kwargs):
         """`latent_dim` = h * w * embedding_dim, where h x w is the code grid (the input
@@ -106,13 +106,14 @@ class VQVAE(Autoencoder):
             raise KerasaeError(f"vq_vae quantises a grid of conv features (van den Oord et al. "
                                f"2017): architecture must be 'conv', got {architecture!r}")
         nets.check_architecture("conv", tuple(input_shape))
-        filters = tuple(int(f) for f in filters)
+        filters = nets.resolve_filters(filters, input_shape, base=64)  # None: by size
         grid = nets.code_grid(input_shape, filters)
         latent_dim, embedding_dim = _code_size(latent_dim, grid, filters)
         _check_settings(num_embeddings, beta, codebook_update, decay, restart_threshold)
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
         self.architecture = architecture
         self.filters = filters
+        self.record_config(filters=filters)
         self.grid = grid
         self.embedding_dim = embedding_dim
         self.num_embeddings = int(num_embeddings)
