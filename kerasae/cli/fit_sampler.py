@@ -1,0 +1,33 @@
+"""`kerasae fit-sampler RUN --sampler NAME [--param KEY=VALUE ...] [--seed S]`: fit a
+latent sampler (kerasae.samplers) to a finished run's training codes and make it the
+run's default, so `kerasae sample` and `kerasae export` generate from it."""
+
+
+def register(sub):
+    p = sub.add_parser("fit-sampler",
+                       help="fit a latent sampler to a run's training codes (makes any model "
+                            "with an encoder generative)")
+    p.add_argument("run_dir")
+    p.add_argument("--sampler", required=True, metavar="NAME",
+                   help="gmm, gaussian, two_stage, prior, ... (see kerasae.samplers)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", default=[],
+                   help="a sampler option (repeatable), e.g. n_components=20 for gmm")
+    p.add_argument("--seed", type=int, help="seeds the fit (default: the run's seed)")
+    from kerasae.cli import add_verbosity
+
+    add_verbosity(p)
+    p.set_defaults(func=cmd_fit_sampler)
+
+
+def cmd_fit_sampler(args):
+    import os
+
+    from kerasae.params import parse_assignments
+    from kerasae.samplers import fit_run_sampler, run_samplers_dir
+
+    sampler = fit_run_sampler(args.run_dir, args.sampler, seed=args.seed,
+                              **parse_assignments(args.param))
+    folder = run_samplers_dir(args.run_dir, sampler.name)
+    print(f"fitted {sampler.describe()}; saved in {os.path.normpath(folder)}, now the "
+          "run's default sampler")
+    return 0
