@@ -111,6 +111,12 @@ def test_spatial_code_dae_exports_and_matches_keras(digits, tmp_path):
 def prior_is_usable(prior, latent_dim):
     if prior["kind"] == "standard_normal":
         return prior["dim"] == latent_dim
+    if prior["kind"] == "uniform":  # an aae's uniform prior
+        return prior["dim"] == latent_dim and prior["low"] < prior["high"]
+    if prior["kind"] == "gmm":  # vamp's mixture (diagonal components), an aae's mixture
+        scales = np.asarray(prior["scale_diag"])
+        return np.asarray(prior["means"]).shape == scales.shape == (
+            len(prior["weights"]), latent_dim) and np.all(scales > 0)
     tril = np.asarray(prior["scale_tril"])
     return tril.shape == (latent_dim, latent_dim) and np.all(np.diag(tril) > 0)
 
@@ -173,14 +179,16 @@ def test_cli_exports_a_trained_run(tmp_path, capsys):
     run = str(tmp_path / "run")
     train(TrainConfig(model="ae", epochs=1, latent_dim=3, batch_size=256, out=run,
                       params={"hidden_units": [16]}), verbose=0)
-    result = run_cli("export", run, "--format", "onnx")
+    # commands name the run `run` from its parent, as users do: the manifest's no_prior
+    # names the run by its folder name only (no path of the training machine)
+    result = run_cli("export", "run", "--format", "onnx", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "encoder.onnx: verified" in result.stdout
     manifest = json.loads(open(os.path.join(run, "export", "manifest.json")).read())
     assert manifest["scaling"] == {"kind": "divide", "scale": 16.0}  # digits / 16
     assert manifest["prior"] is None and "'ae' is not generative" in manifest["no_prior"]
     # kerasae sample and kerasae-runtime generate refuse this run alike, in the same words
-    sample = run_cli("sample", run, "--out", str(tmp_path / "s.png"))
+    sample = run_cli("sample", "run", "--out", str(tmp_path / "s.png"), cwd=tmp_path)
     runtime = subprocess.run(
         [sys.executable, "-m", "kerasae_runtime", "generate", os.path.join(run, "export"),
          "-n", "4", "--out", str(tmp_path / "g.png")], capture_output=True, text=True,

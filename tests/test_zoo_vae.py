@@ -265,10 +265,12 @@ def test_vamp_pseudo_inputs_train_but_stay_out_of_the_networks(digits):
     samples = model.sample(6, seed=2)
     assert samples.shape == (6, 8, 8, 1)
     np.testing.assert_array_equal(samples, model.sample(6, seed=2))
-    spec = model.prior_spec()
-    means, _ = model.prior_components()
-    np.testing.assert_allclose(spec["mean"], np.mean(means, axis=0), rtol=1e-5, atol=1e-6)
-    assert np.all(np.diag(spec["scale_tril"]) > 0)
+    spec = model.prior_spec()  # the export's prior: the mixture itself
+    means, log_vars = model.prior_components()
+    assert spec["kind"] == "gmm" and len(spec["weights"]) == model.num_pseudo_inputs
+    np.testing.assert_allclose(spec["means"], means, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(spec["scale_diag"], np.exp(0.5 * np.asarray(log_vars)),
+                               rtol=1e-5)
 
 
 # ------------------------------------------------------------------------- the CLI

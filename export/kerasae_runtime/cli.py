@@ -36,7 +36,8 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"kerasae-runtime {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    p = sub.add_parser("generate", help="decode draws from the prior to a PNG grid or .npy")
+    p = sub.add_parser("generate", help="decode draws from the export's latent sampler (the "
+                                        "run's, or the model's prior) to a PNG grid or .npy")
     _common(p)
     p.add_argument("-n", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
@@ -132,9 +133,9 @@ def cmd_generate(args):
 
     dec = Decoder.load(args.export_dir, device=args.device, precision=args.precision)
     _note(dec)
-    images = dec.generate(args.n, seed=args.seed)
-    print(f"wrote {_save(args.out, images)} ({args.n} samples, prior "
-          f"{dec.prior['kind']})")
+    images = dec.generate(args.n, seed=args.seed)  # no prior: the model's refusal, exit 2
+    print(f"wrote {_save(args.out, images)} ({args.n} samples, seed {args.seed}, sampler "
+          f"{dec.sampler.describe()})")
 
 
 def cmd_encode(args):
@@ -176,7 +177,9 @@ def cmd_info(args):
         ins = ", ".join(f"{i['name']}{tuple(i['shape'])}" for i in info["inputs"])
         outs = ", ".join(f"{o['name']}{tuple(o['shape'])}" for o in info["outputs"])
         print(f"{part}: {ins} -> {outs}; files {', '.join(info['files'].values())}")
-    print(f"prior: {(m.get('prior') or {}).get('kind', 'none')}; scaling: "
+    prior = m.get("prior") or {}
+    print(f"prior: {prior.get('kind', 'none')}"
+          f"{' (sampler ' + prior['sampler'] + ')' if prior.get('sampler') else ''}; scaling: "
           f"{(m.get('scaling') or {}).get('kind', 'identity')}")
     print(f"checksums: {len(m.get('files', {}))} files verified")
     print(f"onnxruntime providers available: {', '.join(available_providers())}")

@@ -118,16 +118,70 @@ def unscale(x, scaling):
     return scale(x, scaling)  # identity, or the unknown-kind error
 
 
+#: kinds drawn here from numbers in the manifest; the learned ones (a network in
+#: sampler.onnx) are drawn in `kerasae_runtime.samplers`
+ARRAY_KINDS = ("standard_normal", "gaussian", "gmm", "uniform")
+LEARNED_KINDS = ("two_stage", "pixelcnn")
+
+
 def sample_prior(prior, n, seed=None, no_prior=None):
-    """n latent codes from the manifest's prior (standard normal or a fitted Gaussian);
-    without one, the refusal the model itself gives (the manifest's `no_prior`)."""
+    """n latent codes (float32) from the manifest's prior: a standard normal, a fitted
+    Gaussian, a Gaussian mixture or a uniform box, drawn exactly as `kerasae sample`
+    draws them for the same seed (one numpy Generator, these draws in this order, float64
+    until the end); without a prior, the model's own refusal (the manifest's `no_prior`)."""
     if not prior:
         raise ExportError(no_prior or "this export records no prior to generate from")
+    kind, n = prior.get("kind"), int(n)
+    if kind in LEARNED_KINDS:
+        raise ExportError(f"the {kind} sampler is a network (sampler.onnx): draw from it "
+                          "with Decoder.load(EXPORT_DIR).generate or kerasae_runtime.samplers")
+    if kind not in ARRAY_KINDS:
+        raise ExportError(f"unknown prior kind {kind!r}; upgrade kerasae-runtime")
+    dim = int(prior["dim"])
     rng = np.random.default_rng(seed)
-    eps = rng.standard_normal((n, int(prior["dim"])))
-    if prior["kind"] == "standard_normal":
+    if kind == "gmm":
+        weights, means, scales = _mixture(prior, dim)
+        u = rng.random(n)
+        k = np.minimum(np.searchsorted(np.cumsum(weights), u, side="right"), len(weights) - 1)
+        eps = rng.standard_normal((n, dim))
+        if scales.ndim == 2:  # diagonal components: scale_tril's diagonal, the same numbers
+            return (means[k] + scales[k] * eps).astype(np.float32)
+        return (means[k] + np.einsum("nij,nj->ni", scales[k], eps)).astype(np.float32)
+    if kind == "uniform":  # a box [low, high]^dim (an aae's uniform prior)
+        low, high = (float(_array(prior, key, ())) for key in ("low", "high"))
+        return rng.uniform(low, high, (n, dim)).astype(np.float32)
+    eps = rng.standard_normal((n, dim))
+    if kind == "standard_normal":
         return eps.astype(np.float32)
-    if prior["kind"] == "gaussian":
-        tril = np.asarray(prior["scale_tril"], dtype=np.float64)
-        return (np.asarray(prior["mean"]) + eps @ tril.T).astype(np.float32)
-    raise ExportError(f"unknown prior kind {prior['kind']!r}; upgrade kerasae-runtime")
+    mean = _array(prior, "mean", (dim,))
+    tril = _array(prior, "scale_tril", (dim, dim))
+    return (mean + eps @ tril.T).astype(np.float32)
+
+
+def _mixture(prior, dim):
+    weights = _array(prior, "weights", None)
+    count = len(weights) if weights.ndim == 1 else 0
+    means = _array(prior, "means", (count, dim))
+    # full components: Cholesky factors; diagonal ones (a VampPrior's) may give just the
+    # diagonal, K x d numbers instead of K x d x d
+    tril = _array(prior, "scale_diag", (count, dim)) if "scale_diag" in prior else \
+        _array(prior, "scale_tril", (count, dim, dim))
+    if count == 0 or np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, atol=1e-6):
+        raise ExportError(f"the gmm prior's weights in {MANIFEST} are not a probability "
+                          "vector; the manifest is damaged: re-export the model")
+    return weights, means, tril
+
+
+def _array(prior, key, shape):
+    """A float64 array from the manifest, its shape checked: a damaged entry fails here
+    with a message, not as a broadcasting error deep in numpy."""
+    try:
+        value = np.asarray(prior[key], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        value = None
+    if value is None or (shape is not None and value.shape != shape) or \
+            not np.isfinite(value).all():
+        want = "" if shape is None else f" of shape {shape}"
+        raise ExportError(f"the {prior.get('kind')} prior in {MANIFEST} lacks a finite "
+                          f"{key!r}{want}; the manifest is damaged: re-export the model")
+    return value

@@ -1,7 +1,8 @@
 """`Encoder`, `Decoder` and `Autoencoder` (both parts): the deploy-side API.
 
     dec = Decoder.load("runs/vae/export")          # checksums verified before loading
-    images = dec.generate(64, seed=0)              # (64, H, W, C) in [0, 1]
+    images = dec.generate(64, seed=0)              # (64, H, W, C) in [0, 1], from the
+                                                   # export's sampler, as `kerasae sample`
     z = Encoder.load("runs/vae/export").encode(x)  # the deterministic code (z or z_mean)
     s = Autoencoder.load("runs/vae/export").score(x)   # what `kerasae detect` computes
 
@@ -35,7 +36,9 @@ class _Part:
             f"{export_dir}/{rel}"
         session = Session(path, info["inputs"][0]["name"],
                           [o["name"] for o in info["outputs"]], device=device, threads=threads)
-        return cls(export_dir, manifest, session, info, precision)
+        part = cls(export_dir, manifest, session, info, precision)
+        part.options = {"device": device, "threads": threads, "verify": verify}
+        return part
 
     @property
     def provider(self):
@@ -84,11 +87,25 @@ class Decoder(_Part):
         return mf.unscale(x_hat, self.manifest.get("scaling")) if raw else x_hat
 
     def generate(self, n, seed=None, raw=False):
-        """n new examples decoded from the manifest's prior."""
-        if int(n) <= 0:
-            raise mf.ExportError(f"n must be a positive integer, got {n}")
-        return self.decode(mf.sample_prior(self.manifest.get("prior"), int(n), seed,
-                                           self.manifest.get("no_prior")), raw)
+        """n new examples decoded from the export's sampler (the one `kerasae sample`
+        used: the same seed gives the same images)."""
+        return self.decode(self.sample_latent(n, seed), raw)
+
+    def sample_latent(self, n, seed=None):
+        """n latent codes from the export's sampler, (n, latent_dim) float32; without one,
+        the model's own refusal (the manifest's `no_prior`)."""
+        return self.sampler.sample(n, seed)
+
+    @property
+    def sampler(self):
+        """The export's latent sampler (`kerasae_runtime.samplers.Sampler`), opened once: a
+        learned one loads its sampler.onnx on the decoder's device."""
+        if getattr(self, "_sampler", None) is None:
+            from kerasae_runtime.samplers import Sampler
+
+            self._sampler = Sampler.load(self.export_dir, self.manifest,
+                                         **getattr(self, "options", {}))
+        return self._sampler
 
     @property
     def prior(self):

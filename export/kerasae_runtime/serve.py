@@ -16,6 +16,7 @@ unknown field, 404 a part the export lacks, 413 a body over --max-request-bytes,
 unsupported content type, 422 a wrong value (shape, dtype, NaN/inf, more rows than
 --max-batch, n out of range).
 """
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -69,12 +70,16 @@ def load_parts(settings):
     present = mf.read(settings.export_dir).get("parts", {})
     if "encoder" in present and "decoder" in present:
         ae = Autoencoder.load(settings.export_dir, **options)
-        return {"encoder": ae.encoder, "decoder": ae.decoder, "autoencoder": ae}
-    enc = Encoder.load(settings.export_dir, **options) if "encoder" in present else None
-    dec = Decoder.load(settings.export_dir, **options) if "decoder" in present else None
-    if enc is None and dec is None:
-        raise mf.ExportError(f"{settings.export_dir} has neither an encoder nor a decoder")
-    return {"encoder": enc, "decoder": dec, "autoencoder": None}
+        parts = {"encoder": ae.encoder, "decoder": ae.decoder, "autoencoder": ae}
+    else:
+        enc = Encoder.load(settings.export_dir, **options) if "encoder" in present else None
+        dec = Decoder.load(settings.export_dir, **options) if "decoder" in present else None
+        if enc is None and dec is None:
+            raise mf.ExportError(f"{settings.export_dir} has neither an encoder nor a decoder")
+        parts = {"encoder": enc, "decoder": dec, "autoencoder": None}
+    if parts["decoder"] is not None and parts["decoder"].prior:
+        parts["decoder"].sampler  # a learned sampler's sampler.onnx: checked and opened now
+    return parts
 
 
 def _threshold(ae):
@@ -140,9 +145,13 @@ class Server:
             if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)
                                      or not 0 <= seed < 2 ** 63):
                 raise RequestError(422, f"seed must be a non-negative integer, got {seed!r}")
-            try:
-                z = mf.sample_prior(dec.prior, n, seed, self.manifest.get("no_prior"))
-            except mf.ExportError as exc:  # not generative: nothing to serve here
+            try:  # no prior (not generative) or one this runtime cannot draw: 404
+                sampler = dec.sampler
+                # a learned sampler runs a network per draw (pixelcnn: one per code
+                # position): off the event loop; array samplers draw in place
+                z = (await asyncio.to_thread(sampler.sample, n, seed) if sampler.learned
+                     else sampler.sample(n, seed))
+            except mf.ExportError as exc:
                 raise RequestError(404, str(exc)) from None
             out = await self.batchers["decoder"].submit(z)
         elif name == "encode":

@@ -128,3 +128,185 @@ def test_console_entry_point_runs_without_tensorflow(tmp_path):
          "info", FIXTURE], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "model: vae" in result.stdout and "files verified" in result.stdout
+
+
+# ------------------------------------------------------------------ latent samplers
+GMM = {"kind": "gmm", "dim": 2, "sampler": "gmm", "weights": [0.2, 0.5, 0.3],
+       "means": [[-8.0, 0.0], [0.0, 6.0], [8.0, -3.0]],
+       "scale_tril": [[[0.5, 0.0], [0.2, 0.3]], [[1.0, 0.0], [0.0, 0.4]],
+                      [[0.3, 0.0], [-0.1, 0.6]]]}
+
+
+def test_gmm_prior_has_the_mixture_moments_and_repeats_per_seed():
+    z = mf.sample_prior(GMM, 60000, seed=0)
+    assert z.shape == (60000, 2) and z.dtype == np.float32
+    w, mu = np.asarray(GMM["weights"]), np.asarray(GMM["means"])
+    tril = np.asarray(GMM["scale_tril"])
+    mean = w @ mu
+    second = sum(wk * (t @ t.T + np.outer(m, m)) for wk, m, t in zip(w, mu, tril))
+    # tolerances: a few standard errors of 60,000 draws (the variances are about 50)
+    np.testing.assert_allclose(z.mean(axis=0), mean, atol=0.1)
+    np.testing.assert_allclose(np.cov(z, rowvar=False), second - np.outer(mean, mean),
+                               rtol=0.03, atol=0.5)
+    # each component's share: the nearest mean labels a draw (they are well apart)
+    nearest = np.argmin(((z[:, None, :] - mu[None]) ** 2).sum(-1), axis=1)
+    np.testing.assert_allclose(np.bincount(nearest) / len(z), w, atol=0.01)
+    assert np.array_equal(mf.sample_prior(GMM, 5, seed=9), mf.sample_prior(GMM, 5, seed=9))
+    assert not np.array_equal(mf.sample_prior(GMM, 5, seed=9), mf.sample_prior(GMM, 5, seed=8))
+
+
+def test_gmm_draw_order_is_the_one_kerasae_uses():
+    """The seed semantics kerasae's samplers share: u = rng.random(n) picks the component
+    by the weights' cumulative sum, then eps = rng.standard_normal((n, dim))."""
+    rng = np.random.default_rng(4)
+    u, eps = rng.random(3), rng.standard_normal((3, 2))
+    k = np.searchsorted(np.cumsum(GMM["weights"]), u, side="right")
+    tril = np.asarray(GMM["scale_tril"])
+    expect = np.asarray(GMM["means"])[k] + np.einsum("nij,nj->ni", tril[k], eps)
+    np.testing.assert_allclose(mf.sample_prior(GMM, 3, seed=4), expect, rtol=1e-6)
+    # diagonal components may give just the diagonal (a VampPrior's): the same numbers
+    diag = {**GMM, "scale_tril": [np.diag(np.diag(t)).tolist() for t in tril]}
+    short = {k: v for k, v in GMM.items() if k != "scale_tril"}
+    short["scale_diag"] = [np.diag(t).tolist() for t in tril]
+    assert np.array_equal(mf.sample_prior(diag, 50, seed=1), mf.sample_prior(short, 50, seed=1))
+
+
+def test_uniform_prior_and_damaged_or_unknown_entries():
+    box = {"kind": "uniform", "dim": 3, "low": -1.5, "high": 2.0}
+    z = mf.sample_prior(box, 20000, seed=0)
+    assert z.min() >= -1.5 and z.max() <= 2.0
+    np.testing.assert_allclose(z.mean(axis=0), 0.25, atol=0.03)
+    for damaged, key in (({**GMM, "weights": [0.5, 0.6, -0.1]}, "probability"),
+                         ({**GMM, "means": [[0.0, 0.0]]}, "'means' of shape"),
+                         ({**GMM, "scale_tril": None}, "scale_tril")):
+        with pytest.raises(ExportError, match=key):
+            mf.sample_prior(damaged, 2, seed=0)
+    with pytest.raises(ExportError, match="upgrade kerasae-runtime"):
+        mf.sample_prior({"kind": "flow", "dim": 2}, 2)
+
+
+class _FakeSession:
+    """onnxruntime's `run(names, feed)`, computed in numpy, and every feed recorded."""
+
+    def __init__(self, fn):
+        self.fn, self.feeds = fn, []
+
+    def run(self, names, feed):
+        self.feeds.append({k: v.copy() for k, v in feed.items()})
+        out = self.fn(**feed)
+        return [out[name] for name in names]
+
+
+def test_two_stage_decodes_standard_normal_draws():
+    from kerasae_runtime import samplers
+
+    session = _FakeSession(lambda u: {"z": np.concatenate([2 * u + 1, u[:, :1]], axis=1)})
+    prior = {"kind": "two_stage", "dim": 3, "second_latent_dim": 2, "file": "sampler.onnx"}
+    z = samplers.Sampler(prior, session=session).sample(5, seed=3)
+    u = np.random.default_rng(3).standard_normal((5, 2)).astype(np.float32)
+    assert session.feeds[0]["u"].dtype == np.float32
+    np.testing.assert_array_equal(z, np.concatenate([2 * u + 1, u[:, :1]], axis=1))
+
+
+def test_pixelcnn_samples_positions_in_raster_order_by_inverse_cdf():
+    """A fake causal network: at each position the logits favour (previous index + 1) % K
+    overwhelmingly, so every row must read 0, 1, 2, ... whatever the uniforms are; and
+    the final call gathers the codebook rows of the finished grid."""
+    from kerasae_runtime import samplers
+
+    k, h, w = 4, 2, 3
+    codebook = np.arange(k, dtype=np.float32)[:, None] * 10
+
+    def net(indices):
+        n = len(indices)
+        flat = indices.reshape(n, -1)
+        prev = np.concatenate([np.full((n, 1), -1), flat[:, :-1]], axis=1)
+        logits = np.where(np.arange(k) == ((prev + 1) % k)[..., None], 30.0, 0.0)
+        return {"logits": logits.reshape(n, h, w, k).astype(np.float32),
+                "z": codebook[indices].reshape(n, -1)}
+
+    session = _FakeSession(net)
+    prior = {"kind": "pixelcnn", "dim": h * w, "grid": [h, w], "num_embeddings": k}
+    z = samplers.Sampler(prior, session=session).sample(6, seed=0)
+    expect = (np.arange(h * w) % k * 10.0)[None].repeat(6, axis=0)
+    np.testing.assert_array_equal(z, expect)
+    assert len(session.feeds) == h * w + 1 and session.feeds[0]["indices"].dtype == np.int64
+    # with flat logits the uniforms decide: index = floor(u * K), the spec's inverse CDF
+    flat = _FakeSession(lambda indices: {
+        "logits": np.zeros((len(indices), h, w, k), np.float32),
+        "z": indices.reshape(len(indices), -1).astype(np.float32)})
+    got = samplers.Sampler(prior, session=flat).sample(50, seed=7)
+    u = np.random.default_rng(7).random((50, h * w))
+    np.testing.assert_array_equal(got, np.minimum(np.floor(u * k), k - 1))
+
+
+def test_a_learned_sampler_needs_its_checksummed_file(tmp_path):
+    import json
+
+    copy = tmp_path / "export"
+    shutil.copytree(FIXTURE, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["prior"] = {"kind": "two_stage", "dim": 2, "sampler": "two_stage",
+                         "second_latent_dim": 2, "file": "sampler.onnx"}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    dec = Decoder.load(str(copy))
+    with pytest.raises(ExportError, match="sampler.onnx is not listed"):
+        dec.generate(2, seed=0)
+    manifest["prior"]["file"] = "../elsewhere.onnx"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ExportError, match="outside the export folder"):
+        Decoder.load(str(copy)).generate(2, seed=0)
+
+
+def test_cli_generate_says_which_sampler(tmp_path, capsys):
+    out = tmp_path / "g.npy"
+    assert main(["generate", FIXTURE, "-n", "3", "--seed", "5", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "3 samples, seed 5, sampler prior (standard_normal): the model's prior" in said
+    np.testing.assert_array_equal(np.load(out), Decoder.load(FIXTURE).generate(3, seed=5))
+
+
+def _with_prior(tmp_path, prior, no_prior=None):
+    """A copy of the fixture whose manifest names another prior (2-d, like the VAE's)."""
+    import json
+
+    copy = tmp_path / "export"
+    shutil.copytree(FIXTURE, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["prior"] = prior
+    if no_prior:
+        manifest["no_prior"] = no_prior
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return str(copy)
+
+
+def test_serve_generate_draws_from_the_exports_sampler(tmp_path):
+    """/v1/generate is Decoder.generate for every kind: an array sampler, a learned one
+    (run off the event loop), and no prior (404 with the model's refusal)."""
+    pytest.importorskip("starlette")
+    import asyncio
+
+    from kerasae_runtime import samplers, serve
+    from kerasae_runtime.bodies import RequestError
+
+    gmm = {**GMM, "means": [[-1.0, 0.0], [0.0, 1.0], [1.0, -1.0]]}
+    server = serve.Server(serve.Settings(_with_prior(tmp_path / "g", gmm), batching=False))
+    out = asyncio.run(server.compute("generate", {"n": 4, "seed": 2}))
+    dec = Decoder.load(str(tmp_path / "g" / "export"))
+    np.testing.assert_allclose(out["x_hat"], dec.generate(4, seed=2), atol=1e-6)
+    np.testing.assert_allclose(out["x_hat"], dec.decode(mf.sample_prior(gmm, 4, seed=2)),
+                               atol=1e-6)
+
+    learned = {"kind": "two_stage", "dim": 2, "second_latent_dim": 2, "file": "sampler.onnx"}
+    server.parts["decoder"]._sampler = samplers.Sampler(
+        learned, session=_FakeSession(lambda u: {"z": 0.5 * u - 1}))
+    out = asyncio.run(server.compute("generate", {"n": 3, "seed": 5}))
+    u = np.random.default_rng(5).standard_normal((3, 2)).astype(np.float32)
+    np.testing.assert_allclose(out["x_hat"], dec.decode(0.5 * u - 1), atol=1e-6)
+
+    refusal = "model 'conv_ae' is not generative (...); fit a latent sampler: ..."
+    server = serve.Server(serve.Settings(_with_prior(tmp_path / "n", None, refusal),
+                                         batching=False))
+    with pytest.raises(RequestError) as info:
+        asyncio.run(server.compute("generate", {"n": 2}))
+    assert info.value.status == 404 and info.value.message == refusal

@@ -21,6 +21,10 @@ def register(sub):
                    help="also write *.int8.onnx: Dense (MatMul/Gemm) weights quantized to "
                         "int8 (onnxruntime dynamic quantization); refused for a part it "
                         "does not make faster or that it moves beyond tolerance")
+    p.add_argument("--sampler", default=None, metavar="NAME",
+                   help="the latent sampler kerasae-runtime generate draws from: one fitted "
+                        "in the run (kerasae fit-sampler) or 'prior' (default: the one "
+                        "`kerasae sample` uses, the run's sampler, else the model's prior)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
     p.add_argument("--no-optimize", dest="optimize", action="store_false",
                    help="keep tf2onnx's graph as converted (by default a ConvTranspose that "
@@ -54,12 +58,14 @@ def cmd_export(args):
 
         manifest = export_layout(args.run_dir, args.format, out=args.out, name=args.name,
                                  settings=settings, parts=parts, opset=args.opset,
-                                 optimize=args.optimize, version=settings["version"])
+                                 optimize=args.optimize, version=settings["version"],
+                                 sampler=args.sampler)
     else:
         formats = FORMATS if args.format == "all" else (args.format,)
         manifest = export_run(args.run_dir, out=args.out, formats=formats, parts=parts,
                               fp16=args.fp16, int8=args.int8, opset=args.opset,
-                              optimize=args.optimize, version=args.layout_version or 1)
+                              optimize=args.optimize, version=args.layout_version or 1,
+                              sampler=args.sampler)
     from kerasae.cli import verbosity
 
     out = args.out or os.path.join(args.run_dir, "export")
@@ -71,6 +77,12 @@ def cmd_export(args):
         for part, spec in manifest["parts"].items():
             tensors = [f"{t['name']} {t['shape']}" for t in spec["inputs"] + spec["outputs"]]
             print(f"{part}: {', '.join(tensors)}")
+    prior = manifest.get("prior")
+    if level and prior:
+        print(f"kerasae-runtime generate draws from sampler {prior.get('sampler', 'prior')} "
+              f"({prior['kind']}): {prior.get('source', '')}")
+    elif level:
+        print(f"no prior: {manifest.get('no_prior')}")
     if settings is not None:
         layout = manifest["layout"]
         print(f"wrote {layout['out']} ({args.format}: {', '.join(layout['models'])})")

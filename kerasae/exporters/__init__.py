@@ -62,7 +62,7 @@ def _prepare_out(out, parts):
 
 def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=None,
                  real_x=None, metadata=None, seed=0, optimize=True, threshold=None,
-                 version=1, int8=False):
+                 version=1, int8=False, sampler=None):
     """Export, verify, and write the manifest; returns the manifest dict.
 
     real_x: a few real inputs for verification (random ones are always used as well);
@@ -71,7 +71,11 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
     threshold.json for the runtime's `is_anomaly`; version: the model version recorded;
     optimize: rewrite ConvTranspose + Conv pairs as exact per-phase Convs in the ONNX files;
     int8: also write dynamically quantized `PART.int8.onnx` files, or refuse the export
-    (nothing is written) if a part does not quantize, match or run faster."""
+    (nothing is written) if a part does not quantize, match or run faster;
+    sampler: what `kerasae-runtime generate` draws codes from: None or "prior" (the
+    model's own prior; none for a model that is not generative, and the manifest's
+    no_prior then says why), or a fitted `kerasae.samplers.LatentSampler` (its arrays
+    in the manifest, a learned one's sampler.onnx beside the parts)."""
     formats = _check_choice(formats, FORMATS, "--format")
     parts = _check_choice(parts, PARTS, "--parts")
     if "scorer" in parts and not has_scorer(model):
@@ -90,7 +94,10 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
     with atomic_folder(out) as tmp:
         files, report = _write_parts(model, tmp, signatures, probes, formats, fp16, opset,
                                      optimize, int8)
-        manifest = _manifest(model, signatures, files, report, formats, opset, metadata)
+        run_name = ((metadata or {}).get("run") or {}).get("name")
+        prior, no_prior = mf.sampler_prior(model, sampler, tmp, run_name)
+        manifest = _manifest(model, signatures, files, report, formats, opset, metadata,
+                             prior, no_prior)
         manifest["model"]["version"] = int(version)
         if threshold is not None:
             write_json(os.path.join(tmp, THRESHOLD), threshold)
@@ -151,8 +158,7 @@ def _write_int8(fp32_path, path, fp32_session, sig, net, probes):
     return {**entry, "speed": quantize.check_speed(sig.part, fp32_session, sess, sig, probes)}
 
 
-def _manifest(model, signatures, files, report, formats, opset, metadata):
-    prior = mf.prior(model)
+def _manifest(model, signatures, files, report, formats, opset, metadata, prior, no_prior):
     return {
         "format": mf.FORMAT, "format_version": mf.FORMAT_VERSION,
         "model": {"name": getattr(model, "registered_name", type(model).__name__),
@@ -164,7 +170,7 @@ def _manifest(model, signatures, files, report, formats, opset, metadata):
         "formats": list(formats),
         "parts": {p: {**sig.describe(), "files": files[p]} for p, sig in signatures.items()},
         "prior": prior,
-        **({} if prior else {"no_prior": _no_prior_reason(model)}),
+        **({} if prior else {"no_prior": no_prior}),
         "score": mf.score_spec(model, "scorer" in signatures),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "verification": report,
@@ -173,26 +179,24 @@ def _manifest(model, signatures, files, report, formats, opset, metadata):
     }
 
 
-def _no_prior_reason(model):
-    reason = getattr(model, "not_generative_reason", None)  # API-1 plugins lack it
-    return reason() if reason else f"model {type(model).__name__} is not generative"
-
-
-def export_run(run_dir, out=None, **options):
-    """Export a finished `kerasae train` run (default out: RUN_DIR/export)."""
+def export_run(run_dir, out=None, sampler=None, **options):
+    """Export a finished `kerasae train` run (default out: RUN_DIR/export). sampler: the
+    name of a sampler fitted in the run, or "prior"; None: the one `kerasae sample` uses
+    (the run's default sampler, else the model's prior)."""
     import numpy as np
 
-    from kerasae.data import load_dataset
+    from kerasae.rundata import open_data
     from kerasae.runs import load_run
+    from kerasae.samplers import resolve_sampler
 
     config, model = load_run(run_dir)
+    # as `kerasae sample` resolves it; fails before the slow part
+    sampler = resolve_sampler(run_dir, config, model, sampler, required=False)
     real_x = None
     try:
-        data = load_dataset(config["dataset"], scaling=config.get("scaling"))
-        real_x = data.x_test
+        data = open_data(config, scaling=config.get("scaling"))  # read as the run read it
+        real_x = data.head("test", 64)  # a few real inputs: the data is never loaded whole
     except KerasaeError as exc:  # the data moved: verification still runs on random inputs
-        import warnings
-
         warnings.warn(f"the run's data is unavailable ({exc}); verifying on random inputs "
                       "only")
     if real_x is not None and tuple(real_x.shape[1:]) != tuple(model.data_shape):
@@ -208,7 +212,7 @@ def export_run(run_dir, out=None, **options):
 
     threshold = load_threshold(run_dir, model, config)  # detect's, so the runtime agrees
     return export_model(model, out or os.path.join(run_dir, "export"), real_x=real_x,
-                        metadata=metadata, threshold=threshold, **options)
+                        metadata=metadata, threshold=threshold, sampler=sampler, **options)
 
 
 # Deployment layouts (`kerasae.exporters.triton`, `.tfserving`): built from a finished,
@@ -220,7 +224,10 @@ def export_layout(run_dir, layout, out=None, name=None, settings=None, **options
     """Export a run as `export_run` does (into a temporary folder), then lay it out for a
     server at `out` (default RUN_DIR/LAYOUT). settings: the layout's own options
     (triton: max_batch_size, max_queue_delay_us; tfserving: version). Returns the
-    manifest with "layout": {"kind", "out", "models"} added (not written to disk)."""
+    manifest with "layout": {"kind", "out", "models"} added (not written to disk).
+    Generation is kerasae-runtime's, not the server's: each model's copy of the manifest
+    holds an array sampler (prior, gaussian, gmm) whole, but a learned sampler's
+    sampler.onnx stays out of the layout (a warning says so)."""
     import importlib
 
     if layout not in LAYOUTS:
@@ -243,6 +250,11 @@ def export_layout(run_dir, layout, out=None, name=None, settings=None, **options
         models = module.write_repository(export_dir, out, name=name, **settings)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    prior = manifest.get("prior") or {}
+    if prior.get("file"):  # array samplers ride in each model's kerasae_manifest.json
+        warnings.warn(f"the {layout} layout serves the parts only; the {prior['sampler']} "
+                      f"sampler's {prior['file']} is not in it: generate with "
+                      "kerasae-runtime from a plain export (kerasae export RUN --format onnx)")
     return {**manifest, "layout": {"kind": layout, "out": out, "models": models}}
 
 

@@ -5,9 +5,11 @@ shapes, the latent size, the input scaling of the run, the prior `generate` samp
 the score the runtime computes, verification figures, and a SHA-256 of every file so a
 runtime can refuse a corrupted or tampered artifact before loading it.
 
-A model that is not generative exports no prior, and `no_prior` holds the refusal its
-`sample` gives, so `kerasae sample` and `kerasae-runtime generate` refuse alike (latent
-samplers fitted after training are what make such models generative).
+The prior is the latent sampler `kerasae sample` draws from (`kerasae.samplers`): the
+run's fitted one (a Gaussian or Gaussian mixture as arrays, a learned one as
+sampler.onnx), else the model's own prior, so both sides give the same samples for the
+same seed. A model with neither exports no prior, and `no_prior` holds the refusal
+`kerasae sample` gives, so `kerasae sample` and `kerasae-runtime generate` refuse alike.
 """
 import hashlib
 import os
@@ -55,16 +57,53 @@ def versions(opset):
 
 
 def prior(model):
-    """The latent distribution `generate` draws from; None for a model that is not
-    generative (the manifest's `no_prior` then holds the model's own refusal, which
-    kerasae-runtime prints: both sides say the same)."""
+    """The model's own latent distribution (None for a model that is not generative).
+    A family with a non-standard prior describes it itself (`prior_spec`)."""
     spec = getattr(model, "prior_spec", None)
-    if callable(spec):  # a family with a non-standard prior describes it itself
+    if callable(spec):
         return spec()
     if model.generative:
         return {"kind": "standard_normal", "dim": model.latent_dim,
                 "source": "the model's prior"}
     return None
+
+
+#: what kerasae-runtime can draw: arrays in the manifest, or a network in sampler.onnx
+PRIOR_KINDS = ("standard_normal", "gaussian", "gmm", "uniform", "two_stage", "pixelcnn")
+
+
+def sampler_prior(model, sampler, folder, run_name=None):
+    """(the manifest's "prior" entry, its "no_prior" message) for `sampler`: None or
+    "prior" (the model's own prior), or a fitted `kerasae.samplers.LatentSampler`, whose
+    `export_spec` may write files (sampler.onnx) into `folder`. A model with neither a
+    prior nor a sampler gets no prior, and no_prior holds what `kerasae sample` says
+    (`samplers.no_sampler_message`), naming the run by its folder name only."""
+    from kerasae.errors import KerasaeError
+    from kerasae.samplers import LatentSampler, no_sampler_message
+
+    if sampler is None or sampler == "prior":
+        spec = prior(model)
+        if spec is None:
+            return None, no_sampler_message(model, run_name or "RUN")
+        return {**spec, "sampler": "prior"}, None
+    if not isinstance(sampler, LatentSampler):
+        raise KerasaeError(f"sampler must be 'prior', None or a fitted latent sampler, got "
+                           f"{sampler!r}; a sampler by name comes from a run: export_run("
+                           "RUN, sampler=NAME)")
+    spec = dict(sampler.export_spec(folder))
+    if spec.get("kind") not in PRIOR_KINDS or int(spec.get("dim", -1)) != model.latent_dim:
+        raise KerasaeError(f"the {sampler.name} sampler exports a {spec.get('kind')!r} prior "
+                           f"of dimension {spec.get('dim')}, but the model's decoder takes "
+                           f"{model.latent_dim}; fit it again: kerasae fit-sampler RUN "
+                           f"--sampler {sampler.name}")
+    for rel in sorted({spec.get("file"), *spec.get("files", [])} - {None}):
+        if os.path.isabs(rel) or os.path.normpath(rel).startswith("..") or \
+                not os.path.isfile(os.path.join(folder, rel)):
+            raise KerasaeError(f"the {sampler.name} sampler names {rel} but did not write it "
+                               "into the export")
+    spec.pop("files", None)  # the manifest's file table lists (and checksums) them
+    spec.setdefault("sampler", sampler.name)
+    return spec, None
 
 
 def score_spec(model, scorer):
