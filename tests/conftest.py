@@ -16,6 +16,16 @@ def digits():
     return (bunch.images / 16.0).astype("float32")[..., None], bunch.target
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _kerasae_cache(tmp_path_factory):
+    """The FID-C classifier cache (kerasae.quality) in a temporary folder, never the user's
+    home; subprocesses inherit it. Tests that need their own set KERASAE_CACHE again."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("KERASAE_CACHE", str(tmp_path_factory.mktemp("kerasae_cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def tiny_images():
     rng = np.random.default_rng(0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kerasae.cli import main
-from kerasae.coverage import label_kl, mode_coverage, train_classifier
+from kerasae.coverage import class_coverage, label_kl, mode_coverage, train_classifier
 from kerasae.data import load_dataset
 from kerasae.runs import TrainConfig, train
 
@@ -41,10 +41,14 @@ def test_collapsed_sampler_is_caught_and_a_faithful_one_is_not():
     assert collapsed["classes_covered"] == 2 and set(collapsed["missing_classes"]) == \
         set(range(10)) - {3, 7}
     assert collapsed["kl_to_data"] > math.log(10 / 2) - 0.2, collapsed  # ~ log(5) nats
+    # the same figures from samples drawn elsewhere (kerasae.quality's path)
+    drawn = _Sampler(data.x_test, data.y_test, [3, 7]).sample(1000, seed=0)
+    assert class_coverage(drawn, data, classifier=clf) == collapsed
 
 
 @pytest.mark.slow
-def test_evaluate_generation_cli(tmp_path, capsys):
+def test_evaluate_generation_cli(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KERASAE_CACHE", str(tmp_path / "cache"))  # the FID-C classifier
     vae, ae = tmp_path / "vae", tmp_path / "ae"
     train(TrainConfig(model="vae", dataset="digits", epochs=1, latent_dim=4, out=str(vae),
                       params={"hidden_units": (64,)}), verbose=0)
@@ -56,6 +60,7 @@ def test_evaluate_generation_cli(tmp_path, capsys):
     assert g["n_classes"] == 10 and 0 <= g["classes_covered"] <= 10
     assert sum(g["sample_counts"]) == 500 and g["kl_to_data"] >= 0
     assert (vae / "coverage.png").stat().st_size > 2000
+    assert {"fid_c", "precision", "recall"} <= set(g)
     assert main(["evaluate", str(ae), "--generation"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "not generative" in err

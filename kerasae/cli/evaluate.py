@@ -9,10 +9,14 @@ def register(sub):
     p.add_argument("--json", action="store_true",
                    help="print the metrics as one JSON object on the last line")
     p.add_argument("--generation", action="store_true",
-                   help="also mode coverage of prior samples (generative runs, labelled "
-                        "data): classes covered and KL to the data's label histogram")
+                   help="also sample quality (labelled data): FID-C (FID in the features "
+                        "of a cached classifier trained on the data, not Inception FID), "
+                        "precision/recall (k=3) and classes covered")
+    p.add_argument("--sampler", metavar="NAME",
+                   help="latent sampler for --generation (default: the run's fitted one, "
+                        "else the model's prior)")
     p.add_argument("--samples", type=int, default=2000,
-                   help="prior samples for --generation (default 2000)")
+                   help="samples drawn for --generation (default 2000)")
     p.add_argument("--log-likelihood", action="store_true",
                    help="also the importance-sampled test log p(x) in nats (Burda et al. "
                         "2016; models with a posterior: vae, iwae, vamp, ...)")
@@ -28,6 +32,10 @@ def cmd_evaluate(args):
     from kerasae.cli import verbosity
     from kerasae.runs import evaluate
 
+    if args.sampler and not args.generation:
+        from kerasae.errors import KerasaeError
+
+        raise KerasaeError("--sampler chooses the generator for --generation; add --generation")
     likelihood = None
     if args.log_likelihood:  # first: a model without a posterior fails before any work
         from kerasae.likelihood import evaluate_run
@@ -37,10 +45,11 @@ def cmd_evaluate(args):
     if likelihood is not None:
         metrics["log_likelihood"] = likelihood
     if args.generation:
-        from kerasae.coverage import evaluate_generation
+        from kerasae.quality import evaluate_generation
 
         metrics["generation"] = evaluate_generation(args.run_dir, dataset=args.dataset,
-                                                    n_samples=args.samples)
+                                                    n_samples=args.samples,
+                                                    sampler=args.sampler)
     if args.json:
         print(json.dumps(metrics, sort_keys=True))
     else:
@@ -51,11 +60,7 @@ def cmd_evaluate(args):
             print(f"log-likelihood: {likelihood['nats']:.2f} nats "
                   f"(± {likelihood['stderr']:.2f}) with k={likelihood['k']}")
         if args.generation:
-            g = metrics["generation"]
-            missing = f" (missing: {', '.join(map(str, g['missing_classes']))})" \
-                if g["missing_classes"] else ""
-            print(f"mode coverage of {g['n_samples']} prior samples: {g['classes_covered']}/"
-                  f"{g['n_classes']} classes{missing}, KL(samples || data) "
-                  f"{g['kl_to_data']:.4f} nats; classifier test accuracy "
-                  f"{g['classifier_accuracy'] or float('nan'):.3f}; chart {g['coverage_png']}")
+            from kerasae.quality import describe
+
+            print(describe(metrics["generation"]), end="")
     return 0
