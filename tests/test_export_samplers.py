@@ -117,6 +117,38 @@ def test_vamp_and_aae_priors_export_their_own_mixtures(runtime):
     assert mf.prior(build("aae"))["kind"] == "standard_normal"  # the Gaussian prior
 
 
+@pytest.mark.parametrize("name, kwargs", [("vamp", {"num_pseudo_inputs": 3}),
+                                          ("aae", {"prior": "mixture", "latent_dim": 3}),
+                                          ("aae", {"prior": "uniform", "latent_dim": 3})])
+def test_mixture_and_uniform_priors_sample_the_same_images_on_both_sides(tmp_path, runtime,
+                                                                        name, kwargs):
+    """`kerasae sample`'s prior sampler draws the manifest's own prior in numpy, so even
+    a mixture or a uniform prior gives the runtime's very images, not just their law."""
+    model = build(name, **kwargs)
+    export_decoder(model, tmp_path / name)
+    assert_same_draws(runtime, tmp_path / name, create_sampler("prior").fit(model), model)
+
+
+def test_a_sampler_named_by_the_run_but_missing_is_an_error_not_a_fallback(tmp_path):
+    import shutil
+
+    from kerasae.io import write_json
+    from kerasae.samplers import resolve_sampler, save_run_sampler
+
+    model = build("vae")
+    run = tmp_path / "run"
+    run.mkdir()
+    write_json(str(run / "config.json"), {"model": "vae"})
+    x = np.random.default_rng(0).random((40, 8, 8, 1)).astype("float32")
+    save_run_sampler(str(run), create_sampler("gaussian").fit(model, x))
+    config = json.loads((run / "config.json").read_text())
+    assert resolve_sampler(str(run), config, model).name == "gaussian"
+    shutil.rmtree(run / "samplers" / "gaussian")
+    for required in (True, False):  # sample and export alike: never the prior instead
+        with pytest.raises(KerasaeError, match="no gaussian sampler is fitted"):
+            resolve_sampler(str(run), config, model, required=required)
+
+
 # ------------------------------------------------------------------ learned samplers
 @pytest.mark.slow
 def test_two_stage_export_draws_what_kerasae_draws(digits, tmp_path, runtime):
