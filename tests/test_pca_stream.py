@@ -1,6 +1,7 @@
 """`pca` on a stream larger than it may hold: incremental PCA in bounded memory, which
 spans the same subspace as the exact SVD."""
 import numpy as np
+import pytest
 
 import kerasae
 from kerasae.models import pca as pca_module
@@ -14,6 +15,7 @@ def _data():
     return (x - x.min()) / (x.max() - x.min())
 
 
+@pytest.mark.slow  # ~10 s
 def test_a_large_stream_is_fitted_incrementally_to_the_exact_subspace(monkeypatch):
     x = _data().astype("float32")
     exact = kerasae.create_model("pca", input_shape=(64,), latent_dim=4)

@@ -53,6 +53,7 @@ def test_masks_see_only_earlier_positions():
     np.testing.assert_array_equal(b, [[1, 1, 1], [1, 1, 0], [0, 0, 0]])
 
 
+@pytest.mark.slow  # a trained vq_vae and sampler: ~30 s
 def test_fit_lowers_the_loss_and_uses_the_context(fitted, digits):
     model, sampler = fitted
     history = sampler.history
@@ -69,6 +70,7 @@ def test_fit_lowers_the_loss_and_uses_the_context(fitted, digits):
     assert tv < 0.12 < 0.5 * np.abs(1 / 16 - freq).sum(), tv
 
 
+@pytest.mark.slow  # a trained vq_vae and sampler: ~30 s
 def test_the_network_is_causal(fitted):
     _, sampler = fitted
     h, w = sampler.grid
@@ -90,6 +92,7 @@ def test_the_network_is_causal(fitted):
     assert changed_by_past
 
 
+@pytest.mark.slow  # a trained vq_vae and sampler: ~30 s
 def test_draws_are_seeded_codebook_rows_the_decoder_takes(fitted):
     model, sampler = fitted
     z = sampler.sample_latent(40, seed=3)
@@ -107,6 +110,7 @@ def test_draws_are_seeded_codebook_rows_the_decoder_takes(fitted):
         sampler.sample_latent(0)
 
 
+@pytest.mark.slow  # a trained vq_vae and sampler: ~30 s
 def test_save_load_round_trip_without_pickles(fitted, tmp_path):
     _, sampler = fitted
     folder = tmp_path / "pixelcnn"
@@ -133,6 +137,7 @@ def test_refuses_models_without_a_codebook_and_bad_options():
         create_sampler("pixelcnn").sample_latent(3)
 
 
+@pytest.mark.slow  # a trained vq_vae and sampler: ~30 s
 def test_onnx_driven_by_the_spec_loop_gives_the_same_z(fitted, tmp_path):
     import onnxruntime as ort
 

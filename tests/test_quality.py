@@ -85,6 +85,7 @@ def test_fid_c_separates_real_data_from_noise(digits_data, digits_classifier):
         quality.generation_metrics(data.x_test[:3], data, classifier=clf)
 
 
+@pytest.mark.slow  # trains a second classifier
 def test_classifier_is_cached_per_dataset(cache, digits_data, digits_classifier, monkeypatch):
     folder = digits_classifier.folder
     assert os.path.dirname(os.path.dirname(folder)) == str(cache)

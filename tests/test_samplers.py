@@ -114,6 +114,7 @@ def test_seeds_and_a_save_load_round_trip(name, tiny_ae, tmp_path):
     assert np.allclose(images, model.decode(loaded.sample_latent(5, seed=7)), atol=1e-6)
 
 
+@pytest.mark.slow  # 50 epochs of a small VAE
 def test_two_stage_fits_its_loss_falls_and_round_trips(tiny_ae, tmp_path):
     model, x, codes = tiny_ae
     sampler = samplers.create_sampler("two_stage", hidden_units=(32,), epochs=8)

@@ -103,6 +103,7 @@ def test_damaged_image_past_its_header_is_dropped_not_fatal(tree, tmp_path):
     assert everything == 19  # the damaged file left out of the epoch, the rest read
 
 
+@pytest.mark.slow  # ~10 s
 def test_convert_tfrecord_round_trip_equals_the_folder(tree, tmp_path, capsys):
     from kerasae.cli import main
 
