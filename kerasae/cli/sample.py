@@ -10,7 +10,12 @@ def register(sub):
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="PNG file (default RUN_DIR/samples/samples.png, or "
-                                 "traversal.png with --traverse)")
+                                 "traversal.png with --traverse); a .npy file holds the "
+                                 "raw float32 images instead")
+    p.add_argument("--sampler", metavar="NAME",
+                   help="the latent sampler to draw from: one fitted in the run (kerasae "
+                        "fit-sampler) or prior, the model's own (default: the run's sampler, "
+                        "else its prior)")
     p.add_argument("--traverse", action="store_true",
                    help="one row per latent dimension, swept over [-SPAN, SPAN] around a "
                         "reference code (instead of prior samples)")
@@ -26,7 +31,9 @@ def register(sub):
     p.add_argument("--step-size", type=float, metavar="E",
                    help="Langevin step size (default sigma^2 / 2, sigma the DAE's noise std)")
     p.add_argument("--anneal", action="store_true",
-                   help="Langevin with a decreasing noise schedule (see kerasae.sampling)")
+                   help="Langevin with a decreasing noise schedule (see kerasae.sampling); "
+                        "on an ncsn run, Song and Ermon's annealed Langevin with --steps "
+                        "steps per noise level and --step-size as its epsilon (default 2e-5)")
     from kerasae.cli import add_verbosity
 
     add_verbosity(p)
@@ -37,7 +44,11 @@ def cmd_sample(args):
     from kerasae.errors import KerasaeError
     from kerasae.plots import save_grid
     from kerasae.runs import load_run
+    from kerasae.samplers import run_generator
 
+    if args.sampler and (args.traverse or args.langevin):
+        raise KerasaeError("--sampler chooses where latent samples come from; drop it with "
+                           f"--{'traverse' if args.traverse else 'langevin'}")
     if args.traverse:
         return cmd_traverse(args)
     if args.langevin:
@@ -45,12 +56,21 @@ def cmd_sample(args):
     if args.n <= 0:
         raise KerasaeError(f"-n must be a positive integer, got {args.n}")
     out = args.out or os.path.join(args.run_dir, "samples", "samples.png")
-    if not out.lower().endswith(".png"):
-        raise KerasaeError(f"--out {out} must be a .png file")
+    if not out.lower().endswith((".png", ".npy")):
+        raise KerasaeError(f"--out {out} must be a .png (a grid) or .npy (the images) file")
     config, model = load_run(args.run_dir)
-    images = model.sample(args.n, seed=args.seed)
-    save_grid(images, out, title=f"{config['model']}: {args.n} prior samples")
-    _wrote(args, f"wrote {out}")
+    draw, description = run_generator(args.run_dir, config, model, args.sampler)
+    images = draw(args.n, args.seed)
+    if out.lower().endswith(".npy"):
+        import numpy as np
+
+        from kerasae.io import atomic_path
+
+        with atomic_path(out) as tmp:
+            np.save(tmp, np.asarray(images, dtype="float32"))
+    else:
+        save_grid(images, out, title=f"{config['model']}: {args.n} samples, {description}")
+    _wrote(args, f"wrote {out} ({args.n} samples from the {description})")
     return 0
 
 
@@ -71,13 +91,13 @@ def cmd_traverse(args):
     config, model = load_run(args.run_dir)
     z_ref, where = None, "the prior mean"
     if args.reference is not None:
-        from kerasae.data import load_dataset
+        from kerasae.rundata import open_data
 
-        x_test = load_dataset(config["dataset"], scaling=config.get("scaling")).x_test
-        if not 0 <= args.reference < len(x_test):
-            raise KerasaeError(f"--reference must lie in [0, {len(x_test) - 1}], got "
+        data = open_data(config, scaling=config.get("scaling"))  # as the run read it
+        if not 0 <= args.reference < data.n_test:
+            raise KerasaeError(f"--reference must lie in [0, {data.n_test - 1}], got "
                                f"{args.reference}")
-        z_ref = model.encode(x_test[args.reference:args.reference + 1])[0]
+        z_ref = model.encode(data.head("test", args.reference + 1)[-1:])[0]
         where = f"test example {args.reference}"
     rows, images = traversal_images(model, z_ref, steps=steps, span=args.span)
     save_grid(images, out, rows=rows, title=f"{config['model']}: latent traversal over "
@@ -91,7 +111,8 @@ def cmd_langevin(args):
     from kerasae.errors import KerasaeError
     from kerasae.plots import save_grid
     from kerasae.runs import load_run
-    from kerasae.sampling import langevin, score_sigma
+    from kerasae.sampling import (DEFAULT_EPSILON, annealed_langevin, is_noise_conditional,
+                                  langevin, score_sigma)
 
     steps = 100 if args.steps is None else args.steps
     if args.n <= 0 or steps <= 0:
@@ -100,6 +121,15 @@ def cmd_langevin(args):
     if not out.lower().endswith(".png"):
         raise KerasaeError(f"--out {out} must be a .png file")
     config, model = load_run(args.run_dir)
+    if args.anneal and is_noise_conditional(model):  # an ncsn: Song and Ermon's Algorithm 1
+        eps = DEFAULT_EPSILON if args.step_size is None else args.step_size
+        images = annealed_langevin(model, args.n, steps_per_level=steps, epsilon=eps,
+                                   seed=args.seed)
+        what = (f"annealed Langevin, {len(model.sigmas)} noise levels x {steps} steps, "
+                f"epsilon {eps:.3g}")
+        save_grid(images, out, title=f"{config['model']}: {args.n} samples, {what}")
+        _wrote(args, f"wrote {out} ({what})")
+        return 0
     sigma = score_sigma(model)  # refuses models without a score estimate, before any work
     eps = sigma ** 2 / 2 if args.step_size is None else args.step_size
     images = langevin(model, args.n, steps=steps, step_size=eps, seed=args.seed,
