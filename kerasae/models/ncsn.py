@@ -4,13 +4,16 @@ Ermon 2020 ("Improved Techniques for Training Score-Based Generative Models") th
 
 One network estimates the score s(x, sigma) = grad log p_sigma(x) of the data blurred by
 Gaussian noise, at `noise_levels` = L geometric sigmas from `sigma_max` down to
-`sigma_min`. The defaults are the paper's for [0, 1] images (L = 10, 1.0 to 0.01): sigma_max
-is about the largest distance between Fashion-MNIST images per pixel (Song and Ermon 2020,
-technique 1), so chains started anywhere in [0, 1] mix. The network is given the noise
-level (log sigma through a small embedding added in every residual block) and predicts
-the noise, eps_hat(x~, sigma), with s = -eps_hat / sigma: the 2020 paper's output scaling
-s(x)/sigma, kept together with the conditioning. Training is denoising score matching
-weighted by lambda(sigma) = sigma^2, a sigma index drawn uniformly per example:
+`sigma_min`. The defaults are the 2019 paper's for [0, 1] images (L = 10, 1.0 to 0.01):
+noise of std 1 has norm 28 on 28x28 images, more than the largest distance between two
+Fashion-MNIST images (about 21). The 2020 paper's technique 1 would take sigma_max = 21 per
+pixel with many more levels; sigma_max = 10 with L = 15 sampled far worse here (bags only),
+so the defaults stay. The network is a small U-Net given the noise level (log sigma
+through a small embedding added in every residual block); it predicts the noise
+eps_hat(x~, sigma), and s = -eps_hat / sigma: the 2020 paper's output scaling s(x)/sigma
+(technique 3) on top of the conditioning. Its weights are averaged (technique 5, `ema`).
+Training is denoising score matching weighted by lambda(sigma) = sigma^2, a sigma index
+drawn uniformly per example:
 
     x~ = x + sigma z,   sigma^2 || s(x~, sigma) + z / sigma ||^2 = || eps_hat - z ||^2,
 
@@ -72,6 +75,8 @@ class LevelEmbedding(layers.Layer):
 
 
 def _norm(h, name):
+    # GroupNorm halves the CPU throughput but pays for itself: without it the same U-Net's
+    # validation loss was 0.55 after a 20k-image epoch, with it 0.30 (Fashion-MNIST)
     return layers.GroupNormalization(groups=math.gcd(8, h.shape[-1]), name=name)(h)
 
 
