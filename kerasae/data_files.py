@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from kerasae import pipeline
 from kerasae.errors import KerasaeError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -171,9 +172,18 @@ class StreamingDataset:
 
     def batches(self, split, batch_size, shuffle=False, seed=0, repeat=False,
                 drop_remainder=False):
-        """float32 batches of x in [0, 1] (uint8 until the batch is scaled), prefetched."""
-        return self._pipeline(self._check_split(split), batch_size, shuffle, seed, repeat,
-                              drop_remainder, shard=True)
+        """float32 batches of x in [0, 1] (uint8 until the batch is scaled), prefetched.
+
+        One pass has a known length (`pipeline.with_length`), so `model.fit(data.batches(
+        "train", 128))` counts its steps and its loss right; an endless one (`repeat`) and
+        a worker's shard under a multi-worker strategy are sized by `steps_per_epoch`."""
+        ds = self._pipeline(self._check_split(split), batch_size, shuffle, seed, repeat,
+                            drop_remainder, shard=True)
+        n = self.count(split)
+        steps = n // batch_size if drop_remainder else -(-n // batch_size)
+        if repeat or not steps or pipeline.worker_count() > 1:
+            return ds
+        return pipeline.with_length(ds, steps)
 
     def head(self, split, n):
         """The first n examples of the split in source order, float32, scaled."""
@@ -187,8 +197,8 @@ class StreamingDataset:
         out = np.empty((n, *self.input_shape), dtype="float32")
         done = 0
         if n:
-            pipeline = self._pipeline(split, min(256, n), False, 0, False, False, shard=False)
-            for batch in pipeline.as_numpy_iterator():
+            batches = self._pipeline(split, min(256, n), False, 0, False, False, shard=False)
+            for batch in batches.as_numpy_iterator():
                 take = min(len(batch), n - done)
                 out[done:done + take] = batch[:take]
                 done += take

@@ -133,6 +133,22 @@ def _finish(ds, batch_size, drop_remainder, divisor, policy):
     return ds.with_options(pipeline_options(policy)).prefetch(2)
 
 
+def with_length(ds, batches):
+    """`ds` as an epoch of exactly `batches` batches where tf.data cannot tell its length
+    (files are read lazily). Keras needs the length: given a pipeline of unknown length
+    (Keras 3.15, TF 2.21) it runs one more step on an empty batch at the end, a step whose
+    zero loss its mean trackers average in (measured: evaluate reported 3/4 of the loss
+    over three batches). With it, Keras shows the epoch's steps, counts the optimizer's,
+    and starts a fresh (reshuffled) pass each epoch. Repeat-then-take rather than
+    `assert_cardinality`: a file that fails to decode mid-epoch (dropped, not counted up
+    front) borrows a batch from the next pass instead of failing the epoch."""
+    import tensorflow as tf
+
+    if int(ds.cardinality()) == int(tf.data.UNKNOWN_CARDINALITY):
+        ds = ds.repeat().take(batches)
+    return ds
+
+
 # ---------------------------------------------------------------------- sharding
 def worker_count():
     """Workers of the tf.distribute strategy in scope (1 without one, or a one-machine one)."""

@@ -15,6 +15,7 @@ told (`with_length`), so the progress bar and the optimizer's step count are exa
 import numpy as np
 
 from kerasae.errors import KerasaeError
+from kerasae.pipeline import with_length  # noqa: F401  (kerasae's paths use it from here)
 
 DATA_OPTIONS = ("image_size", "channels", "feature")
 EVAL_BATCH = 256
@@ -106,22 +107,6 @@ def sized_batches(data, split, batch_size, **options):
     Keras's fit and evaluate need."""
     n = data.n_train if split == "train" else data.n_test
     return with_length(data.batches(split, batch_size, **options), -(-n // batch_size))
-
-
-def with_length(ds, batches):
-    """`ds` as an epoch of exactly `batches` batches where tf.data cannot tell its length
-    (files are read lazily). Keras needs the length: given a pipeline of unknown length
-    (Keras 3.15, TF 2.21) it runs one more step on an empty batch at the end, a step whose
-    zero loss its mean trackers average in (measured: evaluate reported 3/4 of the loss
-    over three batches). With it, Keras shows the epoch's steps, counts the optimizer's,
-    and starts a fresh (reshuffled) pass each epoch. Repeat-then-take rather than
-    `assert_cardinality`: a file that fails to decode mid-epoch (dropped, not counted up
-    front) borrows a batch from the next pass instead of failing the epoch."""
-    import tensorflow as tf
-
-    if int(ds.cardinality()) == int(tf.data.UNKNOWN_CARDINALITY):
-        ds = ds.repeat().take(batches)
-    return ds
 
 
 def read_batches(data, split, batch_size=EVAL_BATCH):

@@ -248,3 +248,19 @@ def test_convert_an_array_of_uint8_images(tmp_path):
         convert(tmp_path / "f.npy", tmp_path / "rec2")
     convert(tmp_path / "x.npy", tmp_path / "rec", overwrite=True)  # replaced whole
     assert os.listdir(tmp_path / "rec") == ["data-00000-of-00001.tfrecord"]
+
+
+def test_one_pass_has_its_length_so_keras_counts_steps_and_loss_right(tree):
+    # Keras 3.15 on a pipeline of unknown length runs one more step on an empty batch and
+    # averages its zero loss in; a user's own fit/evaluate on data.batches(...) must not
+    from kerasae.registry import create_model
+
+    data = load_dataset(str(tree / "a"), image_size=(8, 8))
+    assert int(data.batches("test", 3).cardinality()) == -(-data.n_test // 3)
+    assert int(data.batches("train", 3, drop_remainder=True).cardinality()) == \
+        data.n_train // 3
+    model = create_model("ae", input_shape=(8, 8, 3), latent_dim=2, hidden_units=(8,))
+    model.compile()
+    in_memory = model.evaluate(data.arrays("test"), batch_size=3, verbose=0)
+    streamed = model.evaluate(data.batches("test", 3), verbose=0)  # was 2/3 of it here
+    assert streamed == pytest.approx(in_memory, rel=1e-4)
