@@ -60,9 +60,11 @@ def train_run(spec, args):
     name, kwargs = parse_spec(spec)
     epochs = kwargs.pop("epochs", args.epochs)
     latent = kwargs.pop("latent_dim", args.latent_dim)
+    schedule = kwargs.pop("lr_schedule", "constant")  # e.g. ncsn[lr_schedule=cosine]
     out = os.path.join(args.work, re.sub(r"[^\w.=-]+", "_", spec))
     config = TrainConfig(model=name, dataset="fashion_mnist", epochs=epochs, latent_dim=latent,
                          batch_size=args.batch_size, params=kwargs, seed=args.seed, out=out,
+                         lr_schedule=schedule,
                          overwrite=True)
     if is_finished(out) and not settings_diff(out, config):
         return out, None

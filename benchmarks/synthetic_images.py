@@ -19,21 +19,30 @@ import numpy as np
 
 SEED = 20
 PER_FOLDER = 1000
+LADDER = (10_000, 50_000, 200_000)  # the default sizes of benchmarks/data_scale.py
+
+
+def ladder(sizes):
+    """Every size the layout nests, largest first: the requested ones and LADDER's, so
+    the layout never depends on which sizes one run asks for."""
+    return sorted(set(sizes) | set(LADDER), reverse=True)
 
 
 def folder_roots(work, sizes, name="folder"):
     """{size: root folder} for `sizes`: each root holds the next smaller one."""
-    sizes = sorted(sizes, reverse=True)
-    roots = {sizes[0]: os.path.join(work, f"{name}-{sizes[0]}")}
-    for larger, size in zip(sizes, sizes[1:]):
+    sizes_all = ladder(sizes)
+    roots = {sizes_all[0]: os.path.join(work, f"{name}-{sizes_all[0]}")}
+    for larger, size in zip(sizes_all, sizes_all[1:]):
         roots[size] = os.path.join(roots[larger], f"first{size}")
-    return roots
+    return {size: roots[size] for size in sizes}
 
 
 def chunks(work, sizes):
-    """(folder, first index, end index) jobs, one per subfolder of up to PER_FOLDER files."""
-    roots, jobs, lo = folder_roots(work, sizes), [], 0
-    for size in sorted(sizes):
+    """(folder, first index, end index) jobs, one per subfolder of up to PER_FOLDER files:
+    every image of the largest requested size, each in its place in the nested layout."""
+    nested = [s for s in ladder(sizes) if s <= max(sizes)]
+    roots, jobs, lo = folder_roots(work, nested), [], 0
+    for size in sorted(nested):
         start = lo
         while start < size:
             end = min(size, (start // PER_FOLDER + 1) * PER_FOLDER)
