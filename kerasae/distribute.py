@@ -131,3 +131,49 @@ def training_context(strategy_name, precision, batch_size):
     check_batch(batch_size, strategy)
     with strategy.scope(), precision_policy(precision):
         yield strategy
+
+
+# ---------------------------------------------------------------------- statistics over workers
+def local_batches(ds):
+    """The batches of `ds` that this worker reads, as tensors.
+
+    Under a multi-worker strategy a kerasae file pipeline holds a worker-shard placeholder
+    that only tf.distribute fills in (kerasae.pipeline.shard_items), so iterating it
+    directly fails: it is read through `experimental_distribute_dataset`, each worker its
+    own shard. Every worker must then read the same number of batches (an endless pipeline
+    taken to `steps_per_epoch`, as kerasae's are), since each read checks with the others.
+    Elsewhere `ds` is iterated as it is."""
+    import tensorflow as tf
+
+    if not is_multiworker():
+        yield from ds
+        return
+    strategy = tf.distribute.get_strategy()
+    for batch in strategy.experimental_distribute_dataset(ds):
+        yield from strategy.experimental_local_results(batch)
+
+
+def across_workers(values, op="sum"):
+    """float64 arrays combined elementwise over every worker ("sum", "min" or "max"): one
+    collective each, which every worker must call in the same order. Unchanged without a
+    multi-worker strategy (a statistic of all the data read on this machine)."""
+    import numpy as np
+    import tensorflow as tf
+
+    values = [np.asarray(v, dtype="float64") for v in values]
+    if not is_multiworker():
+        return values
+    strategy = tf.distribute.get_strategy()
+    local = len(strategy.extended.worker_devices)  # each local replica holds a 1/local share
+
+    def combine(*parts):
+        ctx = tf.distribute.get_replica_context()
+        if op == "sum":
+            return [ctx.all_reduce("SUM", p) for p in parts]
+        gathered = [ctx.all_gather(p[None], axis=0) for p in parts]
+        reduce = tf.reduce_min if op == "min" else tf.reduce_max
+        return [reduce(g, axis=0) for g in gathered]
+
+    inputs = [tf.constant(v / local if op == "sum" else v) for v in values]
+    out = strategy.run(combine, args=tuple(inputs))
+    return [np.asarray(strategy.experimental_local_results(o)[0]) for o in out]

@@ -83,18 +83,15 @@ def _free_ports(n):
     return ports
 
 
-@pytest.mark.slow
-def test_two_workers_on_localhost_train_end_to_end(tmp_path):
+def _two_workers(args, cwd):
+    """Run `kerasae train ARGS --strategy multiworker` as two local workers; their outputs."""
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    out = tmp_path / "run"
     procs = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        cmd = [sys.executable, "-m", "kerasae", "train", "--model", "ae", "--dataset", "digits",
-               "--epochs", "2", "--batch-size", "64", "--latent-dim", "2",
-               "--param", "hidden_units=(16,)", "--strategy", "multiworker", "--out", str(out)]
-        procs.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, text=True,
+        cmd = [sys.executable, "-m", "kerasae", "train", *args, "--strategy", "multiworker"]
+        procs.append(subprocess.Popen(cmd, cwd=cwd, env=env, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     results = []
     try:
@@ -106,6 +103,15 @@ def test_two_workers_on_localhost_train_end_to_end(tmp_path):
                 p.kill()
     for rc, stdout, stderr in results:
         assert rc == 0, stderr[-3000:]
+    return results
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_train_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    _two_workers(["--model", "ae", "--dataset", "digits", "--epochs", "2", "--batch-size", "64",
+                  "--latent-dim", "2", "--param", "hidden_units=(16,)", "--out", str(out)],
+                 tmp_path)
     chief, other = out, tmp_path / "run-worker1"  # worker 1 never writes into the chief's run
     for folder in (chief, other):
         assert (folder / "model.keras").is_file()
@@ -114,6 +120,40 @@ def test_two_workers_on_localhost_train_end_to_end(tmp_path):
     # synchronous data parallelism: both workers hold the same weights after every step
     rows = [(f / "history.csv").read_text().splitlines() for f in (chief, other)]
     assert rows[0] == rows[1] and len(rows[0]) == 3
+
+
+@pytest.mark.slow
+def test_two_workers_fit_statistics_of_a_streamed_folder(tmp_path):
+    # each worker reads only its own files; rae's latent Gaussian and sdae's code ranges
+    # are statistics of the codes of every worker's shard, the same on both workers
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(48):
+        Image.fromarray(rng.integers(0, 256, (8, 8), np.uint8)).save(folder / f"{i:02d}.png")
+    common = ["--dataset", str(folder), "--epochs", "1", "--batch-size", "8",
+              "--latent-dim", "2"]
+    _two_workers(["--model", "rae", "--param", "hidden_units=(16,)",
+                  "--out", str(tmp_path / "rae"), *common], tmp_path)
+    _two_workers(["--model", "sdae", "--param", "hidden_units=(16,)",
+                  "--param", "pretrain_epochs=1", "--out", str(tmp_path / "sdae"), *common],
+                 tmp_path)
+    from kerasae.runs import load_run
+
+    means = []
+    for folder in (tmp_path / "rae", tmp_path / "rae-worker1"):
+        config, model = load_run(str(folder))
+        assert config["status"] == "finished" and model.generative
+        # every worker's codes: more than one worker's shard of the training split
+        assert float(model.latent_count.numpy()) > config["n_train"] / 2
+        means.append(model.latent_mean.numpy())
+    np.testing.assert_allclose(means[0], means[1], rtol=1e-5, atol=1e-6)
+    pretraining = [json.loads((f / "config.json").read_text())["pretraining"]
+                   for f in (tmp_path / "sdae", tmp_path / "sdae-worker1")]
+    assert len(pretraining[0]) == 2 and all(p["loss"] for p in pretraining[0])
 
 
 def test_multiworker_without_tf_config_is_a_one_line_error(monkeypatch, tmp_path):

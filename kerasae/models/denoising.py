@@ -29,7 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasae import nets
+from kerasae import distribute, nets
 from kerasae.pipeline import make_tf_dataset
 from kerasae.errors import KerasaeError
 from kerasae.models.base import Autoencoder
@@ -142,6 +142,19 @@ class _LayerDAE(keras.Model):
             c = corrupt(c, self.noise, self.level, self.seed, self.low, self.high, self.clip)
         return self.output_activation(self.dec(self.enc(c)))
 
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # fitted on the codes alone, the target being the clean code: a pipeline of single
+        # tensors, which Keras's symbolic build can reduce under a multi-worker strategy
+        # (a pipeline of (c, c) pairs fails there: Keras 3.15, TF 2.21)
+        return super().compute_loss(x, x if y is None else y, y_pred, sample_weight, training)
+
+    def get_metrics_result(self):
+        logs = super().get_metrics_result()
+        if distribute.is_multiworker():  # as Autoencoder._track: Keras 3.15 reduces a
+            # multi-worker step's logs with axis=0, which fails on scalars
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
+
 
 class PretrainingLog(keras.callbacks.Callback):
     """Writes the model's per-layer pretraining losses to RUN_DIR/pretraining.csv."""
@@ -243,12 +256,12 @@ class SDAE(DAE):
                       f"DAE for {self.pretrain_epochs} epoch(s)")
             sample = _first_codes(codes)  # the same codes before and after
             before = _clean_loss(layer_dae, sample, loss)
-            hist = layer_dae.fit(codes.map(lambda c: (c, c)), epochs=self.pretrain_epochs,
+            hist = layer_dae.fit(codes, epochs=self.pretrain_epochs,
                                  steps_per_epoch=steps, verbose=verbose)
             after = _clean_loss(layer_dae, sample, loss)
             self.pretraining_history.append(
                 {"layer": i + 1, "units": units, "epochs": self.pretrain_epochs,
-                 "loss": [float(v) for v in hist.history["loss"]],
+                 "loss": [float(np.ravel(v)[0]) for v in hist.history["loss"]],
                  "clean_loss_before": float(before), "clean_loss_after": float(after)})
             below.append(enc)  # the clean codes of this layer feed the next one
             width = enc.units
@@ -281,16 +294,20 @@ def _encoder_below(layers_below, size):
 def _value_range(codes, steps=None):
     """(min, max) over the codes of one pass (or `steps` batches of an endless pipeline)."""
     low, high = np.inf, -np.inf
-    for c in (codes.take(steps) if steps else codes).as_numpy_iterator():
+    for c in distribute.local_batches(codes.take(steps) if steps else codes):
+        c = np.asarray(c)
         low, high = min(low, float(c.min())), max(high, float(c.max()))
-    return low, high
+    if distribute.is_multiworker():  # the range of every worker's codes
+        (low,), (high,) = (distribute.across_workers([low], "min"),
+                           distribute.across_workers([high], "max"))
+    return float(low), float(high)
 
 
 def _first_codes(codes, limit=10_000):
     """Up to `limit` codes from the pipeline's first batches (a bounded sample)."""
     parts, count = [], 0
-    for c in codes.as_numpy_iterator():
-        parts.append(c[:limit - count])
+    for c in distribute.local_batches(codes):  # under multiworker: this worker's shard
+        parts.append(np.asarray(c)[:limit - count])
         count += len(parts[-1])
         if count >= limit:
             break

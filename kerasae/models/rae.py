@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from kerasae import losses, nets
+from kerasae import distribute, losses, nets
 from kerasae.distributions import gaussian_scale_tril
 from kerasae.errors import KerasaeError, NotGenerativeError
 from kerasae.models.base import Autoencoder
@@ -145,6 +145,12 @@ class RAE(Autoencoder):
             m2 += centred.T @ centred + np.outer(delta, delta) * count * n / total
             mean += delta * n / total
             count = total
+        if distribute.is_multiworker():  # every worker's codes, not only this one's shard
+            count, sums, squares = distribute.across_workers(
+                [count, mean * count, m2 + np.outer(mean, mean) * count])
+            count = float(count)
+            mean = sums / max(count, 1.0)
+            m2 = squares - np.outer(mean, mean) * count
         if count < 2:
             raise KerasaeError(f"the latent Gaussian needs at least 2 training examples, got "
                                f"{count}")
@@ -161,7 +167,7 @@ class RAE(Autoencoder):
                     raise KerasaeError("an endless dataset needs steps_per_epoch to fit the "
                                        "latent Gaussian")
                 data = data.take(int(steps))
-            for batch in data:
+            for batch in distribute.local_batches(data):  # a worker reads its own shard
                 yield np.asarray(self.encoder(self._inputs(batch), training=False), "float64")
         else:
             yield self.encode(np.asarray(data, dtype="float32"), batch_size).astype("float64")
