@@ -19,7 +19,9 @@ The code is the flattened grid of codes: latent_dim = h * w * embedding_dim, so
 embedding_dim is derived from latent_dim (like `kerasae.nets`'s spatial code) and
 `encode(x)` has shape (n, latent_dim); `encode_indices(x)` gives the (n, h, w) grid of
 code indices. The exported encoder has both outputs, `z` (float32) and `indices` (int32).
-Not generative: a prior over the indices (the paper's PixelCNN) is a separate model.
+It has no prior of its own: it generates through a prior fitted over the index grid after
+training, the paper's PixelCNN (`kerasae fit-sampler RUN --sampler pixelcnn`,
+`kerasae.pixelcnn`), whose sampled indices the decoder turns into images.
 """
 import keras
 import tensorflow as tf
