@@ -171,17 +171,19 @@ class StreamingDataset:
         return split
 
     def batches(self, split, batch_size, shuffle=False, seed=0, repeat=False,
-                drop_remainder=False):
+                drop_remainder=False, shard=True):
         """float32 batches of x in [0, 1] (uint8 until the batch is scaled), prefetched.
 
         One pass has a known length (`pipeline.with_length`), so `model.fit(data.batches(
         "train", 128))` counts its steps and its loss right; an endless one (`repeat`) and
-        a worker's shard under a multi-worker strategy are sized by `steps_per_epoch`."""
+        a worker's shard under a multi-worker strategy are sized by `steps_per_epoch`.
+        `shard=False`: every example, read on this machine even under a multi-worker
+        strategy (scores, statistics), never distributed."""
         ds = self._pipeline(self._check_split(split), batch_size, shuffle, seed, repeat,
-                            drop_remainder, shard=True)
+                            drop_remainder, shard=shard)
         n = self.count(split)
         steps = n // batch_size if drop_remainder else -(-n // batch_size)
-        if repeat or not steps or pipeline.worker_count() > 1:
+        if repeat or not steps or (shard and pipeline.worker_count() > 1):
             return ds
         return pipeline.with_length(ds, steps)
 

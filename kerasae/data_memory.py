@@ -84,8 +84,10 @@ class Dataset:
         return np.asarray(x).astype("float32") / np.float32(self._divisor)
 
     def batches(self, split, batch_size, shuffle=False, seed=0, repeat=False,
-                drop_remainder=False):
-        """float32 batches of x scaled to [0, 1] (uint8 until the batch is scaled)."""
+                drop_remainder=False, shard=True):
+        """float32 batches of x scaled to [0, 1] (uint8 until the batch is scaled).
+        `shard` is accepted as streamed datasets take it: in memory, every worker holds the
+        data and tf.distribute keeps each worker's batches (DATA policy) anyway."""
         from kerasae.pipeline import make_tf_dataset
 
         x = self._split_store(split)

@@ -113,15 +113,7 @@ def read_batches(data, split, batch_size=EVAL_BATCH):
     """Every example of the split, to be read on this machine (scores, statistics), never
     a worker's shard. Under a multi-worker strategy a streamed dataset's `batches` holds a
     shard placeholder that only tf.distribute fills in, so iterating it directly fails."""
-    import inspect
-
-    if "shard" in inspect.signature(data.batches).parameters:
-        return data.batches(split, batch_size, shard=False)
-    pipeline = getattr(data, "_pipeline", None) if getattr(data, "streaming", False) else None
-    if pipeline is None:  # in memory: its DATA sharding applies only when distributed
-        return data.batches(split, batch_size)
-    # the streamed dataset's own unsharded reader (what its `head` uses)
-    return pipeline(split, batch_size, False, 0, False, False, shard=False)
+    return data.batches(split, batch_size, shard=False)
 
 
 # ---------------------------------------------------------------------- streamed metrics
