@@ -201,6 +201,7 @@ def main():
                    help="measure the input pipeline only (no training run)")
     p.add_argument("--write-only", action="store_true",
                    help="rebuild the BENCHMARKS.md section from the stored rows")
+    p.add_argument("--note", help="a note stored with the rows and printed under the table")
     p.add_argument("--child", choices=("pipeline", "train"), help=argparse.SUPPRESS)
     p.add_argument("--source", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -208,6 +209,10 @@ def main():
     if args.child:
         return child_main(args)
     stored = load_results("data_scale", {"rows": []})
+    if args.note is not None:
+        stored["note"] = args.note
+        if not args.no_write:
+            save_results("data_scale", stored)
     if args.write_only:
         return write(args, stored["rows"], stored.get("load_average", [0, 0]),
                      stored.get("note"))
@@ -260,13 +265,13 @@ def main():
                                                            / train["train_images_per_s"], 2))
                 keep = [r for r in stored["rows"] if (r["source"], r["size"]) not in
                         {(q["source"], q["size"]) for q in rows}]
-                stored = {"machine": machine(), "rows": keep + rows,
+                stored = {**stored, "machine": machine(), "rows": keep + rows,
                           "load_average": [round(load_before, 2),
                                            round(os.getloadavg()[0], 2)]}
                 save_results("data_scale", stored)
     print(table(rows), *summarize(rows, sizes), sep="\n")
     if not args.no_write:
-        write(args, stored["rows"], stored["load_average"])
+        write(args, stored["rows"], stored["load_average"], stored.get("note"))
 
 
 def write(args, rows, load_average, note=None):
