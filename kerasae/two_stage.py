@@ -12,6 +12,7 @@ a fixed number of `epochs` with Adam. The mean and scale of the standardisation 
 weights of the network, so g(u) un-standardises inside it (and inside sampler.onnx).
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -20,6 +21,13 @@ from kerasae.samplers import LatentSampler, _count, register_sampler
 
 WEIGHTS, ONNX_FILE = "model.weights.h5", "sampler.onnx"
 LOG_GAMMA_RANGE = (-12.0, 4.0)
+MIN_SPREAD = 0.1  # below: the second stage's samples are all nearly the same code
+
+
+def spread(samples, scale):
+    """How widely sampled codes vary against the training codes: the mean over dimensions
+    of their standard deviation over the codes' (1: as widely; near 0: one point)."""
+    return float(np.mean(np.std(samples, axis=0) / np.asarray(scale)))
 
 
 def _second_stage(latent_dim, second_latent_dim, hidden_units):
@@ -140,6 +148,13 @@ class TwoStageSampler(LatentSampler):
                          steps_per_execution=min(16, len(z) // batch) if single else 1)
         history = self.net.fit(ds, epochs=self.options["epochs"], verbose=0, shuffle=False)
         self.history = [float(v) for v in history.history["loss"]]
+        self.spread = spread(self.sample_latent(512, seed=int(seed)), scale)
+        if self.spread < MIN_SPREAD:  # posterior collapse: g(u) ignores u
+            warnings.warn(f"two_stage: the second VAE collapsed (its samples vary "
+                          f"{self.spread:.0%} as much as the codes: nearly every sample the "
+                          f"same); codes already shaped like a Gaussian (an aae's or a wae's) "
+                          f"leave it nothing to learn: use --sampler gmm or gaussian",
+                          stacklevel=2)
 
     def sample_latent(self, n, seed=None):
         u = np.random.default_rng(seed).standard_normal((_count(n), self.second_latent_dim))
@@ -154,7 +169,8 @@ class TwoStageSampler(LatentSampler):
     def extra_meta(self):
         return {"second_latent_dim": self.second_latent_dim,
                 "hidden_units": list(self._settings(self.latent_dim)[1]),
-                "final_loss": self.history[-1] if getattr(self, "history", None) else None}
+                "final_loss": self.history[-1] if getattr(self, "history", None) else None,
+                "spread": getattr(self, "spread", None)}
 
     def save_weights(self, folder):
         self.net.save_weights(os.path.join(folder, WEIGHTS))

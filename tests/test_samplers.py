@@ -120,6 +120,7 @@ def test_two_stage_fits_its_loss_falls_and_round_trips(tiny_ae, tmp_path):
     sampler = samplers.create_sampler("two_stage", hidden_units=(32,), epochs=8)
     sampler.fit(model, x, seed=0)
     assert sampler.history[-1] < sampler.history[0]
+    assert sampler.spread > 0.1  # not collapsed: the draws vary as the codes do
     z = sampler.sample_latent(2000, seed=3)
     assert z.shape == (2000, 4) and np.isfinite(z).all()
     # un-standardised: the draws live where the codes do
@@ -129,6 +130,23 @@ def test_two_stage_fits_its_loss_falls_and_round_trips(tiny_ae, tmp_path):
     loaded = samplers.LatentSampler.load(tmp_path / "ts")
     assert np.array_equal(loaded.sample_latent(50, seed=3), z[:50])
     assert not np.allclose(loaded.sample_latent(50, seed=4), z[:50])
+
+
+def test_two_stage_warns_when_its_second_vae_collapses(tiny_ae, monkeypatch):
+    # a collapsed second stage maps every u to one code: every image the same (measured:
+    # an aae's prior-matched codes on Fashion-MNIST); the fit says so and names the fix
+    from kerasae.two_stage import spread
+
+    model, x, codes = tiny_ae
+    assert spread(codes, codes.std(axis=0)) == pytest.approx(1.0)
+    assert spread(np.repeat(codes[:1], 50, axis=0), codes.std(axis=0)) == 0.0
+    sampler = samplers.create_sampler("two_stage", hidden_units=(8,), epochs=1)
+    monkeypatch.setattr(sampler, "sample_latent",
+                        lambda n, seed=None: np.repeat(codes[:1], n, axis=0))
+    with pytest.warns(UserWarning, match=r"two_stage: the second VAE collapsed .* use "
+                                         r"--sampler gmm or gaussian"):
+        sampler.fit(model, x, seed=0)
+    assert sampler.extra_meta()["spread"] == 0.0
 
 
 def test_unknown_names_and_options_are_refused():
