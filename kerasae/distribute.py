@@ -133,6 +133,17 @@ def training_context(strategy_name, precision, batch_size):
         yield strategy
 
 
+def reducible_logs(logs):
+    """A step's logs as Keras can reduce them: under a multi-worker strategy Keras 3.15
+    reduces each with axis=0, which fails on scalars ("Invalid reduction dimension 0"), so
+    there they get shape (1,), which reduces to a scalar."""
+    from keras import ops
+
+    if not is_multiworker():
+        return logs
+    return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+
+
 # ---------------------------------------------------------------------- statistics over workers
 def local_batches(ds):
     """The batches of `ds` that this worker reads, as tensors.

@@ -9,13 +9,13 @@ metrics accumulate over batches, so memory does not grow with the dataset.
 Under MultiWorkerMirroredStrategy every worker must run the same number of steps per
 epoch, or the all-reduce of the step after one worker's shard ran dry waits forever (the
 tf.distribute input guide): there the data repeats and an epoch is `n_train // batch`
-steps. Elsewhere an epoch is one pass of `ceil(n_train / batch)` batches, a length Keras is
-told (`with_length`), so the progress bar and the optimizer's step count are exact.
+steps. Elsewhere an epoch is one pass of `ceil(n_train / batch)` batches, a length every
+dataset's `batches` tells Keras (`kerasae.pipeline.with_length` where tf.data cannot), so
+the progress bar, the loss and the optimizer's step count are exact.
 """
 import numpy as np
 
 from kerasae.errors import KerasaeError
-from kerasae.pipeline import with_length  # noqa: F401  (kerasae's paths use it from here)
 
 DATA_OPTIONS = ("image_size", "channels", "feature")
 EVAL_BATCH = 256
@@ -98,15 +98,8 @@ def fit_pipelines(data, batch_size, seed=0, strategy=None):
         test = data.batches("test", batch_size, repeat=True)
         return train, test, fit_kwargs, steps
     steps = -(-data.n_train // batch_size)
-    train = with_length(data.batches("train", batch_size, shuffle=True, seed=seed), steps)
-    return train, sized_batches(data, "test", batch_size), {}, steps
-
-
-def sized_batches(data, split, batch_size, **options):
-    """`data.batches(split, ...)` as a pipeline of known length (`with_length`): what
-    Keras's fit and evaluate need."""
-    n = data.n_train if split == "train" else data.n_test
-    return with_length(data.batches(split, batch_size, **options), -(-n // batch_size))
+    train = data.batches("train", batch_size, shuffle=True, seed=seed)
+    return train, data.batches("test", batch_size), {}, steps
 
 
 def read_batches(data, split, batch_size=EVAL_BATCH):
@@ -157,7 +150,7 @@ def evaluate(run_dir, dataset=None, verbose=False):
     check_shape(data, model)
     model.reseed(config.get("seed", 0))  # a stochastic loss (vae's draws) repeats
     mse = reconstruction_mse(model, data.batches("test", EVAL_BATCH))
-    loss = model.evaluate(sized_batches(data, "test", EVAL_BATCH), verbose=int(verbose),
+    loss = model.evaluate(data.batches("test", EVAL_BATCH), verbose=int(verbose),
                           return_dict=True)["loss"]
     return {"run": run_dir, "model": config["model"], "dataset": data.name,
             "n_test": int(data.n_test), "test_mse": mse,

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasae import distribute
 from kerasae.errors import KerasaeError, NotGenerativeError
 from kerasae.losses import per_example_error, reconstruction_loss
 from kerasae.models.step_outputs import check_step_outputs
@@ -314,12 +315,8 @@ class Autoencoder(keras.Model):
         self.check_outputs(losses)
         for name, tracker in self.trackers.items():
             tracker.update_state(tf.stop_gradient(losses[name]))
-        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3.15 reduces a multi-worker step's logs with axis=0, which fails on
-            # scalars ("Invalid reduction dimension 0"); shape (1,) reduces to a scalar
-            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
-        return logs
+        return distribute.reducible_logs(
+            {name: tracker.result() for name, tracker in self.trackers.items()})
 
     @property
     def metrics(self):

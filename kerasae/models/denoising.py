@@ -149,11 +149,7 @@ class _LayerDAE(keras.Model):
         return super().compute_loss(x, x if y is None else y, y_pred, sample_weight, training)
 
     def get_metrics_result(self):
-        logs = super().get_metrics_result()
-        if distribute.is_multiworker():  # as Autoencoder._track: Keras 3.15 reduces a
-            # multi-worker step's logs with axis=0, which fails on scalars
-            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
-        return logs
+        return distribute.reducible_logs(super().get_metrics_result())
 
 
 class PretrainingLog(keras.callbacks.Callback):
@@ -297,9 +293,9 @@ def _value_range(codes, steps=None):
     for c in distribute.local_batches(codes.take(steps) if steps else codes):
         c = np.asarray(c)
         low, high = min(low, float(c.min())), max(high, float(c.max()))
-    if distribute.is_multiworker():  # the range of every worker's codes
-        (low,), (high,) = (distribute.across_workers([low], "min"),
-                           distribute.across_workers([high], "max"))
+    # the range of every worker's codes (this one's alone without a multi-worker strategy)
+    (low,), (high,) = distribute.across_workers([low], "min"), distribute.across_workers(
+        [high], "max")
     return float(low), float(high)
 
 
