@@ -1,0 +1,103 @@
+"""What kerasae 0.2.0 wrote still works, and training repeats it (tests/fixtures/v0_2).
+
+The fixtures were recorded by tests/fixtures/v0_2/record.py on commit efdaa0f, before the
+architecture-v2 move: a refactor must leave training histories, saved models, exports,
+fitted samplers and constructor signatures as they were.
+"""
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from helpers import run_cli
+
+HERE = os.path.join(os.path.dirname(__file__), "fixtures", "v0_2")
+RUNS = ("ae", "vae", "wae", "vq_vae")
+
+
+def read_history(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", RUNS)
+def test_training_repeats_the_recorded_history(model, tmp_path):
+    out = tmp_path / model
+    result = run_cli("train", "--model", model, "--dataset", "digits", "--epochs", "2",
+                     "--seed", "0", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    now = read_history(out / "history.csv")
+    then = read_history(os.path.join(HERE, "histories", f"{model}.csv"))
+    assert [list(r) for r in now] == [list(r) for r in then]  # the same columns, in order
+    for new, old in zip(now, then):
+        for key in old:
+            np.testing.assert_allclose(float(new[key]), float(old[key]), rtol=TOLERANCE[model],
+                                       err_msg=f"{model} {key} epoch {old['epoch']}")
+
+
+#: relative tolerance per family: 0 (bitwise) wherever the arithmetic is unchanged
+TOLERANCE = {"ae": 0, "wae": 0, "vq_vae": 0, "vae": 0}
+
+
+@pytest.mark.parametrize("model", RUNS)
+def test_a_saved_model_and_its_run_load_and_give_the_same_outputs(model):
+    import kerasae
+
+    run = os.path.join(HERE, "runs", model)
+    expected = np.load(os.path.join(run, "outputs.npz"))
+    loaded = kerasae.load_model(os.path.join(run, "model.keras"))
+    x = expected["x"]
+    np.testing.assert_allclose(loaded.encode(x), expected["encode"], atol=1e-6)
+    np.testing.assert_allclose(loaded.decode(expected["encode"]), expected["decode"], atol=1e-6)
+    np.testing.assert_allclose(loaded.reconstruct(x), expected["reconstruct"], atol=1e-6)
+    np.testing.assert_allclose(loaded.score(x), expected["score"], rtol=1e-5, atol=1e-6)
+    if "sample" in expected.files:
+        np.testing.assert_allclose(loaded.sample(8, seed=3), expected["sample"], atol=1e-6)
+
+
+def test_a_fitted_sampler_loads_and_draws_the_same_codes():
+    from kerasae.samplers import LatentSampler
+
+    run = os.path.join(HERE, "runs", "ae")
+    gmm = LatentSampler.load(os.path.join(run, "samplers", "gmm"))
+    np.testing.assert_array_equal(gmm.sample_latent(8, seed=3),
+                                  np.load(os.path.join(run, "outputs.npz"))["gmm_codes"])
+
+
+@pytest.mark.parametrize("model", RUNS)
+def test_an_export_of_the_old_release_runs_and_matches_its_model(model):
+    ort = pytest.importorskip("onnxruntime")
+    run = os.path.join(HERE, "runs", model)
+    expected = np.load(os.path.join(run, "outputs.npz"))
+    with open(os.path.join(run, "export", "manifest.json")) as f:
+        manifest = json.load(f)
+    assert manifest["format"] == "kerasae-export" and manifest["format_version"] == 1
+    session = ort.InferenceSession(os.path.join(run, "export", "decoder.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    z = expected["encode"].astype("float32")
+    out = session.run(None, {session.get_inputs()[0].name: z})[0]
+    np.testing.assert_allclose(out, expected["decode"], atol=1e-5)
+
+
+def test_every_built_in_family_keeps_its_constructor_arguments():
+    from kerasae.params import signature_params
+    from kerasae.registry import get_model_class
+
+    with open(os.path.join(HERE, "signatures.json")) as f:
+        recorded = json.load(f)
+    for name, params in recorded.items():
+        now = [[k, repr(v)] for k, v in signature_params(get_model_class(name)).items()]
+        assert now == params, name
+
+
+def test_a_run_of_the_old_release_evaluates(tmp_path):
+    import shutil
+
+    run = tmp_path / "vae"
+    shutil.copytree(os.path.join(HERE, "runs", "vae"), run)
+    result = run_cli("evaluate", run, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["model"] == "vae"
