@@ -30,8 +30,8 @@ def run(label, data, args):
     import keras
 
     import kerasae
-    from kerasae.pipeline import make_tf_dataset
-    from kerasae.divergences import mmd
+    from kerasae.data.pipeline import make_tf_dataset
+    from kerasae.probability.divergences import mmd
     from kerasae.plots import save_grid
 
     name, params = MODELS[label]
@@ -65,7 +65,7 @@ def main(argv=None):
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args(argv)
 
-    from kerasae.data import load_dataset
+    from kerasae.data.sources import load_dataset
 
     data = load_dataset("fashion_mnist")
     args.train_size = min(args.train_size, len(data.x_train))

@@ -47,7 +47,7 @@ WARMUP_BATCHES = 5
 
 # ------------------------------------------------------------------ the two children
 def child_pipeline(source, batch_size, batches):
-    from kerasae.data import load_dataset
+    from kerasae.data.sources import load_dataset
 
     start = time.perf_counter()
     data = load_dataset(source, image_size=(64, 64))

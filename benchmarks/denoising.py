@@ -20,8 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from benchmarks.report import ROOT, base_parser, machine, markdown_table, update_section  # noqa: E402
-from kerasae.nets import CODES  # noqa: E402
-from kerasae.runs import LR_SCHEDULES  # noqa: E402
+from kerasae.nets import CODES
+from kerasae.runs.config import LR_SCHEDULES
 
 SIGMA = 0.3
 FIGURES = os.path.join(ROOT, "benchmarks", "figures")
@@ -44,12 +44,12 @@ def main(argv=None):
     import keras
 
     import kerasae
-    from kerasae.data import load_dataset
+    from kerasae.data.sources import load_dataset
     from kerasae.nets import code_grid
-    from kerasae.pipeline import make_tf_dataset
+    from kerasae.data.pipeline import make_tf_dataset
     from kerasae.plots import save_grid
-    from kerasae.runs import adam
-    from kerasae.sampling import langevin
+    from kerasae.runs.training import adam
+    from kerasae.samplers.langevin import langevin
 
     data = load_dataset("fashion_mnist")
     keras.utils.set_random_seed(args.seed)

@@ -64,7 +64,9 @@ def run_spec(spec):
 
 def train_run(spec, args):
     """The finished run folder of `spec` (trained now unless a run with its settings exists)."""
-    from kerasae.runs import TrainConfig, is_finished, settings_diff, train
+    from kerasae.runs.config import TrainConfig
+    from kerasae.runs.folder import is_finished, settings_diff
+    from kerasae.runs.training import train
 
     spec = run_spec(spec)
     name, kwargs = parse_spec(spec)
@@ -86,7 +88,7 @@ def train_run(spec, args):
 def applicable(model, names):
     """The samplers of `names` that apply to `model` (each sampler's own check decides)."""
     from kerasae.errors import KerasaeError
-    from kerasae.samplers import SAMPLERS
+    from kerasae.samplers.base import SAMPLERS
 
     keep = []
     for name in names:
@@ -99,7 +101,7 @@ def applicable(model, names):
 
 
 def draw_langevin(model, args):
-    from kerasae.sampling import langevin
+    from kerasae.samplers.langevin import langevin
 
     return lambda n, seed: langevin(model, n, seed=seed, anneal=True,
                                     **({"steps": args.langevin_steps}
@@ -108,7 +110,7 @@ def draw_langevin(model, args):
 
 def score(samples, data, seconds, spec, sampler, extra=None):
     from kerasae.plots import save_grid
-    from kerasae.quality import generation_metrics
+    from kerasae.evaluation.quality import generation_metrics
 
     metrics = generation_metrics(samples, data, seed=0)
     slug = re.sub(r"[^a-z0-9]+", "_", f"{spec}_{sampler}".lower()).strip("_")
@@ -123,8 +125,8 @@ def score(samples, data, seconds, spec, sampler, extra=None):
 
 
 def run_model(spec, data, args, results):
-    from kerasae.runs import load_run
-    from kerasae.samplers import fit_run_sampler, run_generator
+    from kerasae.runs.folder import load_run
+    from kerasae.runs.samplers import fit_run_sampler, run_generator
 
     out, train_seconds = train_run(spec, args)
     config, model = load_run(out)
@@ -239,7 +241,7 @@ def main(argv=None):
         results["_note"] = args.note
         save_results(NAME, results)
     if not args.write_only:
-        from kerasae.data import load_dataset
+        from kerasae.data.sources import load_dataset
 
         data = load_dataset("fashion_mnist")
         real = data.x_test[:args.samples]

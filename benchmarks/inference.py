@@ -90,7 +90,7 @@ def main(argv=None):
     import tensorflow as tf
 
     import kerasae
-    from kerasae.exporters import export_model
+    from kerasae.export.write import export_model
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="conv_ae,ae")

@@ -53,9 +53,9 @@ def main(argv=None):
     import onnxruntime as ort
 
     import kerasae
-    from kerasae.data import load_dataset
+    from kerasae.data.sources import load_dataset
     from kerasae.errors import KerasaeError
-    from kerasae.exporters import export_model
+    from kerasae.export.write import export_model
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="ae,vae")

@@ -32,10 +32,10 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
-    from kerasae.data import load_dataset
-    from kerasae.quality import generation_metrics
-    from kerasae.runs import load_run
-    from kerasae.sampling import annealed_langevin
+    from kerasae.data.sources import load_dataset
+    from kerasae.evaluation.quality import generation_metrics
+    from kerasae.runs.folder import load_run
+    from kerasae.samplers.langevin import annealed_langevin
 
     data = load_dataset("fashion_mnist")
     results = load_results(NAME, {})

@@ -48,7 +48,7 @@ def run_one(name, x_train, x_test, normal, args, params, keep=False):
     import keras
 
     import kerasae
-    from kerasae.pipeline import make_tf_dataset
+    from kerasae.data.pipeline import make_tf_dataset
 
     keras.utils.set_random_seed(args.seed)
     model = kerasae.create_model(name, input_shape=x_train.shape[1:],
@@ -66,7 +66,7 @@ def run_one(name, x_train, x_test, normal, args, params, keep=False):
 
 
 def auroc(scores, normal):
-    from kerasae.anomaly import ranking_metrics
+    from kerasae.evaluation.anomaly import ranking_metrics
 
     return ranking_metrics(np.asarray(scores), (~normal).astype("int64"))["auroc"]
 
@@ -94,7 +94,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import kerasae
-    from kerasae.data import load_dataset
+    from kerasae.data.sources import load_dataset
 
     names = args.models.split(",") if args.models else kerasae.list_models()
     names = ["pca"] + [n for n in names if n != "pca"]

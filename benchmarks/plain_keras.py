@@ -20,9 +20,11 @@ import math
 import keras
 from keras import layers, ops
 
-from kerasae import losses
-from kerasae.distributions import (GaussianPosterior, mixture_log_prob, posterior_log_prob,
-                                   standard_normal_log_prob)
+from kerasae.probability import gaussian
+from kerasae.probability import kernels
+from kerasae.probability import regularizers
+from kerasae.probability.layers import GaussianPosterior
+from kerasae.probability.gaussian import mixture_log_prob, posterior_log_prob, standard_normal_log_prob
 
 
 class KLLoss(layers.Layer):
@@ -49,7 +51,7 @@ class MMDLoss(layers.Layer):
 
     def call(self, z):
         prior = keras.random.normal(ops.shape(z), seed=self.seed)
-        self.add_loss(self.weight * losses.mmd_unbiased(z, prior, kernel=self.kernel))
+        self.add_loss(self.weight * kernels.mmd_unbiased(z, prior, kernel=self.kernel))
         return z
 
 
@@ -68,7 +70,7 @@ class SparsityLoss(layers.Layer):
 
     def call(self, z):
         rho_hat = ops.mean(ops.cast(z, "float32"), axis=0)
-        self.add_loss(self.weight * losses.sparsity_kl(self.rho, rho_hat))
+        self.add_loss(self.weight * regularizers.sparsity_kl(self.rho, rho_hat))
         return z
 
 
@@ -118,7 +120,7 @@ class InfoVAELoss(GaussianDraw):
         self.mmd = twin.mmd  # a bound method: the family's kernel and bandwidth, untracked
 
     def penalty(self, mean, log_var, z):
-        kl = ops.mean(losses.gaussian_kl(mean, log_var))
+        kl = ops.mean(gaussian.gaussian_kl(mean, log_var))
         prior = self.posterior.sample(ops.zeros_like(mean), ops.zeros_like(log_var))
         return (1.0 - self.alpha) * kl + (self.alpha + self.lambda_ - 1.0) * self.mmd(z, prior)
 

@@ -24,7 +24,7 @@ def run(name, data, args):
     import keras
 
     import kerasae
-    from kerasae.pipeline import make_tf_dataset
+    from kerasae.data.pipeline import make_tf_dataset
 
     keras.utils.set_random_seed(args.seed)
     model = kerasae.create_model(name, input_shape=data.input_shape, latent_dim=args.latent_dim)
@@ -42,7 +42,7 @@ def main(argv=None):
     parser.add_argument("--models", default="pca,ae,conv_ae")
     args = parser.parse_args(argv)
 
-    from kerasae.data import load_dataset
+    from kerasae.data.sources import load_dataset
 
     data = load_dataset("fashion_mnist")
     results = {}

@@ -32,8 +32,9 @@ TARGET_SPEEDUP, TARGET_P99_MS = 3.0, 100.0
 
 def make_export(out):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from kerasae.exporters import export_run
-    from kerasae.runs import TrainConfig, train
+    from kerasae.export.run import export_run
+    from kerasae.runs.config import TrainConfig
+    from kerasae.runs.training import train
 
     dataset = "fashion_mnist" if os.path.isdir("/usr/share/datasets/fashion-mnist") \
         else "digits"

@@ -39,8 +39,8 @@ def evaluate(model, x, batch_size=500, samples=8):
 
 def figures(name, model, data):
     """Prior samples and a traversal of the 10 most informative latent dimensions."""
-    from kerasae import divergences
-    from kerasae.callbacks import traversal_images
+    from kerasae.probability import divergences
+    from kerasae.callbacks.grids import traversal_images
     from kerasae.plots import save_grid
 
     os.makedirs(IMAGES, exist_ok=True)
@@ -59,7 +59,7 @@ def run(name, data, args):
     import keras
 
     import kerasae
-    from kerasae.pipeline import make_tf_dataset
+    from kerasae.data.pipeline import make_tf_dataset
 
     keras.utils.set_random_seed(args.seed)
     model = kerasae.create_model(name, input_shape=data.input_shape,
@@ -82,7 +82,7 @@ def main(argv=None):
     parser.add_argument("--models", default="vae,beta_vae")
     args = parser.parse_args(argv)
 
-    from kerasae.data import load_dataset
+    from kerasae.data.sources import load_dataset
 
     data = load_dataset("fashion_mnist")
     rows, names = [], []

@@ -73,7 +73,7 @@ def network_kwargs(cls, mlp):
 
 def diagnostics(model, x):
     """The family's own figures on test images `x` (a dict of named numbers)."""
-    from kerasae import divergences
+    from kerasae.probability import divergences
 
     out = {}
     if hasattr(model, "encode_distribution"):
@@ -102,8 +102,8 @@ def run(spec, data, args):
     import keras
 
     import kerasae
-    from kerasae.pipeline import make_tf_dataset
-    from kerasae.registry import get_model_class
+    from kerasae.data.pipeline import make_tf_dataset
+    from kerasae.models.registry import get_model_class
 
     name, kwargs = parse_spec(spec)
     cls = get_model_class(name)
@@ -126,7 +126,7 @@ def run(spec, data, args):
            "epochs": args.epochs, "learning_rate": float(keras.ops.convert_to_numpy(
                model.optimizer.learning_rate)), **diagnostics(model, x)}
     if hasattr(model, "encode_distribution") and args.ll_k:
-        from kerasae.likelihood import log_likelihood
+        from kerasae.evaluation.likelihood import log_likelihood
 
         ll = log_likelihood(model, x[:args.ll_examples], k=args.ll_k, seed=0)
         row.update(ll=float(ll["mean"]), ll_se=float(ll["stderr"]), ll_k=args.ll_k,
@@ -286,7 +286,7 @@ def main(argv=None):
     if args.report:
         return write(load_results(NAME, {}))
 
-    from kerasae.data import load_dataset
+    from kerasae.data.sources import load_dataset
 
     data = load_dataset("fashion_mnist")
     store = NAME + ("_pilots" if args.pilot else "")

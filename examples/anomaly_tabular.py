@@ -17,7 +17,8 @@ from sklearn.model_selection import train_test_split
 
 import kerasae  # before keras: it keeps TensorFlow's start-up lines off stderr
 import keras  # noqa: I001
-from kerasae.anomaly import fit_threshold, ranking_metrics
+from kerasae.runs.threshold import fit_threshold
+from kerasae.evaluation.anomaly import ranking_metrics
 
 EPOCHS = int(os.environ.get("KERASAE_EXAMPLE_EPOCHS", "300"))
 OUT = os.environ.get("KERASAE_EXAMPLE_OUT", "runs/example-anomaly")

@@ -17,9 +17,9 @@ import numpy as np
 
 import kerasae  # before keras: it keeps TensorFlow's start-up lines off stderr
 import keras  # noqa: I001
-from kerasae.callbacks import traversal_images
-from kerasae.data import load_dataset
-from kerasae.divergences import kl_gaussian
+from kerasae.callbacks.grids import traversal_images
+from kerasae.data.sources import load_dataset
+from kerasae.probability.divergences import kl_gaussian
 from kerasae.errors import KerasaeError
 from kerasae.plots import save_grid
 

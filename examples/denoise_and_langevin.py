@@ -17,10 +17,10 @@ import numpy as np
 
 import kerasae  # before keras: it keeps TensorFlow's start-up lines off stderr
 import keras  # noqa: I001
-from kerasae.data import load_dataset
-from kerasae.divergences import mmd
+from kerasae.data.sources import load_dataset
+from kerasae.probability.divergences import mmd
 from kerasae.plots import save_grid
-from kerasae.sampling import langevin
+from kerasae.samplers.langevin import langevin
 
 EPOCHS = int(os.environ.get("KERASAE_EXAMPLE_EPOCHS", "200"))
 OUT = os.environ.get("KERASAE_EXAMPLE_OUT", "runs/example-dae")

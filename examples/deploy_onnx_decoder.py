@@ -16,8 +16,8 @@ import os
 import numpy as np
 
 import kerasae
-from kerasae.data import load_dataset
-from kerasae.exporters import export_model
+from kerasae.data.sources import load_dataset
+from kerasae.export.write import export_model
 from kerasae.plots import save_grid
 
 EPOCHS = int(os.environ.get("KERASAE_EXAMPLE_EPOCHS", "30"))

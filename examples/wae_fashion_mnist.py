@@ -13,8 +13,8 @@ import os
 import numpy as np
 
 import kerasae
-from kerasae.data import load_dataset
-from kerasae.divergences import mmd
+from kerasae.data.sources import load_dataset
+from kerasae.probability.divergences import mmd
 from kerasae.errors import KerasaeError
 from kerasae.plots import save_grid
 

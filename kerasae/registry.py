@@ -1,20 +1,20 @@
-"""Model registry: name -> model class, fed lazily by the `kerasae.models` entry-point group.
+"""Entry-point registries: the one mechanism behind every extension point (DESIGN.md).
 
-Built-in models are listed in kerasae's own pyproject exactly like third-party ones
-(timm-style `create_model` / `list_models("*vae*")`). Reading the entry points imports
-nothing; a model's module is imported only when that model is created, described or
-loaded. A plugin that fails to import, raises while loading or names something that is
-not an `Autoencoder` is reported in one warning naming its distribution and the reason;
-everything else keeps working, and only asking for that name is an error.
+A `Registry` maps a name to what a plugin provides (a model class, a latent sampler, a data
+source, an export format or layout, a network builder), fed lazily by an entry-point group
+(`kerasae.models`, `kerasae.samplers`, `kerasae.datasets`, `kerasae.exporters`,
+`kerasae.architectures`). kerasae's own are listed in its pyproject exactly like a plugin's.
+Reading the entry points imports nothing; a module is imported when one of its names is
+used (timm's `create_model` / `list_models("*vae*")` pattern, for every kind).
 
-The entry point's name is the model's name everywhere (a class that registers itself
-under another name gets a warning naming both). When several distributions provide one
-name, each stays reachable as DIST:NAME (`kerasae-contractive:cae`); the bare name means
-the built-in, or is refused with both names when only plugins clash; one warning names
-them. `register_model` in a session refuses a name a distribution provides, since Keras
-would silently rebind its saved files.
-`KERASAE_DISABLE_PLUGINS=1` (or a comma-separated list of distributions or model names)
-skips third-party entry points. Guide for plugin authors: docs/plugins.md.
+A plugin that fails to import, raises while loading or provides something the registry does
+not accept is reported in one warning naming its distribution and the reason; everything
+else keeps working, and only asking for that name is an error. When several distributions
+provide one name, each stays reachable as DIST:NAME (`kerasae-contractive:cae`); the bare
+name means kerasae's own, or is refused with both names when only plugins clash; one
+warning names them. `register` in a session refuses a name a distribution provides.
+`KERASAE_DISABLE_PLUGINS=1` (or a comma-separated list of distributions or names) skips
+third-party entry points. Guide for plugin authors: docs/plugins.md.
 """
 import dataclasses
 import difflib
@@ -24,246 +24,276 @@ import os
 import re
 import warnings
 
-from kerasae.errors import KerasaeError, UnknownModelError
+from kerasae import moved
+from kerasae.errors import KerasaeError
 
-GROUP = "kerasae.models"
 BUILTIN_DIST = "kerasae"
-API_VERSION = 2  # a plugin may declare `kerasae_api_version`; an unsupported one is a warning
-#: plugin API versions this kerasae runs unchanged (1: before metric_names, hooks, set_networks)
-SUPPORTED_API_VERSIONS = (1, 2)
+IN_PROCESS = "<in-process>"
+SHOW_ALL = 12  # an unknown name lists every known one up to this many, else names the listing
+
+_warned = set()  # one warning per problem, whichever registry and however often it is asked
 
 
-@dataclasses.dataclass
-class Entry:
-    name: str  # the entry point's (or register_model's) name: the name that wins
-    dist: str  # the distribution that provides it ("kerasae", a plugin's, or "<in-process>")
-    loader: object  # zero-argument callable returning the class
-    cls: object = None
-    error: str = None  # why loading failed, once it has
-    target: str = ""  # the entry point's "module:attr"
-    reference: str = ""  # how users and saved files name it: `name`, or `DIST:name` on a clash
-
-    @property
-    def qualified(self):
-        return f"{self.dist}:{self.name}"
-
-    def accepts(self, cls):
-        """May `register_model` bind `cls` to this entry?"""
-        if self.cls is cls or self.dist == "<in-process>":
-            return True  # the same class, or a redefinition (a notebook cell run again)
-        return self.cls is None and self.target == _target(cls)
-
-    def load(self):
-        if self.cls is None and self.error is None:
-            try:
-                cls = self.loader()
-                _check_model_class(cls, self.dist)
-                if self.cls is not cls:  # not already bound by register_model on import
-                    _bind(self, cls)
-            except (Exception, SystemExit) as exc:  # a broken plugin must not break the rest
-                self.cls = None  # its module may have registered a class before failing
-                first = (str(exc).strip().splitlines() or [""])[0]
-                self.error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-                _warn_once(f"plugin distribution {self.dist!r} could not provide kerasae model "
-                           f"{self.name!r} ({self.error}); it is skipped")
-        if self.error is not None:
-            raise KerasaeError(
-                f"model {self.name!r} from distribution {self.dist!r} failed to load: "
-                f"{self.error}; fix or reinstall {self.dist}, uninstall it, or set "
-                f"KERASAE_DISABLE_PLUGINS={self.dist}")
-        return self.cls
-
-
-_entries = {}  # bare name -> [Entry, ...]: the built-in first, then plugins as found
-_discovered = False
-_warned = set()
-
-
-def _target(cls):
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def _bind(entry, cls, declared=None):
-    """Make `cls` the class of `entry`, known by the entry's name everywhere: the registry,
-    `registered_name` (config.json, the export manifest) and Keras's serialization key.
-    `declared`: the name the class gave `register_model`, if any."""
-    import keras
-
-    holder = next((e for e in _all_entries() if e.cls is cls and e is not entry), None)
-    if holder is not None:
-        raise TypeError(f"{cls.__qualname__} is already registered as {holder.reference!r} by "
-                        f"{holder.dist!r}; list a subclass of it instead")
-    own = declared or vars(cls).get("registered_name")
-    if own is not None and own not in (entry.name, entry.reference):
-        _warn_once(f"distribution {entry.dist!r} lists kerasae model {entry.name!r} as entry "
-                   f"point, but its class {cls.__qualname__} registers itself as {own!r}; "
-                   f"it is known as {entry.reference!r} (make the two names the same)")
-    cls.registered_name = entry.reference
-    keras.saving.register_keras_serializable(package="kerasae", name=entry.reference)(cls)
-    entry.cls, entry.error = cls, None
-
-
-def _warn_once(message):
-    # One line per problem, however often the registry is asked about the broken name.
+def warn_once(message):
     if message not in _warned:
         _warned.add(message)
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-def _normalize(dist):
+def normalize(dist):
     """PEP 503 name: `Kerasae_Contractive` and `kerasae-contractive` are one distribution."""
     return re.sub(r"[-_.]+", "-", dist).lower()
 
 
-def _check_model_class(cls, dist):
-    from kerasae.models.base import Autoencoder
-
-    if not (isinstance(cls, type) and issubclass(cls, Autoencoder)):
-        raise TypeError(f"{cls!r} is not a subclass of kerasae.models.base.Autoencoder")
-    declared = getattr(cls, "kerasae_api_version", API_VERSION)
-    if declared not in SUPPORTED_API_VERSIONS:
-        fix = "upgrade kerasae" if isinstance(declared, int) and declared > API_VERSION \
-            else f"update {dist}"
-        _warn_once(f"kerasae model {cls.__name__} from distribution {dist!r} was written for "
-                   f"plugin API version {declared}, this kerasae has version {API_VERSION}; "
-                   f"it may misbehave ({fix})")
+def target_of(obj):
+    """"module:qualname", as an entry point names `obj`."""
+    return f"{obj.__module__}:{obj.__qualname__}"
 
 
-def _disabled_plugins():
+def first_line(exc):
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclasses.dataclass
+class Entry:
+    name: str  # the entry point's (or `register`'s) name: the name that wins
+    dist: str  # the distribution that provides it ("kerasae", a plugin's, or "<in-process>")
+    loader: object  # zero-argument callable returning the object
+    obj: object = None
+    error: str = None  # why loading failed, once it has
+    target: str = ""  # the entry point's "module:attr"
+    reference: str = ""  # how users and saved files name it: `name`, or `DIST:name` on a clash
+    registry: object = dataclasses.field(default=None, repr=False)
+
+    def load(self):
+        """The object, loaded (and checked) once; KerasaeError if it cannot be."""
+        return self.registry.load_entry(self)
+
+    @property
+    def qualified(self):
+        return f"{self.dist}:{self.name}"
+
+    @property
+    def builtin(self):
+        return normalize(self.dist) == BUILTIN_DIST
+
+
+class Registry:
+    """Name -> object for one extension kind, fed by the entry-point group `group`.
+
+    accept(obj, dist): raise TypeError (or KerasaeError) when `obj` is not a valid `kind`.
+    name_attr: the attribute the object is told its name in (`registered_name` for models:
+    config.json, the export manifest); bind(entry, obj): more to do on binding (a model
+    class becomes Keras-serializable under its name).
+    """
+
+    def __init__(self, kind, group, accept=None, bind=None, unknown_error=KerasaeError,
+                 listing="kerasae list --kind {plural}", plural=None, name_attr="name"):
+        self.kind, self.group, self.name_attr = kind, group, name_attr
+        self.plural = plural or f"{kind}s"
+        self.accept, self.bind_hook = accept, bind
+        self.unknown_error = unknown_error
+        self.listing = listing.format(plural=self.plural)
+        self.reset()
+
+    def reset(self):
+        """Forget every entry: the next question reads the entry points again."""
+        self._entries = {}  # bare name -> [Entry, ...]: kerasae's own first, then plugins
+        self._discovered = False
+
+    def state(self):
+        """What `restore` puts back (tests install fake plugins and clean up after)."""
+        return {k: list(v) for k, v in self._entries.items()}, self._discovered
+
+    def restore(self, state):
+        self._entries, self._discovered = {k: list(v) for k, v in state[0].items()}, state[1]
+
+    def forget(self, name):
+        """Drop the entries of `name` (a class registered in a test, say)."""
+        self._entries.pop(name, None)
+
+    # ------------------------------------------------------------------ discovery
+    def _entry_points(self):
+        return importlib.metadata.entry_points(group=self.group)
+
+    def _discover(self):
+        if self._discovered:
+            return
+        self._discovered = True
+        disabled = disabled_plugins()
+        found = []
+        for ep in self._entry_points():
+            dist = dist_name(ep)
+            builtin = normalize(dist) == BUILTIN_DIST
+            if not builtin and ("*" in disabled or normalize(dist) in disabled
+                                or normalize(ep.name) in disabled):
+                continue
+            found.append((not builtin, ep.name, dist, ep))
+        for _, name, dist, ep in sorted(found, key=lambda t: t[0]):  # built-ins first
+            same = self._entries.setdefault(name, [])
+            if any(normalize(e.dist) == normalize(dist) for e in same):
+                continue  # one distribution seen twice (an editable install and a copy)
+            same.append(Entry(name, dist, ep.load, target=ep.value, registry=self))
+        for name, same in self._entries.items():
+            self._set_references(name, same)
+
+    def _set_references(self, name, same):
+        """The bare name goes to kerasae's own, or to the only provider; the rest DIST:NAME."""
+        owner = same[0] if len(same) == 1 or same[0].builtin else None
+        for e in same:
+            e.reference = name if e is owner else e.qualified
+        if len(same) > 1:
+            dists = " and ".join(repr(e.dist) for e in same)
+            meaning = f"{name!r} is {owner.dist}'s" if owner else f"{name!r} alone is refused"
+            others = ", ".join(e.qualified for e in same if e is not owner)
+            warn_once(f"kerasae {self.kind} name {name!r} is provided by distributions "
+                      f"{dists}; {meaning}, use {others} for the "
+                      f"other{'s' if len(same) > 2 else ''}")
+
+    def entries(self):
+        self._discover()
+        return [e for same in self._entries.values() for e in same]
+
+    # ------------------------------------------------------------------ loading
+    def load_entry(self, entry):
+        """The entry's object, loaded (and checked) once; KerasaeError if it cannot be."""
+        if entry.obj is None and entry.error is None:
+            try:
+                obj = entry.loader()
+                if self.accept is not None:
+                    self.accept(obj, entry.dist)
+                if entry.obj is not obj:  # not already bound by `register` on import
+                    self._bind(entry, obj)
+            except (Exception, SystemExit) as exc:  # a broken plugin must not break the rest
+                entry.obj = None  # its module may have registered something before failing
+                entry.error = first_line(exc)
+                warn_once(f"plugin distribution {entry.dist!r} could not provide kerasae "
+                          f"{self.kind} {entry.name!r} ({entry.error}); it is skipped")
+        if entry.error is not None:
+            raise KerasaeError(
+                f"{self.kind} {entry.name!r} from distribution {entry.dist!r} failed to load: "
+                f"{entry.error}; fix or reinstall {entry.dist}, uninstall it, or set "
+                f"KERASAE_DISABLE_PLUGINS={entry.dist}")
+        return entry.obj
+
+    def _bind(self, entry, obj, declared=None):
+        holder = next((e for e in self.entries() if e.obj is obj and e is not entry), None)
+        if holder is not None:
+            raise TypeError(f"{getattr(obj, '__qualname__', obj)} is already registered as "
+                            f"{holder.reference!r} by {holder.dist!r}; list a subclass of it "
+                            "instead")
+        own = declared or (vars(obj).get(self.name_attr) if isinstance(obj, type) else None)
+        if own is not None and own not in (entry.name, entry.reference):
+            what = f"class {obj.__qualname__}" if isinstance(obj, type) else repr(obj)
+            warn_once(f"distribution {entry.dist!r} lists kerasae {self.kind} {entry.name!r} "
+                      f"as entry point, but its {what} registers "
+                      f"itself as {own!r}; it is known as {entry.reference!r} (make the "
+                      "two names the same)")
+        try:
+            setattr(obj, self.name_attr, entry.reference)
+        except (AttributeError, TypeError):  # a function or a frozen object: its entry names it
+            pass
+        if self.bind_hook is not None:
+            self.bind_hook(entry, obj)
+        entry.obj, entry.error = obj, None
+
+    def entry(self, name):
+        """The entry for `name` (a bare name, or DIST:NAME to pick one distribution's)."""
+        self._discover()
+        dist, sep, bare = str(name).rpartition(":")
+        same = self._entries.get(bare if sep else name, [])
+        if sep:
+            found = next((e for e in same if normalize(e.dist) == normalize(dist)), None)
+        else:
+            found = next((e for e in same if e.reference == name), None)
+            if found is None and same:
+                choices = " or ".join(e.qualified for e in same)
+                raise KerasaeError(f"{self.kind} name {name!r} is provided by several "
+                                   f"distributions; choose one: {choices}")
+        if found is None:
+            raise self.unknown_error(self.unknown_message(name))
+        return found
+
+    def unknown_message(self, name):
+        known = [e.reference for e in self.entries()]
+        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+        if close:
+            return f"unknown {self.kind} {name!r}: did you mean {', '.join(close)}?"
+        if 0 < len(known) <= SHOW_ALL:
+            return f"unknown {self.kind} {name!r}; use one of {', '.join(sorted(known))}"
+        return f"unknown {self.kind} {name!r}: run `{self.listing}` to see them"
+
+    def get(self, name):
+        """The object registered as `name`, loaded."""
+        return self.load_entry(self.entry(name))
+
+    def names(self, pattern="*"):
+        """Sorted names matching the glob `pattern`: bare, or DIST:NAME where names clash."""
+        return sorted(e.reference for e in self.entries()
+                      if fnmatch.fnmatchcase(e.reference, pattern)
+                      or fnmatch.fnmatchcase(e.name, pattern))
+
+    def __contains__(self, name):
+        try:
+            self.entry(name)
+        except KerasaeError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ registering
+    def register(self, name=None, *, dist=IN_PROCESS):
+        """Decorator: register an object under `name` (default: its name in lower case).
+
+        Modules listed as entry points use it too; there the entry point's name wins (a
+        different `name` is a warning)."""
+        def decorate(obj):
+            self._discover()  # so a built-in imported directly still reports its distribution
+            key = name or obj.__name__.lower()
+            listed = [e for e in self.entries()
+                      if e.obj is None and e.error is None and e.target == target_of(obj)]
+            if listed:  # the object an entry point names: bind it to that entry
+                self._bind(listed[0], obj, declared=key)
+                return obj
+            same = self._entries.get(key, [])
+            entry = next((e for e in same if self._accepts(e, obj)), None)
+            if entry is None and same:
+                raise KerasaeError(
+                    f"cannot register {obj.__module__}.{obj.__qualname__} as {key!r}: "
+                    f"distribution {same[0].dist!r} already provides that {self.kind}; "
+                    "choose another name")
+            if entry is None:
+                entry = Entry(key, dist, lambda: obj, reference=key, registry=self)
+                self._entries[key] = [entry]
+            self._bind(entry, obj)
+            return obj
+
+        return decorate
+
+    @staticmethod
+    def _accepts(entry, obj):
+        """May `register` bind `obj` to this existing entry?"""
+        if entry.obj is obj or entry.dist == IN_PROCESS:
+            return True  # the same object, or a redefinition (a notebook cell run again)
+        return entry.obj is None and entry.target == target_of(obj)
+
+
+def disabled_plugins():
     value = os.environ.get("KERASAE_DISABLE_PLUGINS", "").strip()
     if value.lower() in ("", "0", "false", "no"):
         return set()
     if value.lower() in ("1", "true", "yes", "all", "*"):
         return {"*"}
-    return {_normalize(part.strip()) for part in value.split(",") if part.strip()}
+    return {normalize(part.strip()) for part in value.split(",") if part.strip()}
 
 
-def _entry_points():
-    return importlib.metadata.entry_points(group=GROUP)
-
-
-def _dist_name(ep):
+def dist_name(ep):
     dist = getattr(ep, "dist", None)
     if dist is not None and dist.name:
         return dist.name
-    # Entry points without a distribution (odd installs): kerasae's own modules stay built-in.
+    # entry points without a distribution (odd installs): kerasae's own modules stay built-in
     return BUILTIN_DIST if ep.value.startswith("kerasae.") else "<unknown>"
 
 
-def _discover():
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    disabled = _disabled_plugins()
-    found = []
-    for ep in _entry_points():
-        dist = _dist_name(ep)
-        builtin = _normalize(dist) == BUILTIN_DIST
-        if not builtin and ("*" in disabled or _normalize(dist) in disabled
-                            or _normalize(ep.name) in disabled):
-            continue
-        found.append((not builtin, ep.name, dist, ep))
-    for _, name, dist, ep in sorted(found, key=lambda t: t[0]):  # built-ins first, then as found
-        same = _entries.setdefault(name, [])
-        if any(_normalize(e.dist) == _normalize(dist) for e in same):
-            continue  # one distribution seen twice (e.g. an editable install and a copy)
-        same.append(Entry(name, dist, ep.load, target=ep.value))
-    for name, same in _entries.items():
-        _set_references(name, same)
-
-
-def _set_references(name, same):
-    """The bare name goes to the built-in, or to the only provider; the rest are DIST:NAME."""
-    owner = same[0] if len(same) == 1 or _normalize(same[0].dist) == BUILTIN_DIST else None
-    for e in same:
-        e.reference = name if e is owner else e.qualified
-    if len(same) > 1:
-        dists = " and ".join(repr(e.dist) for e in same)
-        meaning = f"{name!r} is {owner.dist}'s" if owner else f"{name!r} alone is refused"
-        others = ", ".join(e.qualified for e in same if e is not owner)
-        _warn_once(f"kerasae model name {name!r} is provided by distributions {dists}; "
-                   f"{meaning}, use {others} for the other{'s' if len(same) > 2 else ''}")
-
-
-def register_model(name=None, *, dist="<in-process>"):
-    """Class decorator: register a model under `name` and make it Keras-serializable.
-
-    Modules listed as entry points use it too; there the entry point's name wins (a
-    different `name` is a warning). `name` defaults to the class name in lower case.
-    """
-    def decorate(cls):
-        _discover()  # so a built-in imported directly still reports its distribution
-        key = name or cls.__name__.lower()
-        listed = [e for e in _all_entries()
-                  if e.cls is None and e.error is None and e.target == _target(cls)]
-        if listed:  # the class an entry point names: bind it to that entry, whatever `name`
-            _bind(listed[0], cls, declared=key)
-            return cls
-        same = _entries.get(key, [])
-        entry = next((e for e in same if e.accepts(cls)), None)
-        if entry is None and same:
-            # Keras would silently map "kerasae>key" to the new class and break loading.
-            raise KerasaeError(
-                f"cannot register {cls.__module__}.{cls.__qualname__} as {key!r}: distribution "
-                f"{same[0].dist!r} already provides that model; choose another name")
-        if entry is None:
-            entry = Entry(key, dist, lambda: cls, reference=key)
-            _entries[key] = [entry]
-        _bind(entry, cls)
-        return cls
-
-    return decorate
-
-
-def _all_entries():
-    _discover()
-    return [e for same in _entries.values() for e in same]
-
-
-def list_models(pattern="*"):
-    """Sorted names of the registered models that match the glob `pattern`: bare names, and
-    DIST:NAME for a name that several distributions provide (see `get_entry`)."""
-    return sorted(e.reference for e in _all_entries()
-                  if fnmatch.fnmatchcase(e.reference, pattern)
-                  or fnmatch.fnmatchcase(e.name, pattern))
-
-
-def get_entry(name):
-    """The entry for `name` (a bare name, or DIST:NAME to pick one distribution's)."""
-    _discover()
-    dist, sep, bare = str(name).rpartition(":")
-    same = _entries.get(bare if sep else name, [])
-    if sep:
-        entry = next((e for e in same if _normalize(e.dist) == _normalize(dist)), None)
-    else:
-        entry = next((e for e in same if e.reference == name), None)
-        if entry is None and same:
-            choices = " or ".join(e.qualified for e in same)
-            raise KerasaeError(f"model name {name!r} is provided by several distributions; "
-                               f"choose one: {choices}")
-    if entry is None:
-        known = [e.reference for e in _all_entries()]
-        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else "run `kerasae list` to see them"
-        raise UnknownModelError(f"unknown model {name!r}: {hint}")
-    return entry
-
-
-def get_model_class(name):
-    return get_entry(name).load()
-
-
-def create_model(name, **kwargs):
-    """Build the registered model `name` with its constructor keyword arguments."""
-    from kerasae.params import check_params
-
-    cls = get_model_class(name)
-    return cls(**check_params(cls, kwargs))
-
-
-def _reset_for_tests():
-    global _discovered
-    _entries.clear()
-    _warned.clear()
-    _discovered = False
+def __getattr__(name):  # PEP 562: the model registry's names, here in 0.2 (deprecated)
+    return moved.resolve(__name__, name)

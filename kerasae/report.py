@@ -17,7 +17,7 @@ import re
 
 from kerasae.errors import KerasaeError
 from kerasae.io import atomic_path, read_json
-from kerasae.runs import CONFIG, HISTORY, MODEL, read_history
+from kerasae.runs.folder import CONFIG, HISTORY, MODEL, read_history
 
 SAMPLES, THRESHOLD, EXPORT, MANIFEST = "samples", "threshold.json", "export", "manifest.json"
 _EPOCH = re.compile(r"^(?P<kind>.+?)_epoch(?P<epoch>\d+)$")

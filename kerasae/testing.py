@@ -42,7 +42,7 @@ def _expect(ok, message):
 
 def _model_class(name_or_class):
     from kerasae.models.base import Autoencoder
-    from kerasae.registry import get_model_class
+    from kerasae.models.registry import get_model_class
 
     cls = get_model_class(name_or_class) if isinstance(name_or_class, str) else name_or_class
     _expect(isinstance(cls, type) and issubclass(cls, Autoencoder),
@@ -193,7 +193,7 @@ def export_available():
 def check_export(model, x, directory):
     """ONNX encoder and decoder match Keras (kerasae.exporters verifies; it raises if not)."""
     from kerasae.errors import KerasaeError
-    from kerasae.exporters import export_model
+    from kerasae.export.write import export_model
 
     try:
         manifest = export_model(model, os.path.join(directory, "export"), formats=("onnx",),

@@ -8,7 +8,7 @@ import pytest
 
 import kerasae
 from kerasae.cli import main
-from kerasae.divergences import mmd
+from kerasae.probability.divergences import mmd
 from kerasae.errors import KerasaeError
 from tests.helpers import registry_params
 

@@ -6,10 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from kerasae import anomaly
+from kerasae.evaluation import anomaly
+from kerasae.runs import threshold
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
-from kerasae.runs import TrainConfig, train
+from kerasae.runs.config import TrainConfig
+from kerasae.runs.training import train
 
 
 def cli(capsys, *args):
@@ -25,10 +27,10 @@ def cli(capsys, *args):
 
 def test_threshold_record_and_percentiles():
     scores = np.arange(1001, dtype="float64")  # percentile p is exactly 10 * p
-    record = anomaly.fit_threshold(scores, percentile=99.0)
+    record = threshold.fit_threshold(scores, percentile=99.0)
     assert record["threshold"] == pytest.approx(990.0)
-    assert anomaly.threshold_at_percentile(record, 50.0) == pytest.approx(500.0)
-    assert anomaly.threshold_at_percentile(record, 12.35) == pytest.approx(123.5)
+    assert threshold.threshold_at_percentile(record, 50.0) == pytest.approx(500.0)
+    assert threshold.threshold_at_percentile(record, 12.35) == pytest.approx(123.5)
     value, how = anomaly.choose_threshold(scores, record)
     assert value == pytest.approx(990.0) and "stored" in how
     value, _ = anomaly.choose_threshold(np.arange(100.0), record, contamination=0.1)
@@ -39,7 +41,7 @@ def test_threshold_record_and_percentiles():
     with pytest.raises(KerasaeError, match="--contamination"):
         anomaly.choose_threshold(scores, record, contamination=1.5)
     with pytest.raises(KerasaeError, match="non-finite"):
-        anomaly.fit_threshold([1.0, np.nan])
+        threshold.fit_threshold([1.0, np.nan])
 
 
 def test_ranking_metrics_match_a_hand_computed_case():

@@ -10,7 +10,9 @@ import time
 import pytest
 
 from kerasae import io
-from kerasae.runs import CONFIG, TrainConfig, train
+from kerasae.runs.folder import CONFIG
+from kerasae.runs.config import TrainConfig
+from kerasae.runs.training import train
 
 
 def test_failed_write_keeps_the_old_file_and_no_temp(tmp_path):

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from kerasae import cli
-from kerasae.runs import TrainConfig, is_finished, train
+from kerasae.runs.config import TrainConfig
+from kerasae.runs.folder import is_finished
+from kerasae.runs.training import train
 
 TRAIN = ["train", "--model", "ae", "--latent-dim", "2", "--param", "hidden_units=(8,)",
          "--epochs", "1"]

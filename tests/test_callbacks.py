@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import kerasae
-from kerasae.callbacks import (BetaAnnealing, LatentTraversal, ReconstructionGrid, SampleGrid,
-                               beta_at, traversal_codes)
+from kerasae.callbacks.annealing import BetaAnnealing, beta_at
+from kerasae.callbacks.grids import LatentTraversal, ReconstructionGrid, SampleGrid, traversal_codes
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
 

@@ -121,7 +121,9 @@ def test_ctrl_c_records_interrupted_and_resume_says_where_it_starts(tmp_path):
 
 
 def test_evaluate_gives_the_same_vae_loss_every_time(tmp_path):
-    from kerasae.runs import TrainConfig, evaluate, train
+    from kerasae.runs.config import TrainConfig
+    from kerasae.evaluation.reconstruction import evaluate
+    from kerasae.runs.training import train
 
     run = str(tmp_path / "vae")
     train(TrainConfig(model="vae", epochs=1, latent_dim=2, out=run,
@@ -131,7 +133,7 @@ def test_evaluate_gives_the_same_vae_loss_every_time(tmp_path):
 
 
 def test_save_creates_the_folder_and_scores_are_described(tmp_path):
-    from kerasae.anomaly import score_description
+    from kerasae.runs.threshold import score_description
 
     model = kerasae.create_model("vae", input_shape=(8, 8, 1), latent_dim=2,
                                  hidden_units=(8,))

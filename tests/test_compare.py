@@ -5,7 +5,7 @@ import os
 import pytest
 
 from kerasae.cli import main
-from kerasae.compare import resolve_models
+from kerasae.evaluation.compare import resolve_models
 from kerasae.errors import KerasaeError
 
 

@@ -60,7 +60,7 @@ def test_a_saved_model_and_its_run_load_and_give_the_same_outputs(model):
 
 @pytest.mark.parametrize("name", ("gmm", "two_stage"))
 def test_a_fitted_sampler_loads_and_draws_the_same_codes(name):
-    from kerasae.samplers import LatentSampler
+    from kerasae.samplers.base import LatentSampler
 
     run = os.path.join(HERE, "runs", "ae")
     sampler = LatentSampler.load(os.path.join(run, "samplers", name))
@@ -86,7 +86,7 @@ def test_an_export_of_the_old_release_runs_and_matches_its_model(model):
 
 def test_every_built_in_family_keeps_its_constructor_arguments():
     from kerasae.params import signature_params
-    from kerasae.registry import get_model_class
+    from kerasae.models.registry import get_model_class
 
     with open(os.path.join(HERE, "signatures.json")) as f:
         recorded = json.load(f)

@@ -38,7 +38,7 @@ def test_only_documented_families_override_train_step(name):
     """Families are a compute_losses plus hooks; the adversarial loop is the one exception."""
     from kerasae.models.adversarial import AdversarialAutoencoder
     from kerasae.models.base import Autoencoder
-    from kerasae.registry import get_model_class
+    from kerasae.models.registry import get_model_class
 
     cls = get_model_class(name)
     owner = next(c for c in cls.__mro__ if "train_step" in vars(c))

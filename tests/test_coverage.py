@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from kerasae.cli import main
-from kerasae.coverage import class_coverage, label_kl, mode_coverage, train_classifier
-from kerasae.data import load_dataset
-from kerasae.runs import TrainConfig, train
+from kerasae.evaluation.coverage import class_coverage, label_kl, mode_coverage, train_classifier
+from kerasae.data.sources import load_dataset
+from kerasae.runs.config import TrainConfig
+from kerasae.runs.training import train
 
 
 class _Sampler:

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerasae.data import apply_scaling, load_dataset
+from kerasae.data.arrays import apply_scaling
+from kerasae.data.sources import load_dataset
 
-from kerasae.pipeline import make_tf_dataset
+from kerasae.data.pipeline import make_tf_dataset
 from kerasae.errors import KerasaeError
 
 
@@ -40,9 +41,9 @@ def test_fashion_mnist_from_debian():
 def test_fashion_mnist_missing_names_the_apt_package(monkeypatch, tmp_path):
     import keras
 
-    import kerasae.data as data
+    from kerasae.data import named
 
-    monkeypatch.setattr(data, "FASHION_DIRS", (str(tmp_path / "none"),))
+    monkeypatch.setattr(named, "FASHION_DIRS", (str(tmp_path / "none"),))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
 
     def offline():
@@ -148,7 +149,7 @@ def test_pipeline_has_tf_data_autotune_off():
 
 def test_fit_on_arrays_goes_through_the_kerasae_pipeline(monkeypatch):
     import kerasae
-    from kerasae import pipeline
+    from kerasae.data import pipeline
 
     made, real = [], pipeline.make_tf_dataset
 

@@ -141,7 +141,7 @@ def test_two_workers_fit_statistics_of_a_streamed_folder(tmp_path):
     _two_workers(["--model", "sdae", "--param", "hidden_units=(16,)",
                   "--param", "pretrain_epochs=1", "--out", str(tmp_path / "sdae"), *common],
                  tmp_path)
-    from kerasae.runs import load_run
+    from kerasae.runs.folder import load_run
 
     means = []
     for folder in (tmp_path / "rae", tmp_path / "rae-worker1"):
@@ -157,7 +157,8 @@ def test_two_workers_fit_statistics_of_a_streamed_folder(tmp_path):
 
 
 def test_multiworker_without_tf_config_is_a_one_line_error(monkeypatch, tmp_path):
-    from kerasae.runs import TrainConfig, train
+    from kerasae.runs.config import TrainConfig
+    from kerasae.runs.training import train
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(KerasaeError, match="needs the TF_CONFIG variable"):
@@ -169,7 +170,7 @@ def test_multiworker_without_tf_config_is_a_one_line_error(monkeypatch, tmp_path
 
 
 def test_bad_strategy_and_precision_fail_before_training(tmp_path):
-    from kerasae.runs import TrainConfig
+    from kerasae.runs.config import TrainConfig
 
     with pytest.raises(KerasaeError, match="--strategy must be one of"):
         TrainConfig(model="ae", strategy="tpu").check()

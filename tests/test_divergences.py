@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasae import divergences, losses
+from kerasae.probability import adversarial
+from kerasae.probability import divergences
 from kerasae.errors import KerasaeError
 
 
@@ -73,7 +74,7 @@ def test_trained_discriminator_estimates_js_of_two_gaussians():
     exact = 0.5 * np.trapezoid(p * np.log(p / m) + q * np.log(q / m), xs)  # ~0.1 nats
 
     disc = _mlp((16,))
-    _train(disc, lambda r, f: losses.discriminator_bce(disc(r), disc(f)),
+    _train(disc, lambda r, f: adversarial.discriminator_bce(disc(r), disc(f)),
            lambda rng, n: rng.normal(0, 1, (n, 1)), lambda rng, n: rng.normal(1, 1, (n, 1)),
            steps=400, optimizer=keras.optimizers.Adam(1e-2))
     rng = np.random.default_rng(1)
@@ -88,7 +89,7 @@ def test_gradient_penalty_closed_form_for_a_linear_critic():
     fake = tf.constant(rng.normal(2.0, 1.0, size=(64, 3)), tf.float32)
     for slope, expected in ((1.0, 0.0), (2.0, 1.0), (0.5, 0.25)):
         w = tf.constant([[slope], [0.0], [0.0]])
-        gp = losses.gradient_penalty(lambda z, training=False: z @ w, real, fake, seed=0)
+        gp = adversarial.gradient_penalty(lambda z, training=False: z @ w, real, fake, seed=0)
         assert float(gp) == pytest.approx(expected, abs=1e-4)
 
 
@@ -96,8 +97,8 @@ def test_gradient_penalty_critic_estimates_w1_of_shifted_gaussians():
     critic = _mlp((32, 32))
 
     def loss(real, fake):
-        return (losses.critic_loss(critic(real), critic(fake))
-                + 10.0 * losses.gradient_penalty(critic, real, fake))
+        return (adversarial.critic_loss(critic(real), critic(fake))
+                + 10.0 * adversarial.gradient_penalty(critic, real, fake))
 
     _train(critic, loss, lambda rng, n: rng.normal(0, 1, (n, 1)),
            lambda rng, n: rng.normal(2, 1, (n, 1)), steps=400,
@@ -111,7 +112,7 @@ def test_gradient_penalty_critic_estimates_w1_of_shifted_gaussians():
 def test_gaussian_total_correlation_matches_the_closed_form():
     """Independent codes: ~0 nats; one shared factor (equicorrelation r): the Gaussian
     closed form -(log det R) / 2 with R = (1 - r) I + r 11^T."""
-    from kerasae.divergences import gaussian_total_correlation
+    from kerasae.probability.divergences import gaussian_total_correlation
 
     rng = np.random.default_rng(0)
     n, d = 20000, 16

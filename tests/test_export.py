@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import kerasae
-from kerasae import exporters
+from kerasae import export
 from kerasae.errors import KerasaeError
-from kerasae.exporters import manifest as mf
-from kerasae.registry import get_model_class
+from kerasae.export import manifest as mf
+from kerasae.models.registry import get_model_class
 from tests.helpers import registry_params, run_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +44,7 @@ def test_every_model_exports_and_verifies(name, digits, tmp_path):
     if name == "pca":  # its weights come from fit, not from initialisation
         model.fit(x, verbose=0)
     out = tmp_path / "export"
-    manifest = exporters.export_model(model, out, fp16=True, real_x=x[:7])
+    manifest = export.export_model(model, out, fp16=True, real_x=x[:7])
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["model"]["name"] == name and on_disk["format"] == mf.FORMAT
     assert set(on_disk["verification"]) == {"encoder.onnx", "encoder.fp16.onnx",
@@ -82,7 +82,7 @@ def test_conv_decoder_onnx_is_rewritten_unless_asked_not_to(tmp_path):
     ops = {}
     for optimize in (True, False):
         out = tmp_path / str(optimize)
-        manifest = exporters.export_model(model, out, formats=("onnx",), parts=("decoder",),
+        manifest = export.export_model(model, out, formats=("onnx",), parts=("decoder",),
                                           optimize=optimize)
         assert manifest["onnx_optimized"] is optimize
         proto = onnx.load(str(out / "decoder.onnx"))
@@ -100,7 +100,7 @@ def test_conv_decoder_onnx_is_rewritten_unless_asked_not_to(tmp_path):
 def test_spatial_code_dae_exports_and_matches_keras(digits, tmp_path):
     model = kerasae.create_model("dae", input_shape=(8, 8, 1), latent_dim=16,
                                  architecture="conv", code="spatial", filters=(4, 8))
-    exporters.export_model(model, tmp_path, formats=("onnx",))
+    export.export_model(model, tmp_path, formats=("onnx",))
     x = digits[0][:5]
     z = _onnx_run(str(tmp_path / "encoder.onnx"), {"x": x})["z"]
     np.testing.assert_allclose(z, model.encode(x), atol=1e-5)
@@ -136,7 +136,7 @@ def test_multi_output_encoder_keeps_layer_names_and_order(digits, tmp_path):
             return self.encoder(x)[0].numpy()
 
     model = TwoHeads(input_shape=(8, 8, 1), latent_dim=2, hidden_units=(8,))
-    manifest = exporters.export_model(model, tmp_path / "e", formats=("onnx",),
+    manifest = export.export_model(model, tmp_path / "e", formats=("onnx",),
                                       parts=("encoder",), real_x=digits[0][:7])
     assert [o["name"] for o in manifest["parts"]["encoder"]["outputs"]] == \
         ["z_mean", "z_log_var"]
@@ -148,7 +148,7 @@ def test_multi_output_encoder_keeps_layer_names_and_order(digits, tmp_path):
 
 
 def test_mismatch_fails_and_leaves_nothing(digits, tmp_path, monkeypatch):
-    from kerasae.exporters import onnx_export
+    from kerasae.export import onnx_export
 
     real_run = onnx_export.run
 
@@ -158,7 +158,7 @@ def test_mismatch_fails_and_leaves_nothing(digits, tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_export, "run", broken)
     model = build("ae")
     with pytest.raises(KerasaeError, match=r"differs by 0\.5"):
-        exporters.export_model(model, tmp_path / "bad", formats=("onnx",),
+        export.export_model(model, tmp_path / "bad", formats=("onnx",),
                                real_x=digits[0][:7])
     assert not (tmp_path / "bad").exists() and os.listdir(tmp_path) == []
 
@@ -166,15 +166,16 @@ def test_mismatch_fails_and_leaves_nothing(digits, tmp_path, monkeypatch):
 def test_refuses_to_overwrite_a_folder_that_is_not_an_export(tmp_path):
     (tmp_path / "keep.txt").write_text("user data")
     with pytest.raises(KerasaeError, match="holds no kerasae export"):
-        exporters.export_model(build("ae"), tmp_path, formats=("onnx",))
+        export.export_model(build("ae"), tmp_path, formats=("onnx",))
     assert (tmp_path / "keep.txt").read_text() == "user data"
     with pytest.raises(KerasaeError, match="--parts"):
-        exporters.export_model(build("ae"), tmp_path / "x", parts=("encoder", "head"))
+        export.export_model(build("ae"), tmp_path / "x", parts=("encoder", "head"))
 
 
 @pytest.mark.slow
 def test_cli_exports_a_trained_run(tmp_path, capsys):
-    from kerasae.runs import TrainConfig, train
+    from kerasae.runs.config import TrainConfig
+    from kerasae.runs.training import train
 
     run = str(tmp_path / "run")
     train(TrainConfig(model="ae", epochs=1, latent_dim=3, batch_size=256, out=run,

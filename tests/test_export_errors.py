@@ -64,7 +64,7 @@ def test_keras_argmin_fails_export_naming_bitcast_and_the_fix(tmp_path, capsys, 
 
 
 def test_export_model_raises_kerasae_error(tmp_path):
-    from kerasae.exporters import export_model
+    from kerasae.export.write import export_model
 
     with pytest.raises(KerasaeError, match=r"TensorFlow ops Bitcast \(at .*argmin_code"):
         export_model(ArgminAE(), tmp_path / "export", formats=("onnx",), parts=("encoder",))
@@ -76,7 +76,7 @@ def test_tf_argmin_exports(tmp_path):
 
 
 def test_known_fixes():
-    from kerasae.exporters.onnx_export import GENERIC_FIX, _unsupported_message, known_fix
+    from kerasae.export.onnx_export import GENERIC_FIX, _unsupported_message, known_fix
 
     for op in ("RandomStandardNormal", "StatelessRandomNormalV2", "Multinomial",
                "StatelessTruncatedNormalV2"):

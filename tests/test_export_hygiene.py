@@ -10,9 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from kerasae import exporters
+from kerasae import export
 from kerasae.errors import KerasaeError
-from kerasae.runs import TrainConfig, train
+from kerasae.runs.config import TrainConfig
+from kerasae.runs.training import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,8 +36,8 @@ def runtime():
 
 
 def test_the_same_weights_give_byte_identical_onnx_files(run, tmp_path):
-    first = exporters.export_run(run, out=str(tmp_path / "a"), formats=("onnx",), fp16=True)
-    exporters.export_run(run, out=str(tmp_path / "b"), formats=("onnx",), fp16=True)
+    first = export.export_run(run, out=str(tmp_path / "a"), formats=("onnx",), fp16=True)
+    export.export_run(run, out=str(tmp_path / "b"), formats=("onnx",), fp16=True)
     onnx_files = [f for f in first["files"] if f.endswith(".onnx")]
     assert len(onnx_files) == 5  # encoder, decoder (each fp32 and fp16), scorer (fp32)
     for name in onnx_files:
@@ -44,7 +45,7 @@ def test_the_same_weights_give_byte_identical_onnx_files(run, tmp_path):
 
 
 def test_manifest_records_version_time_and_no_machine_path(run, tmp_path):
-    manifest = exporters.export_run(run, out=str(tmp_path / "e"), formats=("onnx",),
+    manifest = export.export_run(run, out=str(tmp_path / "e"), formats=("onnx",),
                                     version=3)
     assert manifest["model"]["version"] == 3 and manifest["created"].endswith("Z")
     assert manifest["versions"]["kerasae"] and manifest["run"] == {"dataset": "digits",
@@ -58,12 +59,12 @@ def test_manifest_records_version_time_and_no_machine_path(run, tmp_path):
 
 def test_a_partial_re_export_never_deletes_the_other_parts(run, tmp_path):
     out = str(tmp_path / "e")
-    exporters.export_run(run, out=out, formats=("onnx",))
+    export.export_run(run, out=out, formats=("onnx",))
     before = sorted(os.listdir(out))
     with pytest.raises(KerasaeError, match="would delete its encoder, scorer"):
-        exporters.export_run(run, out=out, formats=("onnx",), parts=("decoder",))
+        export.export_run(run, out=out, formats=("onnx",), parts=("decoder",))
     assert sorted(os.listdir(out)) == before
-    exporters.export_run(run, out=out, formats=("onnx",))  # every part again: fine
+    export.export_run(run, out=out, formats=("onnx",))  # every part again: fine
 
 
 def test_runtime_refuses_paths_outside_the_export_and_non_numpy_data(run, tmp_path, runtime,
@@ -74,7 +75,7 @@ def test_runtime_refuses_paths_outside_the_export_and_non_numpy_data(run, tmp_pa
     from kerasae_runtime.manifest import ExportError
 
     out = tmp_path / "e"
-    exporters.export_run(run, out=str(out), formats=("onnx",))
+    export.export_run(run, out=str(out), formats=("onnx",))
     tampered = tmp_path / "t"
     shutil.copytree(out, tampered)
     manifest = json.loads((tampered / "manifest.json").read_text())
@@ -100,8 +101,8 @@ def test_runtime_score_and_is_anomaly_equal_detect(model, tmp_path, runtime):
     out = str(tmp_path / model)
     train(TrainConfig(model=model, epochs=1, latent_dim=2, out=out,
                       params={"hidden_units": [16]}), verbose=0)
-    exporters.export_run(out, formats=("onnx",))
-    from kerasae.data import load_dataset
+    export.export_run(out, formats=("onnx",))
+    from kerasae.data.sources import load_dataset
 
     raw = load_dataset("digits").x_test * 16.0  # raw units of the training data
     np.save(tmp_path / "x.npy", raw.astype("float32"))

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import kerasae
-from kerasae import exporters
+from kerasae import export
 from kerasae.errors import KerasaeError
-from kerasae.exporters import quantize, verify
-from kerasae.registry import get_model_class
+from kerasae.export import quantize, verify
+from kerasae.models.registry import get_model_class
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,7 +52,7 @@ def test_an_mlp_exports_int8_files_that_match_and_load(digits, tmp_path, monkeyp
     x = digits[0][:64]
     model = build("ae")
     out = tmp_path / "export"
-    exporters.export_model(model, out, formats=("onnx",), int8=True, real_x=x[:7])
+    export.export_model(model, out, formats=("onnx",), int8=True, real_x=x[:7])
     manifest = json.loads((out / "manifest.json").read_text())
     for part in ("encoder", "decoder", "scorer"):
         name = f"{part}.int8.onnx"
@@ -91,7 +91,7 @@ def test_a_part_no_faster_quantized_refuses_the_whole_export(digits, tmp_path, m
     fixed_timings(monkeypatch, fp32_ms=1.0, int8_ms=1.5)
     out = tmp_path / "export"
     with pytest.raises(KerasaeError) as info:
-        exporters.export_model(build("conv_ae"), out, formats=("onnx",), parts=("decoder",),
+        export.export_model(build("conv_ae"), out, formats=("onnx",), parts=("decoder",),
                                int8=True, real_x=digits[0][:7])
     message = str(info.value)
     assert message.startswith("--int8: the decoder runs slower quantized (1.50 ms vs 1.00 ms")
@@ -105,7 +105,7 @@ def test_a_part_beyond_tolerance_is_refused(digits, tmp_path, monkeypatch):
     out = tmp_path / "export"
     with pytest.raises(KerasaeError, match=r"^--int8: decoder\.int8\.onnx does not match "
                                            r"the Keras decoder.*export without --int8$"):
-        exporters.export_model(build("ae"), out, formats=("onnx",), parts=("decoder",),
+        export.export_model(build("ae"), out, formats=("onnx",), parts=("decoder",),
                                int8=True, real_x=digits[0][:7])
     assert not out.exists()
 
@@ -129,7 +129,7 @@ def test_a_graph_without_dense_weights_is_refused(tmp_path):
 
 def test_int8_needs_onnx(tmp_path):
     with pytest.raises(KerasaeError, match="--int8 applies to ONNX files"):
-        exporters.export_model(build("ae"), tmp_path / "e", formats=("savedmodel",), int8=True)
+        export.export_model(build("ae"), tmp_path / "e", formats=("savedmodel",), int8=True)
 
 
 @pytest.mark.parametrize("fmt, refused", [("onnx", False), ("all", False),

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import kerasae
-from kerasae import exporters
+from kerasae import export
 from kerasae.errors import KerasaeError
-from kerasae.exporters import tfserving, triton
-from kerasae.registry import get_model_class
+from kerasae.export import tfserving, triton
+from kerasae.models.registry import get_model_class
 
 try:  # the dev extra has it; the checks that do not parse config.pbtxt run without it
     from tritonclient.grpc import model_config_pb2 as pb
@@ -30,7 +30,7 @@ def exported(tmp_path_factory, digits):
     model = kerasae.create_model("vae", input_shape=(8, 8, 1),
                                  **get_model_class("vae").tiny_config)
     out = tmp_path_factory.mktemp("layouts") / "export"
-    manifest = exporters.export_model(model, out, real_x=digits[0][:7])
+    manifest = export.export_model(model, out, real_x=digits[0][:7])
     return model, out, manifest
 
 
@@ -201,7 +201,8 @@ def test_cli_refuses_flags_that_do_not_apply(flags, said, tmp_path, capsys):
 @pytest.mark.slow
 def test_cli_writes_both_layouts_from_a_trained_run(tmp_path, capsys):
     from kerasae.cli import main
-    from kerasae.runs import TrainConfig, train
+    from kerasae.runs.config import TrainConfig
+    from kerasae.runs.training import train
 
     run = str(tmp_path / "run")
     train(TrainConfig(model="vae", epochs=1, latent_dim=2, params={"hidden_units": [16]},

@@ -10,12 +10,14 @@ import sys
 import numpy as np
 import pytest
 
+from kerasae.samplers.arrays import model_prior
+
 import kerasae
-from kerasae import exporters
+from kerasae import export
 from kerasae.errors import KerasaeError
-from kerasae.exporters import manifest as mf
-from kerasae.registry import get_model_class
-from kerasae.samplers import create_sampler, no_sampler_message
+from kerasae.models.registry import get_model_class
+from kerasae.samplers.base import create_sampler
+from kerasae.samplers.base import no_sampler_message
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNTIME = os.path.join(ROOT, "export")
@@ -38,7 +40,7 @@ def build(name, **overrides):
 
 def export_decoder(model, out, sampler=None, **options):
     """The decoder alone: all `generate` needs, and the quickest export."""
-    return exporters.export_model(model, out, formats=("onnx",), parts=("decoder",),
+    return export.export_model(model, out, formats=("onnx",), parts=("decoder",),
                                   sampler=sampler, **options)
 
 
@@ -97,7 +99,7 @@ def test_vamp_and_aae_priors_export_their_own_mixtures(runtime):
     from kerasae_runtime import manifest as rmf
 
     vamp = build("vamp", num_pseudo_inputs=3)
-    spec = mf.prior(vamp)
+    spec = model_prior(vamp)
     means, log_vars = (np.asarray(t, "float64") for t in vamp.prior_components())
     assert spec["kind"] == "gmm" and np.allclose(spec["weights"], 1 / 3)
     np.testing.assert_allclose(spec["means"], means)
@@ -109,12 +111,12 @@ def test_vamp_and_aae_priors_export_their_own_mixtures(runtime):
 
     for prior in ("mixture", "uniform"):
         aae = build("aae", prior=prior, latent_dim=3)
-        spec = mf.prior(aae)
+        spec = model_prior(aae)
         assert spec["kind"] == {"mixture": "gmm", "uniform": "uniform"}[prior]
         ours, theirs = rmf.sample_prior(spec, 20000, seed=0), aae.sample_prior(20000, seed=0)
         np.testing.assert_allclose(ours.mean(axis=0), theirs.mean(axis=0), atol=0.06)
         np.testing.assert_allclose(ours.std(axis=0), theirs.std(axis=0), rtol=0.03)
-    assert mf.prior(build("aae"))["kind"] == "standard_normal"  # the Gaussian prior
+    assert model_prior(build("aae"))["kind"] == "standard_normal"  # the Gaussian prior
 
 
 @pytest.mark.parametrize("name, kwargs", [("vamp", {"num_pseudo_inputs": 3}),
@@ -133,7 +135,7 @@ def test_a_sampler_named_by_the_run_but_missing_is_an_error_not_a_fallback(tmp_p
     import shutil
 
     from kerasae.io import write_json
-    from kerasae.samplers import resolve_sampler, save_run_sampler
+    from kerasae.runs.samplers import resolve_sampler, save_run_sampler
 
     model = build("vae")
     run = tmp_path / "run"
@@ -259,11 +261,11 @@ def test_cli_default_is_the_runs_sampler_and_layouts_say_what_they_leave_out(
     np.testing.assert_allclose(np.load("ts_a.npy"), np.load("ts_b.npy"), atol=1e-4)
 
     with pytest.warns(UserWarning, match="sampler.onnx is not in it"):
-        exporters.export_layout("r", "triton", out="triton_ts")
+        export.export_layout("r", "triton", out="triton_ts")
     copy = json.loads((conv_run / "triton_ts" / "conv_ae_decoder" /
                        "kerasae_manifest.json").read_text())
     assert copy["prior"]["kind"] == "two_stage"
-    layout = exporters.export_layout("r", "triton", out="triton_gmm", sampler="gmm")
+    layout = export.export_layout("r", "triton", out="triton_gmm", sampler="gmm")
     copy = json.loads((conv_run / "triton_gmm" / "conv_ae_decoder" /
                        "kerasae_manifest.json").read_text())
     assert copy["prior"] == layout["prior"] and copy["prior"]["kind"] == "gmm"

@@ -13,7 +13,9 @@ import types
 
 import pytest
 
-from kerasae import introspect, registry
+from kerasae.models import introspect
+from kerasae.models import registry
+from kerasae.registry import _warned as warned
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
 from kerasae.params import signature_params
@@ -25,8 +27,9 @@ try:
     code = main(sys.argv[1:])
 except SystemExit as exc:  # --help and --version exit from the parser
     code = exc.code
-heavy = [m for m in sys.modules
-         if m.split(".")[0] in ("tensorflow", "keras") or m.startswith("kerasae.models.")]
+light = ("kerasae.models.registry", "kerasae.models.introspect", "kerasae.models.saving")
+heavy = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")
+         or (m.startswith("kerasae.models.") and m not in light)]
 if heavy:
     print("imported:", sorted(heavy)[:5], file=sys.stderr)
 sys.exit(code or (3 if heavy else 0))
@@ -103,9 +106,9 @@ Dynamic = type("Dynamic", (AE,), {"__doc__": "Built at run time: only importing 
 def plugins(monkeypatch, tmp_path):
     """Write modules to an importable folder and install entry points naming them (after
     the real ones, as tests/test_registry.py's fake_plugins); restore everything after."""
-    saved = (dict(registry._entries), registry._discovered, set(registry._warned))
-    real, extra, written = list(registry._entry_points()), [], []
-    monkeypatch.setattr(registry, "_entry_points", lambda: [*extra, *real])
+    saved = (registry.MODELS.state(), set(warned))
+    real, extra, written = list(registry.MODELS._entry_points()), [], []
+    monkeypatch.setattr(registry.MODELS, "_entry_points", lambda: [*extra, *real])
     monkeypatch.delenv("KERASAE_DISABLE_PLUGINS", raising=False)
     monkeypatch.syspath_prepend(str(tmp_path))
 
@@ -124,11 +127,9 @@ def plugins(monkeypatch, tmp_path):
     for module in written:
         sys.modules.pop(module, None)
     introspect._module.cache_clear()
-    registry._entries.clear()
-    registry._entries.update(saved[0])
-    registry._discovered = saved[1]
-    registry._warned.clear()
-    registry._warned.update(saved[2])
+    registry.MODELS.restore(saved[0])
+    warned.clear()
+    warned.update(saved[1])
 
 
 def test_inherited_members_aliases_and_constants(plugins):

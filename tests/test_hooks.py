@@ -4,17 +4,17 @@ A model with both hooks (an initial code offset fitted to the first batch; a ste
 and an EMA of the batch's code means fed by `aux_names`) is trained in memory, reloaded,
 and crashed and resumed through `kerasae.runs.train`, as `kerasae train --resume` does.
 """
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from keras import ops
 
-from kerasae import registry
+from kerasae.models import registry
 from kerasae.models.ae import AE
-from kerasae.registry import register_model
-from kerasae.runs import resume_config, train
-from kerasae.saving import load_model
+from kerasae.models.registry import register_model
+from kerasae.runs.folder import resume_config
+from kerasae.runs.training import train
+from kerasae.models.saving import load_model
 from tests.test_resume import Crash, config
 
 CALLS = []  # (eager?, batch size) per initialize call, across model instances
@@ -54,7 +54,7 @@ def hooked():
     register_model("_hooked_test_ae")(HookedAE)
     CALLS.clear()
     yield HookedAE
-    registry._entries.pop("_hooked_test_ae", None)
+    registry.MODELS.forget("_hooked_test_ae")
 
 
 def test_initialize_once_on_the_first_batch_and_after_step_in_compiled_steps(hooked, digits):

@@ -4,7 +4,7 @@ import pytest
 
 import kerasae
 from kerasae.errors import NotGenerativeError
-from kerasae.sampling import langevin, score_estimate
+from kerasae.samplers.langevin import langevin, score_estimate
 
 CENTERS = np.array([[0.25, 0.25], [0.25, 0.75], [0.75, 0.25], [0.75, 0.75]])
 
@@ -42,7 +42,7 @@ def test_score_correlates_with_the_true_gaussian_score():
 
 
 def test_langevin_from_uniform_noise_moves_chains_to_the_data(mixture):
-    from kerasae.divergences import mmd
+    from kerasae.probability.divergences import mmd
 
     model = fit_dae(mixture[:4000], sigma=0.05, epochs=25)
     reference = mixture[4000:]

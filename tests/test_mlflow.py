@@ -15,6 +15,8 @@ mlflow = pytest.importorskip("mlflow", reason="pip install 'kerasae[mlflow]'")
 
 import kerasae  # noqa: E402
 from kerasae import tracking  # noqa: E402
+from kerasae.callbacks.mlflow import (  # noqa: E402
+    DEFAULT_EXPERIMENT, MLflowLogger, flatten_params)
 from kerasae.errors import KerasaeError  # noqa: E402
 from tests.helpers import run_cli  # noqa: E402
 
@@ -122,7 +124,7 @@ def test_logger_with_plain_fit(digits, tmp_path):
     model = kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=2,
                                  hidden_units=(16,))
     model.compile()
-    logger = tracking.MLflowLogger(uri, "plain-fit", run_name="fit",
+    logger = MLflowLogger(uri, "plain-fit", run_name="fit",
                                    params={"model": "ae", "params": {"hidden_units": [16]},
                                            "note": "x" * 7000, "unset": None},
                                    artifacts_dir=str(folder))
@@ -148,7 +150,8 @@ def _args(**given):
 
 
 def test_default_uri_is_a_local_sqlite_file(tmp_path, monkeypatch):
-    from kerasae.runs import TrainConfig, train
+    from kerasae.runs.config import TrainConfig
+    from kerasae.runs.training import train
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -161,7 +164,7 @@ def test_default_uri_is_a_local_sqlite_file(tmp_path, monkeypatch):
     tracking.finish(callbacks)
     assert (tmp_path / "mlruns.db").is_file()
     client = mlflow.MlflowClient("sqlite:///mlruns.db")
-    run = _only_run(client, tracking.DEFAULT_EXPERIMENT)
+    run = _only_run(client, DEFAULT_EXPERIMENT)
     assert run.data.params["model"] == "ae" and run.data.params["latent_dim"] == "2"
     assert "status" not in run.data.params
     assert {"model.keras", "history.csv"} <= set(_artifacts(client, run.info.run_id))
@@ -185,7 +188,7 @@ def test_unreachable_server_fails_before_training(tmp_path, capsys):
 def test_logger_errors_are_one_line():
     with pytest.raises(KerasaeError, match="cannot reach MLflow at http://127.0.0.1:1 "
                                            r"\(Connection refused\)"):
-        tracking.MLflowLogger(DEAD_URI).connect()
+        MLflowLogger(DEAD_URI).connect()
     with pytest.raises(KerasaeError, match="--tracking-uri needs --track mlflow"):
         tracking.tracking_callbacks(_args(tracking_uri=DEAD_URI), {})
     with pytest.raises(KerasaeError, match="--experiment needs --track mlflow"):
@@ -196,10 +199,10 @@ def test_logger_errors_are_one_line():
 def test_without_mlflow_installed(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` raises ImportError
     with pytest.raises(KerasaeError, match=r"pip install 'kerasae\[mlflow\]'"):
-        tracking.MLflowLogger().connect()
+        MLflowLogger().connect()
 
 
 def test_flatten_params():
-    flat = tracking.flatten_params({"a": {"b": {"c": 1}}, "l": (1, 2), "s": "x", "n": None,
+    flat = flatten_params({"a": {"b": {"c": 1}}, "l": (1, 2), "s": "x", "n": None,
                                     "bad key!": True})
     assert flat == {"a.b.c": "1", "l": "[1, 2]", "s": "x", "bad key_": "True"}

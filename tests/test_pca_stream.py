@@ -5,7 +5,7 @@ import pytest
 
 import kerasae
 from kerasae.models import pca as pca_module
-from kerasae.pipeline import make_tf_dataset
+from kerasae.data.pipeline import make_tf_dataset
 
 
 def _data():

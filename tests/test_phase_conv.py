@@ -6,7 +6,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from kerasae.exporters import phase_conv  # noqa: E402
+from kerasae.export import phase_conv
 
 
 def graph(kernel, stride, pads, conv_kernel=3, conv_pads=(1, 1, 1, 1), activation="Relu",

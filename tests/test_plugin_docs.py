@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from kerasae import registry, testing
+from kerasae import testing
+from kerasae.models import registry
 
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
                    "plugins.md")
@@ -33,7 +34,7 @@ def test_each_worked_model_passes_check_model(block, tmp_path):
         exec(compile(block, DOC, "exec"), namespace)
         report = testing.check_model(name, input_shape=(8, 8, 1), directory=tmp_path)
     finally:
-        registry._entries.pop(name, None)
+        registry.MODELS.forget(name)
     assert report["loss_after"] < report["loss_before"]
     if report["export_skipped"] is None:
         assert report["export_max_abs_diff"] < 1e-4
@@ -46,7 +47,7 @@ def test_the_vq_example_initializes_its_codebook_and_uses_it(digits):
         exec(compile(block, DOC, "exec"), namespace)
         model = testing.build("tiny_vq", latent_dim=4, num_embeddings=16)
     finally:
-        registry._entries.pop("tiny_vq", None)
+        registry.MODELS.forget("tiny_vq")
     x = digits[0][:512]
     model.compile()
     history = model.fit(x, epochs=3, batch_size=64, verbose=0)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import kerasae
-from kerasae.pipeline import make_tf_dataset
+from kerasae.data.pipeline import make_tf_dataset
 from kerasae.distribute import precision_policy
 from kerasae.models.base import STEPS_PER_EXECUTION
-from kerasae.registry import get_model_class
+from kerasae.models.registry import get_model_class
 from tests.helpers import registry_params
 
 
@@ -42,7 +42,9 @@ def test_mixed_float16_scales_the_loss(digits):
 
 
 def test_precision_through_train_and_saved_run(tmp_path):
-    from kerasae.runs import TrainConfig, load_run, train
+    from kerasae.runs.config import TrainConfig
+    from kerasae.runs.folder import load_run
+    from kerasae.runs.training import train
 
     out, model, history = train(TrainConfig(model="ae", epochs=1, batch_size=256, latent_dim=2,
                                             params={"hidden_units": (16,)}, out=str(tmp_path / "r"),

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from scipy.linalg import sqrtm
 
-from kerasae import quality
-from kerasae.data import Dataset, load_dataset
+from kerasae.evaluation import classifier
+from kerasae.evaluation import quality
+from kerasae.data.memory import Dataset
+from kerasae.data.sources import load_dataset
 from kerasae.errors import KerasaeError
 
 
@@ -28,7 +30,7 @@ def digits_data():
 
 @pytest.fixture(scope="module")
 def digits_classifier(cache, digits_data):
-    return quality.classifier_for(digits_data)
+    return classifier.classifier_for(digits_data)
 
 
 def test_frechet_distance_closed_form():
@@ -92,13 +94,13 @@ def test_classifier_is_cached_per_dataset(cache, digits_data, digits_classifier,
     weights = os.path.join(folder, "classifier.weights.h5")
     info = json.loads(open(os.path.join(folder, "classifier.json")).read())
     assert info["test_accuracy"] == digits_classifier.test_accuracy
-    assert info["key"] == os.path.basename(folder) == quality.dataset_key(digits_data)
+    assert info["key"] == os.path.basename(folder) == classifier.dataset_key(digits_data)
     stamp = os.stat(weights).st_mtime_ns
     trained = []
-    real_train = quality.train_classifier
-    monkeypatch.setattr(quality, "train_classifier",
+    real_train = classifier.train_classifier
+    monkeypatch.setattr(classifier, "train_classifier",
                         lambda *a, **k: trained.append(1) or real_train(*a, **k))
-    again = quality.classifier_for(load_dataset("digits"))
+    again = classifier.classifier_for(load_dataset("digits"))
     assert trained == [] and os.stat(weights).st_mtime_ns == stamp
     x = digits_data.x_test[:50]
     np.testing.assert_array_equal(again.features(x), digits_classifier.features(x))
@@ -108,7 +110,7 @@ def test_classifier_is_cached_per_dataset(cache, digits_data, digits_classifier,
     vectors = Dataset("digits vectors", digits_data.x_train[keep].reshape(-1, 64),
                       digits_data.x_test.reshape(-1, 64)[:40], digits_data.y_train[keep],
                       np.minimum(digits_data.y_test[:40], 1))
-    other = quality.classifier_for(vectors)
+    other = classifier.classifier_for(vectors)
     assert trained == [1] and other.info["kind"] == "mlp" and other.folder != folder
     assert os.path.basename(other.folder).startswith("digits_vectors-64-")
     assert sorted(os.listdir(os.path.join(str(cache), "classifiers"))) == \
@@ -117,16 +119,16 @@ def test_classifier_is_cached_per_dataset(cache, digits_data, digits_classifier,
 
 def test_cache_folder_and_unlabelled_data(monkeypatch, tmp_path, digits_data):
     monkeypatch.setenv("KERASAE_CACHE", str(tmp_path / "a"))
-    assert quality.cache_dir() == str(tmp_path / "a")
+    assert classifier.cache_dir() == str(tmp_path / "a")
     monkeypatch.delenv("KERASAE_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert quality.cache_dir() == str(tmp_path / "xdg" / "kerasae")
+    assert classifier.cache_dir() == str(tmp_path / "xdg" / "kerasae")
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert quality.cache_dir() == str(tmp_path / "home" / ".cache" / "kerasae")
+    assert classifier.cache_dir() == str(tmp_path / "home" / ".cache" / "kerasae")
     unlabelled = Dataset("pixels", digits_data.x_train, digits_data.x_test)
     with pytest.raises(KerasaeError, match="has no labels"):
-        quality.classifier_for(unlabelled)
+        classifier.classifier_for(unlabelled)
     assert not (tmp_path / "home").exists()
 
 
@@ -134,7 +136,8 @@ def test_cache_folder_and_unlabelled_data(monkeypatch, tmp_path, digits_data):
 def test_evaluate_generation_cli(cache, tmp_path, capsys):
     """The acceptance path: a conv_ae made generative by a gmm sampler, then evaluated."""
     from kerasae.cli import main
-    from kerasae.runs import TrainConfig, train
+    from kerasae.runs.config import TrainConfig
+    from kerasae.runs.training import train
 
     run = tmp_path / "conv_ae"
     train(TrainConfig(model="conv_ae", dataset="digits", epochs=2, latent_dim=4, out=str(run),

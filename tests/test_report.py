@@ -33,7 +33,8 @@ SECTIONS = ("metrics", "history", "grids", "threshold", "export", "config")
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from kerasae.runs import TrainConfig, train
+    from kerasae.runs.config import TrainConfig
+    from kerasae.runs.training import train
 
     out = str(tmp_path_factory.mktemp("report") / "vae-run")
     train(TrainConfig(model="vae", dataset="digits", epochs=2, latent_dim=2, out=out,
@@ -56,7 +57,7 @@ def report(run_dir):
 def test_report_holds_every_section_inline(run_dir, report):
     from PIL import Image
 
-    from kerasae.runs import evaluate
+    from kerasae.evaluation.reconstruction import evaluate
 
     _, page = report
     for anchor in SECTIONS:

@@ -17,13 +17,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasae import checkpoints, cli
+from kerasae import cli
+from kerasae.runs import checkpoints
 from kerasae.errors import TrainingDivergedError
 from kerasae.models.base import Autoencoder
 from kerasae.nets import build_decoder, build_encoder
 from kerasae.io import read_json
-from kerasae.registry import create_model, register_model
-from kerasae.runs import CONFIG, HISTORY, TrainConfig, is_finished, resume_config, train
+from kerasae.models.registry import create_model, register_model
+from kerasae.runs.folder import CONFIG, HISTORY, is_finished, resume_config
+from kerasae.runs.config import TrainConfig
+from kerasae.runs.training import train
 from tests.helpers import registry_params
 
 TINY = {"hidden_units": (8,)}
@@ -55,11 +58,11 @@ class TwoOptimizerAE(Autoencoder):
 @pytest.fixture
 def two_optimizer_ae():
     """Registered for one test only, so registry-wide tests elsewhere never see it."""
-    from kerasae import registry
+    from kerasae.models import registry
 
     register_model("_two_optimizer_test_ae")(TwoOptimizerAE)
     yield
-    registry._entries.pop("_two_optimizer_test_ae", None)
+    registry.MODELS.forget("_two_optimizer_test_ae")
 
 
 class EpochCounter(keras.callbacks.Callback):
@@ -120,7 +123,7 @@ def _params(model):
         return dict(TINY)
     if model.startswith("_"):
         return {}
-    from kerasae.registry import get_model_class
+    from kerasae.models.registry import get_model_class
 
     return {k: v for k, v in get_model_class(model).tiny_config.items() if k != "latent_dim"}
 
@@ -180,7 +183,7 @@ class LearningRates(keras.callbacks.Callback):
 
 @pytest.mark.slow
 def test_cosine_schedule_decays_to_zero_across_a_resume(tmp_path):
-    from kerasae.saving import load_model
+    from kerasae.models.saving import load_model
 
     run = tmp_path / "run"
     rates = LearningRates()

@@ -36,7 +36,7 @@ def gmm(tiny_ae):
 @pytest.fixture(scope="module")
 def saved_ae(tiny_ae, tmp_path_factory):
     """A finished run folder of the tiny ae as `kerasae train` leaves it (no sampler)."""
-    from kerasae.data import load_dataset
+    from kerasae.data.sources import load_dataset
 
     folder = tmp_path_factory.mktemp("samplers") / "ae-run"
     tiny_ae[0].save(str(folder / "model.keras"))
@@ -135,7 +135,7 @@ def test_two_stage_fits_its_loss_falls_and_round_trips(tiny_ae, tmp_path):
 def test_two_stage_warns_when_its_second_vae_collapses(tiny_ae, monkeypatch):
     # a collapsed second stage maps every u to one code: every image the same (measured:
     # an aae's prior-matched codes on Fashion-MNIST); the fit says so and names the fix
-    from kerasae.two_stage import spread
+    from kerasae.samplers.two_stage import spread
 
     model, x, codes = tiny_ae
     assert spread(codes, codes.std(axis=0)) == pytest.approx(1.0)

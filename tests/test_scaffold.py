@@ -101,19 +101,18 @@ def test_generated_model_trains_in_process(tmp_path):
     import keras
     import numpy as np
 
-    from kerasae import registry
+    from kerasae.models import registry
 
     out = write_plugin("inproc", out=tmp_path / "p")
     spec = importlib.util.spec_from_file_location(
         "kerasae_inproc_model", os.path.join(out, "src", "kerasae_inproc", "model.py"))
     module = importlib.util.module_from_spec(spec)
     registry.list_models()  # discovered first, so that restoring leaves a whole registry
-    saved = dict(registry._entries)
+    saved = registry.MODELS.state()
     try:
         spec.loader.exec_module(module)  # registers "inproc" in this process
     finally:
-        registry._entries.clear()
-        registry._entries.update(saved)
+        registry.MODELS.restore(saved)
     model = module.Inproc(input_shape=(8, 8, 1), latent_dim=2, hidden_units=(16,))
     model.compile(keras.optimizers.Adam(1e-2))
     history = model.fit(np.random.default_rng(0).random((64, 8, 8, 1), dtype="float32"),

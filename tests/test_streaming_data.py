@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerasae.data import load_dataset
-from kerasae.data_files import open_images
+from kerasae.data.sources import load_dataset
+from kerasae.data.streams import open_images
 from kerasae.errors import KerasaeError
 
 
@@ -150,7 +150,7 @@ def test_raw_pixel_tfrecords_without_keys_split_by_file(tmp_path):
 
 
 def test_large_npy_is_memory_mapped_uint8_and_batches_like_memory(tmp_path, monkeypatch):
-    import kerasae.data as data_module
+    from kerasae.data import schemes as data_module
 
     x = np.random.default_rng(3).integers(0, 256, (50, 6, 6), dtype=np.uint8)
     np.save(tmp_path / "x.npy", x)
@@ -208,7 +208,7 @@ def test_mixed_sizes_name_two_files_and_the_fix(tree):
 
 
 def test_sharding_policy():
-    from kerasae.pipeline import shard_policy
+    from kerasae.data.pipeline import shard_policy
 
     assert shard_policy(8, workers=4) == "FILE"  # 2 files a worker: each reads its own
     assert shard_policy(7, workers=4) == "DATA"
@@ -220,8 +220,8 @@ def test_two_workers_read_disjoint_halves(tree, tmp_path, monkeypatch):
     # TF function: the one way to run it without starting two worker processes)
     from tensorflow.python.distribute.input_ops import auto_shard_dataset
 
-    from kerasae import pipeline
-    from kerasae.tfrecord import convert
+    from kerasae.data import pipeline
+    from kerasae.data.tfrecord import convert
 
     monkeypatch.setattr(pipeline, "worker_count", lambda: 2)
     convert(tree / "a", tmp_path / "rec", shards=4)
@@ -235,7 +235,7 @@ def test_two_workers_read_disjoint_halves(tree, tmp_path, monkeypatch):
 
 
 def test_convert_an_array_of_uint8_images(tmp_path):
-    from kerasae.tfrecord import convert
+    from kerasae.data.tfrecord import convert
 
     x = np.random.default_rng(5).integers(0, 256, (12, 5, 6), dtype=np.uint8)
     np.save(tmp_path / "x.npy", x)
@@ -253,7 +253,7 @@ def test_convert_an_array_of_uint8_images(tmp_path):
 def test_one_pass_has_its_length_so_keras_counts_steps_and_loss_right(tree):
     # Keras 3.15 on a pipeline of unknown length runs one more step on an empty batch and
     # averages its zero loss in; a user's own fit/evaluate on data.batches(...) must not
-    from kerasae.registry import create_model
+    from kerasae.models.registry import create_model
 
     data = load_dataset(str(tree / "a"), image_size=(8, 8))
     assert int(data.batches("test", 3).cardinality()) == -(-data.n_test // 3)

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasae import rundata
+from kerasae.data import options
+from kerasae.runs import data as rundata
 from kerasae.errors import KerasaeError
 
 SIZE = 16
@@ -103,7 +104,7 @@ def test_an_epoch_is_one_known_length_pass_and_multiworker_steps_are_equal(tmp_p
     assert order() != order()  # reshuffled each epoch
 
     # every worker runs n_train // batch steps of an endless stream: none waits at an end
-    monkeypatch.setattr("kerasae.rundata.is_multiworker", lambda strategy=None: True)
+    monkeypatch.setattr("kerasae.runs.data.is_multiworker", lambda strategy=None: True)
     train, test, fit_kwargs, steps = rundata.fit_pipelines(data, 16)
     assert fit_kwargs == {"steps_per_epoch": data.n_train // 16, "validation_steps": 1}
     assert steps == data.n_train // 16
@@ -116,9 +117,9 @@ def test_detect_streams_a_folder_and_names_each_file(tmp_path):
     without shifting the paths of the scores after it."""
     from PIL import Image
 
-    from kerasae import anomaly
+    from kerasae.evaluation import anomaly
     from kerasae.io import write_json
-    from kerasae.registry import create_model
+    from kerasae.models.registry import create_model
 
     folder = make_folder(tmp_path / "imgs", n=12, truncated=4)
     run = tmp_path / "run"
@@ -152,13 +153,13 @@ def test_detect_streams_a_folder_and_names_each_file(tmp_path):
 
 
 def test_image_options_are_checked_and_recorded(tmp_path, capsys):
-    from kerasae.runs import TrainConfig
+    from kerasae.runs.config import TrainConfig
 
-    assert rundata.parse_image_size("64,48") == (64, 48)
-    assert rundata.parse_image_size("32x32") == (32, 32)
+    assert options.parse_image_size("64,48") == (64, 48)
+    assert options.parse_image_size("32x32") == (32, 32)
     for bad in ("64", "0,4", "a,b"):
         with pytest.raises(KerasaeError, match="--image-size"):
-            rundata.parse_image_size(bad)
+            options.parse_image_size(bad)
     config = TrainConfig(model="ae", image_size=[8, 8], channels=1)
     config.check()
     assert config.image_size == (8, 8)
@@ -169,13 +170,13 @@ def test_image_options_are_checked_and_recorded(tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2
     assert "argument --image-size: must be HEIGHT,WIDTH in pixels" in err
-    assert rundata.data_options({"image_size": [4, 5], "channels": None}) == \
+    assert options.data_options({"image_size": [4, 5], "channels": None}) == \
         {"image_size": (4, 5)}
 
 
 def test_log_likelihood_of_a_stream_equals_that_of_the_array(digits):
-    from kerasae.likelihood import log_likelihood
-    from kerasae.registry import create_model
+    from kerasae.evaluation.likelihood import log_likelihood
+    from kerasae.models.registry import create_model
 
     keras.utils.set_random_seed(0)
     model = create_model("vae", input_shape=(8, 8, 1), latent_dim=2, hidden_units=(8,))
@@ -190,13 +191,15 @@ def test_log_likelihood_of_a_stream_equals_that_of_the_array(digits):
 # ---------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_folder_train_evaluate_detect_compare_resume(tmp_path, capsys, monkeypatch):
-    from kerasae import data_files
-    from kerasae.runs import TrainConfig, resume_config, train
+    from kerasae.data import folders
+    from kerasae.runs.config import TrainConfig
+    from kerasae.runs.folder import resume_config
+    from kerasae.runs.training import train
 
     def whole_split(self, split):
         raise AssertionError(f"a kerasae path read the whole {split} split")
 
-    monkeypatch.setattr(data_files.StreamingDataset, "arrays", whole_split)
+    monkeypatch.setattr(folders.StreamingDataset, "arrays", whole_split)
     folder = make_folder(tmp_path / "imgs")
     run = tmp_path / "run"
     common = ["--image-size", f"{SIZE},{SIZE}", "--param", "filters=(4,8)"]

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 import kerasae
-from kerasae import exporters, testing
+from kerasae import testing
+from kerasae import export
 from kerasae.errors import KerasaeError
 from tests.helpers import run_cli
 
@@ -143,7 +144,7 @@ def test_onnx_export_matches_codes_and_indices(digits, tmp_path):
     model = small()
     model.compile()
     model.fit(x[:512], epochs=1, batch_size=64, verbose=0)
-    manifest = exporters.export_model(model, tmp_path / "e", fp16=True, real_x=x[:7])
+    manifest = export.export_model(model, tmp_path / "e", fp16=True, real_x=x[:7])
     outputs = manifest["parts"]["encoder"]["outputs"]
     assert [(o["name"], o["dtype"], o["shape"]) for o in outputs] == \
         [("z", "float32", [None, 128]), ("indices", "int32", [None, 4, 4])]
@@ -167,7 +168,7 @@ def test_onnx_export_matches_codes_and_indices(digits, tmp_path):
 
 
 def test_verification_fails_on_one_wrong_index(digits, tmp_path, monkeypatch):
-    from kerasae.exporters import onnx_export
+    from kerasae.export import onnx_export
 
     real_run = onnx_export.run
 
@@ -180,7 +181,7 @@ def test_verification_fails_on_one_wrong_index(digits, tmp_path, monkeypatch):
 
     monkeypatch.setattr(onnx_export, "run", off_by_one)
     with pytest.raises(KerasaeError, match=r"integer output 'indices' .* differs in 1 of"):
-        exporters.export_model(small(), tmp_path / "bad", formats=("onnx",),
+        export.export_model(small(), tmp_path / "bad", formats=("onnx",),
                                real_x=digits[0][:7])
 
 

@@ -5,10 +5,13 @@ import csv
 import keras
 import numpy as np
 import pytest
+
+from kerasae.samplers.arrays import model_prior
 import tensorflow as tf
 
 import kerasae
-from kerasae import divergences, losses
+from kerasae.probability import divergences
+from kerasae.probability import regularizers
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
 
@@ -137,7 +140,7 @@ def test_rae_samples_only_after_fit_from_the_fitted_gaussian(digits, tmp_path):
 
 
 def test_rae_gaussian_streams_over_a_dataset_like_an_array(digits):
-    from kerasae.pipeline import make_tf_dataset
+    from kerasae.data.pipeline import make_tf_dataset
 
     x = digits[0][:300]
     model = _rae()
@@ -149,12 +152,11 @@ def test_rae_gaussian_streams_over_a_dataset_like_an_array(digits):
 
 
 def test_rae_manifest_prior_is_the_fitted_gaussian(digits):
-    from kerasae.exporters import manifest as mf
 
     model = _rae()
     assert model.prior_spec is None  # unfitted: the exporter fits its own, as for any AE
     model.fit_latent_gaussian(digits[0][:200])
-    prior = mf.prior(model)
+    prior = model_prior(model)
     assert prior["kind"] == "gaussian" and prior["n_codes"] == 200
     np.testing.assert_allclose(prior["scale_tril"], model.latent_scale_tril.numpy())
 
@@ -166,9 +168,9 @@ def test_jacobian_penalty_closed_form_for_a_linear_map():
     kernel = dense.kernel.numpy()
     # J = W^T at every z: the mean over outputs of ||dD_i/dz||^2 is ||W||_F^2 / 5
     exact = (kernel ** 2).sum() / 5
-    assert float(losses.jacobian_penalty(dense, z)) == pytest.approx(exact, rel=1e-5)
+    assert float(regularizers.jacobian_penalty(dense, z)) == pytest.approx(exact, rel=1e-5)
     # the random-projection estimate RAE trains with is unbiased: E ||J u||^2 = ||J||_F^2
-    estimate = float(losses.jacobian_penalty(dense, z, projections=4000, seed=0))
+    estimate = float(regularizers.jacobian_penalty(dense, z, projections=4000, seed=0))
     assert estimate == pytest.approx(exact, rel=0.05)
 
 
@@ -177,7 +179,7 @@ def test_rae_gp_penalty_matches_finite_differences(digits):
     model.compile()
     model.fit(digits[0][:256], epochs=1, batch_size=64, verbose=0)  # off the initialisation
     z = model.encode(digits[0][:4]).astype("float64")
-    got = float(losses.jacobian_penalty(model.decoder, tf.constant(z, "float32")))
+    got = float(regularizers.jacobian_penalty(model.decoder, tf.constant(z, "float32")))
     eps, n_out = 3e-3, int(np.prod(SHAPE))
     total = 0.0
     for k in range(z.shape[1]):
@@ -214,9 +216,9 @@ def test_sparsity_kl_matches_the_closed_form():
     rho, rho_hat = 0.05, np.array([0.05, 0.2, 0.01, 0.5])
     expected = np.sum(rho * np.log(rho / rho_hat)
                       + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
-    assert float(losses.sparsity_kl(rho, rho_hat)) == pytest.approx(expected, rel=1e-5)
-    assert float(losses.sparsity_kl(rho, np.full(8, rho))) == pytest.approx(0.0, abs=1e-6)
-    assert np.isfinite(float(losses.sparsity_kl(rho, np.array([0.0, 1.0]))))  # dead units
+    assert float(regularizers.sparsity_kl(rho, rho_hat)) == pytest.approx(expected, rel=1e-5)
+    assert float(regularizers.sparsity_kl(rho, np.full(8, rho))) == pytest.approx(0.0, abs=1e-6)
+    assert np.isfinite(float(regularizers.sparsity_kl(rho, np.array([0.0, 1.0]))))  # dead units
 
 
 def test_sparse_ae_drives_mean_activation_to_rho(digits):

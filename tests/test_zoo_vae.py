@@ -19,8 +19,8 @@ from scipy.stats import multivariate_normal, norm
 import kerasae
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
-from kerasae.likelihood import log_likelihood
-from kerasae.losses import gaussian_kl
+from kerasae.evaluation.likelihood import log_likelihood
+from kerasae.probability.gaussian import gaussian_kl
 from kerasae.models.vae import VAE
 
 TINY = {"hidden_units": (16,), "filters": (4, 8)}
@@ -134,7 +134,7 @@ def test_iwae_with_one_sample_is_the_elbo_and_has_no_beta(digits):
     model = tiny("iwae", k=1)
     losses = model.compute_losses(tf.constant(digits[0][:32]), training=True)
     np.testing.assert_allclose(float(losses["iwae_bound"]), float(losses["elbo"]), rtol=1e-6)
-    from kerasae.callbacks import BetaAnnealing
+    from kerasae.callbacks.annealing import BetaAnnealing
 
     with pytest.raises(KerasaeError, match="no beta"):
         BetaAnnealing.check_model(model)

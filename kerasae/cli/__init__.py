@@ -53,7 +53,7 @@ def build_parser():
 
     parser = _Parser(prog="kerasae", description="A zoo of autoencoders for Keras 3.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    from kerasae import __version__
+    from kerasae.version import __version__
     parser.add_argument("--version", action="version", version=f"kerasae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

@@ -31,7 +31,7 @@ def cmd_compare(args):
     import os
 
     from kerasae.cli import verbosity
-    from kerasae.compare import compare
+    from kerasae.evaluation.compare import compare
 
     result = compare(dataset=args.dataset, latent_dim=args.latent_dim, models=args.models,
                      epochs=args.epochs, out=args.out, batch_size=args.batch_size,

@@ -25,8 +25,8 @@ def cmd_convert_tfrecord(args):
     import sys
 
     from kerasae.cli import verbosity
-    from kerasae.rundata import parse_image_size
-    from kerasae.tfrecord import convert
+    from kerasae.data.options import parse_image_size
+    from kerasae.data.tfrecord import convert
 
     def progress(n):
         print(f"\r{n} records", end="", flush=True)

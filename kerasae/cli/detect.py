@@ -28,7 +28,7 @@ def register(sub):
 
 
 def cmd_detect(args):
-    from kerasae.anomaly import detect
+    from kerasae.evaluation.anomaly import detect
 
     s = detect(args.run_dir, args.data, threshold=args.threshold,
                contamination=args.contamination, percentile=args.percentile,

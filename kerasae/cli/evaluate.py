@@ -30,7 +30,7 @@ def register(sub):
 
 def cmd_evaluate(args):
     from kerasae.cli import verbosity
-    from kerasae.runs import evaluate
+    from kerasae.evaluation.reconstruction import evaluate
 
     if args.sampler and not args.generation:
         from kerasae.errors import KerasaeError
@@ -38,14 +38,14 @@ def cmd_evaluate(args):
         raise KerasaeError("--sampler chooses the generator for --generation; add --generation")
     likelihood = None
     if args.log_likelihood:  # first: a model without a posterior fails before any work
-        from kerasae.likelihood import evaluate_run
+        from kerasae.evaluation.likelihood import evaluate_run
 
         likelihood = evaluate_run(args.run_dir, dataset=args.dataset, k=args.k)
     metrics = evaluate(args.run_dir, dataset=args.dataset, verbose=verbosity(args) == 2)
     if likelihood is not None:
         metrics["log_likelihood"] = likelihood
     if args.generation:
-        from kerasae.quality import evaluate_generation
+        from kerasae.evaluation.quality import evaluate_generation
 
         metrics["generation"] = evaluate_generation(args.run_dir, dataset=args.dataset,
                                                     n_samples=args.samples,
@@ -60,7 +60,7 @@ def cmd_evaluate(args):
             print(f"log-likelihood: {likelihood['nats']:.2f} nats "
                   f"(± {likelihood['stderr']:.2f}) with k={likelihood['k']}")
         if args.generation:
-            from kerasae.quality import describe
+            from kerasae.evaluation.quality import describe
 
             print(describe(metrics["generation"]), end="")
     return 0

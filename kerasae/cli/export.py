@@ -7,11 +7,12 @@ def register(sub):
     p = sub.add_parser("export", help="export a run's encoder, decoder and scorer (ONNX, "
                                       "verified against the Keras model")
     p.add_argument("run_dir")
-    p.add_argument("--format", default="all",
-                   choices=("onnx", "savedmodel", "all", "triton", "tfserving"),
-                   help="what to write (default all); triton: a Triton model repository "
-                        "(NAME_PART/config.pbtxt, NAME_PART/1/model.onnx), tfserving: TF "
-                        "Serving's versioned folders (NAME_PART/VERSION/saved_model.pb)")
+    p.add_argument("--format", default="all", metavar="FORMAT",
+                   help="what to write (default all: onnx and savedmodel): export formats, "
+                        "comma-separated (onnx, savedmodel, a plugin's), or one layout: "
+                        "triton, a Triton model repository (NAME_PART/config.pbtxt, "
+                        "NAME_PART/1/model.onnx), tfserving, TF Serving's versioned folders "
+                        "(NAME_PART/VERSION/saved_model.pb); see kerasae list --kind exporters")
     p.add_argument("--parts", default="encoder,decoder,scorer",
                    help="comma-separated parts to export; scorer: x -> the anomaly score "
                         "`kerasae detect` computes (default encoder,decoder,scorer)")
@@ -47,21 +48,19 @@ def register(sub):
 
 def cmd_export(args):
     from kerasae.errors import KerasaeError
-    from kerasae.exporters import FORMATS, export_run
+    from kerasae.export.run import export_layout, export_run
 
     if args.opset is not None and not 9 <= args.opset <= 21:
         raise KerasaeError(f"--opset must be between 9 and 21, got {args.opset}")
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+    formats, layout = _formats(args.format)
     settings = _layout_settings(args)
-    if settings is not None:
-        from kerasae.exporters import export_layout
-
-        manifest = export_layout(args.run_dir, args.format, out=args.out, name=args.name,
+    if layout is not None:
+        manifest = export_layout(args.run_dir, layout.name, out=args.out, name=args.name,
                                  settings=settings, parts=parts, opset=args.opset,
-                                 optimize=args.optimize, version=settings["version"],
+                                 optimize=args.optimize, version=settings.get("version", 1),
                                  sampler=args.sampler)
     else:
-        formats = FORMATS if args.format == "all" else (args.format,)
         manifest = export_run(args.run_dir, out=args.out, formats=formats, parts=parts,
                               fp16=args.fp16, int8=args.int8, opset=args.opset,
                               optimize=args.optimize, version=args.layout_version or 1,
@@ -83,7 +82,7 @@ def cmd_export(args):
               f"({prior['kind']}): {prior.get('source', '')}")
     elif level:
         print(f"no prior: {manifest.get('no_prior')}")
-    if settings is not None:
+    if layout is not None:
         layout = manifest["layout"]
         print(f"wrote {layout['out']} ({args.format}: {', '.join(layout['models'])})")
     else:
@@ -91,21 +90,50 @@ def cmd_export(args):
     return 0
 
 
+def _formats(value):
+    """(export formats, None) or ((), the layout) that --format names, checked against the
+    exporter registry before anything slow runs."""
+    from kerasae.errors import KerasaeError
+    from kerasae.export.registry import DEFAULT_FORMATS, exporter
+    from kerasae.export.registry import names as exporter_names
+
+    names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    if names == ("all",):
+        return DEFAULT_FORMATS, None
+    known = exporter_names("format") + exporter_names("layout")
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise KerasaeError(f"--format {value!r}: use all, export formats (comma-separated) "
+                           f"or one layout, from {', '.join(known)}")
+    layouts = [n for n in names if exporter(n).kind == "layout"]
+    if layouts and len(names) > 1:
+        raise KerasaeError(f"--format {layouts[0]} is a layout: give it alone (it chooses "
+                           "the formats it needs)")
+    return ((), exporter(layouts[0])) if layouts else (names, None)
+
+
 def _layout_settings(args):
     """The layout's settings (None for a plain export); a flag that does not apply to
     --format is refused rather than ignored."""
     from kerasae.errors import KerasaeError
+    from kerasae.export.registry import names as exporter_names
 
+    formats, layout = _formats(args.format)
+    settings = layout.settings if layout is not None else {}
+    applies = {"--name": layout is not None,
+               "--max-batch-size": "max_batch_size" in settings,
+               "--fp16": "onnx" in formats, "--int8": "onnx" in formats}
     given = {"--name": args.name is not None,
              "--max-batch-size": args.max_batch_size is not None, "--fp16": args.fp16,
              "--int8": args.int8}
-    onnx = ("--fp16", "--int8")
-    allowed = {"triton": ("--name", "--max-batch-size"), "tfserving": ("--name",),
-               "onnx": onnx, "all": onnx}
-    extra = [f for f, on in given.items() if on and f not in allowed.get(args.format, ())]
+    extra = [f for f, on in given.items() if on and not applies[f]]
     if extra:
-        where = {"--name": "triton or tfserving", "--max-batch-size": "triton",
-                 "--fp16": "onnx or all", "--int8": "onnx or all"}[extra[0]]
+        layouts = exporter_names("layout")
+        where = {"--name": " or ".join(layouts), "--fp16": "onnx or all",
+                 "--int8": "onnx or all",
+                 "--max-batch-size": " or ".join(n for n in layouts
+                                                 if "max_batch_size" in _settings_of(n))}
+        where = where[extra[0]]
         raise KerasaeError(f"{extra[0]} applies to --format {where}, not {args.format}")
     # checked now, not after the export has run for a minute
     if args.max_batch_size is not None and args.max_batch_size < 0:
@@ -113,10 +141,16 @@ def _layout_settings(args):
                            f"got {args.max_batch_size}")
     if args.layout_version is not None and args.layout_version < 1:
         raise KerasaeError(f"--version must be at least 1, got {args.layout_version}")
-    version = args.layout_version or 1
-    if args.format == "triton":
-        return {"max_batch_size": 256 if args.max_batch_size is None else args.max_batch_size,
-                "version": version}
-    if args.format == "tfserving":
-        return {"version": version}
-    return None
+    out = dict(settings)
+    if "version" in out:
+        out["version"] = args.layout_version or 1
+    if "max_batch_size" in out and args.max_batch_size is not None:
+        out["max_batch_size"] = args.max_batch_size
+    out.pop("max_queue_delay_us", None)  # the layout's own default
+    return out if layout is not None else None
+
+
+def _settings_of(name):
+    from kerasae.export.registry import exporter
+
+    return exporter(name).settings

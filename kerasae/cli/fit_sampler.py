@@ -23,7 +23,7 @@ def cmd_fit_sampler(args):
     import os
 
     from kerasae.params import parse_assignments
-    from kerasae.samplers import fit_run_sampler, run_samplers_dir
+    from kerasae.runs.samplers import fit_run_sampler, run_samplers_dir
 
     sampler = fit_run_sampler(args.run_dir, args.sampler, seed=args.seed,
                               **parse_assignments(args.param))

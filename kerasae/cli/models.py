@@ -1,32 +1,67 @@
-"""`kerasae list [PATTERN]` and `kerasae info NAME`, answered without TensorFlow.
+"""`kerasae list [PATTERN] [--kind KIND]` and `kerasae info NAME`, answered without TensorFlow.
 
-Both print what a model's source says (`kerasae.introspect` reads it with `ast`); a model
-whose source does not say for certain is imported instead: slower, the same answer.
+Both print what the source says (`kerasae.models.introspect` reads it with `ast`); what
+the source does not say for certain is imported instead: slower, the same answer. Every
+extension kind has a registry (`--kind models|samplers|datasets|exporters|architectures`).
 """
+import importlib
+
+#: --kind -> the registry that holds it ("module:attribute"; none of them imports TF)
+KINDS = {"models": "kerasae.models.registry:MODELS",
+         "samplers": "kerasae.samplers.base:SAMPLERS",
+         "datasets": "kerasae.data.sources:DATASETS",
+         "exporters": "kerasae.export.registry:EXPORTERS",
+         "architectures": "kerasae.nets.registry:ARCHITECTURES"}
 
 
 def register(sub):
-    p = sub.add_parser("list", help="list the registered models")
+    p = sub.add_parser("list", help="list the registered models (or samplers, datasets, "
+                                    "exporters, architectures)")
     p.add_argument("pattern", nargs="?", default="*", help="glob, e.g. '*vae*'")
+    p.add_argument("--kind", choices=tuple(KINDS), default="models",
+                   help="which extension point to list")
     p.set_defaults(func=cmd_list, needs_tensorflow=False)
     p = sub.add_parser("info", help="a model's description and every parameter with its default")
     p.add_argument("name")
+    p.add_argument("--kind", choices=tuple(KINDS), default="models",
+                   help="the extension point NAME belongs to")
     p.set_defaults(func=cmd_info, needs_tensorflow=False)
 
 
+def registry(kind):
+    module, _, attr = KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def describe(entry, debug=False):
-    """The `introspect.ModelInfo` of a registry entry: from its source, else by importing it."""
-    from kerasae import introspect
+    """The `introspect.ModelInfo` of a model entry: from its source, else by importing it."""
+    from kerasae.models import introspect
+    from kerasae.models.registry import MODELS
 
     try:
         return introspect.read(entry.target)
     except introspect.StaticReadError:
-        return introspect.from_class(_load_quietly(entry, debug))
+        return introspect.from_class(_load_quietly(MODELS, entry, debug))
 
 
-def _load_quietly(entry, debug):
-    """`entry.load()` with fd 2 pointed away, since the import may start TensorFlow, whose
-    native runtime logs there; the warnings it raises (a broken plugin) are shown after."""
+def doc_of(reg, entry, debug=False):
+    """(docstring, module docstring) of another kind's entry: read, else imported."""
+    import inspect
+    import sys
+
+    from kerasae.models import introspect
+
+    try:
+        return introspect.read_doc(entry.target)
+    except introspect.StaticReadError:
+        obj = _load_quietly(reg, entry, debug)
+        module = sys.modules.get(getattr(obj, "__module__", ""), None)
+        return inspect.getdoc(obj) or "", inspect.cleandoc(getattr(module, "__doc__", "") or "")
+
+
+def _load_quietly(reg, entry, debug):
+    """`reg.load_entry(entry)` with fd 2 pointed away, since the import may start TensorFlow,
+    whose native runtime logs there; the warnings it raises (a broken plugin) are shown after."""
     import warnings
 
     from kerasae.quiet import stderr_to_devnull
@@ -34,33 +69,48 @@ def _load_quietly(entry, debug):
     caught = []
     try:
         with warnings.catch_warnings(record=True) as caught, stderr_to_devnull(not debug):
-            return entry.load()
+            return reg.load_entry(entry)
     finally:
         for w in caught:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
+def _summary(doc):
+    lines = doc.strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def cmd_list(args):
     from kerasae.errors import KerasaeError
-    from kerasae.registry import get_entry, list_models
 
+    reg = registry(args.kind)
     rows = []
-    for name in list_models(args.pattern):
-        entry = get_entry(name)
+    for name in reg.names(args.pattern):
+        entry = reg.entry(name)
         try:
-            info = describe(entry, args.debug)
+            if args.kind == "models":
+                summary = describe(entry, args.debug).summary
+            else:
+                summary = _summary(doc_of(reg, entry, args.debug)[0])
         except KerasaeError:
             continue  # a broken plugin: already reported by one warning
-        rows.append((name, info.summary, entry.dist))
+        rows.append((name, summary, entry.dist))
     width = max((len(r[0]) for r in rows), default=0)
     for name, desc, dist in rows:
         print(f"{name:<{width}}  {desc}  [{dist}]")
 
 
 def cmd_info(args):
-    from kerasae.registry import get_entry
-
-    entry = get_entry(args.name)
+    reg = registry(args.kind)
+    entry = reg.entry(args.name)
+    if args.kind != "models":
+        doc, module_doc = doc_of(reg, entry, args.debug)
+        print(f"{args.name}  ({entry.target}, a {reg.kind} from {entry.dist})")
+        for text in (doc, module_doc):
+            if text:
+                print()
+                print(text)
+        return
     info = describe(entry, args.debug)
     print(f"{args.name}  ({info.module}.{info.name}, from {entry.dist})")
     print()

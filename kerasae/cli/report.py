@@ -25,7 +25,7 @@ def cmd_report(args):
     metrics, note = None, "not evaluated (--no-evaluate)"
     if args.evaluate:
         from kerasae.cli import _quiet_tensorflow
-        from kerasae.runs import evaluate
+        from kerasae.evaluation.reconstruction import evaluate
 
         _quiet_tensorflow(args.debug)
         try:

@@ -43,8 +43,8 @@ def register(sub):
 def cmd_sample(args):
     from kerasae.errors import KerasaeError
     from kerasae.plots import save_grid
-    from kerasae.runs import load_run
-    from kerasae.samplers import run_generator
+    from kerasae.runs.folder import load_run
+    from kerasae.runs.samplers import run_generator
 
     if args.sampler and (args.traverse or args.langevin):
         raise KerasaeError("--sampler chooses where latent samples come from; drop it with "
@@ -75,10 +75,10 @@ def cmd_sample(args):
 
 
 def cmd_traverse(args):
-    from kerasae.callbacks import traversal_images
+    from kerasae.callbacks.grids import traversal_images
     from kerasae.errors import KerasaeError
     from kerasae.plots import save_grid
-    from kerasae.runs import load_run
+    from kerasae.runs.folder import load_run
 
     steps = 9 if args.steps is None else args.steps
     if steps < 2:
@@ -91,7 +91,7 @@ def cmd_traverse(args):
     config, model = load_run(args.run_dir)
     z_ref, where = None, "the prior mean"
     if args.reference is not None:
-        from kerasae.rundata import open_data
+        from kerasae.runs.data import open_data
 
         data = open_data(config, scaling=config.get("scaling"))  # as the run read it
         if not 0 <= args.reference < data.n_test:
@@ -110,9 +110,8 @@ def cmd_traverse(args):
 def cmd_langevin(args):
     from kerasae.errors import KerasaeError
     from kerasae.plots import save_grid
-    from kerasae.runs import load_run
-    from kerasae.sampling import (DEFAULT_EPSILON, annealed_langevin, is_noise_conditional,
-                                  langevin, score_sigma)
+    from kerasae.runs.folder import load_run
+    from kerasae.samplers.langevin import DEFAULT_EPSILON, annealed_langevin, is_noise_conditional, langevin, score_sigma
 
     steps = 100 if args.steps is None else args.steps
     if args.n <= 0 or steps <= 0:

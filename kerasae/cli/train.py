@@ -8,7 +8,7 @@ TRAIN_KEYS = ("model", "dataset", "epochs", "batch_size", "latent_dim", "learnin
 
 
 def register(sub):
-    from kerasae.runs import LR_SCHEDULES
+    from kerasae.runs.config import LR_SCHEDULES
 
     p = sub.add_parser("train", help="train a model and write a run folder")
     p.add_argument("--model", help="a registered model name (see `kerasae list`)")
@@ -68,7 +68,7 @@ def register(sub):
 def add_image_options(p):
     """--image-size, --channels, --feature: how streamed images are read (train, compare);
     recorded in the run, so evaluate, detect and --resume read them the same way."""
-    from kerasae.rundata import parse_image_size
+    from kerasae.data.options import parse_image_size
 
     p.add_argument("--image-size", type=_argument_type(parse_image_size), metavar="H,W",
                    help="resize every image (folders, TFRecord) to H,W pixels (default: "
@@ -100,7 +100,7 @@ def _argument_type(parse):
 
 def _show_config_defaults(parser):
     """The flags default to None (a config file may set them); --help shows TrainConfig's."""
-    from kerasae.runs import TrainConfig
+    from kerasae.runs.config import TrainConfig
 
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     for action in parser._actions:
@@ -133,7 +133,7 @@ def resolve_config(args):
     """CLI flags over the config file over the defaults."""
     from kerasae.errors import KerasaeError
     from kerasae.params import parse_assignments
-    from kerasae.runs import TrainConfig
+    from kerasae.runs.config import TrainConfig
 
     settings = load_toml(args.config) if args.config else {}
     params = dict(settings.pop("params", {}) or {})
@@ -153,7 +153,7 @@ RESUME_KEYS = ("out", "epochs", "learning_rate", "strategy")  # what a resume ma
 def resume_settings(args):
     """The run's own config for --resume; other flags would silently change the run."""
     from kerasae.errors import KerasaeError
-    from kerasae.runs import resume_config
+    from kerasae.runs.folder import resume_config
 
     if not args.out:
         raise KerasaeError("--resume needs --out RUN_DIR, the folder of the run to continue")
@@ -169,7 +169,8 @@ def resume_settings(args):
 
 def cmd_train(args):
     from kerasae.cli import verbosity
-    from kerasae.runs import HISTORY, is_finished, settings_diff, train
+    from kerasae.runs.folder import HISTORY, is_finished, settings_diff
+    from kerasae.runs.training import train
 
     level = verbosity(args)
     if args.resume:
@@ -200,7 +201,7 @@ def _reuse(config, diff):
     """Re-running a finished run's command reuses it (as `compare` does); other settings
     would silently replace it, so they need --overwrite."""
     from kerasae.errors import KerasaeError
-    from kerasae.runs import HISTORY, read_history
+    from kerasae.runs.folder import HISTORY, read_history
 
     if diff:
         raise KerasaeError(f"{config.out} already holds a finished run trained with other "
@@ -211,7 +212,7 @@ def _reuse(config, diff):
     _summary(config.model, read_history(config.out), config.out,
              os.path.join(config.out, HISTORY))
     if config.sampler:  # the same model: fit the sampler asked for, if it is not there yet
-        from kerasae.samplers import fit_run_sampler, load_sampler
+        from kerasae.runs.samplers import fit_run_sampler, load_sampler
 
         if load_sampler(config.out, config.sampler) is None:
             sampler = fit_run_sampler(config.out, config.sampler, seed=config.seed)

@@ -7,7 +7,7 @@ trained to fool it. Priors: `gaussian`, `mixture` (k Gaussians on a circle, the 
 figure 4) and `uniform`. The training loop is `AdversarialAutoencoder`'s, written once.
 """
 from kerasae.models.adversarial import AdversarialAutoencoder, resolve_architecture
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 #: lambda per architecture. conv: Fashion-MNIST pilots (BENCHMARKS.md, adversarial family).
 #: mlp: the weight pythae's AAE puts on its adversarial term (adversarial_loss_scale 0.5

@@ -43,7 +43,10 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from kerasae import divergences, losses, nets
+from kerasae import nets
+from kerasae.probability import adversarial
+from kerasae.probability import divergences
+from kerasae.probability import kernels
 from kerasae.errors import KerasaeError
 from kerasae.models.base import Autoencoder
 
@@ -127,8 +130,8 @@ class AdversarialAutoencoder(Autoencoder):
         if float(reg_weight) < 0 or float(gp_weight) < 0:
             raise KerasaeError("reg_weight and gp_weight must be >= 0, got "
                                f"{reg_weight} and {gp_weight}")
-        if kernel not in losses.MMD_KERNELS:
-            raise KerasaeError(f"kernel must be one of {', '.join(losses.MMD_KERNELS)}, "
+        if kernel not in kernels.MMD_KERNELS:
+            raise KerasaeError(f"kernel must be one of {', '.join(kernels.MMD_KERNELS)}, "
                                f"got {kernel!r}")
         self.architecture, self.prior, self.divergence = architecture, prior, divergence
         self.prior_components, self.n_critic = int(prior_components), int(n_critic)
@@ -241,7 +244,7 @@ class AdversarialAutoencoder(Autoencoder):
         """Logged metrics of the frozen codes, before the discriminator's steps."""
         if self.divergence == "mmd":  # there the regularizer itself is this yardstick
             return {}
-        return {"mmd": losses.mmd_unbiased(codes, self._prior_batch(ops.shape(codes)[0]),
+        return {"mmd": kernels.mmd_unbiased(codes, self._prior_batch(ops.shape(codes)[0]),
                                            kernel=self.kernel)}
 
     def discriminator_losses(self, codes):
@@ -250,16 +253,16 @@ class AdversarialAutoencoder(Autoencoder):
         real = self.discriminator(z_prior, training=True)
         fake = self.discriminator(codes, training=True)
         if self.divergence == "critic":
-            gp = losses.gradient_penalty(self.discriminator, z_prior, codes,
+            gp = adversarial.gradient_penalty(self.discriminator, z_prior, codes,
                                          seed=self.seed_generator)
-            own = losses.critic_loss(real, fake)
+            own = adversarial.critic_loss(real, fake)
             own = own + self.gp_weight * gp
             return own, {"critic_loss": own, "gp": gp,
                          "w1": divergences.w1_from_scores(real, fake)}
-        own = losses.discriminator_bce(real, fake)
+        own = adversarial.discriminator_bce(real, fake)
         logs = {"disc_loss": own, "jsd": divergences.jsd_from_logits(real, fake)}
         if self.gp_weight > 0:
-            gp = losses.gradient_penalty(self.discriminator, z_prior, codes,
+            gp = adversarial.gradient_penalty(self.discriminator, z_prior, codes,
                                          seed=self.seed_generator)
             own, logs["gp"] = own + self.gp_weight * gp, gp
         return own, logs
@@ -269,14 +272,14 @@ class AdversarialAutoencoder(Autoencoder):
         discriminator) and return the total the autoencoder's optimizer minimises."""
         z_prior = self._prior_batch(ops.shape(codes)[0])
         if self.divergence == "mmd":
-            logs["mmd"] = reg = losses.mmd_unbiased(codes, z_prior, kernel=self.kernel)
+            logs["mmd"] = reg = kernels.mmd_unbiased(codes, z_prior, kernel=self.kernel)
         elif self.divergence == "critic":
             # W1 up to the critic's E_p[f], which does not depend on the codes
             fake = self.discriminator(codes, training=False)
             logs["gen_loss"] = reg = -ops.mean(ops.cast(fake, "float32"))
         else:
             fake = self.discriminator(codes, training=False)
-            logs["gen_loss"] = reg = losses.generator_bce(fake)
+            logs["gen_loss"] = reg = adversarial.generator_bce(fake)
         return logs["loss"] + self.reg_weight * reg
 
     # ------------------------------------------------------------------ the loop

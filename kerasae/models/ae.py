@@ -5,7 +5,7 @@ trained to minimise reconstruction error. The reference every other family build
 """
 from kerasae import nets
 from kerasae.models.base import Autoencoder
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 
 @register_model("ae")

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from kerasae import distribute
 from kerasae.errors import KerasaeError, NotGenerativeError
-from kerasae.losses import per_example_error, reconstruction_loss
+from kerasae.probability.likelihoods import per_example_error, reconstruction_loss
 from kerasae.models.step_outputs import check_step_outputs
 
 #: train steps per compiled call by default: amortises Python and tf.function dispatch
@@ -323,13 +323,11 @@ class Autoencoder(keras.Model):
         return list(self.trackers.values())
 
     def run_callbacks(self, run_dir, data):
-        """Extra callbacks `kerasae train` adds for this family (grids, schedules).
-
-        By default: reconstruction grids, and for generative models prior-sample and
-        latent-traversal grids, in RUN_DIR/samples/ and TensorBoard. Families extend it."""
-        from kerasae.callbacks import default_grid_callbacks
-
-        return default_grid_callbacks(self, run_dir, data)
+        """Extra callbacks `kerasae train` adds for this family (schedules, logs), besides
+        the grids every run writes (`kerasae.callbacks.default_grid_callbacks`:
+        reconstructions, and prior samples and latent traversals for generative models).
+        Default: none."""
+        return []
 
     def run_summary(self):
         """Extra facts about the finished training for the run's config.json (e.g. sdae's
@@ -381,7 +379,7 @@ class Autoencoder(keras.Model):
 
 
 def _array_dataset(x, batch_size, shuffle):
-    from kerasae.pipeline import make_tf_dataset
+    from kerasae.data.pipeline import make_tf_dataset
 
     # seed None: the order follows the global seed (keras.utils.set_random_seed), as in Keras
     return make_tf_dataset(x, batch_size or 32, shuffle=bool(shuffle), seed=None)

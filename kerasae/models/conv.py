@@ -5,7 +5,7 @@ DCGAN-style layout of Radford et al. 2016 rather than pooling/unpooling).
 """
 from kerasae import nets
 from kerasae.models.base import Autoencoder
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 
 @register_model("conv_ae")

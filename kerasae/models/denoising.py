@@ -30,10 +30,10 @@ import numpy as np
 from keras import ops
 
 from kerasae import distribute, nets
-from kerasae.pipeline import make_tf_dataset
+from kerasae.data.pipeline import make_tf_dataset
 from kerasae.errors import KerasaeError
 from kerasae.models.base import Autoencoder
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 NOISES = ("gaussian", "masking", "salt_and_pepper")
 PRETRAINING = "pretraining.csv"

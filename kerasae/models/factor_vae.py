@@ -35,12 +35,13 @@ negative_elbo, score, sample and the log-likelihood estimate.
 import keras
 from keras import ops
 
-from kerasae import divergences, losses
+from kerasae.probability import adversarial
+from kerasae.probability import divergences
 from kerasae.errors import KerasaeError
 from kerasae.models.adversarial import (AdversarialAutoencoder, build_discriminator,
                                         check_n_critic)
 from kerasae.models.vae import VAE
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 
 @register_model("factor_vae")
@@ -110,7 +111,7 @@ class FactorVAE(VAE, AdversarialAutoencoder):
         real = self.discriminator(codes, training=True)
         permuted = self.discriminator(divergences.permute_dims(codes, self.seed_generator),
                                       training=True)
-        own = losses.discriminator_bce(real, permuted)
+        own = adversarial.discriminator_bce(real, permuted)
         return own, {"disc_loss": own}
 
     def add_regularizer(self, logs, codes):

@@ -17,7 +17,7 @@ from keras import ops
 
 from kerasae.errors import KerasaeError
 from kerasae.models.vae import VAE
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 
 @register_model("iwae")

@@ -38,7 +38,7 @@ from keras import layers, ops
 
 from kerasae.errors import KerasaeError, NotGenerativeError
 from kerasae.models.base import Autoencoder
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 
 class NoiseLevel(layers.Layer):

@@ -15,7 +15,7 @@ from sklearn.decomposition import PCA as SkPCA
 from sklearn.decomposition import IncrementalPCA
 
 from kerasae.models.base import Autoencoder
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 
 #: a stream up to this many float32 bytes is collected for the exact SVD; a larger one is

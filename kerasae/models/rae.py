@@ -31,11 +31,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from kerasae import distribute, losses, nets
-from kerasae.distributions import gaussian_scale_tril
+from kerasae import distribute, nets
+from kerasae.probability import regularizers
+from kerasae.probability.gaussian import gaussian_scale_tril
 from kerasae.errors import KerasaeError, NotGenerativeError
 from kerasae.models.base import Autoencoder
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 REGULARIZERS = ("l2", "gp")
 
@@ -103,7 +104,7 @@ class RAE(Autoencoder):
         if self.regularizer == "gp":
             # training: one random projection per example, unbiased and ~17x cheaper than
             # the exact norm at 16 latents; evaluation logs the exact value
-            penalty = losses.jacobian_penalty(
+            penalty = regularizers.jacobian_penalty(
                 lambda codes: self.decoder(codes, training=training), z,
                 projections=1 if training else None, seed=self.seed_generator)
             weight = self.gp_weight

@@ -2,7 +2,7 @@
 
 A sigmoid code layer whose units are asked to be mostly off: each unit's mean activation
 rho_hat_j should equal a small target rho. The penalty is the KL divergence between
-Bernoulli(rho) and Bernoulli(rho_hat_j), summed over units (`losses.sparsity_kl`):
+Bernoulli(rho) and Bernoulli(rho_hat_j), summed over units (`regularizers.sparsity_kl`):
 
     loss = reconstruction + sparsity_weight * sum_j KL(rho || rho_hat_j)
 
@@ -24,10 +24,11 @@ Logged: `loss`, `reconstruction`, `sparsity` (the KL sum) and the metric `mean_a
 import keras
 from keras import layers, ops
 
-from kerasae import losses, nets
+from kerasae import nets
+from kerasae.probability import regularizers
 from kerasae.errors import KerasaeError
 from kerasae.models.base import Autoencoder
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 
 @register_model("sparse_ae")
@@ -74,6 +75,6 @@ class SparseAE(Autoencoder):
         z = self.encoder(x, training=training)
         rec = self.reconstruction_loss(x, self.decoder(z, training=training))
         rho_hat = ops.mean(ops.cast(z, "float32"), axis=0)
-        sparsity = losses.sparsity_kl(self.rho, rho_hat)
+        sparsity = regularizers.sparsity_kl(self.rho, rho_hat)
         return {"loss": rec + self.sparsity_weight * sparsity, "reconstruction": rec,
                 "sparsity": sparsity, "mean_activation": ops.mean(rho_hat)}

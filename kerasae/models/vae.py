@@ -24,12 +24,12 @@ import tensorflow as tf
 from keras import layers, ops
 
 from kerasae import nets
-from kerasae.distributions import (LIKELIHOODS, LOG_VAR_RANGE, BernoulliLikelihood,
-                                   GaussianLikelihood, GaussianPosterior, flat_float,
-                                   posterior_log_prob, standard_normal_log_prob)
+from kerasae.probability.layers import LIKELIHOODS, BernoulliLikelihood, GaussianLikelihood, GaussianPosterior
+from kerasae.probability.gaussian import LOG_VAR_RANGE, posterior_log_prob, standard_normal_log_prob
+from kerasae.probability.likelihoods import flat_float
 from kerasae.errors import KerasaeError
 from kerasae.models.base import Autoencoder
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 SCORE_DRAWS = 4  # posterior draws the anomaly score averages (fixed noise, see score_tensor)
 

@@ -29,7 +29,7 @@ import tensorflow as tf
 from kerasae import nets
 from kerasae.errors import KerasaeError
 from kerasae.models.base import Autoencoder
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 CODEBOOK_UPDATES = ("loss", "ema")
 #: embedding_dim when latent_dim is not given: the paper's choice for small images

@@ -17,7 +17,7 @@ The training loop is `AdversarialAutoencoder`'s, written once.
 """
 from kerasae.errors import KerasaeError
 from kerasae.models.adversarial import AdversarialAutoencoder, resolve_architecture
-from kerasae.registry import register_model
+from kerasae.models.registry import register_model
 
 VARIANTS = {"critic": "critic", "gan": "js", "mmd": "mmd"}  # variant -> divergence
 #: lambda (against the per-pixel mean reconstruction loss) per variant and architecture, and

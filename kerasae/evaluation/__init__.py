@@ -1,0 +1,22 @@
+"""Evaluation (app layer): what a finished run is measured by.
+
+    reconstruction.py  test MSE, PSNR and loss, streamed over batches
+    anomaly.py         `kerasae detect`: thresholds, scores, AUROC and average precision
+    likelihood.py      the importance-sampled log p(x) of the variational families
+    quality.py         sample quality: FID-C, precision and recall (classifier.py: its net)
+    coverage.py        class coverage of generated samples
+    compare.py         `kerasae compare`: several families side by side, with PCA
+
+May import runs, the core and the base; never export, report, tracking or the CLI.
+"""
+from kerasae import lazy
+
+__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
+    "kerasae.evaluation.reconstruction": "evaluate reconstruction_mse",
+    "kerasae.evaluation.anomaly": "detect choose_threshold ranking_metrics load_labels",
+    "kerasae.evaluation.likelihood": "log_likelihood evaluate_run",
+    "kerasae.evaluation.quality": "generation_metrics evaluate_generation frechet_distance "
+                                  "precision_recall",
+    "kerasae.evaluation.coverage": "mode_coverage class_coverage",
+    "kerasae.evaluation.compare": "compare",
+}))

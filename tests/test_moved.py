@@ -1,0 +1,49 @@
+"""The module paths of kerasae 0.2 keep working for one release, each with a warning
+(kerasae.moved): every name in the record of the move resolves to the object that now
+lives at its new path."""
+import importlib
+import warnings
+
+import pytest
+
+from kerasae import moved
+
+
+def _pairs():
+    for old, new in moved.MODULES.items():
+        yield old, None, new
+    for old, homes in moved.SPLIT.items():
+        for new, names in homes.items():
+            for name in names.split():
+                yield old, name, new
+
+
+@pytest.mark.parametrize("old, name, new", list(_pairs()),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_an_old_path_resolves_with_a_deprecation_warning(old, name, new):
+    target = importlib.import_module(new)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(old)
+        if name is None:  # moved whole: any of its names
+            name = next(n for n in vars(target) if not n.startswith("_")
+                        and getattr(getattr(target, n), "__module__", None) == new)
+        value = getattr(module, name)
+    assert value is getattr(target, name)
+    if name not in dir(module):  # a package's public name needs no warning
+        assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message)
+                   for w in caught), [str(w.message) for w in caught]
+
+
+def test_an_old_module_import_statement_works():
+    with pytest.warns(DeprecationWarning, match="kerasae.evaluation.anomaly"):
+        from kerasae.anomaly import detect  # noqa: F401
+    with pytest.warns(DeprecationWarning, match="kerasae.export.triton"):
+        from kerasae.exporters.triton import write_repository  # noqa: F401
+
+
+def test_a_name_that_never_existed_is_still_an_attribute_error():
+    import kerasae.anomaly
+
+    with pytest.raises(AttributeError):
+        kerasae.anomaly.no_such_name  # noqa: B018
