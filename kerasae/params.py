@@ -1,11 +1,15 @@
-"""Model parameters: the constructor signature is the one source of truth.
+"""Model parameters: the merged constructor signature is the one source of truth.
 
-`--param key=value`, config files and `create_model(**kwargs)` are all checked here
-against the model class's `__init__` signature: unknown keys and wrong types fail with
-a message that lists what is accepted.
+A family declares only the arguments it adds or whose default it changes, and forwards
+the rest with `**kwargs`: its config is its own `__init__`'s arguments merged with its
+parents' (a subclass's default wins, in place), less the `fixed_params` it sets itself.
+`get_config`, `kerasae info`, `--param key=value`, config files, `create_model(**kwargs)`,
+`introspect` and the plugin scaffold all read this merged signature: unknown keys and wrong
+types fail with a message that lists what is accepted.
 """
 import ast
 import difflib
+import functools
 import inspect
 
 from kerasae.errors import KerasaeError
@@ -13,18 +17,55 @@ from kerasae.errors import KerasaeError
 _SKIP = {"self", "args", "kwargs", "name", "trainable", "dtype"}
 
 
-def signature_params(cls):
-    """{name: default} for every argument of `cls.__init__`.
+#: the base's arguments that close the list, wherever a family adds its own
+TRAILING = ("loss", "encoder", "decoder")
 
-    A model lists all of its arguments in its own `__init__` (`**kwargs` only carries
-    Keras's name/trainable/dtype), so its signature is its whole config.
-    """
-    params = {}
-    for p in inspect.signature(cls.__init__).parameters.values():
+
+def own_params(function):
+    """({name: default} of a constructor's own arguments, whether it takes **kwargs)."""
+    params, forwards = {}, False
+    for p in inspect.signature(function).parameters.values():
+        if p.kind == p.VAR_KEYWORD:
+            forwards = True
         if p.name in _SKIP or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         params[p.name] = None if p.default is inspect.Parameter.empty else p.default
-    return params
+    return params, forwards
+
+
+def merge_params(levels):
+    """The merged signature of constructors [(own params, fixed names), ...], the class's
+    own first: a changed default replaces the parent's in place, new arguments follow the
+    parents', `fixed` names are dropped, and the TRAILING ones close the list."""
+    merged = {}
+    for own, fixed in reversed(levels):
+        merged.update(own)
+        for name in fixed:
+            merged.pop(name, None)
+    return {**{k: v for k, v in merged.items() if k not in TRAILING},
+            **{k: merged[k] for k in TRAILING if k in merged}}
+
+
+@functools.cache
+def constructor_params(cls):
+    """{name: default} of `cls`'s merged constructor signature (see the module docstring):
+    its `__init__`, and while it forwards **kwargs its parents' (up to Keras's classes,
+    whose **kwargs are name, trainable and dtype), in method resolution order."""
+    levels = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass.__module__.split(".")[0] in ("keras", "builtins"):
+            continue
+        own, forwards = own_params(klass.__init__)
+        levels.append((own, tuple(vars(klass).get("fixed_params", ()))))
+        if not forwards:
+            break
+    return merge_params(levels)
+
+
+def signature_params(cls):
+    """{name: default} for every argument of `cls`'s merged constructor signature: the
+    model's whole config (`**kwargs` beyond it carries only Keras's name/trainable/dtype)."""
+    return dict(constructor_params(cls))
 
 
 def parse_value(text):

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from kerasae import distribute
 from kerasae.errors import KerasaeError, NotGenerativeError
+from kerasae.params import constructor_params
 from kerasae.probability.likelihoods import per_example_error, reconstruction_loss
 from kerasae.models.step_outputs import check_step_outputs
 
@@ -57,16 +58,16 @@ class Autoencoder(keras.Model):
 
     def __new__(cls, *args, **kwargs):
         # keras.Model.__new__ drops the constructor arguments before Keras's own auto-config
-        # sees them, so record them here: they are the whole config.
+        # sees them, so record them here: with the merged signature's defaults, they are the
+        # whole config (`kerasae.params.constructor_params`)
         instance = super().__new__(cls, *args, **kwargs)
         bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
-        bound.apply_defaults()
-        config = dict(bound.arguments)
-        config.pop(next(iter(config)))  # self
+        given = dict(bound.arguments)
+        given.pop(next(iter(given)))  # self
         for name, param in inspect.signature(cls.__init__).parameters.items():
             if param.kind == param.VAR_KEYWORD:
-                config.update(config.pop(name, {}))
-        instance._constructor_config = config
+                given.update(given.pop(name, {}))
+        instance._constructor_config = {**constructor_params(cls), **given}
         return instance
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, loss="mse", **kwargs):
@@ -125,6 +126,12 @@ class Autoencoder(keras.Model):
         return self.decoder(self.encoder(x, training=training), training=training)
 
     # ------------------------------------------------------------------ config
+    @property
+    def arguments(self):
+        """The constructor's arguments: as given, with the merged signature's defaults.
+        Readable in a family's `__init__` even before it calls `super().__init__`."""
+        return dict(self._constructor_config)
+
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
         config.update(self._constructor_config)

@@ -45,10 +45,9 @@ class BetaTCVAE(VAE):
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8),
                    "dataset_size": 256}
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
-                 beta=6.0, alpha=1.0, gamma=1.0, dataset_size=60000, likelihood="bernoulli",
-                 likelihood_scale=0.1, learn_scale=False, **kwargs):
+    fixed_params = ("kl",)  # the KL is decomposed, never computed whole
+
+    def __init__(self, *, beta=6.0, alpha=1.0, gamma=1.0, dataset_size=60000, **kwargs):
         """`beta` weighs the total correlation (it is the `beta` --beta-schedule anneals),
         `alpha` the index-code mutual information, `gamma` the dimension-wise KL (the
         paper uses alpha = gamma = 1 and tunes beta); `dataset_size`: N of the minibatch
@@ -60,11 +59,7 @@ class BetaTCVAE(VAE):
                 or dataset_size < 1:
             raise KerasaeError(f"dataset_size must be a positive integer (the number of "
                                f"training examples), got {dataset_size!r}")
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim,
-                         architecture=architecture, hidden_units=hidden_units, filters=filters,
-                         kernel_size=kernel_size, activation=activation, beta=beta,
-                         likelihood=likelihood, likelihood_scale=likelihood_scale,
-                         learn_scale=learn_scale, **kwargs)
+        super().__init__(beta=beta, **kwargs)
         self.alpha, self.gamma = float(alpha), float(gamma)
         self.dataset_size = dataset_size
 

@@ -1,4 +1,4 @@
-"""`dae` and `sdae`: denoising autoencoders (Vincent et al., ICML 2008; JMLR 2010).
+"""`dae`: the denoising autoencoder (Vincent et al., ICML 2008; JMLR 2010).
 
 A DAE reconstructs the clean input from a corrupted copy, so it may be overcomplete: the
 noise, not the bottleneck, keeps it from learning the identity. Corruption is applied only
@@ -14,29 +14,20 @@ grid of latent_dim / (h*w) channels at the last strided convolution's resolution
 `kerasae.nets`), which keeps fine detail: the better denoiser on images.
 
 For Gaussian noise of std sigma, (r(x) - x) / sigma^2 estimates grad log p(x) (Alain and
-Bengio, JMLR 2014): `score_sigma` exposes sigma, `kerasae.sampling` runs Langevin on it.
+Bengio, JMLR 2014): `score_sigma` exposes sigma, `kerasae.samplers.langevin` runs Langevin on it.
 
-`sdae` (stacked DAE, Vincent 2010, section 3.5) pretrains its dense layers greedily: layer
-k is trained as a one-layer DAE on the clean codes of the layers below, for
-`pretrain_epochs`, then the stack is fine-tuned end to end (as a deep DAE). Upper layers
-see relu codes rather than [0, 1] pixels, so there the noise uses the codes' own range
-(min..max over the training codes) and Gaussian noise is not clipped.
+`sdae` (kerasae.models.sdae) stacks them.
 """
 import math
-import os
 
 import keras
-import numpy as np
 from keras import ops
 
-from kerasae import distribute, nets
-from kerasae.data.pipeline import make_tf_dataset
 from kerasae.errors import KerasaeError
-from kerasae.models.base import Autoencoder
+from kerasae.models.networks import NetworkAutoencoder
 from kerasae.models.registry import register_model
 
 NOISES = ("gaussian", "masking", "salt_and_pepper")
-PRETRAINING = "pretraining.csv"
 
 
 def corrupt(x, noise, level, seed=None, low=0.0, high=1.0, clip=True):
@@ -72,42 +63,28 @@ def check_noise(noise, level):
 
 
 @register_model("dae")
-class DAE(Autoencoder):
+class DAE(NetworkAutoencoder):
     """Denoising autoencoder: reconstructs clean inputs from corrupted ones (mlp or conv)."""
 
     tiny_config = {"latent_dim": 4, "hidden_units": (16,), "filters": (4, 8),
                    "noise_level": 0.2}
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
-                 noise="gaussian", noise_level=0.3, code="dense", loss="mse", **kwargs):
+    def __init__(self, *, noise="gaussian", noise_level=0.3, code="dense", **kwargs):
         """`filters` and `kernel_size` shape the conv architecture (conv_ae's defaults, and
         its Adam 2e-3), `hidden_units` the mlp one. `code="spatial"` (conv only) makes the
         code a grid of latent_dim / (h*w) channels instead of a dense vector (see
         `kerasae.nets`): the better denoiser, with latent_dim a multiple of h*w (49 for
         28x28 images and two strided convolutions; 3136 = 64 channels)."""
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
-        filters = nets.resolve_filters(filters, self.data_shape, base=64)  # None: by size
-        self.record_config(filters=filters)
-        nets.check_architecture(architecture, self.data_shape, code=code,
-                                latent_dim=self.latent_dim, filters=filters)
-        if architecture == "conv":  # Fashion-MNIST pilot, sigma 0.3: +6.35 dB vs +5.65 dB at
-            self.default_learning_rate = 2e-3  # filters (32, 64) and 1e-3
+        super().__init__(**kwargs)
+        self.resolve_networks(base=64, code=code)  # filters None: by the image size
+        if self.architecture == "conv":  # Fashion-MNIST pilot, sigma 0.3: +6.35 dB vs +5.65 dB
+            self.default_learning_rate = 2e-3  # at filters (32, 64) and 1e-3
         check_noise(noise, noise_level)
-        self.architecture = architecture
         self.noise = noise
         self.noise_level = float(noise_level)
-        self.hidden_units = tuple(hidden_units)
-        self.filters = filters
         self.code = code
-        body = dict(hidden_units=self.hidden_units, filters=self.filters,
-                    kernel_size=int(kernel_size), activation=activation)
         self.noise_seed = keras.random.SeedGenerator()
-        self.set_networks(
-            nets.build_encoder(self.data_shape, self.latent_dim, architecture, code=code,
-                               **body),
-            nets.build_decoder(self.latent_dim, self.data_shape, architecture, code=code,
-                               **body))
+        self.set_networks(self.build_encoder(code=code), self.build_decoder(code=code))
 
     @property
     def score_sigma(self):
@@ -125,192 +102,3 @@ class DAE(Autoencoder):
     def denoise(self, x, batch_size=256):
         """The reconstruction of (noisy) inputs: r(x), with no corruption added."""
         return self.reconstruct(x, batch_size=batch_size)
-
-
-class _LayerDAE(keras.Model):
-    """One sdae layer as a one-layer DAE: h = enc(corrupt(c)), c_hat = dec(h)."""
-
-    def __init__(self, enc, dec, noise, level, low, high, clip, output_activation):
-        super().__init__(name=f"pretrain_{enc.name}")
-        self.enc, self.dec = enc, dec
-        self.noise, self.level, self.low, self.high, self.clip = noise, level, low, high, clip
-        self.output_activation = keras.activations.get(output_activation)
-        self.seed = keras.random.SeedGenerator()
-
-    def call(self, c, training=False):
-        if training:
-            c = corrupt(c, self.noise, self.level, self.seed, self.low, self.high, self.clip)
-        return self.output_activation(self.dec(self.enc(c)))
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        # fitted on the codes alone, the target being the clean code: a pipeline of single
-        # tensors, which Keras's symbolic build can reduce under a multi-worker strategy
-        # (a pipeline of (c, c) pairs fails there: Keras 3.15, TF 2.21)
-        return super().compute_loss(x, x if y is None else y, y_pred, sample_weight, training)
-
-    def get_metrics_result(self):
-        return distribute.reducible_logs(super().get_metrics_result())
-
-
-class PretrainingLog(keras.callbacks.Callback):
-    """Writes the model's per-layer pretraining losses to RUN_DIR/pretraining.csv."""
-
-    def __init__(self, run_dir):
-        super().__init__()
-        self.path = os.path.join(run_dir, PRETRAINING)
-
-    def on_train_begin(self, logs=None):
-        from kerasae.io import atomic_path
-
-        records = getattr(self.model, "pretraining_history", None)
-        if not records:
-            return
-        with atomic_path(self.path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            f.write("layer,units,epoch,loss\n")
-            for rec in records:
-                for epoch, loss in enumerate(rec["loss"]):
-                    f.write(f"{rec['layer']},{rec['units']},{epoch},{loss!r}\n")
-
-
-@register_model("sdae")
-class SDAE(DAE):
-    """Stacked denoising autoencoder: greedy layer-wise DAE pretraining, then fine-tuning."""
-
-    tiny_config = {"latent_dim": 4, "hidden_units": (16,), "noise_level": 0.2,
-                   "pretrain_epochs": 1}
-
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, hidden_units=(512, 256),
-                 activation="relu", noise="masking", noise_level=0.25, pretrain_epochs=3,
-                 loss="mse", **kwargs):
-        if isinstance(pretrain_epochs, bool) or not isinstance(pretrain_epochs, int) \
-                or pretrain_epochs < 0:
-            raise KerasaeError(f"pretrain_epochs must be a non-negative integer, got "
-                               f"{pretrain_epochs!r}")
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim, architecture="mlp",
-                         hidden_units=hidden_units, activation=activation, noise=noise,
-                         noise_level=noise_level, loss=loss, **kwargs)
-        self.pretrain_epochs = int(pretrain_epochs)
-        # saved with the weights, so fitting a loaded model does not pretrain it again
-        self.pretrained = keras.Variable(0, dtype="int32", trainable=False, name="pretrained")
-        self.pretraining_history = []
-
-    def layer_pairs(self):
-        """[(encoder layer, its mirror decoder layer)] from the input up to the code."""
-        n = len(self.hidden_units)
-        encs = [self.encoder.get_layer(f"enc_dense{i}") for i in range(n)]
-        encs.append(self.encoder.get_layer("z"))
-        decs = [self.decoder.get_layer("dec_out")]
-        decs += [self.decoder.get_layer(f"dec_dense{n - i}") for i in range(1, n + 1)]
-        return list(zip(encs, decs))
-
-    def run_callbacks(self, run_dir, data):
-        return [*super().run_callbacks(run_dir, data), PretrainingLog(run_dir)]
-
-    def run_summary(self):
-        return {"pretraining": self.pretraining_history}
-
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_data=None, initial_epoch=0, **kwargs):
-        """Greedy layer-wise pretraining (once per model), then end-to-end fine-tuning."""
-        callbacks = list(callbacks or [])
-        resuming = initial_epoch > 0 or any(
-            os.path.exists(getattr(cb, "_weights_path", "") or "") for cb in callbacks
-            if isinstance(cb, keras.callbacks.BackupAndRestore))
-        if not self.compiled:
-            self.compile()
-        if int(self.pretrained.numpy()) == 0 and not resuming and self.pretrain_epochs:
-            self.pretrain(x, batch_size=batch_size, verbose=verbose,
-                          steps=kwargs.get("steps_per_epoch"))
-        if verbose:
-            print(f"sdae: fine-tuning the stacked network end to end for {epochs} epoch(s)")
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                           callbacks=callbacks, validation_data=validation_data,
-                           initial_epoch=initial_epoch, **kwargs)
-
-    def pretrain(self, x, batch_size=None, verbose=1, steps=None):
-        """Train each layer as a one-layer DAE on the codes below; returns the records.
-
-        `x`: an array or a batched tf.data.Dataset (`steps` batches per epoch of an endless
-        one). Streamed: a batch's codes are computed by the (frozen) layers below as it is
-        read, so no array of the data or of its codes is ever held whole."""
-        data = _input_batches(x, self._inputs, batch_size or 32)
-        lr = float(ops.convert_to_numpy(self.optimizer.learning_rate))
-        pairs = self.layer_pairs()
-        self.pretraining_history = []
-        below, width = [], self.input_size
-        for i, (enc, dec) in enumerate(pairs):
-            first = i == 0
-            codes = data.map(_encoder_below(list(below), self.input_size))
-            low, high = (0.0, 1.0) if first else _value_range(codes, steps)
-            layer_dae = _LayerDAE(enc, dec, self.noise, self.noise_level, low, high, clip=first,
-                                  output_activation="sigmoid" if first else "linear")
-            loss = "binary_crossentropy" if first and self.loss_kind == "bce" else "mse"
-            layer_dae.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
-            units = f"{width}->{enc.units}"
-            if verbose:
-                print(f"sdae: pretraining layer {i + 1}/{len(pairs)} ({units}) as a one-layer "
-                      f"DAE for {self.pretrain_epochs} epoch(s)")
-            sample = _first_codes(codes)  # the same codes before and after
-            before = _clean_loss(layer_dae, sample, loss)
-            hist = layer_dae.fit(codes, epochs=self.pretrain_epochs,
-                                 steps_per_epoch=steps, verbose=verbose)
-            after = _clean_loss(layer_dae, sample, loss)
-            self.pretraining_history.append(
-                {"layer": i + 1, "units": units, "epochs": self.pretrain_epochs,
-                 "loss": [float(np.ravel(v)[0]) for v in hist.history["loss"]],
-                 "clean_loss_before": float(before), "clean_loss_after": float(after)})
-            below.append(enc)  # the clean codes of this layer feed the next one
-            width = enc.units
-        self.pretrained.assign(len(pairs))
-        return self.pretraining_history
-
-
-def _input_batches(data, inputs, batch_size):
-    """A tf.data pipeline of float32 input batches from an array (shuffled each epoch) or a
-    batched tf.data.Dataset (used as it is: it shuffles itself)."""
-    import tensorflow as tf
-
-    if isinstance(data, tf.data.Dataset):
-        return data.map(lambda *b: tf.cast(inputs(b), "float32"))
-    return make_tf_dataset(np.asarray(inputs(data), dtype="float32"), batch_size, seed=None)
-
-
-def _encoder_below(layers_below, size):
-    """Flattened batch -> the clean codes of the (frozen) encoder layers below."""
-
-    def encode(x):
-        c = ops.reshape(x, (-1, size))
-        for layer in layers_below:
-            c = layer(c)
-        return c
-
-    return encode
-
-
-def _value_range(codes, steps=None):
-    """(min, max) over the codes of one pass (or `steps` batches of an endless pipeline)."""
-    low, high = np.inf, -np.inf
-    for c in distribute.local_batches(codes.take(steps) if steps else codes):
-        c = np.asarray(c)
-        low, high = min(low, float(c.min())), max(high, float(c.max()))
-    # the range of every worker's codes (this one's alone without a multi-worker strategy)
-    (low,), (high,) = distribute.across_workers([low], "min"), distribute.across_workers(
-        [high], "max")
-    return float(low), float(high)
-
-
-def _first_codes(codes, limit=10_000):
-    """Up to `limit` codes from the pipeline's first batches (a bounded sample)."""
-    parts, count = [], 0
-    for c in distribute.local_batches(codes):  # under multiworker: this worker's shard
-        parts.append(np.asarray(c)[:limit - count])
-        count += len(parts[-1])
-        if count >= limit:
-            break
-    return np.concatenate(parts)
-
-
-def _clean_loss(layer_dae, sample, loss):
-    """The layer DAE's loss on uncorrupted codes, computed eagerly."""
-    fn = keras.losses.get(loss)
-    return float(ops.mean(fn(sample, layer_dae(sample, training=False))))

@@ -40,10 +40,9 @@ class InfoVAE(VAE):
     uses_beta = False  # alpha and lambda are the weights; one beta would mean nothing here
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
-                 alpha=0.0, lambda_=1000.0, kernel="rbf", likelihood="bernoulli",
-                 likelihood_scale=0.1, learn_scale=False, kl="analytic", **kwargs):
+    fixed_params = ("beta",)  # the KL weight is 1 - alpha
+
+    def __init__(self, *, alpha=0.0, lambda_=1000.0, kernel="rbf", **kwargs):
         """`alpha` and `lambda_` (the paper's lambda; `lambda` is a Python keyword) must
         keep both weights >= 0: alpha <= 1 and alpha + lambda_ >= 1, else the loss would
         reward moving away from the prior. `kernel`: "rbf" (the paper's, which lambda_ =
@@ -59,11 +58,7 @@ class InfoVAE(VAE):
         if kernel not in MMD_KERNELS:
             raise KerasaeError(f"kernel must be one of {', '.join(MMD_KERNELS)}, "
                                f"got {kernel!r}")
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim,
-                         architecture=architecture, hidden_units=hidden_units, filters=filters,
-                         kernel_size=kernel_size, activation=activation, beta=1.0,
-                         likelihood=likelihood, likelihood_scale=likelihood_scale,
-                         learn_scale=learn_scale, kl=kl, **kwargs)
+        super().__init__(beta=1.0, **kwargs)
         self.alpha, self.lambda_, self.kernel = float(alpha), float(lambda_), kernel
 
     def mmd(self, z, prior_z):

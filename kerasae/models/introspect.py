@@ -22,7 +22,7 @@ import importlib.util
 import inspect
 import sys
 
-from kerasae.params import _SKIP
+from kerasae.params import _SKIP, merge_params
 
 BASE = ("kerasae.models.base", "Autoencoder")  # where base classes stop being followed
 REGISTER = ("kerasae.models.registry", "register_model")  # the one decorator known to keep the class
@@ -90,7 +90,7 @@ def read(target):
     doc = next((d for d in (ast.get_docstring(node) for _, node in mro) if d is not None), "")
     return ModelInfo(found[0], found[1].name, doc,
                      ast.get_docstring(_module(found[0])[1]) or "",
-                     _params(*init), bool(_value(*generative)),
+                     _merged_params(mro), bool(_value(*generative)),
                      _optional(mro, "loss_names"), _optional(mro, "metric_names"))
 
 
@@ -355,6 +355,28 @@ def _value(modname, node, local=frozenset(), depth=0):
         except (KeyError, IndexError, TypeError):
             pass
     raise StaticReadError(f"{ast.unparse(node)} is not a constant")
+
+
+def _merged_params(mro):
+    """The merged constructor signature (`kerasae.params.merge_params`): each class's own
+    `__init__` in method resolution order while it forwards **kwargs, less the constant
+    `fixed_params` of its body; Autoencoder's is the last (its **kwargs are Keras's)."""
+    levels = []
+    for modname, node in mro:
+        names = _bindings(node.body)
+        init = names.get("__init__")
+        if init is None:
+            continue
+        if init is _UNSURE or not isinstance(init, ast.FunctionDef) or init.decorator_list:
+            raise StaticReadError(f"{modname}.{node.name}.__init__ is not a plain method")
+        fixed = names.get("fixed_params")
+        fixed = () if fixed is None else _value(modname, fixed, frozenset(names))
+        if not (isinstance(fixed, (tuple, list)) and all(isinstance(f, str) for f in fixed)):
+            raise StaticReadError(f"{modname}.{node.name}.fixed_params is not a tuple of names")
+        levels.append((_params(modname, init, frozenset(names)), tuple(fixed)))
+        if init.args.kwarg is None or (modname, node.name) == BASE:
+            break
+    return merge_params(levels)
 
 
 def _params(modname, init, local):

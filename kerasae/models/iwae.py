@@ -29,19 +29,14 @@ class IWAE(VAE):
     uses_beta = False  # the bound has no KL weight: beta would break its tightness
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8), "k": 3}
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
-                 k=5, likelihood="bernoulli", likelihood_scale=0.1, learn_scale=False,
-                 **kwargs):
+    fixed_params = ("beta", "kl")  # the bound has neither a KL weight nor a closed-form KL
+
+    def __init__(self, *, k=5, **kwargs):
         """`k`: importance samples per example in training (the paper's 5 and 50; k=1 is
         the VAE with a Monte Carlo KL). The decoder runs on batch * k codes per step."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise KerasaeError(f"k must be a positive integer, got {k!r}")
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim,
-                         architecture=architecture, hidden_units=hidden_units, filters=filters,
-                         kernel_size=kernel_size, activation=activation, beta=1.0,
-                         likelihood=likelihood, likelihood_scale=likelihood_scale,
-                         learn_scale=learn_scale, **kwargs)
+        super().__init__(beta=1.0, **kwargs)
         self.k = k
 
     def compute_losses(self, x, training=False):

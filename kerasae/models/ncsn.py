@@ -151,15 +151,16 @@ class NCSN(Autoencoder):
     default_learning_rate = 2e-3
     score_description = "squared error of the denoised input at sigma_min"
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=None, filters=(16, 32, 64),
-                 noise_levels=10, sigma_max=1.0, sigma_min=0.01, embed_width=64, ema=0.999,
-                 **kwargs):
+    fixed_params = ("loss",)  # denoising score matching, weighted by sigma^2
+
+    def __init__(self, *, latent_dim=None, filters=(16, 32, 64), noise_levels=10,
+                 sigma_max=1.0, sigma_min=0.01, embed_width=64, ema=0.999, **kwargs):
         """`filters`: the U-Net's widths, one per resolution (the first at full size, each
         next one after a stride-2 convolution). `latent_dim` is ignored: the code's size
         follows from `input_shape` and `filters` (the input plus each coarser feature map).
         `ema`: the decay of an exponential moving average of the weights, which replaces
         them when `fit` ends (Song and Ermon 2020, technique 5); 0 turns it off."""
-        data_shape = tuple(int(d) for d in input_shape)
+        data_shape = tuple(int(d) for d in self.arguments["input_shape"])
         if len(data_shape) != 3:
             raise KerasaeError(f"ncsn needs image inputs (height, width, channels), got "
                                f"input_shape {data_shape}")
@@ -176,7 +177,7 @@ class NCSN(Autoencoder):
             raise KerasaeError(f"need 0 < sigma_min < sigma_max, got sigma_min={sigma_min!r} "
                                f"and sigma_max={sigma_max!r}")
         size = sum(math.prod(s) for s in code_shapes(data_shape, filters))
-        super().__init__(input_shape=data_shape, latent_dim=size, **kwargs)
+        super().__init__(latent_dim=size, **kwargs)
         self.record_config(latent_dim=size, filters=filters)
         self.filters = filters
         self.noise_levels = int(noise_levels)

@@ -65,9 +65,12 @@ class PCA(Autoencoder):
     """Linear baseline: exact principal components (SVD), with the autoencoder contract."""
 
     tiny_config = {"latent_dim": 2}
+    fixed_params = ("loss",)  # least squares: what PCA minimises
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, whiten=False, **kwargs):
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss="mse", **kwargs)
+    def __init__(self, *, whiten=False, **kwargs):
+        """`whiten`: codes of unit variance (each component divided by its standard
+        deviation)."""
+        super().__init__(loss="mse", **kwargs)
         self._check_undercomplete()
         self.whiten = bool(whiten)
         x = keras.Input(shape=self.data_shape, name="x")

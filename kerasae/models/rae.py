@@ -31,18 +31,18 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from kerasae import distribute, nets
+from kerasae import distribute
 from kerasae.probability import regularizers
 from kerasae.probability.gaussian import gaussian_scale_tril
 from kerasae.errors import KerasaeError, NotGenerativeError
-from kerasae.models.base import Autoencoder
+from kerasae.models.networks import NetworkAutoencoder, resolve_architecture
 from kerasae.models.registry import register_model
 
 REGULARIZERS = ("l2", "gp")
 
 
 @register_model("rae")
-class RAE(Autoencoder):
+class RAE(NetworkAutoencoder):
     """Regularized AE (Ghosh et al. 2020): L2 or Jacobian-penalty decoder, ex-post Gaussian."""
 
     loss_names = ("loss", "reconstruction", "code_penalty", "decoder_penalty")
@@ -50,10 +50,8 @@ class RAE(Autoencoder):
     generative = True
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="auto",
-                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
-                 regularizer="l2", beta=1e-4, weight_decay=1e-5, gp_weight=0.01, loss="mse",
-                 **kwargs):
+    def __init__(self, *, architecture="auto", regularizer="l2", beta=1e-4, weight_decay=1e-5,
+                 gp_weight=0.01, **kwargs):
         """`beta` weighs 0.5 ||z||^2 (summed over latents) against the per-pixel mean
         reconstruction loss; `weight_decay` is lambda of "l2", `gp_weight` lambda of "gp"
         (the other is unused). `architecture`: "auto" is conv for images, mlp otherwise.
@@ -63,7 +61,7 @@ class RAE(Autoencoder):
         `kerasae evaluate --coverage`): l2 0.0168 / 0.027, gp 0.0150 / 0.024, against
         0.0151 / 0.063 unregularized; beta 1e-3 or 1e-2, weight_decay 1e-5 with beta 1e-3
         and gp_weight 0.1 or 1 all cost reconstruction (0.018-0.025)."""
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
+        super().__init__(architecture=architecture, **kwargs)
         if regularizer not in REGULARIZERS:
             raise KerasaeError(f"regularizer must be one of {', '.join(REGULARIZERS)}, "
                                f"got {regularizer!r}")
@@ -71,20 +69,13 @@ class RAE(Autoencoder):
                            ("gp_weight", gp_weight)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise KerasaeError(f"{key} must be a number >= 0, got {value!r}")
-        if architecture == "auto":
-            architecture = "conv" if len(self.data_shape) in (2, 3) else "mlp"
-        nets.check_architecture(architecture, self.data_shape)
+        self.architecture = resolve_architecture(self.architecture, self.data_shape)
+        self.resolve_networks(base=64)  # filters None: by the image size, conv_ae's widths
         self._check_undercomplete()
-        self.architecture, self.regularizer = architecture, regularizer
+        self.regularizer = regularizer
         self.beta, self.weight_decay, self.gp_weight = float(beta), float(weight_decay), \
             float(gp_weight)
-        filters = nets.resolve_filters(filters, self.data_shape, base=64)  # None: by size
-        self.record_config(filters=filters)
-        body = dict(hidden_units=tuple(hidden_units), filters=filters,
-                    kernel_size=int(kernel_size), activation=activation)
-        self.set_networks(
-            nets.build_encoder(self.data_shape, self.latent_dim, architecture, **body),
-            nets.build_decoder(self.latent_dim, self.data_shape, architecture, **body))
+        self.set_networks(self.build_encoder(), self.build_decoder())
         self.seed_generator = keras.random.SeedGenerator(0)  # the gp's projections
         # the ex-post Gaussian N(mean, L L^T); count = 0 until it is fitted
         d = self.latent_dim

@@ -27,12 +27,12 @@ from keras import layers, ops
 from kerasae import nets
 from kerasae.probability import regularizers
 from kerasae.errors import KerasaeError
-from kerasae.models.base import Autoencoder
+from kerasae.models.networks import NetworkAutoencoder
 from kerasae.models.registry import register_model
 
 
 @register_model("sparse_ae")
-class SparseAE(Autoencoder):
+class SparseAE(NetworkAutoencoder):
     """Sparse autoencoder (Ng 2011): sigmoid code, KL(rho || mean activation) penalty."""
 
     loss_names = ("loss", "reconstruction", "sparsity")
@@ -43,33 +43,37 @@ class SparseAE(Autoencoder):
     tiny_config = {"latent_dim": 32, "hidden_units": (), "filters": (4, 8),
                    "sparsity_weight": 0.1}
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=196, architecture="mlp",
-                 hidden_units=(), filters=None, kernel_size=3, activation="relu",
-                 rho=0.05, sparsity_weight=0.01, loss="mse", **kwargs):
+    def __init__(self, *, latent_dim=196, hidden_units=(), rho=0.05, sparsity_weight=0.01,
+                 **kwargs):
         """`rho`: the target mean activation of each code unit; `sparsity_weight` weighs the
         summed KL against the per-pixel mean reconstruction loss (see the module notes);
-        `hidden_units=()` is the notes' single hidden layer (the code itself)."""
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
+        `hidden_units=()` is the notes' single hidden layer (the code itself). A brought
+        encoder must end in a sigmoid: its activations in (0, 1) are what rho_hat averages."""
+        super().__init__(latent_dim=latent_dim, hidden_units=hidden_units, **kwargs)
         if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho < 1:
             raise KerasaeError(f"rho must be a number strictly between 0 and 1, got {rho!r}")
         if isinstance(sparsity_weight, bool) or not isinstance(sparsity_weight, (int, float)) \
                 or sparsity_weight < 0:
             raise KerasaeError(f"sparsity_weight must be a number >= 0, got "
                                f"{sparsity_weight!r}")
-        nets.check_architecture(architecture, self.data_shape)
-        self.architecture, self.rho = architecture, float(rho)
-        self.sparsity_weight = float(sparsity_weight)
-        filters = nets.resolve_filters(filters, self.data_shape)  # None: from the size
-        self.record_config(filters=filters)
-        body = dict(hidden_units=tuple(hidden_units), filters=filters,
-                    kernel_size=int(kernel_size), activation=activation)
+        self.rho, self.sparsity_weight = float(rho), float(sparsity_weight)
+        self.resolve_networks()
+        self.set_networks(self.sigmoid_encoder(), self.build_decoder())
+
+    def sigmoid_encoder(self):
+        """The encoder whose code is a sigmoid layer (activations in (0, 1))."""
+        if self.given_encoder is not None:
+            encoder = self.build_encoder()
+            last = encoder.layers[-1] if getattr(encoder, "layers", None) else None
+            if getattr(last, "activation", None) is not keras.activations.get("sigmoid"):
+                raise KerasaeError("sparse_ae's encoder must end in a sigmoid (the sparsity "
+                                   "penalty averages activations in (0, 1)): give its last "
+                                   "layer activation='sigmoid'")
+            return encoder
         x = keras.Input(shape=self.data_shape, name="x")
-        # the code is the sigmoid layer: activations in (0, 1) are what rho_hat averages
         z = layers.Dense(self.latent_dim, activation="sigmoid", name="z")(
-            nets.features(x, architecture, **body))
-        self.set_networks(keras.Model(x, z, name="encoder"),
-                          nets.build_decoder(self.latent_dim, self.data_shape, architecture,
-                                             **body))
+            nets.features(x, self.architecture, **self.network_options()))
+        return keras.Model(x, z, name="encoder")
 
     def compute_losses(self, x, training=False):
         z = self.encoder(x, training=training)

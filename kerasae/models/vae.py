@@ -16,40 +16,23 @@ pieces: `posterior_draws` (encode, draw z ~ q(z|x)), `decoder_nll` (-log p(x|z))
 importance weights log p(x|z) + log p(z) - log q(z|x) that the IWAE bound and
 `kerasae.likelihood` (the log p(x) estimate of `kerasae evaluate --log-likelihood`) share.
 """
-import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from kerasae import nets
 from kerasae.probability.layers import LIKELIHOODS, BernoulliLikelihood, GaussianLikelihood, GaussianPosterior
-from kerasae.probability.gaussian import LOG_VAR_RANGE, posterior_log_prob, standard_normal_log_prob
-from kerasae.probability.likelihoods import flat_float
+from kerasae.probability.gaussian import posterior_log_prob, standard_normal_log_prob
 from kerasae.errors import KerasaeError
-from kerasae.models.base import Autoencoder
+from kerasae.models.networks import NetworkAutoencoder, logits_of
 from kerasae.models.registry import register_model
 
 SCORE_DRAWS = 4  # posterior draws the anomaly score averages (fixed noise, see score_tensor)
 
 
-def build_vae_decoder(latent_dim, output_shape, architecture, **body):
-    """(decoder z -> mean image, logits net z -> logits), sharing every layer.
-
-    The Bernoulli likelihood needs the logits (exact nats at saturated pixels); the
-    exported decoder needs the mean. Both are views of one graph, so weights are stored once.
-    """
-    logits_net = nets.build_decoder(latent_dim, output_shape, architecture,
-                                    output_activation="linear", name="decoder_logits", **body)
-    logits = logits_net.get_layer("x_hat").input  # nets ends in an activation named x_hat
-    logits_net = keras.Model(logits_net.input, logits, name="decoder_logits")
-    mean = layers.Activation("sigmoid", dtype="float32", name="x_hat")(logits)
-    return keras.Model(logits_net.input, mean, name="decoder"), logits_net
-
-
 @register_model("vae")
-class VAE(Autoencoder):
+class VAE(NetworkAutoencoder):
     """Variational autoencoder: Gaussian posterior, Bernoulli or Gaussian decoder (TFP)."""
 
     loss_names = ("loss", "reconstruction", "kl")
@@ -60,31 +43,27 @@ class VAE(Autoencoder):
     #: False for subclasses whose objective has no single KL weight to anneal (iwae,
     #: info_vae): they get no `beta_variable`, so --beta-schedule refuses them clearly
     uses_beta = True
+    fixed_params = ("loss",)  # set by the likelihood: bce for bernoulli, mse for gaussian
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
-                 beta=1.0, likelihood="bernoulli", likelihood_scale=0.1, learn_scale=False,
-                 kl="analytic", **kwargs):
+    def __init__(self, *, beta=1.0, likelihood="bernoulli", likelihood_scale=0.1,
+                 learn_scale=False, kl="analytic", **kwargs):
+        """`beta`: the KL weight (1: the ELBO); `likelihood`: the decoder's, bernoulli (on
+        logits) or gaussian of `likelihood_scale` (learned with `learn_scale`); `kl`:
+        analytic or mc (one draw). A brought `encoder` returns [z_mean, z_log_var]; a
+        brought `decoder` returns the mean image, ending in Activation("sigmoid") with the
+        bernoulli likelihood."""
         if likelihood not in LIKELIHOODS:
             raise KerasaeError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
                                f"got {likelihood!r}")
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim,
-                         loss="bce" if likelihood == "bernoulli" else "mse", **kwargs)
-        nets.check_architecture(architecture, self.data_shape)
+        super().__init__(loss="bce" if likelihood == "bernoulli" else "mse", **kwargs)
         if not (isinstance(beta, (int, float)) and beta >= 0):
             raise KerasaeError(f"beta must be a number >= 0, got {beta!r}")
-        self.architecture = architecture
         self.beta = float(beta)
         self.likelihood = likelihood
-        filters = nets.resolve_filters(filters, self.data_shape)  # None: from the size
-        self.record_config(filters=filters)
-        body = dict(hidden_units=tuple(hidden_units), filters=filters,
-                    kernel_size=int(kernel_size), activation=activation)
-        encoder = nets.build_encoder(self.data_shape, self.latent_dim, architecture,
-                                     output_names=("z_mean", "z_log_var"), **body)
-        decoder, self.decoder_logits = build_vae_decoder(
-            self.latent_dim, self.data_shape, architecture, **body)
+        self.resolve_networks()
+        encoder = self.build_encoder(output_names=("z_mean", "z_log_var"))
+        decoder, self.decoder_logits = self.build_vae_decoder()
         self.posterior = GaussianPosterior(kl_method=kl, name="posterior")
         self.likelihood_layer = (
             BernoulliLikelihood(name="likelihood") if likelihood == "bernoulli" else
@@ -95,6 +74,21 @@ class VAE(Autoencoder):
                 shape=(), name="beta", trainable=False,
                 initializer=keras.initializers.Constant(self.beta))
         self.set_networks(encoder, decoder)
+
+    def build_vae_decoder(self):
+        """(decoder z -> mean image, logits net z -> logits), sharing every layer.
+
+        The Bernoulli likelihood needs the logits (exact nats at saturated pixels); the
+        exported decoder needs the mean. Both are views of one graph, so weights are
+        stored once. A brought decoder gives its logits from before its final sigmoid."""
+        if self.given_decoder is not None:
+            decoder = self.build_decoder()
+            return decoder, (logits_of(decoder) if self.likelihood == "bernoulli" else None)
+        logits_net = self.build_decoder(output_activation="linear", name="decoder_logits")
+        logits = logits_net.get_layer("x_hat").input  # nets ends in an activation named x_hat
+        logits_net = keras.Model(logits_net.input, logits, name="decoder_logits")
+        mean = layers.Activation("sigmoid", dtype="float32", name="x_hat")(logits)
+        return keras.Model(logits_net.input, mean, name="decoder"), logits_net
 
     # ------------------------------------------------------------------ forward
     def call(self, x, training=False):
@@ -197,36 +191,15 @@ class VAE(Autoencoder):
 
     def score_tensor(self, x, samples=SCORE_DRAWS, seed=0):
         """The negative ELBO of a batch at z = mean + std * eps for `samples` fixed eps
-        (drawn once from `seed`): the graph the export's scorer.onnx holds, eps a constant."""
+        (drawn once from `seed`): the graph the export's scorer.onnx holds, eps a constant,
+        and the same decoder likelihood and KL the training step uses."""
         eps = np.random.default_rng(seed).standard_normal((samples, self.latent_dim))
         mean, log_var = self.encoder(x, training=False)
         z = mean[:, None] + ops.exp(0.5 * log_var)[:, None] * ops.cast(eps, mean.dtype)[None]
         z = ops.reshape(z, (-1, self.latent_dim))  # example-major, as posterior_draws
         x, mean, log_var = (ops.repeat(t, samples, axis=0) for t in (x, mean, log_var))
-        total = self._plain_nll(x, z) + self._plain_kl(mean, log_var, z)
+        total = self.decoder_nll(x, z) + self.kl_divergence(mean, log_var, z)
         return ops.mean(ops.reshape(total, (-1, samples)), axis=1)
-
-    # The score's terms in plain ops: the same values as decoder_nll and kl_divergence, but
-    # TFP's log_prob and kl_divergence use MulNoNan and Expm1, which tf2onnx cannot convert.
-    def _plain_nll(self, x, z):
-        x = flat_float(x)
-        if self.likelihood == "bernoulli":  # -log Bernoulli(x; logits) = softplus(l) - x l
-            logits = flat_float(self.decoder_logits(z, training=False))
-            return ops.sum(ops.softplus(logits) - x * logits, axis=-1)
-        mean = flat_float(self.decoder(z, training=False))
-        log_scale = ops.cast(self.likelihood_layer.log_scale, x.dtype)
-        return ops.sum(0.5 * ops.square((x - mean) / ops.exp(log_scale)) + log_scale
-                       + 0.5 * math.log(2.0 * math.pi), axis=-1)
-
-    def _plain_kl(self, mean, log_var, z):
-        mean, log_var, z = (ops.cast(t, "float32") for t in (mean, log_var, z))
-        log_var = ops.clip(log_var, *LOG_VAR_RANGE)  # as distributions.posterior
-        if type(self).kl_divergence is VAE.kl_divergence and \
-                self.posterior.kl_method == "analytic":
-            return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=-1)
-        log_q = -0.5 * ops.sum(ops.square(z - mean) * ops.exp(-log_var) + log_var
-                               + math.log(2.0 * math.pi), axis=-1)
-        return log_q - ops.cast(self.log_prior(z), "float32")
 
     def sample(self, n, seed=None):
         """Decoder means of `n` draws from the prior N(0, I): shape (n, *input_shape)."""
@@ -238,12 +211,5 @@ class VAE(Autoencoder):
 class BetaVAE(VAE):
     """beta-VAE (Higgins et al. 2017): a VAE whose KL weight beta > 1 (default 4)."""
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
-                 beta=4.0, likelihood="bernoulli", likelihood_scale=0.1, learn_scale=False,
-                 kl="analytic", **kwargs):
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim,
-                         architecture=architecture, hidden_units=hidden_units, filters=filters,
-                         kernel_size=kernel_size, activation=activation, beta=beta,
-                         likelihood=likelihood, likelihood_scale=likelihood_scale,
-                         learn_scale=learn_scale, kl=kl, **kwargs)
+    def __init__(self, *, beta=4.0, **kwargs):
+        super().__init__(beta=beta, **kwargs)

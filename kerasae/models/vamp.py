@@ -32,21 +32,16 @@ class VampVAE(VAE):
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8),
                    "num_pseudo_inputs": 16}
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, architecture="mlp",
-                 hidden_units=(512, 256), filters=None, kernel_size=3, activation="relu",
-                 beta=1.0, num_pseudo_inputs=500, likelihood="bernoulli", likelihood_scale=0.1,
-                 learn_scale=False, **kwargs):
+    fixed_params = ("kl",)  # the mixture prior has no closed-form KL: always one draw
+
+    def __init__(self, *, num_pseudo_inputs=500, **kwargs):
         """`num_pseudo_inputs`: K, the mixture's components (the paper's 500 for MNIST);
         `beta` weighs the KL (--beta-schedule anneals it: the paper warms it up)."""
         if isinstance(num_pseudo_inputs, bool) or not isinstance(num_pseudo_inputs, int) \
                 or num_pseudo_inputs < 1:
             raise KerasaeError(f"num_pseudo_inputs must be a positive integer, got "
                                f"{num_pseudo_inputs!r}")
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim,
-                         architecture=architecture, hidden_units=hidden_units, filters=filters,
-                         kernel_size=kernel_size, activation=activation, beta=beta,
-                         likelihood=likelihood, likelihood_scale=likelihood_scale,
-                         learn_scale=learn_scale, kl="mc", **kwargs)
+        super().__init__(kl="mc", **kwargs)
         self.num_pseudo_inputs = num_pseudo_inputs
         self.pseudo_inputs = self.add_weight(
             shape=(num_pseudo_inputs, *self.data_shape), name="pseudo_inputs",

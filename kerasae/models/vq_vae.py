@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from kerasae import nets
 from kerasae.errors import KerasaeError
-from kerasae.models.base import Autoencoder
+from kerasae.models.networks import NetworkAutoencoder
 from kerasae.models.registry import register_model
 
 CODEBOOK_UPDATES = ("loss", "ema")
@@ -70,7 +70,7 @@ class CodeLookup(keras.layers.Layer):
 
 
 @register_model("vq_vae")
-class VQVAE(Autoencoder):
+class VQVAE(NetworkAutoencoder):
     """VQ-VAE (van den Oord et al. 2017): a conv encoder's grid snapped to a learned codebook.
 
     k-means init, codebook loss or EMA updates, dead-code restarts."""
@@ -90,10 +90,11 @@ class VQVAE(Autoencoder):
     # 0.95); without restarts the codebook collapsed to 10% of its codes (MSE 0.0085)
     default_learning_rate = 2e-3
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=None, architecture="conv",
-                 filters=None, kernel_size=3, activation="relu", num_embeddings=512,
+    fixed_params = ("hidden_units", "encoder", "decoder")  # a conv grid, quantized
+
+    def __init__(self, *, latent_dim=None, architecture="conv", num_embeddings=512,
                  beta=0.25, codebook_update="loss", decay=0.99, restart_threshold=1.0,
-                 kmeans_init=True, loss="mse", **kwargs):
+                 kmeans_init=True, **kwargs):
         """`latent_dim` = h * w * embedding_dim, where h x w is the code grid (the input
         halved once per entry of `filters`: 7x7 for 28x28, 2x2 for 8x8); None means
         embedding_dim 64. `codebook_update`: "loss" (the codebook loss, by Adam: the
@@ -107,13 +108,13 @@ class VQVAE(Autoencoder):
         if architecture != "conv":
             raise KerasaeError(f"vq_vae quantises a grid of conv features (van den Oord et al. "
                                f"2017): architecture must be 'conv', got {architecture!r}")
-        nets.check_architecture("conv", tuple(input_shape))
-        filters = nets.resolve_filters(filters, input_shape, base=64)  # None: by size
+        input_shape = tuple(self.arguments["input_shape"])  # the grid sets latent_dim
+        nets.check_architecture("conv", input_shape)
+        filters = nets.resolve_filters(self.arguments["filters"], input_shape, base=64)
         grid = nets.code_grid(input_shape, filters)
         latent_dim, embedding_dim = _code_size(latent_dim, grid, filters)
         _check_settings(num_embeddings, beta, codebook_update, decay, restart_threshold)
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
-        self.architecture = architecture
+        super().__init__(latent_dim=latent_dim, architecture=architecture, **kwargs)
         self.filters = filters
         self.record_config(filters=filters)
         self.grid = grid
@@ -124,7 +125,7 @@ class VQVAE(Autoencoder):
         if codebook_update == "ema":  # no codebook loss to log: the codebook is not trained
             self.loss_names = ("loss", "reconstruction", "commitment")
             self.make_trackers()
-        body = dict(filters=filters, kernel_size=int(kernel_size), activation=activation)
+        body = self.network_options(hidden_units=())
 
         x = keras.Input(shape=self.data_shape, name="x")
         h = nets.features(x, "conv", flatten=False, **body)

@@ -16,15 +16,11 @@ picks the divergence D on the latent:
 The training loop is `AdversarialAutoencoder`'s, written once.
 """
 from kerasae.errors import KerasaeError
-from kerasae.models.adversarial import AdversarialAutoencoder, resolve_architecture
+from kerasae.models.networks import resolve_architecture
+from kerasae.models.prior_matching import PriorMatchingAutoencoder
 from kerasae.models.registry import register_model
 
 VARIANTS = {"critic": "critic", "gan": "js", "mmd": "mmd"}  # variant -> divergence
-#: lambda (against the per-pixel mean reconstruction loss) per variant and architecture, and
-#: discriminator steps per batch. conv: Fashion-MNIST pilots (BENCHMARKS.md). mmd at mlp:
-#: the weight pythae's WAE-MMD uses (reg_weight 3e-2 on a batch-summed MMD, against a
-#: pixel-summed loss: 0.03 * 128 / 784 against kerasae's per-pixel mean and batch MMD):
-#: test MSE 0.01091 at one hidden layer of 512, vs 0.01279 at 0.1 (zoo_fashion.py --mlp)
 DEFAULT_REG_WEIGHT = {"critic": {"conv": 0.003, "mlp": 0.003},
                       "gan": {"conv": 0.003, "mlp": 0.003},
                       "mmd": {"conv": 0.1, "mlp": 0.005}}
@@ -32,31 +28,24 @@ DEFAULT_N_CRITIC = {"critic": 5, "gan": 2, "mmd": 1}
 
 
 @register_model("wae")
-class WAE(AdversarialAutoencoder):
+class WAE(PriorMatchingAutoencoder):
     """Wasserstein autoencoder: W1 critic (default), JS discriminator or MMD on the latent."""
 
     tiny_config = {"latent_dim": 2, "architecture": "mlp", "hidden_units": (16,),
                    "disc_units": (16,), "n_critic": 2}
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, variant="critic",
-                 architecture="auto", hidden_units=(512, 256), filters=None, kernel_size=3,
-                 activation="relu", prior="gaussian", prior_components=10,
-                 disc_units=(256, 256), n_critic=None, reg_weight=None, gp_weight=10.0,
-                 kernel="imq", loss="mse", **kwargs):
+    def __init__(self, *, variant="critic", n_critic=None, **kwargs):
         """`n_critic` and `reg_weight` (lambda) default per variant (None): critic 5 and
         0.003, gan 2 and 0.003, mmd 0.1 for conv networks and 0.005 for mlp ones
-        (Fashion-MNIST pilots, BENCHMARKS.md);
-        `gp_weight` weighs the gradient penalty of the critic (and of the gan
-        discriminator, as a stabiliser)."""
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
+        (Fashion-MNIST pilots, BENCHMARKS.md); `gp_weight` weighs the gradient penalty of
+        the critic (and of the gan discriminator, as a stabiliser)."""
         if variant not in VARIANTS:
             raise KerasaeError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
         self.variant = variant
-        self._build_adversarial(
-            architecture, hidden_units, filters, kernel_size, activation, prior,
-            prior_components, VARIANTS[variant], disc_units,
-            DEFAULT_N_CRITIC[variant] if n_critic is None else n_critic,
-            DEFAULT_REG_WEIGHT[variant].get(resolve_architecture(architecture, input_shape),
-                                            DEFAULT_REG_WEIGHT[variant]["conv"])
-            if reg_weight is None else reg_weight,
-            gp_weight, kernel)
+        super().__init__(divergence=VARIANTS[variant],
+                         n_critic=DEFAULT_N_CRITIC[variant] if n_critic is None else n_critic,
+                         **kwargs)
+
+    def default_reg_weight(self, architecture):
+        weights = DEFAULT_REG_WEIGHT[self.variant]
+        return weights.get(resolve_architecture(architecture, self.data_shape), weights["conv"])

@@ -3,7 +3,7 @@ critic loss and its gradient penalty (Gulrajani et al. 2017).
 """
 import keras
 from keras import ops
-from kerasae.probability.likelihoods import _flat
+from kerasae.probability.likelihoods import flat_float
 
 
 # ------------------------------------------- adversarial terms on the latent (AAE, WAE)
@@ -43,6 +43,6 @@ def gradient_penalty(critic, real, fake, seed=None):
     with tf.GradientTape() as tape:
         tape.watch(interpolates)
         scores = ops.cast(critic(interpolates, training=True), "float32")
-    grads = _flat(tape.gradient(scores, interpolates))
+    grads = flat_float(tape.gradient(scores, interpolates))
     norms = ops.sqrt(ops.sum(ops.square(grads), axis=-1) + 1e-12)
     return ops.mean(ops.square(norms - 1.0))

@@ -2,7 +2,7 @@
 Tolstikhin et al., ICLR 2018).
 """
 from keras import ops
-from kerasae.probability.likelihoods import _flat
+from kerasae.probability.likelihoods import flat_float
 
 
 # ---------------------------------------------------------------- MMD (Gretton et al. 2012)
@@ -38,7 +38,7 @@ def mmd_kernel(a, b, kernel="imq", scales=None):
 
 def mmd_unbiased(x, y, kernel="imq", scales=None):
     """Unbiased estimate of MMD^2 between samples x (n, d) and y (m, d); may be < 0."""
-    x, y = _flat(x), _flat(y)
+    x, y = flat_float(x), flat_float(y)
     n = ops.cast(ops.shape(x)[0], "float32")
     m = ops.cast(ops.shape(y)[0], "float32")
     kxx = mmd_kernel(x, x, kernel, scales)

@@ -1,35 +1,44 @@
-"""Keras 3 layers that wrap `tfp.distributions` for variational autoencoders.
+"""Keras 3 layers of the variational families: the posterior draw and the decoder likelihood.
 
 The reparameterization trick and the diagonal Gaussian posterior follow Kingma and
 Welling, "Auto-Encoding Variational Bayes" (ICLR 2014); the learned Gaussian decoder
 scale follows Rybkin et al., "Simple and Effective VAE Training with Calibrated Decoders"
-(ICML 2021). `tfp.layers` only speaks Keras 2, so these layers build `tfd` objects inside
-`call` and return plain tensors: a model that uses them saves, loads and exports like
-any other Keras model, and no Distribution object ever crosses a layer boundary.
+(ICML 2021). The densities are `kerasae.probability.gaussian` and `.likelihoods`, written
+once in plain ops; tensorflow-probability adds the reparameterized draw (`tfd.Normal`'s
+stateless sampler), built inside `call` (`tfp.layers` only speaks Keras 2), so no
+Distribution object ever crosses a layer boundary and a model saves, loads and exports
+like any other Keras model.
 """
 import math
-import keras
-from keras import ops
-from kerasae.probability.gaussian import gaussian_kl
-from kerasae.probability.likelihoods import flat_float
-from kerasae.probability.gaussian import posterior, tfd
 
+import keras
+import tensorflow as tf
+
+from kerasae.errors import KerasaeError
+from kerasae.probability.gaussian import LOG_VAR_RANGE, gaussian_kl
+from kerasae.probability.likelihoods import bernoulli_nll, gaussian_nll
 
 LIKELIHOODS = ("bernoulli", "gaussian")
-
-
 KL_METHODS = ("analytic", "mc")
 
 
 def stateless_seed(seed):
     """An int32 pair TFP's stateless samplers accept, from an int, a pair or a Keras seed."""
-    import tensorflow as tf
-
     if isinstance(seed, keras.random.SeedGenerator):
         seed = seed.next()
     if isinstance(seed, int):
         seed = (seed, 0)
     return tf.cast(tf.convert_to_tensor(seed), "int32")
+
+
+def reparameterized_draw(mean, log_var, seed):
+    """z = mean + exp(log_var / 2) * eps, eps ~ N(0, I) drawn statelessly from `seed`
+    (gradients reach mean and log_var)."""
+    import tensorflow_probability as tfp  # seconds to import: only once a VAE trains
+
+    log_var = keras.ops.clip(log_var, *LOG_VAR_RANGE)
+    normal = tfp.distributions.Normal(loc=mean, scale=keras.ops.exp(0.5 * log_var))
+    return normal.sample(seed=stateless_seed(seed))
 
 
 @keras.saving.register_keras_serializable(package="kerasae")
@@ -38,15 +47,13 @@ class GaussianPosterior(keras.layers.Layer):
 
     Being the identity at inference is what keeps `encode`/`reconstruct` deterministic and
     lets the exported encoder stop at (z_mean, z_log_var). `kl(...)` gives the per-example
-    KL to the standard normal prior: analytic (`tfd.kl_divergence`) or a one-draw Monte
-    Carlo estimate log q(z|x) - log p(z), for posteriors without a closed form.
+    KL to the standard normal prior: analytic, or a one-draw Monte Carlo estimate
+    log q(z|x) - log p(z), for posteriors without a closed form.
     """
 
     def __init__(self, kl_method="analytic", seed=None, **kwargs):
         super().__init__(**kwargs)
         if kl_method not in KL_METHODS:
-            from kerasae.errors import KerasaeError
-
             raise KerasaeError(f"kl must be one of {', '.join(KL_METHODS)}, got {kl_method!r}")
         self.kl_method = kl_method
         self.seed = seed
@@ -54,8 +61,7 @@ class GaussianPosterior(keras.layers.Layer):
 
     def sample(self, mean, log_var, seed=None):
         """A reparameterized draw z = mean + scale * eps (gradients reach mean and log_var)."""
-        seed = self.seed_generator if seed is None else seed
-        return posterior(mean, log_var).sample(seed=stateless_seed(seed))
+        return reparameterized_draw(mean, log_var, self.seed_generator if seed is None else seed)
 
     def call(self, inputs, training=False):
         mean, log_var = inputs
@@ -74,19 +80,14 @@ class GaussianPosterior(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="kerasae")
 class BernoulliLikelihood(keras.layers.Layer):
-    """(x, logits) -> per-example negative log-likelihood, summed over features (nats).
-
-    Works on logits (softplus form inside `tfd.Bernoulli`), never on sigmoid outputs, so
-    saturated pixels cost finite, exact nats. Grey levels in [0, 1] are used as soft
-    targets, the usual (if improper) choice for MNIST-like data.
-    """
+    """(x, logits) -> per-example negative log-likelihood, summed over features (nats):
+    `kerasae.probability.likelihoods.bernoulli_nll`."""
 
     def mean(self, logits):
-        return ops.sigmoid(logits)
+        return keras.ops.sigmoid(logits)
 
     def call(self, x, logits):
-        x, logits = flat_float(x), flat_float(logits)
-        return -ops.sum(tfd().Bernoulli(logits=logits, dtype=x.dtype).log_prob(x), axis=-1)
+        return bernoulli_nll(x, logits)
 
 
 @keras.saving.register_keras_serializable(package="kerasae")
@@ -101,8 +102,6 @@ class GaussianLikelihood(keras.layers.Layer):
     def __init__(self, scale=0.1, learn_scale=False, **kwargs):
         super().__init__(**kwargs)
         if not scale > 0:
-            from kerasae.errors import KerasaeError
-
             raise KerasaeError(f"likelihood_scale must be positive, got {scale!r}")
         self.scale = float(scale)
         self.learn_scale = bool(learn_scale)
@@ -111,9 +110,7 @@ class GaussianLikelihood(keras.layers.Layer):
             initializer=keras.initializers.Constant(math.log(self.scale)))
 
     def call(self, x, mean):
-        x, mean = flat_float(x), flat_float(mean)
-        scale = ops.exp(ops.cast(self.log_scale, x.dtype))
-        return -ops.sum(tfd().Normal(loc=mean, scale=scale).log_prob(x), axis=-1)
+        return gaussian_nll(x, mean, self.log_scale)
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "learn_scale": self.learn_scale}

@@ -3,7 +3,7 @@ al. 2020; random projections of Hoffman, Roberts and Yaida 2019) and the sparsit
 """
 import keras
 from keras import ops
-from kerasae.probability.likelihoods import _flat
+from kerasae.probability.likelihoods import flat_float
 
 
 # ------------------------------------------- smoothness and sparsity (RAE, sparse AE)
@@ -30,7 +30,7 @@ def jacobian_penalty(fn, z, projections=None, seed=None):
         directions = ops.cast(keras.random.normal(ops.shape(repeated), seed=seed), z.dtype)
     with tf.autodiff.ForwardAccumulator(repeated, directions) as acc:
         out = fn(repeated)
-    products = _flat(acc.jvp(out))  # (n * copies, outputs): J e_k, or J u
+    products = flat_float(acc.jvp(out))  # (n * copies, outputs): J e_k, or J u
     count = ops.cast(n, "float32") * ops.cast(ops.shape(products)[1], "float32")
     if projections is not None:
         count = count * float(copies)  # the mean over directions

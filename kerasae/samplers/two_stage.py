@@ -8,19 +8,30 @@ p(z | u) = N(g(u), gamma I)), which lets it match a distribution on a thin manif
 log gamma is kept in [-12, 4] for float32 safety.
 Simplifications, to keep it CPU-cheap: an MLP of `hidden_units` (default two layers of
 256) without the paper's residual 1024-wide blocks, trained on the standardised codes for
-a fixed number of `epochs` with Adam. The mean and scale of the standardisation are
+a fixed number of `epochs` with Adam. It is a `kerasae.models.vae.VAE` (a Gaussian
+likelihood with a learned scale, a linear decoder), trained by the base class's step. The mean and scale of the standardisation are
 weights of the network, so g(u) un-standardises inside it (and inside sampler.onnx).
 """
 import os
+import re
 import warnings
 
+import keras
 import numpy as np
+import tensorflow as tf
+from keras import ops
 
+from kerasae import nets
+from kerasae.distribute import precision_policy
 from kerasae.errors import KerasaeError
+from kerasae.models.vae import VAE
+from kerasae.probability.likelihoods import gaussian_nll
 from kerasae.samplers.base import LatentSampler, SamplerGraph, _count, register_sampler
 
 WEIGHTS, ONNX_FILE = "model.weights.h5", "sampler.onnx"
 LOG_GAMMA_RANGE = (-12.0, 4.0)
+LOG_SCALE_RANGE = tuple(0.5 * g for g in LOG_GAMMA_RANGE)  # gamma = scale^2
+NET_FORMAT = 2  # sampler.json's "net_format": 1 (absent) is kerasae 0.2's own small model
 MIN_SPREAD = 0.1  # below: the second stage's samples are all nearly the same code
 
 
@@ -30,78 +41,68 @@ def spread(samples, scale):
     return float(np.mean(np.std(samples, axis=0) / np.asarray(scale)))
 
 
+class SecondStageVAE(VAE):
+    """The second stage: a VAE over the standardised codes, p(z | u) = N(g(u), gamma I) with
+    one learned gamma (the likelihood's scale, gamma = scale^2, log gamma kept in
+    LOG_GAMMA_RANGE), MLP networks with a linear decoder; trained by the base class's step.
+    g(u) is un-standardised by two weights (`generate`), so sampler.onnx holds it all."""
+
+    def __init__(self, *, code_mean=None, code_scale=None, **kwargs):
+        super().__init__(likelihood="gaussian", likelihood_scale=1.0, learn_scale=True,
+                         **kwargs)
+        dim = self.data_shape[0]
+        # float32, also when fitted inside a mixed-precision training run
+        self.code_mean = self.add_weight(shape=(dim,), initializer="zeros", trainable=False,
+                                         name="code_mean", dtype="float32")
+        self.code_scale = self.add_weight(shape=(dim,), initializer="ones", trainable=False,
+                                          name="code_scale", dtype="float32")
+
+    def decoder_nll(self, x, z, training=False):
+        log_scale = ops.clip(self.likelihood_layer.log_scale, *LOG_SCALE_RANGE)
+        return gaussian_nll(x, self.decoder(z, training=training), log_scale)
+
+    def generate(self, u):
+        """Codes in the first stage's units: g(u) * scale + mean."""
+        return self.decoder(u, training=False) * self.code_scale + self.code_mean
+
+
 def _second_stage(latent_dim, second_latent_dim, hidden_units):
-    """The second-stage VAE as a keras.Model with its own train_step (built lazily so that
-    importing kerasae.samplers never imports Keras)."""
-    import keras
-    from keras import layers, ops
+    """The second-stage VAE, built in float32 whatever the dtype policy in scope."""
+    with precision_policy("float32"):
+        body = {"hidden_units": tuple(hidden_units)}
+        encoder = nets.build_encoder((latent_dim,), second_latent_dim, "mlp",
+                                     output_names=("u_mean", "u_log_var"), **body)
+        decoder = nets.build_decoder(second_latent_dim, (latent_dim,), "mlp",
+                                     output_activation="linear", **body)
+        return SecondStageVAE(input_shape=(latent_dim,), latent_dim=second_latent_dim,
+                              encoder=encoder, decoder=decoder, name="two_stage")
 
-    def mlp(n_in, name):
-        x = keras.Input((n_in,))
-        h = x
-        for i, width in enumerate(hidden_units):
-            h = layers.Dense(width, activation="relu", dtype="float32",
-                             name=f"{name}_dense{i}")(h)
-        return x, h
 
-    z_in, h = mlp(latent_dim, "enc")
-    # float32 throughout, also when fitted inside a mixed-precision training run
-    encoder = keras.Model(z_in, [layers.Dense(second_latent_dim, dtype="float32",
-                                              name="u_mean")(h),
-                                 layers.Dense(second_latent_dim, dtype="float32",
-                                              name="u_log_var")(h)],
-                          name="second_encoder")
-    u_in, h = mlp(second_latent_dim, "dec")
-    decoder = keras.Model(u_in, layers.Dense(latent_dim, dtype="float32", name="z_std")(h),
-                          name="second_decoder")
+def _load_v1_weights(net, path):
+    """Weights a two_stage sampler of kerasae 0.2 saved (its own small Keras model: dense
+    layers in creation order, then log gamma, the code mean and scale), into `net`."""
+    import h5py
 
-    class SecondStageVAE(keras.Model):
-        def __init__(self):
-            super().__init__(name="two_stage")
-            self.encoder, self.decoder = encoder, decoder
-            self.log_gamma = self.add_weight(shape=(), initializer="zeros", name="log_gamma")
-            # the standardisation of the codes: g(u) = decoder(u) * scale + mean
-            self.code_mean = self.add_weight(shape=(latent_dim,), initializer="zeros",
-                                             trainable=False, name="code_mean")
-            self.code_scale = self.add_weight(shape=(latent_dim,), initializer="ones",
-                                              trainable=False, name="code_scale")
-            self.seeds = keras.random.SeedGenerator(0)
-            self.loss_tracker = keras.metrics.Mean(name="loss")
+    def dense_group(group):  # "dense", "dense_1", ...: in the order they were made
+        names = [n for n in group if re.fullmatch(r"dense(_\d+)?", n)]
+        names.sort(key=lambda n: int(n.partition("_")[2] or 0))
+        return [[group[n]["vars"][str(i)][()] for i in range(2)] for n in names]
 
-        def call(self, z_std, training=False):
-            mean, _ = self.encoder(z_std, training=training)
-            return self.decoder(mean, training=training)
-
-        def generate(self, u):
-            return self.decoder(u, training=False) * self.code_scale + self.code_mean
-
-        def train_step(self, z):
-            import tensorflow as tf
-
-            with tf.GradientTape() as tape:
-                mean, log_var = self.encoder(z, training=True)
-                log_var = ops.clip(log_var, -30.0, 20.0)
-                u = mean + ops.exp(0.5 * log_var) * keras.random.normal(ops.shape(mean),
-                                                                         seed=self.seeds)
-                log_gamma = ops.clip(self.log_gamma, *LOG_GAMMA_RANGE)
-                sq = ops.sum(ops.square(z - self.decoder(u, training=True)), axis=-1)
-                # -log N(z; g(u), gamma I) without the constant, and KL(q(u|z) || N(0, I))
-                nll = 0.5 * sq / ops.exp(log_gamma) + 0.5 * latent_dim * log_gamma
-                kl = 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var,
-                                   axis=-1)
-                loss = ops.mean(nll + kl)
-            variables = self.trainable_variables
-            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-            self.loss_tracker.update_state(loss)
-            return {"loss": self.loss_tracker.result()}
-
-        @property
-        def metrics(self):
-            return [self.loss_tracker]
-
-    net = SecondStageVAE()
-    net(np.zeros((1, latent_dim), "float32"))  # build every weight before load_weights
-    return net
+    with h5py.File(path, "r") as f:
+        old = {part: dense_group(f[part]["layers"]) for part in ("encoder", "decoder")}
+        log_gamma, mean, scale = (f["vars"][str(i)][()] for i in range(3))
+    for part in ("encoder", "decoder"):
+        layers = [layer for layer in getattr(net, part).layers if layer.weights]
+        shapes = [[tuple(w.shape) for w in layer.weights] for layer in layers]
+        if shapes != [[a.shape for a in pair] for pair in old[part]]:
+            raise KerasaeError(f"{path} was saved by an earlier kerasae with another layout "
+                               "(asymmetric hidden_units); fit the sampler again: kerasae "
+                               "fit-sampler RUN --sampler two_stage")
+        for layer, weights in zip(layers, old[part]):
+            layer.set_weights(weights)
+    net.likelihood_layer.log_scale.assign(0.5 * float(log_gamma))  # gamma = scale^2
+    net.code_mean.assign(mean)
+    net.code_scale.assign(scale)
 
 
 @register_sampler("two_stage")
@@ -125,15 +126,12 @@ class TwoStageSampler(LatentSampler):
         return int(d2), tuple(int(u) for u in units)
 
     def fit_codes(self, codes, seed):
-        import keras
-        import tensorflow as tf
-
         if len(codes) < 2:
             raise KerasaeError(f"two_stage needs at least 2 training codes, got {len(codes)}")
         self.second_latent_dim, units = self._settings(codes.shape[1])
         keras.utils.set_random_seed(int(seed))  # the weights and the noise repeat
         self.net = _second_stage(codes.shape[1], self.second_latent_dim, units)
-        self.net.seeds.state.assign(np.array([int(seed), 0], self.net.seeds.state.dtype))
+        self.net.reseed(int(seed))  # its posterior draws repeat
         mean, scale = codes.mean(axis=0), codes.std(axis=0)
         scale = np.maximum(scale, 1e-6 * max(1.0, float(scale.max())))  # a dead dimension
         self.net.code_mean.assign(mean.astype("float32"))
@@ -167,7 +165,7 @@ class TwoStageSampler(LatentSampler):
                 f"fitted to {self.n_codes} training codes)")
 
     def extra_meta(self):
-        return {"second_latent_dim": self.second_latent_dim,
+        return {"second_latent_dim": self.second_latent_dim, "net_format": NET_FORMAT,
                 "hidden_units": list(self._settings(self.latent_dim)[1]),
                 "final_loss": self.history[-1] if getattr(self, "history", None) else None,
                 "spread": getattr(self, "spread", None)}
@@ -179,7 +177,11 @@ class TwoStageSampler(LatentSampler):
         self.second_latent_dim = int(meta["second_latent_dim"])
         self.net = _second_stage(int(meta["latent_dim"]), self.second_latent_dim,
                                  tuple(meta["hidden_units"]))
-        self.net.load_weights(os.path.join(folder, WEIGHTS))
+        path = os.path.join(folder, WEIGHTS)
+        if meta.get("net_format", 1) == 1:
+            _load_v1_weights(self.net, path)
+        else:
+            self.net.load_weights(path)
 
     def export_spec(self):
         """The manifest's prior entry: u ~ N(0, I) of `second_latent_dim`, z = sampler.onnx(u)."""
