@@ -35,7 +35,6 @@ MODULES = {
     'kerasae.exporters.triton': 'kerasae.export.triton',
     'kerasae.exporters.verify': 'kerasae.export.verify',
     'kerasae.introspect': 'kerasae.models.introspect',
-    'kerasae.latent_draws': 'kerasae.samplers.draws',
     'kerasae.likelihood': 'kerasae.evaluation.likelihood',
     'kerasae.pipeline': 'kerasae.data.pipeline',
     'kerasae.quantizer': 'kerasae.nets.quantizer',
@@ -47,6 +46,9 @@ MODULES = {
 
 #: modules split in 0.3: old path -> {new module: its public names from the old one}
 SPLIT = {
+    'kerasae.latent_draws': {
+        'kerasae_runtime.manifest': 'draw_gaussian draw_mixture',
+    },
     'kerasae.anomaly': {
         'kerasae.runs.threshold': (
             'DEFAULT_PERCENTILE THRESHOLD fit_threshold load_threshold '
@@ -92,7 +94,7 @@ SPLIT = {
         ),
         'kerasae.probability.gaussian': (
             'LOG_VAR_RANGE gaussian_scale_tril mixture_log_prob pairwise_log_prob '
-            'posterior posterior_log_prob standard_normal_log_prob tfd'
+            'posterior_log_prob standard_normal_log_prob'
         ),
         'kerasae.probability.likelihoods': 'flat_float',
     },
@@ -174,6 +176,17 @@ SPLIT = {
     },
 }
 
+#: names of 0.2 that are gone, and what replaces each (an AttributeError says so)
+REMOVED = {
+    "kerasae.distributions.tfd": "tensorflow_probability.distributions",
+    "kerasae.distributions.posterior": "kerasae.probability.gaussian (the densities) and "
+                                       "kerasae.probability.layers.reparameterized_draw",
+    "kerasae.latent_draws.draw_spec": "kerasae.samplers.arrays.draw_codes",
+    "kerasae.pixelcnn.export_onnx": "a sampler's export_graph, written by kerasae.export",
+    "kerasae.exporters.LAYOUTS": "kerasae.export.registry.names('layout')",
+    "kerasae.samplers.LEARNED_MODULES": "the kerasae.samplers entry points",
+}
+
 
 def new_home(old_module, name):
     """The module that now defines `name` of the 0.2 module `old_module` (None: not moved)."""
@@ -194,6 +207,9 @@ def resolve(old_module, name):
     """`name` of the 0.2 module `old_module` from its new home, with a DeprecationWarning;
     AttributeError where it did not move."""
     new = new_home(old_module, name)
+    if f"{old_module}.{name}" in REMOVED:
+        raise AttributeError(f"{old_module}.{name} was removed in kerasae 0.3; use "
+                             f"{REMOVED[f'{old_module}.{name}']}")
     if new is None:
         raise AttributeError(f"module {old_module!r} has no attribute {name!r}")
     warn(f"{old_module}.{name}", f"{new}.{name}")

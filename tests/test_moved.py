@@ -47,3 +47,10 @@ def test_a_name_that_never_existed_is_still_an_attribute_error():
 
     with pytest.raises(AttributeError):
         kerasae.anomaly.no_such_name  # noqa: B018
+
+
+def test_a_removed_name_says_what_replaces_it():
+    import kerasae.distributions
+
+    with pytest.raises(AttributeError, match="removed in kerasae 0.3; use tensorflow_probability"):
+        kerasae.distributions.tfd  # noqa: B018

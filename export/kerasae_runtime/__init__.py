@@ -11,6 +11,6 @@ before loading it, and picks onnxruntime's CUDA provider when it is available.
 from kerasae_runtime.manifest import ExportError
 from kerasae_runtime.parts import Autoencoder, Decoder, Encoder, Scorer
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["Autoencoder", "Decoder", "Encoder", "ExportError", "Scorer", "__version__"]

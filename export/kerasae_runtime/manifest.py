@@ -1,8 +1,11 @@
-"""Reading an export folder: `manifest.json`, its checksums, the input scaling and the prior.
+"""The export format, written once: `manifest.json`'s schema, its checksums, the input
+scaling and the numpy draws of the priors. kerasae writes exports with it (it imports this
+module rather than keeping a copy); the runtime reads them with it.
 
 A runtime trusts nothing it has not checked: the manifest's format and version, and the
 SHA-256 of every file it is about to hand to onnxruntime (a truncated copy or a swapped
-file fails here with a clear message, not as a wrong number in production).
+file fails here with a clear message, not as a wrong number in production). This module
+needs numpy only: importing it imports neither onnxruntime nor TensorFlow.
 """
 import hashlib
 import json
@@ -10,7 +13,8 @@ import os
 
 import numpy as np
 
-FORMAT, SUPPORTED_VERSIONS = "kerasae-export", (1,)
+FORMAT, FORMAT_VERSION = "kerasae-export", 1  # what kerasae writes
+SUPPORTED_VERSIONS = (1,)  # what this runtime reads
 MANIFEST = "manifest.json"
 
 
@@ -37,12 +41,26 @@ def read(export_dir):
     return manifest
 
 
-def _sha256(path):
+def sha256(path, chunk=1 << 20):
+    """The SHA-256 of a file, read in chunks (exports and checkpoints alike)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_table(root):
+    """{relative posix path: {"sha256", "bytes"}} of every file under `root` but the
+    manifest: the manifest's "files", written by kerasae, checked here before loading."""
+    table = {}
+    for folder, _, files in os.walk(root):
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            if rel != MANIFEST:
+                table[rel] = {"sha256": sha256(path), "bytes": os.path.getsize(path)}
+    return dict(sorted(table.items()))
 
 
 def verify_file(export_dir, manifest, rel):
@@ -54,7 +72,7 @@ def verify_file(export_dir, manifest, rel):
         raise ExportError(f"{rel} is not listed in {MANIFEST}; re-export the model")
     if not os.path.isfile(path):
         raise ExportError(f"{path} is missing; copy the whole export folder")
-    if _sha256(path) != entry["sha256"]:
+    if sha256(path) != entry["sha256"]:
         raise ExportError(f"{path} does not match its SHA-256 in {MANIFEST} (corrupted or "
                           "modified); copy the export folder again or re-export")
     return path
@@ -119,9 +137,31 @@ def unscale(x, scaling):
 
 
 #: kinds drawn here from numbers in the manifest; the learned ones (a network in
-#: sampler.onnx) are drawn in `kerasae_runtime.samplers`
+#: sampler.onnx) are drawn in `kerasae_runtime.samplers`: "network" is any sampler that maps
+#: u ~ N(0, I) of `noise_dim` to a code (a plugin's flow), "two_stage" one of them
 ARRAY_KINDS = ("standard_normal", "gaussian", "gmm", "uniform")
-LEARNED_KINDS = ("two_stage", "pixelcnn")
+LEARNED_KINDS = ("two_stage", "network", "pixelcnn")
+PRIOR_KINDS = ARRAY_KINDS + LEARNED_KINDS
+
+
+def draw_gaussian(rng, mean, scale_tril, n):
+    """n draws of N(mean, L L^T): eps first, float64 until the end."""
+    eps = rng.standard_normal((n, len(mean)))
+    return (np.asarray(mean, np.float64) + eps @ np.asarray(scale_tril, np.float64).T
+            ).astype(np.float32)
+
+
+def draw_mixture(rng, weights, means, scales, n):
+    """n draws of a Gaussian mixture: the components first (one uniform each, inverse CDF:
+    Bishop, Pattern Recognition and Machine Learning, 2006, sec. 11.1), then eps.
+    `scales`: Cholesky factors (K, d, d), or diagonal scales (K, d)."""
+    weights, means, scales = (np.asarray(a, np.float64) for a in (weights, means, scales))
+    u = rng.random(n)
+    pick = np.minimum(np.searchsorted(np.cumsum(weights), u, side="right"), len(weights) - 1)
+    eps = rng.standard_normal((n, means.shape[1]))
+    if scales.ndim == 2:  # diagonal components: scale_tril's diagonal, the same numbers
+        return (means[pick] + scales[pick] * eps).astype(np.float32)
+    return (means[pick] + np.einsum("nij,nj->ni", scales[pick], eps)).astype(np.float32)
 
 
 def sample_prior(prior, n, seed=None, no_prior=None):
@@ -140,22 +180,14 @@ def sample_prior(prior, n, seed=None, no_prior=None):
     dim = int(prior["dim"])
     rng = np.random.default_rng(seed)
     if kind == "gmm":
-        weights, means, scales = _mixture(prior, dim)
-        u = rng.random(n)
-        k = np.minimum(np.searchsorted(np.cumsum(weights), u, side="right"), len(weights) - 1)
-        eps = rng.standard_normal((n, dim))
-        if scales.ndim == 2:  # diagonal components: scale_tril's diagonal, the same numbers
-            return (means[k] + scales[k] * eps).astype(np.float32)
-        return (means[k] + np.einsum("nij,nj->ni", scales[k], eps)).astype(np.float32)
+        return draw_mixture(rng, *_mixture(prior, dim), n)
     if kind == "uniform":  # a box [low, high]^dim (an aae's uniform prior)
         low, high = (float(_array(prior, key, ())) for key in ("low", "high"))
         return rng.uniform(low, high, (n, dim)).astype(np.float32)
-    eps = rng.standard_normal((n, dim))
     if kind == "standard_normal":
-        return eps.astype(np.float32)
-    mean = _array(prior, "mean", (dim,))
-    tril = _array(prior, "scale_tril", (dim, dim))
-    return (mean + eps @ tril.T).astype(np.float32)
+        return rng.standard_normal((n, dim)).astype(np.float32)
+    return draw_gaussian(rng, _array(prior, "mean", (dim,)),
+                         _array(prior, "scale_tril", (dim, dim)), n)
 
 
 def _mixture(prior, dim):

@@ -7,7 +7,8 @@ mixture) are numbers in the manifest, drawn in `manifest.sample_prior`; the lear
 are a network in `sampler.onnx`, run here with onnxruntime:
 
 - two_stage (Dai and Wipf 2019, "Diagnosing and enhancing VAE models"): a second VAE over
-  the codes; u ~ N(0, I) of its latent size, z = its decoder mean g(u).
+  the codes; u ~ N(0, I) of its latent size, z = its decoder mean g(u). "network" is the
+  same protocol for any sampler that maps noise to codes (a plugin's).
 - pixelcnn (van den Oord et al. 2016, "Conditional image generation with PixelCNN
   decoders"): an autoregressive prior over a vq_vae's index grid, sampled one position
   at a time in raster order by inverse-CDF with pre-drawn uniforms, then the codebook
@@ -65,7 +66,7 @@ class Sampler:
         if isinstance(n, bool) or int(n) != n or int(n) <= 0:
             raise mf.ExportError(f"n must be a positive integer, got {n}")
         n = int(n)
-        if self.kind == "two_stage":
+        if self.kind in ("two_stage", "network"):
             return two_stage(self.session, self.prior, n, seed)
         if self.kind == "pixelcnn":
             return pixelcnn(self.session, self.prior, n, seed)
@@ -73,8 +74,10 @@ class Sampler:
 
 
 def two_stage(session, prior, n, seed=None):
-    """u ~ N(0, I) (float64, cast to float32), z = g(u) by sampler.onnx ("u" -> "z")."""
-    u = np.random.default_rng(seed).standard_normal((n, int(prior["second_latent_dim"])))
+    """u ~ N(0, I) (float64, cast to float32), z = g(u) by sampler.onnx ("u" -> "z"): a
+    two_stage sampler, or any "network" one (its noise is `noise_dim` wide)."""
+    dim = prior.get("noise_dim", prior.get("second_latent_dim"))
+    u = np.random.default_rng(seed).standard_normal((n, int(dim)))
     u = u.astype(np.float32)
     return np.concatenate([session.run(["z"], {"u": u[i:i + CHUNK]})[0]
                            for i in range(0, n, CHUNK)]).astype(np.float32)

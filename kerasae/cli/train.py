@@ -1,55 +1,27 @@
-"""`kerasae train`: train a registered model and write its run folder."""
+"""`kerasae train`: train a registered model and write its run folder.
+
+Its flags are TrainConfig's fields (kerasae.runs.config): help, types and choices there.
+"""
 import dataclasses
 import os
 
-TRAIN_KEYS = ("model", "dataset", "epochs", "batch_size", "latent_dim", "learning_rate",
-              "lr_schedule", "seed", "out", "beta_schedule", "beta_warmup", "beta_cycles",
-              "strategy", "precision", "sampler", "image_size", "channels", "feature")
-
+from kerasae.runs.config import RESUME_CHANGES, RESUME_KEYS, TRAIN_KEYS
 
 def register(sub):
-    from kerasae.runs.config import LR_SCHEDULES
+    from kerasae.runs.config import field
 
     p = sub.add_parser("train", help="train a model and write a run folder")
-    p.add_argument("--model", help="a registered model name (see `kerasae list`)")
-    p.add_argument("--dataset", help="digits, fashion_mnist, mnist, cifar10, or a path: an "
-                                     "image folder (streamed), TFRecord files (a quoted glob "
-                                     "or a folder), .npy, .npz, .csv; default digits")
-    add_image_options(p)
-    p.add_argument("--epochs", type=int, help="passes over the training split")
-    p.add_argument("--batch-size", type=int,
-                   help="examples per step (global: split over a strategy's replicas)")
-    p.add_argument("--latent-dim", type=int, help="size of the code")
-    p.add_argument("--learning-rate", type=float,
-                   help="Adam learning rate (default: the model's own, 1e-3; conv_ae 2e-3)")
-    p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
-                   help="constant (default), or cosine: decay the rate to 0 over the run")
+    for name in TRAIN_KEYS:  # TrainConfig is the one source of the flags
+        _add_setting(p, name)
     p.add_argument("--param", action="append", metavar="KEY=VALUE", default=[],
                    help="a model constructor argument (repeatable); see `kerasae info NAME`")
     p.add_argument("--config", metavar="FILE.toml",
                    help="settings file: the keys above at top level, model kwargs in [params]")
-    p.add_argument("--seed", type=int, help="seeds weights, shuffling, noise and draws")
-    p.add_argument("--out", help="run folder (default runs/MODEL-DATASET-TIME)")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
-                   help="tf.distribute: mirrored = all local GPUs (or CPU devices), "
-                        "multiworker = the machines in TF_CONFIG; --batch-size is global")
-    p.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
-                   help="layer compute dtype (losses stay float32); default float32")
-    p.add_argument("--beta-schedule", choices=("linear", "cyclical", "sigmoid"),
-                   help="anneal the KL weight of vae/beta_vae from 0 to its beta")
-    p.add_argument("--beta-warmup", type=int, metavar="EPOCHS",
-                   help="epochs of the linear/sigmoid ramp (default 10)")
-    p.add_argument("--beta-cycles", type=int,
-                   help="periods of the cyclical schedule over the run (default 4)")
-    p.add_argument("--sampler", metavar="NAME",
-                   help="fit this latent sampler to the training codes when training ends "
-                        "(gmm, gaussian, two_stage, prior, ...): how `kerasae sample` and an "
-                        "export generate; makes any model with an encoder generative")
+    p.add_argument("--overwrite", action="store_true", help=field("overwrite").metadata["help"])
     p.add_argument("--resume", action="store_true",
                    help="continue the unfinished run in --out from its last checkpoint; its "
-                        "config.json has the settings (only --epochs, --learning-rate and "
-                        "--strategy may change)")
+                        "config.json has the settings (only "
+                        f"{_flags(RESUME_CHANGES)} may change)")
     p.add_argument("--track", choices=("mlflow",),
                    help="log params, per-epoch metrics and the run folder's artifacts to "
                         "MLflow (pip install 'kerasae[mlflow]')")
@@ -61,23 +33,34 @@ def register(sub):
     from kerasae.cli import add_verbosity
 
     add_verbosity(p)
-    _show_config_defaults(p)
     p.set_defaults(func=cmd_train)
+
+
+def _flags(keys):
+    from kerasae.runs.config import flag_of
+
+    return ", ".join(flag_of(k) for k in keys[:-1]) + f" and {flag_of(keys[-1])}"
 
 
 def add_image_options(p):
     """--image-size, --channels, --feature: how streamed images are read (train, compare);
     recorded in the run, so evaluate, detect and --resume read them the same way."""
-    from kerasae.data.options import parse_image_size
+    for name in ("image_size", "channels", "feature"):
+        _add_setting(p, name)
 
-    p.add_argument("--image-size", type=_argument_type(parse_image_size), metavar="H,W",
-                   help="resize every image (folders, TFRecord) to H,W pixels (default: "
-                        "the size of the first image)")
-    p.add_argument("--channels", type=int, choices=(1, 3),
-                   help="1 (greyscale) or 3 (RGB) channels per image (default: those of "
-                        "the first image)")
-    p.add_argument("--feature", metavar="NAME",
-                   help="the TFRecord feature holding the encoded image (default image)")
+
+def _add_setting(p, name):
+    """The flag of TrainConfig's field `name`, from its metadata (kerasae.runs.config)."""
+    from kerasae.runs.config import field, flag_of
+
+    f = field(name)
+    kind = f.metadata["type"]
+    kind = _argument_type(kind) if kind not in (None, int, float, str) else kind
+    help_text = f.metadata["help"]
+    if f.default not in (None, dataclasses.MISSING) and "default" not in help_text:
+        help_text = f"{help_text} (default {f.default})"
+    p.add_argument(flag_of(name), dest=name, type=kind, help=help_text,
+                   choices=f.metadata["choices"], metavar=f.metadata["metavar"])
 
 
 def _argument_type(parse):
@@ -96,18 +79,6 @@ def _argument_type(parse):
 
     convert.__name__ = parse.__name__
     return convert
-
-
-def _show_config_defaults(parser):
-    """The flags default to None (a config file may set them); --help shows TrainConfig's."""
-    from kerasae.runs.config import TrainConfig
-
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    for action in parser._actions:
-        value = defaults.get(action.dest)
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool) and \
-                "default" not in (action.help or ""):
-            action.help = f"{action.help or ''} (default {value})".strip()
 
 
 def load_toml(path):
@@ -131,7 +102,6 @@ def load_toml(path):
 
 def resolve_config(args):
     """CLI flags over the config file over the defaults."""
-    from kerasae.errors import KerasaeError
     from kerasae.params import parse_assignments
     from kerasae.runs.config import TrainConfig
 
@@ -142,12 +112,9 @@ def resolve_config(args):
         value = getattr(args, key, None)
         if value is not None:
             settings[key] = value
-    if not settings.get("model"):
-        raise KerasaeError("no model given; pass --model NAME (see `kerasae list`)")
-    return TrainConfig(**settings, params=params, overwrite=args.overwrite)
+    return TrainConfig(**settings, params=params, overwrite=args.overwrite).check()
 
 
-RESUME_KEYS = ("out", "epochs", "learning_rate", "strategy")  # what a resume may change
 
 
 def resume_settings(args):
@@ -162,9 +129,8 @@ def resume_settings(args):
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise KerasaeError(f"--resume takes the settings from {args.out}/config.json; drop "
-                           f"{flags} (only --epochs, --learning-rate and --strategy may change)")
-    return resume_config(args.out, epochs=args.epochs, learning_rate=args.learning_rate,
-                         strategy=getattr(args, "strategy", None))
+                           f"{flags} (only {_flags(RESUME_CHANGES)} may change)")
+    return resume_config(args.out, **{k: getattr(args, k, None) for k in RESUME_CHANGES})
 
 
 def cmd_train(args):

@@ -7,6 +7,9 @@ scaled.
 import os
 import numpy as np
 from kerasae.data.memory import Dataset, _check_finite, _split
+from kerasae_runtime.manifest import ExportError
+from kerasae_runtime.manifest import scale as runtime_scale
+
 from kerasae.errors import KerasaeError
 from kerasae.io import load_numpy
 from kerasae.data.csv_files import _read_csv
@@ -92,16 +95,12 @@ def _infer_scaling(x, path, lo=None, hi=None):
 
 
 def apply_scaling(x, scaling):
-    """Map raw values to [0, 1] the way the run's training data was mapped."""
-    x = np.asarray(x, dtype="float32")
-    kind = (scaling or {"kind": "identity"})["kind"]
-    if kind == "divide":
-        return x / np.float32(scaling["scale"])
-    if kind == "minmax":
-        lo = np.asarray(scaling["min"], dtype="float32")
-        span = np.asarray(scaling["max"], dtype="float32") - lo
-        return (x - lo) / np.where(span > 0, span, 1.0).astype("float32")
-    return x
+    """Map raw values to [0, 1] the way the run's training data was mapped (the export's
+    own scaling: kerasae-runtime maps a service's inputs with the same function)."""
+    try:
+        return runtime_scale(x, scaling)
+    except ExportError as exc:
+        raise KerasaeError(f"{exc}") from None
 
 
 def read_examples(path):

@@ -11,31 +11,13 @@ sampler.onnx), else the model's own prior, so both sides give the same samples f
 same seed. A model with neither exports no prior, and `no_prior` holds the refusal
 `kerasae sample` gives, so `kerasae sample` and `kerasae-runtime generate` refuse alike.
 """
-import hashlib
 import os
 
-FORMAT, FORMAT_VERSION = "kerasae-export", 1
-MANIFEST = "manifest.json"
+from kerasae_runtime.manifest import (FORMAT, FORMAT_VERSION, MANIFEST, PRIOR_KINDS,
+                                      file_table, sha256)
 
-
-def sha256(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_table(root):
-    """{relative posix path: {"sha256", "bytes"}} of every file under `root` but the manifest."""
-    table = {}
-    for folder, _, files in os.walk(root):
-        for name in sorted(files):
-            path = os.path.join(folder, name)
-            rel = os.path.relpath(path, root).replace(os.sep, "/")
-            if rel != MANIFEST:
-                table[rel] = {"sha256": sha256(path), "bytes": os.path.getsize(path)}
-    return dict(sorted(table.items()))
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "PRIOR_KINDS", "file_table", "sha256",
+           "versions", "sampler_prior", "score_spec", "write_graph"]
 
 
 def versions(opset):
@@ -54,10 +36,6 @@ def versions(opset):
     return out
 
 
-
-
-#: what kerasae-runtime can draw: arrays in the manifest, or a network in sampler.onnx
-PRIOR_KINDS = ("standard_normal", "gaussian", "gmm", "uniform", "two_stage", "pixelcnn")
 
 
 def sampler_prior(model, sampler, folder, run_name=None):

@@ -18,25 +18,18 @@ A callback with state that is not a function of the epoch counter exposes
 `get_state() -> dict` (JSON-able) and `set_state(dict)`; its state is saved with
 each checkpoint and restored before training continues.
 """
-import hashlib
 import math
 import os
 
 import keras
+
+from kerasae_runtime.manifest import sha256
 
 from kerasae.errors import KerasaeError, TrainingDivergedError
 from kerasae.io import atomic_path, read_json, write_json, write_text
 
 STATE = "state.json"
 FORMAT = 1
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def history_columns(rows):

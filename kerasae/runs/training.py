@@ -54,6 +54,7 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     params = {"latent_dim": config.latent_dim, **config.params}
     keras.utils.set_random_seed(config.seed)
     model = create_model(config.model, input_shape=data.input_shape, **params)
+    config.params = storable(config.params)  # a brought network, as config.json keeps it
     config.model = model.registered_name  # DIST:NAME where several distributions clash
     callbacks = (*beta_callbacks(config, model), *callbacks)
     if config.sampler:  # e.g. `prior` on a model without one: refused before training
@@ -137,6 +138,15 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     if failed:
         raise failed
     return out, model, checkpoints.history_dict(checkpoint.rows)
+
+
+def storable(params):
+    """`params` as config.json keeps them: a network the user brought (encoder=,
+    decoder=) in Keras's serialized form, which the model rebuilds on `--resume`."""
+    import keras
+
+    return {k: keras.saving.serialize_keras_object(v) if isinstance(v, keras.Layer) else v
+            for k, v in params.items()}
 
 
 def run_facts(config, data, model, resumed_from=None):

@@ -6,9 +6,15 @@ Autoencoders", ICLR 2020). These are numbers in the export's manifest: kerasae-r
 draws them with the same numpy calls, so a seed gives the same codes on both sides.
 """
 import numpy as np
+from kerasae_runtime.manifest import ARRAY_KINDS, draw_gaussian, draw_mixture, sample_prior
 from kerasae.errors import KerasaeError, NotGenerativeError
-from kerasae.samplers.draws import draw_gaussian, draw_mixture, draw_spec
 from kerasae.samplers.base import LatentSampler, _count, _rows, no_sampler_message, register_sampler
+
+
+def draw_codes(spec, n, seed=None):
+    """n codes from a manifest prior of numbers, drawn as kerasae-runtime draws them for the
+    same seed (its own function); None for a prior the model draws itself."""
+    return sample_prior(spec, n, seed) if spec["kind"] in ARRAY_KINDS else None
 
 
 def model_prior(model):
@@ -49,14 +55,14 @@ class PriorSampler(LatentSampler):
         return model_prior(self.model)
 
     def sample_latent(self, n, seed=None):
-        z = draw_spec(self.spec(), _count(n), seed)
+        z = draw_codes(self.spec(), _count(n), seed)
         if z is None:
             raise KerasaeError(f"{self.model.registered_name}'s prior is drawn by the model "
                                "itself, not as codes; call generate(model, n, seed)")
         return z
 
     def generate(self, model, n, seed=None):
-        z = draw_spec(self.spec(), _count(n), seed)
+        z = draw_codes(self.spec(), _count(n), seed)
         if z is None:
             return np.asarray(model.sample(_count(n), seed=seed), "float32")
         return np.asarray(model.decode(z), "float32")
