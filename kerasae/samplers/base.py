@@ -23,6 +23,7 @@ class LatentSampler:
     name = None
     learned = False  # True: weights (model.weights.h5), False: plain arrays (arrays.npz)
     defaults = {}  # every option with its default: what sampler.json records
+    tiny_options = {}  # options small enough for the conformance check (kerasae.testing)
 
     def __init__(self, **options):
         unknown = sorted(set(options) - set(self.defaults))

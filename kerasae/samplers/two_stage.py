@@ -112,6 +112,7 @@ class TwoStageSampler(LatentSampler):
     learned = True
     defaults = {"second_latent_dim": None, "hidden_units": (256, 256), "epochs": 50,
                 "batch_size": 128, "learning_rate": 1e-3}
+    tiny_options = {"hidden_units": (8,), "epochs": 2}  # for the conformance check
 
     def _settings(self, latent_dim):
         o = self.options

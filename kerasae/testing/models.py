@@ -1,4 +1,4 @@
-"""Conformance checks for kerasae models: the ones the project runs on its own, for plugins.
+"""Conformance checks for model families: the ones the project runs on its own, for plugins.
 
 A plugin's whole test suite can be one line:
 
@@ -14,8 +14,8 @@ declared scalars, that every trainable weight of the encoder and decoder gets a 
 gradient from "loss" (a broken straight-through estimator or a stray stop_gradient fails
 here), that a short fit lowers the loss *and* the reconstruction error (a sign-flipped
 penalty can lower the first alone), that a `.keras` save/load round trip gives the same
-class, config and outputs, and, when the onnx extra and `kerasae.exporters` are
-installed, that the ONNX export matches Keras (a failure names the op that did not
+class, config and outputs, and, when the onnx extra is installed, that the ONNX export
+matches Keras (a failure names the op that did not
 convert).
 Each check is also a function of its own. A failure raises AssertionError saying which
 check failed and why (explicit raises, so `python -O` and non-pytest runners see it too).
@@ -184,7 +184,7 @@ def check_save_load(model, x, directory):
 
 def export_available():
     """None when the ONNX export can run here, else the reason it cannot."""
-    for module in ("kerasae.exporters", "tf2onnx", "onnx", "onnxruntime"):
+    for module in ("tf2onnx", "onnx", "onnxruntime"):
         if importlib.util.find_spec(module) is None:
             return f"{module} is not installed (pip install 'kerasae[onnx]')"
     return None

@@ -1,0 +1,1 @@
+"""kerasae-ext-demo: one plugin of each extension kind but models (see README.md)."""
