@@ -220,3 +220,14 @@ def test_write_a_plugin(tmp_path):
     assert re.search(r"\b2 passed\b", output), output
     # the page's last step uninstalled it: nothing of the plugin is left in the venv
     assert not [f for f in os.listdir(purelib) if "sparse_code" in f or "sparse-code" in f]
+
+
+@pytest.mark.slow
+def test_own_networks(tmp_path):
+    out = run_example("own_networks.py", tmp_path)
+    assert "same codes: True" in out
+    (first, last), = numbers(rf"loss {NUMBER} -> {NUMBER}", out)
+    assert math.isfinite(last)
+    worst, = numbers(rf"max \|diff\| {NUMBER}", out)
+    assert worst < 1e-4
+    assert os.path.isfile(tmp_path / "export" / "encoder.onnx")

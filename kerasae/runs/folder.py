@@ -119,7 +119,16 @@ def resume_config(out, **overrides):
     settings = {k: v for k, v in saved.items() if k in fields}
     settings.update({k: v for k, v in overrides.items() if v is not None},
                     out=out, overwrite=False)
+    # a network given as a .keras file: the model's config holds it whole, so the run
+    # resumes even where the file has moved
+    model_config = saved.get("model_config") or {}
+    settings["params"] = {k: model_config.get(k, v) if _network_file(v) else v
+                          for k, v in (settings.get("params") or {}).items()}
     return TrainConfig(**settings)
+
+
+def _network_file(value):
+    return isinstance(value, str) and value.endswith(".keras")
 
 
 def load_run(run_dir):
