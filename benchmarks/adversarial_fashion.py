@@ -18,8 +18,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.report import (ROOT, base_parser, load_results, machine, markdown_table,  # noqa: E402
-                               save_results, update_section)
+from benchmarks.report import (  # noqa: E402
+    ROOT,
+    base_parser,
+    load_results,
+    machine,
+    markdown_table,
+    save_results,
+    update_section,
+)
 
 TARGET_MSE = 0.0110
 MODELS = {"wae (critic)": ("wae", {"variant": "critic"}), "wae (gan)": ("wae", {"variant": "gan"}),
@@ -31,8 +38,8 @@ def run(label, data, args):
 
     import kerasae
     from kerasae.data.pipeline import make_tf_dataset
-    from kerasae.probability.divergences import mmd
     from kerasae.plots import save_grid
+    from kerasae.probability.divergences import mmd
 
     name, params = MODELS[label]
     keras.utils.set_random_seed(args.seed)

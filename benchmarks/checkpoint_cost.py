@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 def measure(name, repeats, folder):
     import keras
 
-    from kerasae.runs import checkpoints
     from kerasae.models.registry import create_model
+    from kerasae.runs import checkpoints
 
     def build():
         model = create_model(name, input_shape=(28, 28, 1), latent_dim=16)

@@ -17,8 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.report import (machine, markdown_table, save_results,  # noqa: E402
-                               update_section)
+from benchmarks.report import machine, markdown_table, save_results, update_section  # noqa: E402
 
 KERASAE = os.path.join(os.path.dirname(sys.executable), "kerasae")
 COMMANDS = {

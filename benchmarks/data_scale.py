@@ -36,8 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.report import (load_results, machine, markdown_table,  # noqa: E402
-                               save_results, update_section)
+from benchmarks.report import load_results, machine, markdown_table, save_results, update_section  # noqa: E402
 from benchmarks.synthetic_images import write_folder  # noqa: E402
 
 KERASAE = os.path.join(os.path.dirname(sys.executable), "kerasae")

@@ -44,9 +44,9 @@ def main(argv=None):
     import keras
 
     import kerasae
+    from kerasae.data.pipeline import make_tf_dataset
     from kerasae.data.sources import load_dataset
     from kerasae.nets import code_grid
-    from kerasae.data.pipeline import make_tf_dataset
     from kerasae.plots import save_grid
     from kerasae.runs.training import adam
     from kerasae.samplers.langevin import langevin

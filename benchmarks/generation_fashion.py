@@ -27,8 +27,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.report import (base_parser, load_results, machine, markdown_table,  # noqa: E402
-                               save_results, update_section)
+from benchmarks.report import (  # noqa: E402
+    base_parser,
+    load_results,
+    machine,
+    markdown_table,
+    save_results,
+    update_section,
+)
 
 NAME = "generation_fashion"
 FIGURES = os.path.join(ROOT, "benchmarks", "figures")
@@ -109,8 +115,8 @@ def draw_langevin(model, args):
 
 
 def score(samples, data, seconds, spec, sampler, extra=None):
-    from kerasae.plots import save_grid
     from kerasae.evaluation.quality import generation_metrics
+    from kerasae.plots import save_grid
 
     metrics = generation_metrics(samples, data, seed=0)
     slug = re.sub(r"[^a-z0-9]+", "_", f"{spec}_{sampler}".lower()).strip("_")

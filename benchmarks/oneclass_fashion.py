@@ -24,8 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.report import (load_results, machine, markdown_table,  # noqa: E402
-                               save_results, update_section)
+from benchmarks.report import load_results, machine, markdown_table, save_results, update_section  # noqa: E402
 
 CLASSES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
            "Bag", "Boot")

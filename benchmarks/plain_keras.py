@@ -20,11 +20,13 @@ import math
 import keras
 from keras import layers, ops
 
-from kerasae.probability import gaussian
-from kerasae.probability import kernels
-from kerasae.probability import regularizers
+from kerasae.probability import gaussian, kernels, regularizers
+from kerasae.probability.gaussian import (
+    mixture_log_prob,
+    posterior_log_prob,
+    standard_normal_log_prob,
+)
 from kerasae.probability.layers import GaussianPosterior
-from kerasae.probability.gaussian import mixture_log_prob, posterior_log_prob, standard_normal_log_prob
 
 
 class KLLoss(layers.Layer):

@@ -36,8 +36,8 @@ import numpy as np  # noqa: E402
 
 import kerasae  # noqa: E402
 from benchmarks.plain_keras import plain_model  # noqa: E402
-from kerasae.data.sources import load_dataset
 from kerasae.data.pipeline import make_tf_dataset
+from kerasae.data.sources import load_dataset
 from kerasae.models.base import STEPS_PER_EXECUTION, Autoencoder  # noqa: E402
 
 #: model kwargs: the defaults, except where plain `fit` could not express the default (see

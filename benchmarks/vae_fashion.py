@@ -39,9 +39,9 @@ def evaluate(model, x, batch_size=500, samples=8):
 
 def figures(name, model, data):
     """Prior samples and a traversal of the 10 most informative latent dimensions."""
-    from kerasae.probability import divergences
     from kerasae.callbacks.grids import traversal_images
     from kerasae.plots import save_grid
+    from kerasae.probability import divergences
 
     os.makedirs(IMAGES, exist_ok=True)
     save_grid(model.sample(64, seed=0), os.path.join(IMAGES, f"{name}_samples.png"),

@@ -30,8 +30,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.report import (base_parser, load_results, machine, markdown_table,  # noqa: E402
-                               save_results, update_section)
+from benchmarks.report import (  # noqa: E402
+    base_parser,
+    load_results,
+    machine,
+    markdown_table,
+    save_results,
+    update_section,
+)
 
 NAME = "zoo_fashion"
 DEFAULT_MODELS = ("vae,iwae,beta_tcvae,factor_vae,info_vae,vamp,rae,sparse_ae,vq_vae,"

@@ -10,15 +10,15 @@ Runtime: about 12 seconds on a 2-core CPU (300 epochs of 214 rows).
 """
 import os
 
+import keras  # noqa: I001
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import precision_score, recall_score
 from sklearn.model_selection import train_test_split
 
 import kerasae  # before keras: it keeps TensorFlow's start-up lines off stderr
-import keras  # noqa: I001
-from kerasae.runs.threshold import fit_threshold
 from kerasae.evaluation.anomaly import ranking_metrics
+from kerasae.runs.threshold import fit_threshold
 
 EPOCHS = int(os.environ.get("KERASAE_EXAMPLE_EPOCHS", "300"))
 OUT = os.environ.get("KERASAE_EXAMPLE_OUT", "runs/example-anomaly")

@@ -13,15 +13,15 @@ Runtime: about 80 seconds on a 2-core CPU (two models, 5 epochs of about 7 s eac
 """
 import os
 
+import keras  # noqa: I001
 import numpy as np
 
 import kerasae  # before keras: it keeps TensorFlow's start-up lines off stderr
-import keras  # noqa: I001
 from kerasae.callbacks.grids import traversal_images
 from kerasae.data.sources import load_dataset
-from kerasae.probability.divergences import kl_gaussian
 from kerasae.errors import KerasaeError
 from kerasae.plots import save_grid
+from kerasae.probability.divergences import kl_gaussian
 
 EPOCHS = int(os.environ.get("KERASAE_EXAMPLE_EPOCHS", "5"))
 OUT = os.environ.get("KERASAE_EXAMPLE_OUT", "runs/example-beta-vae")

@@ -13,13 +13,13 @@ Runtime: about 20 seconds on a 2-core CPU (200 epochs on 1,437 digits, 200 steps
 """
 import os
 
+import keras  # noqa: I001
 import numpy as np
 
 import kerasae  # before keras: it keeps TensorFlow's start-up lines off stderr
-import keras  # noqa: I001
 from kerasae.data.sources import load_dataset
-from kerasae.probability.divergences import mmd
 from kerasae.plots import save_grid
+from kerasae.probability.divergences import mmd
 from kerasae.samplers.langevin import langevin
 
 EPOCHS = int(os.environ.get("KERASAE_EXAMPLE_EPOCHS", "200"))

@@ -8,8 +8,8 @@ import os
 import numpy as np
 
 import kerasae
-from kerasae.data.sources import load_dataset
 from kerasae.data.pipeline import make_tf_dataset
+from kerasae.data.sources import load_dataset
 
 EPOCHS = int(os.environ.get("KERASAE_EXAMPLE_EPOCHS", "20"))
 OUT = os.environ.get("KERASAE_EXAMPLE_OUT", "runs/example")

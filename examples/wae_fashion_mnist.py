@@ -14,9 +14,9 @@ import numpy as np
 
 import kerasae
 from kerasae.data.sources import load_dataset
-from kerasae.probability.divergences import mmd
 from kerasae.errors import KerasaeError
 from kerasae.plots import save_grid
+from kerasae.probability.divergences import mmd
 
 EPOCHS = int(os.environ.get("KERASAE_EXAMPLE_EPOCHS", "10"))
 OUT = os.environ.get("KERASAE_EXAMPLE_OUT", "runs/example-wae")

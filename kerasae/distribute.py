@@ -24,6 +24,8 @@ import contextlib
 import json
 import os
 
+import numpy as np
+
 from kerasae.errors import KerasaeError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -81,7 +83,7 @@ def worker_out(out, strategy_name):
 def make_strategy(name):
     """The tf.distribute strategy for `name`. Call it before any other TensorFlow op: the
     multi-worker collectives must be configured before TensorFlow starts its runtime."""
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow: only when used (this module must import fast)
 
     if name == "default":
         return tf.distribute.get_strategy()
@@ -97,7 +99,7 @@ def make_strategy(name):
 
 def is_multiworker(strategy=None):
     """True under MultiWorkerMirroredStrategy (default: the strategy in scope)."""
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow: only when used (this module must import fast)
 
     strategy = strategy or tf.distribute.get_strategy()
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
@@ -113,7 +115,7 @@ def check_batch(batch_size, strategy):
 @contextlib.contextmanager
 def precision_policy(name):
     """Build and train under Keras's global dtype policy `name`, restoring it afterwards."""
-    import keras
+    import keras  # TensorFlow: only when used (this module must import fast)
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
@@ -137,7 +139,7 @@ def reducible_logs(logs):
     """A step's logs as Keras can reduce them: under a multi-worker strategy Keras 3.15
     reduces each with axis=0, which fails on scalars ("Invalid reduction dimension 0"), so
     there they get shape (1,), which reduces to a scalar."""
-    from keras import ops
+    from keras import ops  # TensorFlow: only when used (this module must import fast)
 
     if not is_multiworker():
         return logs
@@ -154,7 +156,7 @@ def local_batches(ds):
     own shard. Every worker must then read the same number of batches (an endless pipeline
     taken to `steps_per_epoch`, as kerasae's are), since each read checks with the others.
     Elsewhere `ds` is iterated as it is."""
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow: only when used (this module must import fast)
 
     if not is_multiworker():
         yield from ds
@@ -168,8 +170,7 @@ def across_workers(values, op="sum"):
     """float64 arrays combined elementwise over every worker ("sum", "min" or "max"): one
     collective each, which every worker must call in the same order. Unchanged without a
     multi-worker strategy (a statistic of all the data read on this machine)."""
-    import numpy as np
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow: only when used (this module must import fast)
 
     values = [np.asarray(v, dtype="float64") for v in values]
     if not is_multiworker():

@@ -6,7 +6,12 @@ the one safe reader of user .npy/.npz files (never unpickled).
 import contextlib
 import json
 import os
+import shutil
 import tempfile
+
+import numpy as np
+
+from kerasae.errors import KerasaeError
 
 
 def _umask():
@@ -41,8 +46,6 @@ def atomic_path(path):
 def atomic_folder(path):
     """Yield a temporary folder next to `path`; on success it replaces `path` (a folder)
     whole: readers see the old folder or the new one, never a half-written one."""
-    import shutil
-
     path = os.path.abspath(os.fspath(path))
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
@@ -87,9 +90,6 @@ NUMPY_MAGIC = (b"\x93NUMPY", b"PK\x03\x04")  # .npy header; .npz is a zip archiv
 def load_numpy(path):
     """`np.load` of a .npy/.npz, never unpickling; a file that is not NumPy's (a text file
     named .npy) is refused as such rather than as "pickled data"."""
-    import numpy as np
-
-    from kerasae.errors import KerasaeError
 
     with open(path, "rb") as f:
         head = f.read(6)

@@ -3,12 +3,14 @@ import os
 
 import numpy as np
 
+from kerasae.io import atomic_path
+
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # slow to import: only when a figure is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # slow to import: only when a figure is drawn
 
     return plt
 
@@ -77,7 +79,6 @@ def save_grid(images, path, rows=None, title=None, row_labels=None, dpi=100):
         ax.set_title(title, fontsize=9)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    from kerasae.io import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight", dpi=dpi)
@@ -87,8 +88,6 @@ def save_grid(images, path, rows=None, title=None, row_labels=None, dpi=100):
 
 def save_figure(fig, path, dpi=100):
     """Write a matplotlib figure as a PNG atomically and close it; returns the path."""
-    from kerasae.io import atomic_path
-
     plt = _pyplot()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight", dpi=dpi)

@@ -11,6 +11,7 @@ keeps every line.
 import contextlib
 import importlib.abc
 import importlib.util
+import logging
 import os
 import sys
 
@@ -101,8 +102,6 @@ class _DropRetracingNotices:
 @contextlib.contextmanager
 def no_false_retracing_notices():
     """Drop that notice for the block (`kerasae compare` trains model after model)."""
-    import logging
-
     logger = logging.getLogger("tensorflow")
     notice_filter = _DropRetracingNotices()
     logger.addFilter(notice_filter)

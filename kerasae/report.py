@@ -17,6 +17,7 @@ import re
 
 from kerasae.errors import KerasaeError
 from kerasae.io import atomic_path, read_json
+from kerasae.plots import _pyplot
 from kerasae.runs.folder import CONFIG, HISTORY, MODEL, read_history
 
 SAMPLES, THRESHOLD, EXPORT, MANIFEST = "samples", "threshold.json", "export", "manifest.json"
@@ -249,8 +250,6 @@ def latest_grids(folder):
 
 
 def _curve_png(term, epochs, columns, pair):
-    from kerasae.plots import _pyplot
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(3.4, 2.3))
     for column, style in zip(pair, ("-", "--")):

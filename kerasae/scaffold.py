@@ -22,6 +22,7 @@ import string
 from collections import namedtuple
 
 from kerasae.errors import KerasaeError
+from kerasae.models.registry import get_entry, list_models
 
 PluginNames = namedtuple("PluginNames", "name dist package model class_name")
 
@@ -47,7 +48,6 @@ def plugin_names(name, model=None):
         hint = f" (e.g. --model {suggestion})" if _MODEL.fullmatch(suggestion) else ""
         raise KerasaeError(f"model name {model!r} is not valid: use a lowercase Python "
                            f"identifier (letters, digits and '_', starting with a letter){hint}")
-    from kerasae.models.registry import get_entry, list_models
 
     if model in list_models():
         owner = get_entry(model).dist

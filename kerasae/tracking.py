@@ -8,9 +8,13 @@ import dataclasses
 import logging
 import os
 import warnings
+
 from kerasae import moved
-from kerasae.errors import KerasaeError
 from kerasae.callbacks.mlflow import MLflowLogger, import_mlflow
+from kerasae.distribute import is_chief
+from kerasae.errors import KerasaeError
+from kerasae.io import read_json
+from kerasae.runs.folder import CONFIG
 
 
 def tracking_callbacks(args, config, run_dir=None):
@@ -25,7 +29,6 @@ def tracking_callbacks(args, config, run_dir=None):
             if getattr(args, flag, None) is not None:
                 raise KerasaeError(f"--{flag.replace('_', '-')} needs --track mlflow")
         return []
-    from kerasae.distribute import is_chief
 
     strategy = (config.get("strategy") if isinstance(config, dict)
                 else getattr(config, "strategy", None))
@@ -49,9 +52,6 @@ def tracking_callbacks(args, config, run_dir=None):
 def resolved_config(config, folder):
     """The run's config.json once `train` has written it (input shape, model config...),
     else the config given."""
-    from kerasae.io import read_json
-    from kerasae.runs.folder import CONFIG
-
     path = os.path.join(folder, CONFIG) if folder else None
     if path and os.path.isfile(path):
         resolved = read_json(path)

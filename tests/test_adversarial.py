@@ -8,8 +8,8 @@ import pytest
 
 import kerasae
 from kerasae.cli import main
-from kerasae.probability.divergences import mmd
 from kerasae.errors import KerasaeError
+from kerasae.probability.divergences import mmd
 from tests.helpers import registry_params
 
 SMALL = {"architecture": "mlp", "hidden_units": (32,), "disc_units": (32,)}

@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from kerasae.evaluation import anomaly
-from kerasae.runs import threshold
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
+from kerasae.evaluation import anomaly
+from kerasae.runs import threshold
 from kerasae.runs.config import TrainConfig
 from kerasae.runs.training import train
 

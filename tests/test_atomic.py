@@ -10,8 +10,8 @@ import time
 import pytest
 
 from kerasae import io
-from kerasae.runs.folder import CONFIG
 from kerasae.runs.config import TrainConfig
+from kerasae.runs.folder import CONFIG
 from kerasae.runs.training import train
 
 

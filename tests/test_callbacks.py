@@ -8,7 +8,12 @@ import pytest
 
 import kerasae
 from kerasae.callbacks.annealing import BetaAnnealing, beta_at
-from kerasae.callbacks.grids import LatentTraversal, ReconstructionGrid, SampleGrid, traversal_codes
+from kerasae.callbacks.grids import (
+    LatentTraversal,
+    ReconstructionGrid,
+    SampleGrid,
+    traversal_codes,
+)
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
 

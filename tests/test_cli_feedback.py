@@ -121,8 +121,8 @@ def test_ctrl_c_records_interrupted_and_resume_says_where_it_starts(tmp_path):
 
 
 def test_evaluate_gives_the_same_vae_loss_every_time(tmp_path):
-    from kerasae.runs.config import TrainConfig
     from kerasae.evaluation.reconstruction import evaluate
+    from kerasae.runs.config import TrainConfig
     from kerasae.runs.training import train
 
     run = str(tmp_path / "vae")

@@ -5,8 +5,8 @@ import os
 import pytest
 
 from kerasae.cli import main
-from kerasae.evaluation.compare import resolve_models
 from kerasae.errors import KerasaeError
+from kerasae.evaluation.compare import resolve_models
 
 
 def cli(capsys, *args):

@@ -10,7 +10,6 @@ import os
 
 import numpy as np
 import pytest
-
 from helpers import run_cli
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures", "v0_2")

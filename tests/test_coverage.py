@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from kerasae.cli import main
-from kerasae.evaluation.coverage import class_coverage, label_kl, mode_coverage, train_classifier
 from kerasae.data.sources import load_dataset
+from kerasae.evaluation.coverage import class_coverage, label_kl, mode_coverage, train_classifier
 from kerasae.runs.config import TrainConfig
 from kerasae.runs.training import train
 

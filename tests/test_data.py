@@ -6,9 +6,8 @@ import pytest
 from PIL import Image
 
 from kerasae.data.arrays import apply_scaling
-from kerasae.data.sources import load_dataset
-
 from kerasae.data.pipeline import make_tf_dataset
+from kerasae.data.sources import load_dataset
 from kerasae.errors import KerasaeError
 
 

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasae.probability import adversarial
-from kerasae.probability import divergences
 from kerasae.errors import KerasaeError
+from kerasae.probability import adversarial, divergences
 
 
 def test_mmd_is_unbiased_near_zero_for_one_distribution_and_positive_for_a_shift():

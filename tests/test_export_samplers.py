@@ -10,14 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from kerasae.samplers.arrays import model_prior
-
 import kerasae
 from kerasae import export
 from kerasae.errors import KerasaeError
 from kerasae.models.registry import get_model_class
-from kerasae.samplers.base import create_sampler
-from kerasae.samplers.base import no_sampler_message
+from kerasae.samplers.arrays import model_prior
+from kerasae.samplers.base import create_sampler, no_sampler_message
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNTIME = os.path.join(ROOT, "export")

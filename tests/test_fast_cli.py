@@ -13,12 +13,11 @@ import types
 
 import pytest
 
-from kerasae.models import introspect
-from kerasae.models import registry
-from kerasae.registry import _warned as warned
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
+from kerasae.models import introspect, registry
 from kerasae.params import signature_params
+from kerasae.registry import _warned as warned
 
 NO_TF = """
 import sys

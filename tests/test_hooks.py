@@ -12,9 +12,9 @@ from keras import ops
 from kerasae.models import registry
 from kerasae.models.ae import AE
 from kerasae.models.registry import register_model
+from kerasae.models.saving import load_model
 from kerasae.runs.folder import resume_config
 from kerasae.runs.training import train
-from kerasae.models.saving import load_model
 from tests.test_resume import Crash, config
 
 CALLS = []  # (eager?, batch size) per initialize call, across model instances

@@ -15,8 +15,7 @@ mlflow = pytest.importorskip("mlflow", reason="pip install 'kerasae[mlflow]'")
 
 import kerasae  # noqa: E402
 from kerasae import tracking  # noqa: E402
-from kerasae.callbacks.mlflow import (  # noqa: E402
-    DEFAULT_EXPERIMENT, MLflowLogger, flatten_params)
+from kerasae.callbacks.mlflow import DEFAULT_EXPERIMENT, MLflowLogger, flatten_params  # noqa: E402
 from kerasae.errors import KerasaeError  # noqa: E402
 from tests.helpers import run_cli  # noqa: E402
 

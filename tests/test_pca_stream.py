@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import kerasae
-from kerasae.models import pca as pca_module
 from kerasae.data.pipeline import make_tf_dataset
+from kerasae.models import pca as pca_module
 
 
 def _data():

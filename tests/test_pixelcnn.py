@@ -11,9 +11,9 @@ import pytest
 
 import kerasae
 from kerasae.errors import KerasaeError
+from kerasae.samplers.base import LatentSampler, create_sampler
 from kerasae.samplers.pixelcnn import PixelCNNSampler
 from kerasae.samplers.pixelcnn_net import causal_mask
-from kerasae.samplers.base import LatentSampler, create_sampler
 
 
 def train_vq_vae(x, input_shape=(8, 8, 1), **config):

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from scipy.linalg import sqrtm
 
-from kerasae.evaluation import classifier
-from kerasae.evaluation import quality
 from kerasae.data.memory import Dataset
 from kerasae.data.sources import load_dataset
 from kerasae.errors import KerasaeError
+from kerasae.evaluation import classifier, quality
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,10 @@ import sys
 import time
 
 import pytest
-from tests.helpers import run_cli
 
 from kerasae.cli import main
 from kerasae.report import latest_grids
+from tests.helpers import run_cli
 
 FIXTURE_EXPORT = os.path.join(os.path.dirname(__file__), "..", "export", "tests", "fixture")
 PNG_URI = "data:image/png;base64,"

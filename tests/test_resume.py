@@ -18,14 +18,14 @@ import pytest
 import tensorflow as tf
 
 from kerasae import cli
-from kerasae.runs import checkpoints
 from kerasae.errors import TrainingDivergedError
-from kerasae.models.base import Autoencoder
-from kerasae.nets import build_decoder, build_encoder
 from kerasae.io import read_json
+from kerasae.models.base import Autoencoder
 from kerasae.models.registry import create_model, register_model
-from kerasae.runs.folder import CONFIG, HISTORY, is_finished, resume_config
+from kerasae.nets import build_decoder, build_encoder
+from kerasae.runs import checkpoints
 from kerasae.runs.config import TrainConfig
+from kerasae.runs.folder import CONFIG, HISTORY, is_finished, resume_config
 from kerasae.runs.training import train
 from tests.helpers import registry_params
 

@@ -18,8 +18,8 @@ import pytest
 import tensorflow as tf
 
 from kerasae.data import options
-from kerasae.runs import data as rundata
 from kerasae.errors import KerasaeError
+from kerasae.runs import data as rundata
 
 SIZE = 16
 

@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 
 import kerasae
-from kerasae.probability.layers import BernoulliLikelihood, GaussianLikelihood, GaussianPosterior
 from kerasae.errors import KerasaeError
 from kerasae.probability.gaussian import gaussian_kl
+from kerasae.probability.layers import BernoulliLikelihood, GaussianLikelihood, GaussianPosterior
 
 TINY = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
 

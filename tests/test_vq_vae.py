@@ -10,8 +10,7 @@ import pytest
 import tensorflow as tf
 
 import kerasae
-from kerasae import testing
-from kerasae import export
+from kerasae import export, testing
 from kerasae.errors import KerasaeError
 from tests.helpers import run_cli
 

@@ -5,15 +5,13 @@ import csv
 import keras
 import numpy as np
 import pytest
-
-from kerasae.samplers.arrays import model_prior
 import tensorflow as tf
 
 import kerasae
-from kerasae.probability import divergences
-from kerasae.probability import regularizers
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
+from kerasae.probability import divergences, regularizers
+from kerasae.samplers.arrays import model_prior
 
 SHAPE = (8, 8, 1)
 

@@ -20,8 +20,8 @@ import kerasae
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
 from kerasae.evaluation.likelihood import log_likelihood
-from kerasae.probability.gaussian import gaussian_kl
 from kerasae.models.vae import VAE
+from kerasae.probability.gaussian import gaussian_kl
 
 TINY = {"hidden_units": (16,), "filters": (4, 8)}
 

@@ -1,8 +1,13 @@
 """Prometheus metrics of `kerasae-runtime serve`, in a registry of their own (so two apps in
 one process, as in tests, do not collide): requests by endpoint and status, latency,
 batch sizes (rows and requests per onnxruntime call) and errors by kind."""
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -5,9 +5,10 @@ CoNLL 2016), cyclical (Fu et al., "Cyclical Annealing Schedule", NAACL 2019) and
 logistic ramp.
 """
 import math
-import keras
-from kerasae.errors import KerasaeError
 
+import keras
+
+from kerasae.errors import KerasaeError
 
 SCHEDULES = ("linear", "cyclical", "sigmoid")
 

@@ -5,9 +5,13 @@ under the run's `samples/` folder and, given a TensorBoard log folder, to Tensor
 images.
 """
 import os
+
 import keras
 import numpy as np
+import tensorflow as tf
+
 from kerasae.errors import KerasaeError
+from kerasae.plots import grid_image, is_image_shape, save_grid
 
 
 def traversal_codes(z_ref, steps=9, span=3.0, dims=None):
@@ -57,15 +61,12 @@ class _GridCallback(keras.callbacks.Callback):
         last = epoch + 1 == (self.params or {}).get("epochs")
         if (epoch + 1) % self.every and not last:
             return
-        from kerasae.plots import grid_image, save_grid
 
         images, rows, title = self.images()
         path = os.path.join(self.folder, f"{self.stem}_epoch{epoch + 1:03d}.png")
         save_grid(images, path, rows=rows, title=f"{title}, epoch {epoch + 1}",
                   row_labels=self.row_labels)
         if self.log_dir:
-            import tensorflow as tf
-
             if self._writer is None:
                 self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "images"))
             canvas = grid_image(images, rows=rows)
@@ -134,8 +135,6 @@ def default_grid_callbacks(model, run_dir, data):
     """The grids `kerasae train` writes for any model on image data: reconstructions, and
     prior samples plus a latent traversal where the model is generative. `data`: a kerasae
     dataset (only the first test examples are read, `data.head`) or an array of examples."""
-    from kerasae.plots import is_image_shape
-
     if not is_image_shape(tuple(model.data_shape)):
         return []
     x_test = data.head("test", GRID_EXAMPLES) if hasattr(data, "head") else \

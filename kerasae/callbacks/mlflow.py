@@ -11,9 +11,10 @@ import json
 import os
 import re
 import time
-import keras
-from kerasae.errors import KerasaeError
 
+import keras
+
+from kerasae.errors import KerasaeError
 
 DEFAULT_URI = "sqlite:///mlruns.db"  # a local store in the working folder: needs no server
 
@@ -43,7 +44,7 @@ _UNREACHABLE = re.compile(r"Failed to establish|Connection refused|Max retries e
 
 def import_mlflow():
     try:
-        import mlflow
+        import mlflow  # optional: the mlflow extra
     except ImportError as exc:
         if exc.name == "mlflow":
             raise KerasaeError("MLflow tracking needs the mlflow package; pip install "
@@ -173,7 +174,7 @@ class MLflowLogger(keras.callbacks.Callback):
             raise KerasaeError(f"MLflow at {self.uri} failed: {_reason(exc)}") from None
 
     def on_train_begin(self, logs=None):
-        from mlflow.entities import Param
+        from mlflow.entities import Param  # optional: the mlflow extra
 
         self.connect()
         if self._active_run_id is not None:
@@ -189,7 +190,7 @@ class MLflowLogger(keras.callbacks.Callback):
             self._call(self._client.log_batch, self.run_id, params=entries)
 
     def on_epoch_end(self, epoch, logs=None):
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric  # optional: the mlflow extra
 
         now, metrics = int(time.time() * 1000), []
         for key, value in (logs or {}).items():

@@ -6,9 +6,14 @@ model (TensorFlow takes seconds to import). A user error prints one line on stde
 exits 2 (no traceback unless --debug); warnings print as one line each.
 """
 import argparse
+import importlib
 import os
 import sys
 import warnings
+
+from kerasae import quiet
+from kerasae.errors import KerasaeError
+from kerasae.version import __version__
 
 COMMAND_MODULES = ("models", "train", "evaluate", "sample", "detect", "compare", "export",
                    "new_plugin", "report", "fit_sampler", "convert_tfrecord")
@@ -49,11 +54,8 @@ def verbosity(args):
 
 
 def build_parser():
-    import importlib
-
     parser = _Parser(prog="kerasae", description="A zoo of autoencoders for Keras 3.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    from kerasae.version import __version__
     parser.add_argument("--version", action="version", version=f"kerasae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -80,8 +82,6 @@ def _one_line_warnings():
 
 def _quiet_tensorflow(debug):
     """Import TensorFlow now, its start-up notices out of sight unless --debug."""
-    from kerasae import quiet
-
     if debug:
         quiet.uninstall()  # imported where first needed, notices and all
         return
@@ -97,7 +97,6 @@ def main(argv=None):
     # importing it takes seconds, so --help, --version, list and info never do.
     if getattr(args, "needs_tensorflow", True):
         _quiet_tensorflow(args.debug)
-    from kerasae.errors import KerasaeError
 
     try:
         return args.func(args) or 0

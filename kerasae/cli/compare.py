@@ -1,4 +1,7 @@
 """`kerasae compare`: several families at one latent size against PCA (kerasae.compare)."""
+import os
+
+from kerasae.cli import add_verbosity, verbosity
 
 
 def register(sub):
@@ -7,7 +10,9 @@ def register(sub):
     p.add_argument("--dataset", default="digits",
                    help="digits, fashion_mnist, mnist, cifar10, or a path (an image folder, "
                         "TFRecord files, .npy, .npz, .csv; default digits)")
-    from kerasae.cli.train import add_image_options
+    from kerasae.cli.train import (
+        add_image_options,  # imports TensorFlow: only when used
+    )
 
     add_image_options(p)
     p.add_argument("--latent-dim", type=int, default=16)
@@ -21,17 +26,13 @@ def register(sub):
                                  "the same settings are reused")
     p.add_argument("--retrain", action="store_true",
                    help="train again even where OUT/MODEL holds a finished run")
-    from kerasae.cli import add_verbosity
 
     add_verbosity(p)
     p.set_defaults(func=cmd_compare)
 
 
 def cmd_compare(args):
-    import os
-
-    from kerasae.cli import verbosity
-    from kerasae.evaluation.compare import compare
+    from kerasae.evaluation.compare import compare  # imports TensorFlow: only when used
 
     result = compare(dataset=args.dataset, latent_dim=args.latent_dim, models=args.models,
                      epochs=args.epochs, out=args.out, batch_size=args.batch_size,

@@ -1,4 +1,8 @@
 """`kerasae convert-tfrecord SOURCE OUT_DIR`: an image folder or array as sharded TFRecords."""
+import sys
+
+from kerasae.cli import add_verbosity, verbosity
+from kerasae.data.options import parse_image_size
 
 
 def register(sub):
@@ -15,18 +19,13 @@ def register(sub):
     p.add_argument("--channels", type=int, choices=(1, 3),
                    help="1 (greyscale) or 3 (RGB) (default: those of the first image)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
-    from kerasae.cli import add_verbosity
 
     add_verbosity(p)
     p.set_defaults(func=cmd_convert_tfrecord)
 
 
 def cmd_convert_tfrecord(args):
-    import sys
-
-    from kerasae.cli import verbosity
-    from kerasae.data.options import parse_image_size
-    from kerasae.data.tfrecord import convert
+    from kerasae.data.tfrecord import convert  # imports TensorFlow: only when used
 
     def progress(n):
         print(f"\r{n} records", end="", flush=True)

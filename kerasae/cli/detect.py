@@ -1,6 +1,8 @@
 """`kerasae detect RUN_DIR --data PATH`: anomaly scores, decisions and figures (kerasae.anomaly)."""
 import json
 
+from kerasae.cli import add_verbosity, verbosity
+
 
 def register(sub):
     p = sub.add_parser("detect", help="score data for anomalies with a trained run")
@@ -21,14 +23,13 @@ def register(sub):
     p.add_argument("--out", help="scores CSV (default RUN_DIR/detect/scores.csv); the "
                                  "figures are written next to it")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
-    from kerasae.cli import add_verbosity
 
     add_verbosity(p)
     p.set_defaults(func=cmd_detect)
 
 
 def cmd_detect(args):
-    from kerasae.evaluation.anomaly import detect
+    from kerasae.evaluation.anomaly import detect  # imports TensorFlow: only when used
 
     s = detect(args.run_dir, args.data, threshold=args.threshold,
                contamination=args.contamination, percentile=args.percentile,
@@ -42,7 +43,6 @@ def cmd_detect(args):
     if "auroc" in s:
         print(f"AUROC {s['auroc']:.4f}, average precision {s['average_precision']:.4f} "
               f"({s['n_anomalies']} anomalies, {s['n_normal']} normal); ROC curve {s['roc_png']}")
-    from kerasae.cli import verbosity
 
     if verbosity(args):
         print(f"wrote {s['scores_csv']} and {s['histogram_png']}")

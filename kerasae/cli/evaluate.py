@@ -1,6 +1,9 @@
 """`kerasae evaluate RUN_DIR`: test reconstruction metrics of a finished run."""
 import json
 
+from kerasae.cli import add_verbosity, verbosity
+from kerasae.errors import KerasaeError
+
 
 def register(sub):
     p = sub.add_parser("evaluate", help="test reconstruction MSE and PSNR of a run")
@@ -22,22 +25,21 @@ def register(sub):
                         "2016; models with a posterior: vae, iwae, vamp, ...)")
     p.add_argument("--k", type=int, default=1000,
                    help="importance samples per example for --log-likelihood (default 1000)")
-    from kerasae.cli import add_verbosity
 
     add_verbosity(p)
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args):
-    from kerasae.cli import verbosity
-    from kerasae.evaluation.reconstruction import evaluate
+    from kerasae.evaluation.reconstruction import (
+        evaluate,  # imports TensorFlow: only when used
+    )
 
     if args.sampler and not args.generation:
-        from kerasae.errors import KerasaeError
-
         raise KerasaeError("--sampler chooses the generator for --generation; add --generation")
     likelihood = None
     if args.log_likelihood:  # first: a model without a posterior fails before any work
+        # imports TensorFlow: only when used
         from kerasae.evaluation.likelihood import evaluate_run
 
         likelihood = evaluate_run(args.run_dir, dataset=args.dataset, k=args.k)
@@ -45,6 +47,7 @@ def cmd_evaluate(args):
     if likelihood is not None:
         metrics["log_likelihood"] = likelihood
     if args.generation:
+        # imports TensorFlow: only when used
         from kerasae.evaluation.quality import evaluate_generation
 
         metrics["generation"] = evaluate_generation(args.run_dir, dataset=args.dataset,
@@ -60,7 +63,9 @@ def cmd_evaluate(args):
             print(f"log-likelihood: {likelihood['nats']:.2f} nats "
                   f"(± {likelihood['stderr']:.2f}) with k={likelihood['k']}")
         if args.generation:
-            from kerasae.evaluation.quality import describe
+            from kerasae.evaluation.quality import (
+                describe,  # imports TensorFlow: only when used
+            )
 
             print(describe(metrics["generation"]), end="")
     return 0

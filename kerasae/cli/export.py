@@ -2,6 +2,11 @@
 (--format triton / tfserving) the same files laid out as a server loads them."""
 import os
 
+from kerasae.cli import add_verbosity, verbosity
+from kerasae.errors import KerasaeError
+from kerasae.export.registry import DEFAULT_FORMATS, exporter
+from kerasae.export.registry import names as exporter_names
+
 
 def register(sub):
     p = sub.add_parser("export", help="export a run's encoder, decoder and scorer (ONNX, "
@@ -40,15 +45,16 @@ def register(sub):
     p.add_argument("--max-batch-size", type=int, default=None, metavar="N",
                    help="triton: max_batch_size of each config.pbtxt, 0 for no batching "
                         "(default 256)")
-    from kerasae.cli import add_verbosity
 
     add_verbosity(p)
     p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args):
-    from kerasae.errors import KerasaeError
-    from kerasae.export.run import export_layout, export_run
+    from kerasae.export.run import (  # imports TensorFlow: only when used
+        export_layout,
+        export_run,
+    )
 
     if args.opset is not None and not 9 <= args.opset <= 21:
         raise KerasaeError(f"--opset must be between 9 and 21, got {args.opset}")
@@ -65,7 +71,6 @@ def cmd_export(args):
                               fp16=args.fp16, int8=args.int8, opset=args.opset,
                               optimize=args.optimize, version=args.layout_version or 1,
                               sampler=args.sampler)
-    from kerasae.cli import verbosity
 
     out = args.out or os.path.join(args.run_dir, "export")
     level = verbosity(args)
@@ -93,10 +98,6 @@ def cmd_export(args):
 def _formats(value):
     """(export formats, None) or ((), the layout) that --format names, checked against the
     exporter registry before anything slow runs."""
-    from kerasae.errors import KerasaeError
-    from kerasae.export.registry import DEFAULT_FORMATS, exporter
-    from kerasae.export.registry import names as exporter_names
-
     names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
     if names == ("all",):
         return DEFAULT_FORMATS, None
@@ -115,9 +116,6 @@ def _formats(value):
 def _layout_settings(args):
     """The layout's settings (None for a plain export); a flag that does not apply to
     --format is refused rather than ignored."""
-    from kerasae.errors import KerasaeError
-    from kerasae.export.registry import names as exporter_names
-
     formats, layout = _formats(args.format)
     settings = layout.settings if layout is not None else {}
     applies = {"--name": layout is not None,
@@ -151,6 +149,4 @@ def _layout_settings(args):
 
 
 def _settings_of(name):
-    from kerasae.export.registry import exporter
-
     return exporter(name).settings

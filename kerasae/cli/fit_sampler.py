@@ -1,6 +1,10 @@
 """`kerasae fit-sampler RUN --sampler NAME [--param KEY=VALUE ...] [--seed S]`: fit a
 latent sampler (kerasae.samplers) to a finished run's training codes and make it the
 run's default, so `kerasae sample` and `kerasae export` generate from it."""
+import os
+
+from kerasae.cli import add_verbosity
+from kerasae.params import parse_assignments
 
 
 def register(sub):
@@ -13,16 +17,13 @@ def register(sub):
     p.add_argument("--param", action="append", metavar="KEY=VALUE", default=[],
                    help="a sampler option (repeatable), e.g. n_components=20 for gmm")
     p.add_argument("--seed", type=int, help="seeds the fit (default: the run's seed)")
-    from kerasae.cli import add_verbosity
 
     add_verbosity(p)
     p.set_defaults(func=cmd_fit_sampler)
 
 
 def cmd_fit_sampler(args):
-    import os
-
-    from kerasae.params import parse_assignments
+    # imports TensorFlow: only when used
     from kerasae.runs.samplers import fit_run_sampler, run_samplers_dir
 
     sampler = fit_run_sampler(args.run_dir, args.sampler, seed=args.seed,

@@ -5,6 +5,14 @@ the source does not say for certain is imported instead: slower, the same answer
 extension kind has a registry (`--kind models|samplers|datasets|exporters|architectures`).
 """
 import importlib
+import inspect
+import sys
+import warnings
+
+from kerasae.errors import KerasaeError
+from kerasae.models import introspect
+from kerasae.models.registry import MODELS
+from kerasae.quiet import stderr_to_devnull
 
 #: --kind -> the registry that holds it ("module:attribute"; none of them imports TF)
 KINDS = {"models": "kerasae.models.registry:MODELS",
@@ -35,9 +43,6 @@ def registry(kind):
 
 def describe(entry, debug=False):
     """The `introspect.ModelInfo` of a model entry: from its source, else by importing it."""
-    from kerasae.models import introspect
-    from kerasae.models.registry import MODELS
-
     try:
         return introspect.read(entry.target)
     except introspect.StaticReadError:
@@ -46,10 +51,6 @@ def describe(entry, debug=False):
 
 def doc_of(reg, entry, debug=False):
     """(docstring, module docstring) of another kind's entry: read, else imported."""
-    import inspect
-    import sys
-
-    from kerasae.models import introspect
 
     try:
         return introspect.read_doc(entry.target)
@@ -62,9 +63,6 @@ def doc_of(reg, entry, debug=False):
 def _load_quietly(reg, entry, debug):
     """`reg.load_entry(entry)` with fd 2 pointed away, since the import may start TensorFlow,
     whose native runtime logs there; the warnings it raises (a broken plugin) are shown after."""
-    import warnings
-
-    from kerasae.quiet import stderr_to_devnull
 
     caught = []
     try:
@@ -81,8 +79,6 @@ def _summary(doc):
 
 
 def cmd_list(args):
-    from kerasae.errors import KerasaeError
-
     reg = registry(args.kind)
     rows = []
     for name in reg.names(args.pattern):

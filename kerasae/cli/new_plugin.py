@@ -1,4 +1,8 @@
 """`kerasae new-plugin NAME`: write a plugin distribution ready to install (kerasae.scaffold)."""
+import os
+import shlex
+
+from kerasae.scaffold import plugin_names, write_plugin
 
 
 def register(sub):
@@ -13,10 +17,6 @@ def register(sub):
 
 
 def cmd_new_plugin(args):
-    import os
-    import shlex
-
-    from kerasae.scaffold import plugin_names, write_plugin
 
     names = plugin_names(args.name, args.model)
     path = write_plugin(args.name, model=args.model, out=args.out)

@@ -1,4 +1,9 @@
 """`kerasae report RUN_DIR`: one self-contained HTML page about a finished run."""
+import warnings
+
+from kerasae.cli import _quiet_tensorflow
+from kerasae.errors import KerasaeError
+from kerasae.report import check_run, report_path, write_report
 
 
 def register(sub):
@@ -15,16 +20,12 @@ def register(sub):
 
 
 def cmd_report(args):
-    import warnings
-
-    from kerasae.errors import KerasaeError
-    from kerasae.report import check_run, report_path, write_report
 
     check_run(args.run_dir)  # a bad folder fails in a blink, not after TensorFlow's import
     report_path(args.run_dir, args.out)
     metrics, note = None, "not evaluated (--no-evaluate)"
     if args.evaluate:
-        from kerasae.cli import _quiet_tensorflow
+        # imports TensorFlow: only when used
         from kerasae.evaluation.reconstruction import evaluate
 
         _quiet_tensorflow(args.debug)

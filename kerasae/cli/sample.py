@@ -3,6 +3,14 @@ prior samples, or a latent traversal (one row per latent dimension), or `--lange
 samples from a denoising autoencoder's score (kerasae.sampling)."""
 import os
 
+import numpy as np
+
+from kerasae.cli import add_verbosity, verbosity
+from kerasae.errors import KerasaeError
+from kerasae.io import atomic_path
+from kerasae.plots import save_grid
+from kerasae.runs.folder import load_run
+
 
 def register(sub):
     p = sub.add_parser("sample", help="write a PNG grid of samples from a generative run")
@@ -34,17 +42,15 @@ def register(sub):
                    help="Langevin with a decreasing noise schedule (see kerasae.sampling); "
                         "on an ncsn run, Song and Ermon's annealed Langevin with --steps "
                         "steps per noise level and --step-size as its epsilon (default 2e-5)")
-    from kerasae.cli import add_verbosity
 
     add_verbosity(p)
     p.set_defaults(func=cmd_sample)
 
 
 def cmd_sample(args):
-    from kerasae.errors import KerasaeError
-    from kerasae.plots import save_grid
-    from kerasae.runs.folder import load_run
-    from kerasae.runs.samplers import run_generator
+    from kerasae.runs.samplers import (
+        run_generator,  # imports TensorFlow: only when used
+    )
 
     if args.sampler and (args.traverse or args.langevin):
         raise KerasaeError("--sampler chooses where latent samples come from; drop it with "
@@ -62,9 +68,6 @@ def cmd_sample(args):
     draw, description = run_generator(args.run_dir, config, model, args.sampler)
     images = draw(args.n, args.seed)
     if out.lower().endswith(".npy"):
-        import numpy as np
-
-        from kerasae.io import atomic_path
 
         with atomic_path(out) as tmp:
             np.save(tmp, np.asarray(images, dtype="float32"))
@@ -75,10 +78,9 @@ def cmd_sample(args):
 
 
 def cmd_traverse(args):
-    from kerasae.callbacks.grids import traversal_images
-    from kerasae.errors import KerasaeError
-    from kerasae.plots import save_grid
-    from kerasae.runs.folder import load_run
+    from kerasae.callbacks.grids import (
+        traversal_images,  # imports TensorFlow: only when used
+    )
 
     steps = 9 if args.steps is None else args.steps
     if steps < 2:
@@ -91,7 +93,7 @@ def cmd_traverse(args):
     config, model = load_run(args.run_dir)
     z_ref, where = None, "the prior mean"
     if args.reference is not None:
-        from kerasae.runs.data import open_data
+        from kerasae.runs.data import open_data  # imports TensorFlow: only when used
 
         data = open_data(config, scaling=config.get("scaling"))  # as the run read it
         if not 0 <= args.reference < data.n_test:
@@ -108,10 +110,14 @@ def cmd_traverse(args):
 
 
 def cmd_langevin(args):
-    from kerasae.errors import KerasaeError
-    from kerasae.plots import save_grid
-    from kerasae.runs.folder import load_run
-    from kerasae.samplers.langevin import DEFAULT_EPSILON, annealed_langevin, is_noise_conditional, langevin, score_sigma
+    # imports TensorFlow: only when used
+    from kerasae.samplers.langevin import (
+        DEFAULT_EPSILON,
+        annealed_langevin,
+        is_noise_conditional,
+        langevin,
+        score_sigma,
+    )
 
     steps = 100 if args.steps is None else args.steps
     if args.n <= 0 or steps <= 0:
@@ -140,8 +146,6 @@ def cmd_langevin(args):
 
 
 def _wrote(args, line):
-    from kerasae.cli import verbosity
-
     if verbosity(args):
         print(line)
 

@@ -2,14 +2,34 @@
 
 Its flags are TrainConfig's fields (kerasae.runs.config): help, types and choices there.
 """
+import argparse
 import dataclasses
 import os
+import sys
 
-from kerasae.runs.config import RESUME_CHANGES, RESUME_KEYS, TRAIN_KEYS
+import tomllib
+
+from kerasae.cli import add_verbosity, verbosity
+from kerasae.errors import KerasaeError
+from kerasae.params import parse_assignments
+from kerasae.runs.config import (
+    RESUME_CHANGES,
+    RESUME_KEYS,
+    TRAIN_KEYS,
+    TrainConfig,
+    field,
+    flag_of,
+)
+from kerasae.runs.folder import (
+    HISTORY,
+    is_finished,
+    read_history,
+    resume_config,
+    settings_diff,
+)
+
 
 def register(sub):
-    from kerasae.runs.config import field
-
     p = sub.add_parser("train", help="train a model and write a run folder")
     for name in TRAIN_KEYS:  # TrainConfig is the one source of the flags
         _add_setting(p, name)
@@ -30,15 +50,12 @@ def register(sub):
                         "$MLFLOW_TRACKING_URI, else sqlite:///mlruns.db in this folder)")
     p.add_argument("--experiment", metavar="NAME",
                    help="MLflow experiment (default kerasae)")
-    from kerasae.cli import add_verbosity
 
     add_verbosity(p)
     p.set_defaults(func=cmd_train)
 
 
 def _flags(keys):
-    from kerasae.runs.config import flag_of
-
     return ", ".join(flag_of(k) for k in keys[:-1]) + f" and {flag_of(keys[-1])}"
 
 
@@ -51,8 +68,6 @@ def add_image_options(p):
 
 def _add_setting(p, name):
     """The flag of TrainConfig's field `name`, from its metadata (kerasae.runs.config)."""
-    from kerasae.runs.config import field, flag_of
-
     f = field(name)
     kind = f.metadata["type"]
     kind = _argument_type(kind) if kind not in (None, int, float, str) else kind
@@ -65,9 +80,6 @@ def _add_setting(p, name):
 
 def _argument_type(parse):
     """argparse type from a parser that raises KerasaeError (argparse then says exit 2)."""
-    import argparse
-
-    from kerasae.errors import KerasaeError
 
     def convert(text):
         try:
@@ -82,9 +94,6 @@ def _argument_type(parse):
 
 
 def load_toml(path):
-    import tomllib
-
-    from kerasae.errors import KerasaeError
 
     try:
         with open(path, "rb") as f:
@@ -102,9 +111,6 @@ def load_toml(path):
 
 def resolve_config(args):
     """CLI flags over the config file over the defaults."""
-    from kerasae.params import parse_assignments
-    from kerasae.runs.config import TrainConfig
-
     settings = load_toml(args.config) if args.config else {}
     params = dict(settings.pop("params", {}) or {})
     params.update(parse_assignments(args.param))
@@ -119,9 +125,6 @@ def resolve_config(args):
 
 def resume_settings(args):
     """The run's own config for --resume; other flags would silently change the run."""
-    from kerasae.errors import KerasaeError
-    from kerasae.runs.folder import resume_config
-
     if not args.out:
         raise KerasaeError("--resume needs --out RUN_DIR, the folder of the run to continue")
     given = [k for k in TRAIN_KEYS if k not in RESUME_KEYS and getattr(args, k, None) is not None]
@@ -134,9 +137,7 @@ def resume_settings(args):
 
 
 def cmd_train(args):
-    from kerasae.cli import verbosity
-    from kerasae.runs.folder import HISTORY, is_finished, settings_diff
-    from kerasae.runs.training import train
+    from kerasae.runs.training import train  # imports TensorFlow: only when used
 
     level = verbosity(args)
     if args.resume:
@@ -148,7 +149,8 @@ def cmd_train(args):
         config = resolve_config(args)
         if config.out and not config.overwrite and is_finished(config.out):
             return _reuse(config, settings_diff(config.out, config))
-    from kerasae import tracking
+
+    from kerasae import tracking  # imports TensorFlow: only once the arguments are checked
 
     trackers = tracking.tracking_callbacks(args, config)  # a bad URI fails before training
     out, _, history = train(config, callbacks=trackers, verbose=_keras_verbose(level),
@@ -166,9 +168,6 @@ def cmd_train(args):
 def _reuse(config, diff):
     """Re-running a finished run's command reuses it (as `compare` does); other settings
     would silently replace it, so they need --overwrite."""
-    from kerasae.errors import KerasaeError
-    from kerasae.runs.folder import HISTORY, read_history
-
     if diff:
         raise KerasaeError(f"{config.out} already holds a finished run trained with other "
                            f"settings ({', '.join(diff)} differ); pass --overwrite to replace "
@@ -178,6 +177,7 @@ def _reuse(config, diff):
     _summary(config.model, read_history(config.out), config.out,
              os.path.join(config.out, HISTORY))
     if config.sampler:  # the same model: fit the sampler asked for, if it is not there yet
+        # imports TensorFlow: only when used
         from kerasae.runs.samplers import fit_run_sampler, load_sampler
 
         if load_sampler(config.out, config.sampler) is None:
@@ -195,8 +195,6 @@ def _summary(model, history, out, history_path):
 def _keras_verbose(level):
     """Keras's fit verbosity: a live progress bar on a terminal, one line per epoch in a
     log file (a bar there is a wall of carriage returns), nothing with --quiet."""
-    import sys
-
     if level == 0:
         return 0
     return 1 if sys.stdout.isatty() or level == 2 else 2

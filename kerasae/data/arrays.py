@@ -5,14 +5,16 @@ memory-mapped and streamed (`kerasae.data.mapped`); uint8 kept uint8 until the b
 scaled.
 """
 import os
-import numpy as np
-from kerasae.data.memory import Dataset, _check_finite, _split
-from kerasae_runtime.manifest import ExportError
-from kerasae_runtime.manifest import scale as runtime_scale
 
+import numpy as np
+
+from kerasae.data.csv_files import _read_csv
+from kerasae.data.memory import Dataset, _check_finite, _split
+from kerasae.data.streams import open_images
 from kerasae.errors import KerasaeError
 from kerasae.io import load_numpy
-from kerasae.data.csv_files import _read_csv
+from kerasae_runtime.manifest import ExportError
+from kerasae_runtime.manifest import scale as runtime_scale
 
 
 def _load_numpy(path, test_fraction, scaling):
@@ -111,8 +113,6 @@ def read_examples(path):
         raise KerasaeError(f"data path {path} does not exist; check the path")
     lower = str(path).lower()
     if os.path.isdir(path):
-        from kerasae.data.streams import open_images
-
         # raw pixel values, like the other files
         x = open_images(str(path), split=False).arrays("all") * np.float32(255.0)
     elif lower.endswith(".csv"):

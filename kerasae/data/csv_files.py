@@ -1,8 +1,11 @@
 """A .csv of numeric columns: parsed in one streaming pass straight to float32, min-max
 scaled with the training split's statistics (saved in the run).
 """
+import csv
 import os
+
 import numpy as np
+
 from kerasae.data.memory import _check_finite, _split
 from kerasae.errors import KerasaeError
 
@@ -35,8 +38,6 @@ def _scale_in_place(x, scaling):
 def _read_csv(path, chunk=65536):
     """A CSV of numeric columns as float32, parsed in one streaming pass (rows are
     converted chunk by chunk, never held as strings)."""
-    import csv
-
     with open(path, newline="", encoding="utf-8") as f:
         rows = (r for r in csv.reader(f) if r and any(c.strip() for c in r))
         first = next(rows, None)

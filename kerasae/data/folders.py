@@ -8,10 +8,23 @@ converted to TFRecord (`kerasae.data.tfrecord`) keeps its split.
 """
 import os
 import warnings
+
 import numpy as np
+import tensorflow as tf
+
 from kerasae.data import pipeline
+from kerasae.data.images import (
+    GREY_MODES,
+    IMAGE_SUFFIXES,
+    SCALING,
+    TF_FORMATS,
+    _header,
+    decode_image,
+    key_fraction,
+    list_images,
+)
+from kerasae.data.pipeline import file_dataset
 from kerasae.errors import KerasaeError
-from kerasae.data.images import _header, GREY_MODES, IMAGE_SUFFIXES, SCALING, TF_FORMATS, decode_image, key_fraction, list_images
 
 
 # ---------------------------------------------------------------------- the common interface
@@ -124,8 +137,6 @@ class ImageFolder(StreamingDataset):
         self._keys = {"all": keys}
         self._files = {"all": files}
         if split:
-            import tensorflow as tf
-
             fraction = key_fraction(tf.constant(keys)).numpy()
             test = fraction < test_fraction
             if len(test) > 1 and test.all() or not test.any():
@@ -146,9 +157,6 @@ class ImageFolder(StreamingDataset):
         return [os.fsdecode(k) for k in self._keys[self._check_split(split)]]
 
     def _pipeline(self, split, batch_size, shuffle, seed, repeat, drop_remainder, shard):
-        import tensorflow as tf
-
-        from kerasae.data.pipeline import file_dataset
 
         size, channels = self.input_shape[:2], self.input_shape[2]
 

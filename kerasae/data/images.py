@@ -5,10 +5,13 @@ tf.data; pixels stay uint8 until the batch is scaled. The train/test split of a 
 a stable hash of each example's key (FarmHash Fingerprint64, which TensorFlow guarantees
 stable across platforms and versions).
 """
+import io
 import os
-import numpy as np
-from kerasae.errors import KerasaeError
 
+import numpy as np
+import tensorflow as tf
+
+from kerasae.errors import KerasaeError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -38,8 +41,6 @@ def _check_size(size):
 def key_fraction(keys):
     """Per key (a string tensor, rank 1) a fraction in [0, 1): Fingerprint64's first 7
     bytes. A key whose fraction is below test_fraction is in the test split."""
-    import tensorflow as tf
-
     fp = tf.cast(tf.fingerprint(tf.reshape(keys, [-1]), method="farmhash64"), tf.float64)
     weights = tf.constant([2.0 ** (-8 * (i + 1)) for i in range(7)], tf.float64)
     return tf.reduce_sum(fp[:, :7] * weights, axis=1)
@@ -52,8 +53,6 @@ def decode_image(data, channels, size, other_formats=True, resize=True):
     bilinear, rounded back to uint8) where its size differs from `size`. A caller that
     knows every image is PNG/JPEG/GIF/BMP (`other_formats=False`) or already `size`
     (`resize=False`) leaves those branches out of the graph (~15-30 us an image less)."""
-    import tensorflow as tf
-
     if not other_formats:
         img = tf.io.decode_image(data, channels=0, expand_animations=False)
         return fit_image(tf.ensure_shape(img, (None, None, None)), channels, size, resize)
@@ -68,9 +67,7 @@ def decode_image(data, channels, size, other_formats=True, resize=True):
 
 
 def _pil_decode(data):
-    import io
-
-    from PIL import Image
+    from PIL import Image  # only for the images TensorFlow cannot decode
 
     with Image.open(io.BytesIO(data)) as im:
         a = np.asarray(im.convert("L" if im.mode in GREY_MODES else "RGB"))
@@ -79,8 +76,6 @@ def _pil_decode(data):
 
 def fit_image(img, channels, size, resize=True):
     """uint8 image of any channel count (1-4) -> `channels`, resized to `size` if needed."""
-    import tensorflow as tf
-
     if channels == 3:
         grey, colour = (lambda: tf.tile(img[..., :1], [1, 1, 3])), (lambda: img[..., :3])
     else:
@@ -97,8 +92,6 @@ def fit_image(img, channels, size, resize=True):
 
 
 def _resize(img, size):
-    import tensorflow as tf
-
     out = tf.image.resize(img, size, method="bilinear", antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
 
@@ -125,7 +118,7 @@ def _header(path):
     A PNG's size and colour type sit in its first 33 bytes (signature and IHDR chunk): read
     directly, twice as fast as PIL's open (which parses every chunk before the pixels),
     which matters at 200k files. Other formats go through PIL."""
-    from PIL import Image
+    from PIL import Image  # only for the images TensorFlow cannot decode
 
     try:
         with open(path, "rb") as f:

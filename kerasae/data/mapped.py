@@ -1,10 +1,15 @@
 """A large .npy, memory-mapped (`numpy.load(mmap_mode="r")`) and streamed batch by batch.
 """
 import os
+
 import numpy as np
+import tensorflow as tf
+
+from kerasae.data import pipeline
+from kerasae.data.arrays import _infer_scaling, apply_scaling, numeric
 from kerasae.data.memory import _check_finite, split_indices
 from kerasae.errors import KerasaeError
-from kerasae.data.arrays import _infer_scaling, apply_scaling, numeric
+from kerasae.io import NUMPY_MAGIC
 
 
 # ---------------------------------------------------------------------- memory-mapped .npy
@@ -20,8 +25,6 @@ class MappedArray:
     CHUNK_BYTES = 64 * 2 ** 20
 
     def __init__(self, path, test_fraction=0.2, scaling=None):
-        from kerasae.io import NUMPY_MAGIC
-
         self.name = os.path.basename(path)
         with open(path, "rb") as f:
             if not f.read(6).startswith(NUMPY_MAGIC[0]):
@@ -75,9 +78,6 @@ class MappedArray:
                 drop_remainder=False, shard=True):
         """float32 batches in [0, 1]: row indices shuffled and batched, each batch's rows
         read from the map in one fancy index (uint8 until scaled)."""
-        import tensorflow as tf
-
-        from kerasae.data import pipeline
 
         index = self._check_split(split)
         out_type = self._x.dtype if self._divisor is not None else np.float32

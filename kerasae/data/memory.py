@@ -5,6 +5,7 @@ Image sets keep their pixels uint8 and scale each batch; `x_train` / `x_test` (f
 """
 import numpy as np
 
+from kerasae.data.pipeline import make_tf_dataset
 from kerasae.errors import KerasaeError
 
 SPLIT_SEED = 0  # the train/test split never depends on --seed, so evaluate sees the same test set
@@ -88,8 +89,6 @@ class Dataset:
         """float32 batches of x scaled to [0, 1] (uint8 until the batch is scaled).
         `shard` is accepted as streamed datasets take it: in memory, every worker holds the
         data and tf.distribute keeps each worker's batches (DATA policy) anyway."""
-        from kerasae.data.pipeline import make_tf_dataset
-
         x = self._split_store(split)
         if self._divisor is None:
             x = self.arrays(split)
@@ -120,7 +119,9 @@ def _check_finite(x, source):
 def split_indices(n, test_fraction, name, y=None):
     """(train, test) row indices of a fixed split (SPLIT_SEED, stratified by labels where
     there are enough): the same rows whether the array is in memory or memory-mapped."""
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import (
+        train_test_split,  # slow to import: only where it is used
+    )
 
     if n < 2:
         raise KerasaeError(f"{name} has {n} example(s); at least 2 are needed for a "

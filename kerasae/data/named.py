@@ -6,11 +6,13 @@ is read from Debian's dataset-fashion-mnist first, then the Keras cache, then a 
 """
 import gzip
 import os
+
+import keras
 import numpy as np
+
 from kerasae.data.memory import Dataset, _split
 from kerasae.data.sources import DataSource, register_dataset
 from kerasae.errors import KerasaeError
-
 
 NAMED = ("digits", "fashion_mnist", "mnist", "cifar10")
 
@@ -20,7 +22,7 @@ FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)
 
 # ---------------------------------------------------------------------- named datasets
 def _load_digits():
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # slow to import: only where it is used
 
     bunch = load_digits()  # integer grey levels 0..16, stored as uint8
     return _split(bunch.images.astype("uint8")[..., None], bunch.target.astype("int64"), 0.2,
@@ -61,8 +63,6 @@ def _load_cifar10():
 
 
 def _keras_dataset(name, hint):
-    import keras
-
     try:
         (xtr, ytr), (xte, yte) = getattr(keras.datasets, name).load_data()
     except Exception as exc:

@@ -5,7 +5,6 @@ reopen the same examples the same way.
 """
 from kerasae.errors import KerasaeError
 
-
 DATA_OPTIONS = ("image_size", "channels", "feature")
 
 

@@ -12,6 +12,7 @@ autotune thread stalled every epoch's end) and the sharding policy under tf.dist
 import os
 
 import numpy as np
+import tensorflow as tf
 
 #: explicit parallelism: autotuning is off, so AUTOTUNE would not adapt anyway
 PARALLEL = os.cpu_count() or 1
@@ -30,8 +31,6 @@ def make_tf_dataset(x, batch_size, shuffle=True, seed=0, repeat=False, divisor=N
     to float32 by `scale_batch`. Under tf.distribute the global batch is split across
     replicas by Keras.
     """
-    import tensorflow as tf
-
     x = tf.constant(np.asarray(x, dtype="float32") if divisor is None else np.asarray(x))
     n = int(x.shape[0])
     ds = tf.data.Dataset.range(n)
@@ -52,8 +51,6 @@ def make_tf_dataset(x, batch_size, shuffle=True, seed=0, repeat=False, divisor=N
 def scale_batch(batch, divisor):
     """uint8 (or any numeric) batch -> float32 / divisor: the same float32 division numpy
     does, so a streamed batch equals the in-memory array bit for bit."""
-    import tensorflow as tf
-
     batch = tf.cast(batch, tf.float32)
     return batch if divisor is None else batch / tf.constant(divisor, tf.float32)
 
@@ -68,8 +65,6 @@ def file_dataset(items, load, batch_size, shuffle=False, seed=0, repeat=False,
     multi-worker strategy with at least 2 items per worker, each worker loads only its
     own items (see `shard_items`); otherwise every worker reads all and keeps its part.
     """
-    import tensorflow as tf
-
     ds = tf.data.Dataset.from_tensor_slices(items)
     ds, policy = shard_items(ds, len(items) if shardable else 0)
     if shuffle:
@@ -96,8 +91,6 @@ def record_dataset(files, parse, decode, batch_size, shuffle=False, seed=0, repe
     `ignore_errors`), else every worker reads all records and keeps its part (DATA). A
     record that fails to decode is dropped.
     """
-    import tensorflow as tf
-
     ds = tf.data.Dataset.from_tensor_slices(np.asarray(files))
     ds, policy = shard_items(ds, len(files) if shardable else 0)
     if shuffle:
@@ -121,8 +114,6 @@ def plain(fn):
     """`fn` traced as written, without AutoGraph's rewrite: kerasae's loaders use tf.cond,
     never Python control flow on tensors, and AutoGraph's conversion of the decoder cost
     ~2 s on the first pipeline built in a process."""
-    import tensorflow as tf
-
     return tf.autograph.experimental.do_not_convert(fn)
 
 
@@ -142,8 +133,6 @@ def with_length(ds, batches):
     and starts a fresh (reshuffled) pass each epoch. Repeat-then-take rather than
     `assert_cardinality`: a file that fails to decode mid-epoch (dropped, not counted up
     front) borrows a batch from the next pass instead of failing the epoch."""
-    import tensorflow as tf
-
     if int(ds.cardinality()) == int(tf.data.UNKNOWN_CARDINALITY):
         ds = ds.repeat().take(batches)
     return ds
@@ -152,8 +141,6 @@ def with_length(ds, batches):
 # ---------------------------------------------------------------------- sharding
 def worker_count():
     """Workers of the tf.distribute strategy in scope (1 without one, or a one-machine one)."""
-    import tensorflow as tf
-
     if not tf.distribute.has_strategy():
         return 1
     resolver = getattr(tf.distribute.get_strategy(), "cluster_resolver", None)
@@ -182,8 +169,6 @@ def shard_items(ds, n_items, workers=None):
     (workers, worker index) by `experimental_distribute_dataset` (HINT policy), gives the
     same: each worker reads only its own files. Returns (dataset, policy name).
     """
-    import tensorflow as tf
-
     if shard_policy(n_items, workers) == "FILE":
         hint = tf.data.experimental.SHARD_HINT
         return ds.shard(hint, hint), "HINT"
@@ -199,8 +184,6 @@ def pipeline_options(policy="DATA"):
     Parallelism is set explicitly instead (`PARALLEL`). `policy` is the auto-shard policy
     under a multi-worker strategy: DATA for in-memory arrays, HINT for sharded files.
     """
-    import tensorflow as tf
-
     options = tf.data.Options()
     options.autotune.enabled = False
     options.experimental_distribute.auto_shard_policy = getattr(

@@ -10,9 +10,11 @@ The files are read once at open, keys only, to count each split.
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from kerasae.data.folders import StreamingDataset
 from kerasae.data.images import decode_image, fit_image, key_fraction
+from kerasae.data.pipeline import PARALLEL, record_dataset
 from kerasae.errors import KerasaeError
 
 KEY = "key"
@@ -25,8 +27,6 @@ class RecordFiles(StreamingDataset):
 
     def __init__(self, source, files, test_fraction=0.2, image_size=None, channels=None,
                  feature="image", split=True):
-        import tensorflow as tf
-
         self.source, self.files, self.feature = source, list(files), feature
         folder = os.path.dirname(os.path.abspath(files[0]))
         self.name = os.path.basename(os.path.normpath(source)) if os.path.isdir(source) \
@@ -59,8 +59,6 @@ class RecordFiles(StreamingDataset):
 
     def _count(self, test_fraction):
         """n_train / n_test: keys hashed in one pass, or records counted per file."""
-        import tensorflow as tf
-
         self.test_fraction = test_fraction
         if self.keyed:
             reads = _reads(self.files)
@@ -93,8 +91,6 @@ class RecordFiles(StreamingDataset):
 
     def _parse(self, serialized, split="all"):
         """A vector of serialized records -> the features (still encoded) of the split's."""
-        import tensorflow as tf
-
         spec = {self.feature: tf.io.FixedLenFeature([], tf.string, default_value=b"")}
         if self.raw:  # a record without them fails to decode alone, not its whole block
             spec.update({f: tf.io.FixedLenFeature([], tf.int64, default_value=0)
@@ -111,8 +107,6 @@ class RecordFiles(StreamingDataset):
         return {k: tf.boolean_mask(v, keep) for k, v in ex.items()}
 
     def _decode(self, ex):
-        import tensorflow as tf
-
         size, channels = self.input_shape[:2], self.input_shape[2]
         if not self.raw:
             return decode_image(ex[self.feature], channels, size)
@@ -121,8 +115,6 @@ class RecordFiles(StreamingDataset):
         return fit_image(tf.ensure_shape(img, (None, None, None)), channels, size)
 
     def _pipeline(self, split, batch_size, shuffle, seed, repeat, drop_remainder, shard):
-        from kerasae.data.pipeline import record_dataset
-
         return record_dataset(self._split_files[split], lambda s: self._parse(s, split),
                               self._decode, batch_size, shuffle=shuffle, seed=seed,
                               repeat=repeat, drop_remainder=drop_remainder, shardable=shard,
@@ -130,22 +122,16 @@ class RecordFiles(StreamingDataset):
 
 
 def _reads(files):
-    from kerasae.data.pipeline import PARALLEL
-
     return max(1, min(len(files), PARALLEL))
 
 
 def _records(path):
-    import tensorflow as tf
-
     return int(tf.data.TFRecordDataset(path).reduce(np.int64(0), lambda n, _: n + 1))
 
 
 def _first_example(files, source):
     """The first record of the first non-empty file, parsed, and where it was found."""
-    import tensorflow as tf
-
-    from google.protobuf.message import DecodeError
+    from google.protobuf.message import DecodeError  # TensorFlow's protobuf: only here
 
     for path in files:
         try:

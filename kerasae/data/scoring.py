@@ -12,7 +12,15 @@ import os
 import warnings
 
 import numpy as np
+import tensorflow as tf
 
+from kerasae.data import streams
+from kerasae.data.arrays import apply_scaling, numeric, read_examples
+from kerasae.data.images import decode_image
+from kerasae.data.options import data_options
+from kerasae.data.pipeline import PARALLEL, pipeline_options
+from kerasae.data.schemes import MMAP_BYTES
+from kerasae.data.sources import load_dataset, named_datasets
 from kerasae.errors import KerasaeError
 
 
@@ -38,10 +46,6 @@ class ScoredExamples:
 
 def scored_examples(source, config, batch_size=256):
     """The `ScoredExamples` of SOURCE for the run whose config.json is `config`."""
-    from kerasae.data import streams
-    from kerasae.data.schemes import MMAP_BYTES
-    from kerasae.data.sources import load_dataset, named_datasets
-
     source, scaling = str(source), config.get("scaling")
     if source in named_datasets():  # a named dataset: its test split
         data = load_dataset(source)
@@ -69,15 +73,11 @@ def _rescale(scaling):
     """Images stream in [0, 1] (pixels / 255): what maps them to the run's own scaling."""
     if not scaling or (scaling.get("kind") == "divide" and float(scaling["scale"]) == 255.0):
         return None
-    from kerasae.data.arrays import apply_scaling
 
     return lambda x: apply_scaling(x * np.float32(255.0), scaling)
 
 
 def _images(source, config, batch_size, scaling):
-    from kerasae.data import streams
-    from kerasae.data.options import data_options
-
     options = data_options(config)
     if not streams.tfrecord_files(source):
         options.pop("feature", None)  # the run read TFRecord files; this is a folder
@@ -102,10 +102,6 @@ def _images(source, config, batch_size, scaling):
 
 def _keyed_images(files, shape, batch_size):
     """(row index, image / 255) batches of `files` in order; undecodable ones dropped."""
-    import tensorflow as tf
-
-    from kerasae.data.images import decode_image
-    from kerasae.data.pipeline import PARALLEL, pipeline_options
 
     size, channels = tuple(shape[:2]), shape[2]
     ds = tf.data.Dataset.from_tensor_slices((np.arange(len(files), dtype="int64"),
@@ -118,8 +114,6 @@ def _keyed_images(files, shape, batch_size):
 
 def _mapped(path, scaling, batch_size):
     """A large .npy, memory-mapped: each batch is sliced, then scaled."""
-    from kerasae.data.arrays import apply_scaling, numeric
-
     try:
         x = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -141,8 +135,6 @@ def _mapped(path, scaling, batch_size):
 
 def _in_memory(source, scaling):
     """A small file read whole (as before streaming), scaled like the training data."""
-    from kerasae.data.arrays import apply_scaling, read_examples
-
     x = read_examples(source)
     if (scaling or {}).get("kind") == "divide" and x.dtype.kind == "f" and x.size \
             and float(x.max()) <= 1.0 < float(scaling["scale"]):

@@ -2,10 +2,11 @@
 """
 import glob
 import os
-from kerasae.errors import KerasaeError
+
 from kerasae.data.folders import ImageFolder
 from kerasae.data.images import _check_size
-
+from kerasae.data.records import RecordFiles
+from kerasae.errors import KerasaeError
 
 TFRECORD_MARK = ".tfrecord"  # in the name: x.tfrecord, x.tfrecords, x.tfrecord-00000-of-00008
 
@@ -30,8 +31,6 @@ def open_images(source, test_fraction=0.2, image_size=None, channels=None, featu
     channels = None if channels is None else int(channels)
     records = tfrecord_files(source)
     if records:
-        from kerasae.data.records import RecordFiles
-
         return RecordFiles(source, records, test_fraction, image_size, channels,
                            feature or "image", split)
     if not glob.has_magic(source) and not os.path.exists(source):

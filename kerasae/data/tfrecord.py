@@ -9,8 +9,13 @@ folder is written beside OUT_DIR and renamed into place (`kerasae.io.atomic_fold
 import os
 
 import numpy as np
+import tensorflow as tf
 
+from kerasae.data.folders import ImageFolder
+from kerasae.data.images import _check_size, decode_image, fit_image
+from kerasae.data.pipeline import PARALLEL, plain
 from kerasae.errors import KerasaeError
+from kerasae.io import NUMPY_MAGIC, atomic_folder, load_numpy
 
 RECORDS_PER_SHARD = 10_000  # default shard count: enough files for FILE sharding at scale
 
@@ -20,10 +25,6 @@ def convert(source, out_dir, shards=None, image_size=None, channels=None, overwr
     """Write `source` (an image folder, or a .npy/.npz of uint8 images) as TFRecord shards
     OUT_DIR/data-00000-of-0000N.tfrecord. `progress(n)` is called every 1000 records.
     Returns a summary dict (records, skipped, shards, input_shape, out, files)."""
-    import tensorflow as tf
-
-    from kerasae.data.images import _check_size
-    from kerasae.io import atomic_folder
 
     source, out_dir = str(source), str(out_dir)
     if not os.path.exists(source):
@@ -64,8 +65,6 @@ def convert(source, out_dir, shards=None, image_size=None, channels=None, overwr
 
 
 def _example(key, png):
-    import tensorflow as tf
-
     feature = {"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
                "key": tf.train.Feature(bytes_list=tf.train.BytesList(value=[key]))}
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
@@ -73,20 +72,12 @@ def _example(key, png):
 
 def _encode(batch_map):
     """(key, uint8 image) -> (key, PNG bytes), in parallel, dropping undecodable files."""
-    import tensorflow as tf
-
-    from kerasae.data.pipeline import PARALLEL
 
     return batch_map.map(lambda k, img: (k, tf.io.encode_png(img)),
                          num_parallel_calls=PARALLEL, deterministic=True).ignore_errors()
 
 
 def _folder_records(path, image_size, channels):
-    import tensorflow as tf
-
-    from kerasae.data.folders import ImageFolder
-    from kerasae.data.images import decode_image
-    from kerasae.data.pipeline import PARALLEL, plain
 
     folder = ImageFolder(path, image_size=image_size, channels=channels, split=False)
     size, c = folder.input_shape[:2], folder.input_shape[2]
@@ -98,10 +89,6 @@ def _folder_records(path, image_size, channels):
 
 
 def _array_records(path, image_size, channels):
-    import tensorflow as tf
-
-    from kerasae.data.images import fit_image
-    from kerasae.data.pipeline import PARALLEL, plain
 
     x = _uint8_images(path)
     size = image_size or x.shape[1:3]
@@ -120,8 +107,6 @@ def _array_records(path, image_size, channels):
 
 def _uint8_images(path):
     """A .npy (memory-mapped) or .npz array of uint8 images as (N, H, W, C)."""
-    from kerasae.io import NUMPY_MAGIC, load_numpy
-
     try:
         if path.lower().endswith(".npy"):
             with open(path, "rb") as f:

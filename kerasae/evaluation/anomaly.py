@@ -15,11 +15,23 @@ ranking into decisions; it comes from one of three places:
 With labels (1 = anomaly) AUROC and average precision measure the ranking itself,
 independent of any threshold.
 """
+import csv
+import io
 import os
+
 import numpy as np
+
+from kerasae.data.scoring import scored_examples
 from kerasae.errors import KerasaeError
-from kerasae.io import load_numpy
-from kerasae.runs.threshold import _finite, load_threshold, score_description, threshold_at_percentile
+from kerasae.io import load_numpy, write_text
+from kerasae.plots import _pyplot, save_figure
+from kerasae.runs.folder import load_run
+from kerasae.runs.threshold import (
+    _finite,
+    load_threshold,
+    score_description,
+    threshold_at_percentile,
+)
 
 
 def choose_threshold(scores, record=None, threshold=None, contamination=None, percentile=None):
@@ -51,6 +63,7 @@ def choose_threshold(scores, record=None, threshold=None, contamination=None, pe
 # ---------------------------------------------------------------------- metrics
 def ranking_metrics(scores, labels):
     """AUROC and average precision of scores against labels (1 = anomaly)."""
+    # slow to import: only where it is used
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     labels = _binary_labels(labels, len(scores))
@@ -107,9 +120,6 @@ def detect(run_dir, data, threshold=None, contamination=None, percentile=None, l
     Returns a summary dict (threshold, how it was chosen, counts, paths, AUROC/AP with
     labels). `out` defaults to RUN_DIR/detect/scores.csv; figures go next to it.
     """
-    from kerasae.data.scoring import scored_examples
-    from kerasae.runs.folder import load_run
-
     config, model = load_run(run_dir)
     examples = scored_examples(data, config, batch_size)  # streamed, in file order
     if examples.shape != tuple(model.data_shape):
@@ -145,10 +155,6 @@ def detect(run_dir, data, threshold=None, contamination=None, percentile=None, l
 def write_scores(path, rows, scores, flagged, keys=None):
     """The scores CSV: index (row in file order), the file's relative path for an image
     folder, score, is_anomaly (written atomically)."""
-    import csv
-    import io
-
-    from kerasae.io import write_text
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -160,8 +166,6 @@ def write_scores(path, rows, scores, flagged, keys=None):
 
 def plot_histogram(scores, threshold, labels, path):
     """Score histogram with the threshold; normal and anomalous apart when labels exist."""
-    from kerasae.plots import _pyplot, save_figure
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bins = np.histogram_bin_edges(scores, bins=min(60, max(10, len(scores) // 10)))
@@ -179,9 +183,8 @@ def plot_histogram(scores, threshold, labels, path):
 
 
 def plot_roc(scores, labels, auroc, path):
-    from sklearn.metrics import roc_curve
+    from sklearn.metrics import roc_curve  # slow to import: only where it is used
 
-    from kerasae.plots import _pyplot, save_figure
 
     fpr, tpr, _ = roc_curve(np.asarray(labels).astype(int), scores)
     plt = _pyplot()

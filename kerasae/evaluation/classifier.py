@@ -9,9 +9,14 @@ import hashlib
 import os
 import re
 import time
-import numpy as np
-from kerasae.errors import KerasaeError
 
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasae.errors import KerasaeError
+from kerasae.io import atomic_folder, read_json, write_json
+from kerasae.version import __version__
 
 CLASSIFIER_VERSION = 1  # part of the cache key: a new architecture never reuses old weights
 
@@ -48,8 +53,6 @@ def dataset_key(data):
 
 
 def _build(input_shape, n_classes, kind):
-    import keras
-
     init = keras.initializers.GlorotUniform(seed=CLASSIFIER_SEED)
     inputs = keras.Input(input_shape)
     x = inputs
@@ -80,8 +83,6 @@ class Classifier:
         self.test_accuracy = info.get("test_accuracy")
 
     def _outputs(self, x, batch_size=512):
-        import keras
-
         x = np.asarray(x, dtype="float32").reshape((len(x),) + self.input_shape)
         feats, logits = [], []
         for start in range(0, len(x), batch_size):
@@ -109,9 +110,6 @@ def _require_labels(data):
 
 def train_classifier(data, seed=CLASSIFIER_SEED, epochs=None, verbose=0):
     """A fresh `Classifier` trained on `data`'s labelled training split (not cached)."""
-    import keras
-    import tensorflow as tf
-
     _require_labels(data)
     classes, y = np.unique(np.asarray(data.y_train).ravel(), return_inverse=True)
     if len(classes) < 2:
@@ -144,9 +142,6 @@ def train_classifier(data, seed=CLASSIFIER_SEED, epochs=None, verbose=0):
 
 def classifier_for(data, verbose=0):
     """The cached FID-C classifier of `data`, trained (once) and cached when missing."""
-    from kerasae.version import __version__
-    from kerasae.io import atomic_folder, read_json, write_json
-
     _require_labels(data)  # before hashing: streamed data has none and no arrays
     key = dataset_key(data)
     folder = os.path.join(cache_dir(), "classifiers", key)

@@ -19,7 +19,15 @@ import time
 import numpy as np
 
 from kerasae.errors import KerasaeError
+from kerasae.evaluation.reconstruction import reconstruction_mse
 from kerasae.io import write_text
+from kerasae.models.registry import get_model_class, list_models
+from kerasae.plots import _pyplot, grid_image, is_image_shape, save_figure
+from kerasae.quiet import no_false_retracing_notices
+from kerasae.runs.config import TrainConfig
+from kerasae.runs.data import EVAL_BATCH, open_data
+from kerasae.runs.folder import is_finished, load_run, settings_diff
+from kerasae.runs.training import train
 
 COLUMNS = ("model", "test_mse", "psnr_db", "ratio_to_pca", "parameters", "train_seconds",
            "epochs", "run_dir")
@@ -27,8 +35,6 @@ COLUMNS = ("model", "test_mse", "psnr_db", "ratio_to_pca", "parameters", "train_
 
 def resolve_models(spec):
     """'ae,*vae*' -> ['pca', 'ae', 'beta_vae', 'vae']: names or globs, pca always first."""
-    from kerasae.models.registry import get_model_class, list_models
-
     names = []
     for part in (p.strip() for p in str(spec or "").split(",")):
         if not part:
@@ -47,10 +53,6 @@ def resolve_models(spec):
 
 def _run_for(name, config, out, retrain, verbose=1):
     """Reuse OUT/name when it is a finished run of the same settings; train it otherwise."""
-    from kerasae.runs.config import TrainConfig
-    from kerasae.runs.folder import is_finished, settings_diff
-    from kerasae.runs.training import train
-
     run_dir = os.path.join(out, name)
     wanted = TrainConfig(model=name, out=run_dir, overwrite=retrain, **config)
     if is_finished(run_dir) and not retrain:
@@ -74,8 +76,6 @@ def compare(dataset="digits", latent_dim=16, models="ae", epochs=10, out=None,
     """Train (or reuse) each model, evaluate on the test split, write tables and figures.
     verbose: 0 silent, 1 one line per model, 2 also Keras's line per epoch.
     `image_size`, `channels`, `feature`: how streamed images are read (as for train)."""
-    from kerasae.runs.config import TrainConfig
-
     names = resolve_models(models)
     config = dict(dataset=dataset, latent_dim=latent_dim, epochs=epochs,
                   batch_size=batch_size, seed=seed, image_size=image_size,
@@ -86,7 +86,6 @@ def compare(dataset="digits", latent_dim=16, models="ae", epochs=10, out=None,
     if os.path.exists(out) and not os.path.isdir(out):
         raise KerasaeError(f"--out {out} is a file, not a folder; choose another --out")
 
-    from kerasae.quiet import no_false_retracing_notices
 
     with no_false_retracing_notices():
         rows, recons, data, show = _evaluate_all(names, config, out, retrain, dataset, n_show,
@@ -106,10 +105,6 @@ def compare(dataset="digits", latent_dim=16, models="ae", epochs=10, out=None,
 def _evaluate_all(names, config, out, retrain, dataset, n_show, verbose):
     """Train or reuse each run; its test MSE (streamed over the test split) and
     reconstructions of the first test examples."""
-    from kerasae.runs.data import EVAL_BATCH, open_data
-    from kerasae.evaluation.reconstruction import reconstruction_mse
-    from kerasae.runs.folder import load_run
-
     rows, recons, data, show = [], {}, None, None
     for name in names:
         run_dir = _run_for(name, config, out, retrain, verbose)
@@ -149,8 +144,6 @@ def _markdown(rows, data_name, latent_dim, n_test):
 
 
 def plot_bars(rows, path, latent_dim):
-    from kerasae.plots import _pyplot, save_figure
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(rows) + 1.5), 3.5))
     colors = ["tab:grey" if r["model"] == "pca" else "tab:blue" for r in rows]
@@ -169,8 +162,6 @@ def plot_bars(rows, path, latent_dim):
 
 def plot_panel(originals, recons, path):
     """Row 0: the test examples; one row per model below, the same columns."""
-    from kerasae.plots import _pyplot, grid_image, is_image_shape, save_figure
-
     plt = _pyplot()
     rows = [("original", originals)] + list(recons.items())
     image = is_image_shape(originals.shape[1:])

@@ -14,14 +14,21 @@ errors, spread over the classes, must not count as coverage. `class_coverage` la
 samples drawn elsewhere; `kerasae evaluate --generation` (kerasae.quality) passes the
 FID-C conv-net classifier instead, more accurate on images than pixel logistic regression.
 """
+import os
+
 import numpy as np
 
 from kerasae.errors import KerasaeError, NotGenerativeError
+from kerasae.plots import _pyplot, save_figure
+from kerasae.runs.data import open_data
+from kerasae.runs.folder import load_run
 
 
 def train_classifier(x, y, max_examples=10_000, seed=0):
     """Logistic regression on flattened inputs; returns (classifier, classes)."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import (
+        LogisticRegression,  # slow to import: only where it is used
+    )
 
     x = np.asarray(x, dtype="float32").reshape(len(x), -1)
     if len(x) > max_examples:
@@ -91,8 +98,6 @@ def _check_labelled(data):
 
 def plot_coverage(result, path, title=None):
     """Bar chart: the samples' label frequencies next to the data's."""
-    from kerasae.plots import _pyplot, save_figure
-
     plt = _pyplot()
     k = np.arange(result["n_classes"])
     counts = np.asarray(result["sample_counts"], dtype="float64")
@@ -110,10 +115,6 @@ def plot_coverage(result, path, title=None):
 
 def evaluate_generation(run_dir, dataset=None, n_samples=2000, seed=0):
     """Mode coverage of a finished run on its (or another labelled) dataset; writes a PNG."""
-    import os
-
-    from kerasae.runs.data import open_data
-    from kerasae.runs.folder import load_run
 
     config, model = load_run(run_dir)
     if not model.generative:

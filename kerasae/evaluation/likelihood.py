@@ -26,8 +26,13 @@ import os
 import warnings
 
 import numpy as np
+import tensorflow as tf
 
 from kerasae.errors import KerasaeError
+from kerasae.io import read_json
+from kerasae.models.registry import get_model_class, list_models
+from kerasae.runs.data import check_shape, open_data
+from kerasae.runs.folder import CONFIG, load_run
 
 #: values of decoder output (rows x features) per compiled call: 8 MB of float32 outputs,
 #: and for a conv decoder with 32 filters at full resolution about 270 MB of activations
@@ -40,8 +45,6 @@ def has_posterior(model_or_class):
 
 def families_with_posterior():
     """Registered names whose class has `log_weights` (modules that fail to load skipped)."""
-    from kerasae.models.registry import get_model_class, list_models
-
     names = []
     with warnings.catch_warnings():  # the registry warns about broken plugins: not our news
         warnings.simplefilter("ignore")
@@ -74,8 +77,6 @@ def log_likelihood(model, x, k=1000, seed=0, rows=None):
     weight of the same draws, so log_px >= elbo example by example), their means,
     `stderr` (of the mean log p(x) over the examples), `k` and `n`.
     """
-    import tensorflow as tf
-
     check_model(model)
     _check_k(k)
     if not hasattr(x, "as_numpy_iterator"):
@@ -139,11 +140,6 @@ def _check_k(k):
 
 def evaluate_run(run_dir, dataset=None, k=1000, seed=0):
     """The test split's log-likelihood of a finished run: {"nats", "stderr", "elbo", "k", "n"}."""
-    from kerasae.io import read_json
-    from kerasae.models.registry import get_model_class
-    from kerasae.runs.data import check_shape, open_data
-    from kerasae.runs.folder import CONFIG, load_run
-
     _check_k(k)
     path = os.path.join(run_dir, CONFIG)
     if os.path.isfile(path):  # refuse a family without a posterior before loading anything

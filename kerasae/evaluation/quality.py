@@ -17,10 +17,15 @@ The classifier is `kerasae.evaluation.classifier`.
 """
 import os
 import time
+
 import numpy as np
+
 from kerasae.errors import KerasaeError
 from kerasae.evaluation.classifier import _require_labels, classifier_for
-
+from kerasae.evaluation.coverage import class_coverage, plot_coverage
+from kerasae.runs.data import open_data
+from kerasae.runs.folder import load_run
+from kerasae.runs.samplers import run_generator
 
 K_NEIGHBOURS = 3
 
@@ -31,7 +36,7 @@ def frechet_distance(a, b):
     ReLU features have dead units, so the covariances are singular and scipy's general
     `sqrtm(C_a @ C_b)` warns and loses accuracy there. The same trace comes stably from
     symmetric eigendecompositions: tr (C_a C_b)^1/2 = tr (S C_b S)^1/2 with S = C_a^1/2."""
-    from scipy.linalg import eigh
+    from scipy.linalg import eigh  # slow to import: only where it is used
 
     a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
     diff = a.mean(axis=0) - b.mean(axis=0)
@@ -45,7 +50,9 @@ def frechet_distance(a, b):
 
 def knn_radii(features, k=K_NEIGHBOURS):
     """Distance from each row to its k-th nearest other row (the manifold ball's radius)."""
-    from sklearn.neighbors import NearestNeighbors
+    from sklearn.neighbors import (
+        NearestNeighbors,  # slow to import: only where it is used
+    )
 
     if len(features) <= k:
         raise KerasaeError(f"precision/recall need more than k={k} samples, got "
@@ -56,7 +63,9 @@ def knn_radii(features, k=K_NEIGHBOURS):
 
 def _inside(points, centres, radii):
     """For each point: is it within radii[j] of some centre j? (in chunks: bounded memory)"""
-    from sklearn.metrics import pairwise_distances_chunked
+    from sklearn.metrics import (
+        pairwise_distances_chunked,  # slow to import: only where it is used
+    )
 
     def reduce(d, start):
         return np.any(d <= radii[None, :], axis=1)
@@ -76,8 +85,6 @@ def generation_metrics(samples, data, seed=0, classifier=None, k=K_NEIGHBOURS,
                        min_share=0.25):
     """FID-C, precision, recall and class coverage of `samples` against `data`'s training
     split (as many real examples as samples, drawn with `seed`); no run folder needed."""
-    from kerasae.evaluation.coverage import class_coverage
-
     samples = np.asarray(samples, dtype="float32")
     if samples.ndim < 2 or tuple(samples.shape[1:]) != tuple(data.input_shape):
         raise KerasaeError(f"samples of shape {samples.shape[1:]} do not match the data's "
@@ -107,11 +114,6 @@ def generation_metrics(samples, data, seed=0, classifier=None, k=K_NEIGHBOURS,
 def evaluate_generation(run_dir, dataset=None, n_samples=2000, sampler=None, seed=0):
     """Sample quality of a run's generator: FID-C, precision/recall, class coverage and
     sampling time, plus coverage.png in the run folder."""
-    from kerasae.evaluation.coverage import plot_coverage
-    from kerasae.runs.data import open_data
-    from kerasae.runs.folder import load_run
-    from kerasae.runs.samplers import run_generator
-
     if n_samples <= 0:
         raise KerasaeError(f"--samples must be a positive integer, got {n_samples}")
     config, model = load_run(run_dir)

@@ -1,8 +1,10 @@
 """Reconstruction metrics of a finished run: test MSE, PSNR and loss, streamed over batches.
 """
 import numpy as np
+
 from kerasae.errors import KerasaeError
 from kerasae.runs.data import EVAL_BATCH, batch_arrays, check_shape, open_data
+from kerasae.runs.folder import load_run
 
 
 def reconstruction_mse(model, batches):
@@ -20,8 +22,6 @@ def reconstruction_mse(model, batches):
 def evaluate(run_dir, dataset=None, verbose=False):
     """Test-set reconstruction metrics of a finished run (`verbose`: Keras's progress bar),
     streamed over the test split."""
-    from kerasae.runs.folder import load_run
-
     config, model = load_run(run_dir)
     if not model.compiled:
         model.compile()

@@ -3,6 +3,8 @@ and swapping a layout folder in atomically (`kerasae.export.triton`, `.tfserving
 """
 import json
 import os
+import re
+
 from kerasae.errors import KerasaeError
 from kerasae.export import manifest as mf
 from kerasae.io import atomic_folder
@@ -39,8 +41,6 @@ def layout_name(manifest, name=None):
 
 
 def _check_name(name):
-    import re
-
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise KerasaeError(f"--name {name!r} must be letters, digits, '_', '.' or '-' (it "
                            "names folders and served models)")

@@ -13,18 +13,30 @@ same seed. A model with neither exports no prior, and `no_prior` holds the refus
 """
 import os
 
-from kerasae_runtime.manifest import (FORMAT, FORMAT_VERSION, MANIFEST, PRIOR_KINDS,
-                                      file_table, sha256)
+import keras
+import tensorflow as tf
+
+from kerasae.errors import KerasaeError
+from kerasae.export import onnx_export
+from kerasae.export.signatures import PartSignature
+from kerasae.runs.threshold import score_description
+from kerasae.samplers.arrays import model_prior
+from kerasae.samplers.base import LatentSampler, no_sampler_message
+from kerasae.version import __version__
+from kerasae_runtime.manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    PRIOR_KINDS,
+    file_table,
+    sha256,
+)
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "PRIOR_KINDS", "file_table", "sha256",
            "versions", "sampler_prior", "score_spec", "write_graph"]
 
 
 def versions(opset):
-    import keras
-    import tensorflow as tf
-
-    from kerasae.version import __version__
 
     out = {"kerasae": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
            "opset": opset}
@@ -44,10 +56,6 @@ def sampler_prior(model, sampler, folder, run_name=None):
     `export_graph` (if any) is written into `folder` as its spec's "file" (sampler.onnx). A model with neither a
     prior nor a sampler gets no prior, and no_prior holds what `kerasae sample` says
     (`samplers.no_sampler_message`), naming the run by its folder name only."""
-    from kerasae.errors import KerasaeError
-    from kerasae.samplers.arrays import model_prior
-    from kerasae.samplers.base import LatentSampler, no_sampler_message
-
     if sampler is None or sampler == "prior":
         spec = model_prior(model)
         if spec is None:
@@ -78,17 +86,11 @@ def sampler_prior(model, sampler, folder, run_name=None):
 def score_spec(model, scorer):
     """What `score` computes; `scorer`: whether scorer.onnx holds it (else the runtime
     falls back to the reconstruction error of decoder(encoder(x)))."""
-    from kerasae.runs.threshold import score_description
-
     return {"description": score_description(model), "part": "scorer" if scorer else None}
 
 
 def write_graph(graph, folder):
     """A learned sampler's network (`kerasae.samplers.SamplerGraph`) as ONNX in `folder`."""
-    import tensorflow as tf
-
-    from kerasae.export import onnx_export
-    from kerasae.export.signatures import PartSignature
 
     signature = PartSignature("sampler", graph.input_name, tuple(graph.input_shape),
                               tuple(graph.output_names), tuple(graph.output_shapes))

@@ -16,8 +16,13 @@ ONNX schemas of the opset, and a failure names the op types, the part and a know
 """
 import contextlib
 import fnmatch
+import hashlib
+import heapq
 import logging
 import re
+import warnings
+
+import tensorflow as tf
 
 from kerasae.errors import KerasaeError
 from kerasae.export import phase_conv
@@ -61,8 +66,7 @@ def function_to_onnx(function, spec, signature, opset=DEFAULT_OPSET, optimize=Fa
     """An `onnx.ModelProto` of `function` (one input tensor of `spec` -> {output name:
     tensor}), its outputs in `signature`'s order, with a "batch" dimension and names that
     do not change from export to export; `optimize`: apply `phase_conv.rewrite`."""
-    import tensorflow as tf
-    import tf2onnx
+    import tf2onnx  # optional: the onnx extra
 
     fn = tf.function(function, input_signature=[spec])
     with _captured_tf2onnx_log() as records:
@@ -131,7 +135,7 @@ def _logged_unsupported(records):
 def _non_onnx_nodes(graph, opset):
     """{op type: a node name} of default-domain nodes (subgraphs too) with no ONNX schema at
     `opset`: TensorFlow nodes tf2onnx left in place."""
-    import onnx
+    import onnx  # optional: the onnx extra
 
     ops = {}
     for node in graph.node:
@@ -194,9 +198,6 @@ def _stable_names(graph):
     constants or subgraphs it keeps either name. Every node becomes `OpType_k` (k its
     place in a canonical topological order), its outputs `OpType_k:i`, every constant and
     weight `const_j` by first use; only the interface names (x, z, x_hat, ...) stay."""
-    import hashlib
-    import heapq
-
     def digest(*parts):
         return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
 
@@ -272,9 +273,7 @@ def to_fp16(proto):
     float32, marked in its metadata: float16 rounding flips near-ties, so its integer
     outputs would not match exactly. (Blocking only the nodes that feed the choice is not
     enough: onnxconverter-common then rounds the shared tensors through float16.)"""
-    import warnings
-
-    from onnxconverter_common import float16
+    from onnxconverter_common import float16  # optional: the onnx extra
 
     discrete = sorted({n.op_type for n in proto.graph.node if n.op_type in DISCRETE_OPS})
     if discrete:
@@ -291,7 +290,7 @@ def to_fp16(proto):
 
 
 def save(proto, path):
-    import onnx
+    import onnx  # optional: the onnx extra
 
     onnx.save_model(proto, path)
     try:
@@ -302,7 +301,7 @@ def save(proto, path):
 
 
 def session(path):
-    import onnxruntime as ort
+    import onnxruntime as ort  # optional: the onnx extra
 
     return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
 

@@ -30,7 +30,7 @@ ELEMENTWISE = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Softplus"
 def rewrite(proto):
     """Rewrite every supported ConvTranspose + Conv pair in `proto.graph`, in place; returns
     the number of ConvTranspose nodes replaced."""
-    from onnx import numpy_helper
+    from onnx import numpy_helper  # optional: the onnx extra
 
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
                 default=0)
@@ -69,7 +69,7 @@ def rewrite(proto):
 
 
 def _copy(node):
-    from onnx import NodeProto
+    from onnx import NodeProto  # optional: the onnx extra
 
     copy = NodeProto()
     copy.CopyFrom(node)
@@ -77,7 +77,7 @@ def _copy(node):
 
 
 def _attrs(node):
-    from onnx import helper
+    from onnx import helper  # optional: the onnx extra
 
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
@@ -129,7 +129,7 @@ def _phase_ok(k, s, pad_begin, pad_end):
 
 def _phase_convs(graph, node, weight, bias, attrs):
     """One Conv per output phase; weight (C_in, C_out, kh, kw) becomes (C_out, C_in, ., .)."""
-    from onnx import helper, numpy_helper
+    from onnx import helper, numpy_helper  # optional: the onnx extra
 
     s, (kh, kw), pads = attrs["strides"][0], attrs["kernel_shape"], attrs.get("pads", [0] * 4)
     nodes, outputs = [], []
@@ -153,7 +153,7 @@ def _phase_convs(graph, node, weight, bias, attrs):
 
 def _per_phase(chain, phases):
     """Copies of the elementwise `chain` on each phase: (nodes, the phases' new names)."""
-    from onnx import helper
+    from onnx import helper  # optional: the onnx extra
 
     nodes, outputs = [], []
     for phase in phases:
@@ -203,7 +203,7 @@ def _span(offsets):
 def _fused_tail(graph, base, phases, conv, inits, s):
     """`conv` computed from the phases: input phase p contributes to every output phase
     through one Conv on the phase grid; the sum is interleaved once, at conv's width."""
-    from onnx import helper, numpy_helper
+    from onnx import helper, numpy_helper  # optional: the onnx extra
 
     weight = numpy_helper.to_array(inits[conv.input[1]])  # (C_out, C_in, kh, kw)
     a = _attrs(conv)

@@ -41,8 +41,11 @@ def weighted_nodes(proto):
 
 def quantize(src, dst, part):
     """Write `dst`, the int8 version of the float32 ONNX file `src`; returns `dst`."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    import onnx  # optional: the onnx extra
+    from onnxruntime.quantization import (  # optional: the onnx extra
+        QuantType,
+        quantize_dynamic,
+    )
 
     if not weighted_nodes(onnx.load(src)):
         raise KerasaeError(f"--int8: the {part} has no MatMul/Gemm weights to quantize "

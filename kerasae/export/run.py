@@ -5,26 +5,27 @@ A layout is built from a finished, verified export, so a server only ever sees f
 passed the parity check.
 """
 import os
-import warnings
-from kerasae.errors import KerasaeError
 import shutil
 import tempfile
+import warnings
 
+import numpy as np
+
+from kerasae.errors import KerasaeError
 from kerasae.export.layouts import _check_name, _refuse_other_folder
 from kerasae.export.registry import exporter
 from kerasae.export.registry import names as exporter_names
 from kerasae.export.write import export_model
+from kerasae.runs.data import open_data
+from kerasae.runs.folder import load_run
+from kerasae.runs.samplers import resolve_sampler
+from kerasae.runs.threshold import load_threshold
 
 
 def export_run(run_dir, out=None, sampler=None, **options):
     """Export a finished `kerasae train` run (default out: RUN_DIR/export). sampler: the
     name of a sampler fitted in the run, or "prior"; None: the one `kerasae sample` uses
     (the run's default sampler, else the model's prior)."""
-    import numpy as np
-
-    from kerasae.runs.data import open_data
-    from kerasae.runs.folder import load_run
-    from kerasae.runs.samplers import resolve_sampler
 
     config, model = load_run(run_dir)
     # as `kerasae sample` resolves it; fails before the slow part
@@ -45,7 +46,6 @@ def export_run(run_dir, out=None, sampler=None, **options):
                 "scaling": config.get("scaling") or {"kind": "identity"}}
     if real_x is not None:
         real_x = np.asarray(real_x, dtype="float32")
-    from kerasae.runs.threshold import load_threshold
 
     threshold = load_threshold(run_dir, model, config)  # detect's, so the runtime agrees
     return export_model(model, out or os.path.join(run_dir, "export"), real_x=real_x,

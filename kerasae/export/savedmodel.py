@@ -4,13 +4,14 @@
 `tf.function` the ONNX exporter traces, so TF Serving and `tf.saved_model.load` see the
 input `x` (or `z`) and outputs named like the ONNX file's.
 """
+import keras
+import tensorflow as tf
+
 from kerasae.errors import KerasaeError
 from kerasae.export.signatures import ScoreNet, serving_function, tensor_spec
 
 
 def save(net, signature, path):
-    import keras
-
     archive = keras.export.ExportArchive()
     archive.track(net.model if isinstance(net, ScoreNet) else net)  # the variables it reads
     archive.add_endpoint("serve", serving_function(net, signature),
@@ -25,13 +26,9 @@ def save(net, signature, path):
 
 
 def load(path):
-    import tensorflow as tf
-
     return tf.saved_model.load(path).signatures["serving_default"]
 
 
 def run(fn, signature, x):
-    import tensorflow as tf
-
     out = fn(**{signature.input_name: tf.constant(x)})
     return {n: out[n].numpy() for n in signature.output_names}

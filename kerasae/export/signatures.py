@@ -9,7 +9,10 @@ output after its Keras output layer, which is how the model's author named it.
 import dataclasses
 import re
 
+import tensorflow as tf
+
 from kerasae.errors import KerasaeError
+from kerasae.models.base import Autoencoder
 
 PARTS = ("encoder", "decoder", "scorer")
 DEFAULT_INPUT = {"encoder": "x", "decoder": "z", "scorer": "x"}
@@ -76,8 +79,6 @@ class ScoreNet:
 def has_scorer(model):
     """False for a family that overrides `score` but not the traceable `score_tensor`: its
     scorer graph would compute another score than `detect`."""
-    from kerasae.models.base import Autoencoder
-
     own = getattr(type(model), "score", None) is not Autoencoder.score
     return hasattr(model, "score_tensor") and not (
         own and getattr(type(model), "score_tensor", None) is Autoencoder.score_tensor)
@@ -134,6 +135,4 @@ def serving_function(net, signature):
 
 
 def tensor_spec(signature):
-    import tensorflow as tf
-
     return tf.TensorSpec(signature.input_shape, tf.float32, name=signature.input_name)

@@ -73,7 +73,7 @@ def is_layout(path):
 
 def tensors(onnx_path):
     """[(kind, name, Triton type, dims with the batch dimension)] of the graph's interface."""
-    import onnx
+    import onnx  # optional: the onnx extra
 
     graph = onnx.load(onnx_path, load_external_data=False).graph
     initializers = {i.name for i in graph.initializer}
@@ -112,7 +112,7 @@ def _entries(onnx_path, max_batch_size):
 def model_config(name, onnx_path, max_batch_size=DEFAULT_MAX_BATCH_SIZE,
                  max_queue_delay_us=DEFAULT_QUEUE_DELAY_US):
     """The `inference.ModelConfig` protobuf of one model (needs tritonclient)."""
-    from tritonclient.grpc import model_config_pb2 as pb
+    from tritonclient.grpc import model_config_pb2 as pb  # optional: the triton extra
 
     config = pb.ModelConfig(name=name, platform="onnxruntime_onnx", backend="onnxruntime",
                             max_batch_size=max_batch_size)
@@ -132,7 +132,7 @@ def config_text(name, onnx_path, max_batch_size=DEFAULT_MAX_BATCH_SIZE,
                 max_queue_delay_us=DEFAULT_QUEUE_DELAY_US):
     """config.pbtxt's text: from the protobuf when tritonclient is installed."""
     try:
-        from google.protobuf import text_format
+        from google.protobuf import text_format  # TensorFlow's protobuf: only here
         from tritonclient.grpc import model_config_pb2  # noqa: F401
     except ImportError:  # the same fields, printed the way text_format prints them
         return _text_by_hand(name, onnx_path, max_batch_size, max_queue_delay_us)

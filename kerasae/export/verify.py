@@ -11,6 +11,7 @@ raw units), where float16 storage can only be relatively accurate. Integer outpu
 encoder's code indices) must be equal, at every precision.
 """
 import numpy as np
+import tensorflow as tf
 
 from kerasae.errors import KerasaeError
 from kerasae.export.signatures import serving_function
@@ -50,8 +51,6 @@ def latent_codes(model, x):
 
 
 def keras_outputs(net, signature, x):
-    import tensorflow as tf
-
     out = serving_function(net, signature)(tf.constant(x))
     return {k: np.asarray(v) for k, v in out.items()}
 

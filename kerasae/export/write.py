@@ -10,6 +10,7 @@ import json
 import os
 import time
 import warnings
+
 from kerasae.errors import KerasaeError
 from kerasae.export import manifest as mf
 from kerasae.export import onnx_export, verify
@@ -17,7 +18,6 @@ from kerasae.export.registry import DEFAULT_FORMATS, exporter
 from kerasae.export.registry import names as exporter_names
 from kerasae.export.signatures import PARTS, has_scorer, part_network, part_signature
 from kerasae.io import _jsonable, atomic_folder, write_json
-
 
 FORMATS = DEFAULT_FORMATS  # what `--format all` writes; plugins add more by name
 

@@ -22,10 +22,11 @@ import numpy as np
 import tensorflow as tf
 
 from kerasae import distribute
+from kerasae.data import pipeline
 from kerasae.errors import KerasaeError, NotGenerativeError
+from kerasae.models.step_outputs import check_step_outputs
 from kerasae.params import constructor_params
 from kerasae.probability.likelihoods import per_example_error, reconstruction_loss
-from kerasae.models.step_outputs import check_step_outputs
 
 #: train steps per compiled call by default: amortises Python and tf.function dispatch
 #: (measured +30% for conv_ae at batch 128 and 2x for ae at batch 512 on CPU)
@@ -244,7 +245,7 @@ class Autoencoder(keras.Model):
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, **kwargs):
-        """Keras `fit`; arrays go through `kerasae.pipeline.make_tf_dataset` (fast, and without
+        """Keras `fit`; arrays go through `kerasae.data.pipeline.make_tf_dataset` (fast, and without
         the tf.data autotune stall at each epoch's end that Keras's own array pipeline has).
 
         Targets are ignored (an autoencoder reconstructs x); `validation_split` and
@@ -386,7 +387,5 @@ class Autoencoder(keras.Model):
 
 
 def _array_dataset(x, batch_size, shuffle):
-    from kerasae.data.pipeline import make_tf_dataset
-
     # seed None: the order follows the global seed (keras.utils.set_random_seed), as in Keras
-    return make_tf_dataset(x, batch_size or 32, shuffle=bool(shuffle), seed=None)
+    return pipeline.make_tf_dataset(x, batch_size or 32, shuffle=bool(shuffle), seed=None)

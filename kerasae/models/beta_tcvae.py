@@ -30,10 +30,10 @@ import math
 
 from keras import ops
 
-from kerasae.probability.gaussian import pairwise_log_prob, posterior_log_prob
 from kerasae.errors import KerasaeError
-from kerasae.models.vae import VAE
 from kerasae.models.registry import register_model
+from kerasae.models.vae import VAE
+from kerasae.probability.gaussian import pairwise_log_prob, posterior_log_prob
 
 
 @register_model("beta_tcvae")

@@ -35,13 +35,15 @@ negative_elbo, score, sample and the log-likelihood estimate.
 import keras
 from keras import ops
 
-from kerasae.probability import adversarial
-from kerasae.probability import divergences
 from kerasae.errors import KerasaeError
-from kerasae.models.adversarial import (AdversarialAutoencoder, build_discriminator,
-                                        check_n_critic)
-from kerasae.models.vae import VAE
+from kerasae.models.adversarial import (
+    AdversarialAutoencoder,
+    build_discriminator,
+    check_n_critic,
+)
 from kerasae.models.registry import register_model
+from kerasae.models.vae import VAE
+from kerasae.probability import adversarial, divergences
 
 
 @register_model("factor_vae")

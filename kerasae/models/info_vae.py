@@ -26,9 +26,9 @@ the same pairs, so scale lambda_ down with it (to about 10).
 from keras import ops
 
 from kerasae.errors import KerasaeError
-from kerasae.probability.kernels import MMD_KERNELS, mmd_unbiased
-from kerasae.models.vae import VAE
 from kerasae.models.registry import register_model
+from kerasae.models.vae import VAE
+from kerasae.probability.kernels import MMD_KERNELS, mmd_unbiased
 
 
 @register_model("info_vae")

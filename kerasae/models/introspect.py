@@ -22,7 +22,7 @@ import importlib.util
 import inspect
 import sys
 
-from kerasae.params import _SKIP, merge_params
+from kerasae.params import _SKIP, merge_params, signature_params
 
 BASE = ("kerasae.models.base", "Autoencoder")  # where base classes stop being followed
 REGISTER = ("kerasae.models.registry", "register_model")  # the one decorator known to keep the class
@@ -61,8 +61,6 @@ class ModelInfo:
 
 def from_class(cls):
     """The same description, from an imported class (the fallback)."""
-    from kerasae.params import signature_params
-
     module = sys.modules.get(cls.__module__)
     return ModelInfo(cls.__module__, cls.__name__, inspect.getdoc(cls) or "",
                      inspect.cleandoc(getattr(module, "__doc__", None) or ""),

@@ -16,8 +16,8 @@ import math
 from keras import ops
 
 from kerasae.errors import KerasaeError
-from kerasae.models.vae import VAE
 from kerasae.models.registry import register_model
+from kerasae.models.vae import VAE
 
 
 @register_model("iwae")

@@ -17,7 +17,6 @@ from sklearn.decomposition import IncrementalPCA
 from kerasae.models.base import Autoencoder
 from kerasae.models.registry import register_model
 
-
 #: a stream up to this many float32 bytes is collected for the exact SVD; a larger one is
 #: fitted incrementally, in chunks of `CHUNK_ROWS` examples
 EXACT_BYTES = 1 << 29

@@ -23,8 +23,11 @@ import numpy as np
 from keras import ops
 
 from kerasae.errors import KerasaeError
-from kerasae.models.adversarial import (AdversarialAutoencoder, build_discriminator,
-                                        check_n_critic)
+from kerasae.models.adversarial import (
+    AdversarialAutoencoder,
+    build_discriminator,
+    check_n_critic,
+)
 from kerasae.models.networks import resolve_architecture
 from kerasae.probability import adversarial, divergences, kernels
 

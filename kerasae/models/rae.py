@@ -32,11 +32,11 @@ import tensorflow as tf
 from keras import ops
 
 from kerasae import distribute
-from kerasae.probability import regularizers
-from kerasae.probability.gaussian import gaussian_scale_tril
 from kerasae.errors import KerasaeError, NotGenerativeError
 from kerasae.models.networks import NetworkAutoencoder, resolve_architecture
 from kerasae.models.registry import register_model
+from kerasae.probability import regularizers
+from kerasae.probability.gaussian import gaussian_scale_tril
 
 REGULARIZERS = ("l2", "gp")
 

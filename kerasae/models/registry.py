@@ -9,7 +9,7 @@ Importing this module imports neither Keras nor TensorFlow.
 """
 from kerasae.errors import UnknownModelError
 from kerasae.params import check_params
-from kerasae.registry import Registry, warn_once
+from kerasae.registry import Registry, _warned, warn_once
 
 GROUP = "kerasae.models"
 API_VERSION = 2  # a plugin may declare `kerasae_api_version`; an unsupported one is a warning
@@ -78,7 +78,5 @@ def create_model(name, **kwargs):
 
 def _reset_for_tests():
     """Forget every model entry and warning: the next question reads the entry points."""
-    from kerasae.registry import _warned
-
     MODELS.reset()
     _warned.clear()

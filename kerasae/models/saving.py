@@ -8,6 +8,7 @@ import os
 import zipfile
 
 from kerasae.errors import KerasaeError
+from kerasae.models.registry import get_model_class
 
 
 def saved_model_name(path):
@@ -30,9 +31,8 @@ def saved_model_name(path):
 
 def load_model(path, compile=True):
     """Load a kerasae model saved with `model.save(path)`."""
-    import keras
+    import keras  # TensorFlow: only when used (this module must import fast)
 
-    from kerasae.models.registry import get_model_class
 
     get_model_class(saved_model_name(path))  # imports and registers the class
     try:

@@ -11,11 +11,13 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from kerasae import distribute
 from kerasae.data.pipeline import make_tf_dataset
 from kerasae.errors import KerasaeError
+from kerasae.io import atomic_path
 from kerasae.models.denoising import DAE, corrupt
 from kerasae.models.registry import register_model
 
@@ -54,8 +56,6 @@ class PretrainingLog(keras.callbacks.Callback):
         self.path = os.path.join(run_dir, PRETRAINING)
 
     def on_train_begin(self, logs=None):
-        from kerasae.io import atomic_path
-
         records = getattr(self.model, "pretraining_history", None)
         if not records:
             return
@@ -163,8 +163,6 @@ class SDAE(DAE):
 def _input_batches(data, inputs, batch_size):
     """A tf.data pipeline of float32 input batches from an array (shuffled each epoch) or a
     batched tf.data.Dataset (used as it is: it shuffles itself)."""
-    import tensorflow as tf
-
     if isinstance(data, tf.data.Dataset):
         return data.map(lambda *b: tf.cast(inputs(b), "float32"))
     return make_tf_dataset(np.asarray(inputs(data), dtype="float32"), batch_size, seed=None)

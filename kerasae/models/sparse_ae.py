@@ -25,10 +25,10 @@ import keras
 from keras import layers, ops
 
 from kerasae import nets
-from kerasae.probability import regularizers
 from kerasae.errors import KerasaeError
 from kerasae.models.networks import NetworkAutoencoder
 from kerasae.models.registry import register_model
+from kerasae.probability import regularizers
 
 
 @register_model("sparse_ae")

@@ -22,11 +22,16 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from kerasae.probability.layers import LIKELIHOODS, BernoulliLikelihood, GaussianLikelihood, GaussianPosterior
-from kerasae.probability.gaussian import posterior_log_prob, standard_normal_log_prob
 from kerasae.errors import KerasaeError
 from kerasae.models.networks import NetworkAutoencoder, logits_of
 from kerasae.models.registry import register_model
+from kerasae.probability.gaussian import posterior_log_prob, standard_normal_log_prob
+from kerasae.probability.layers import (
+    LIKELIHOODS,
+    BernoulliLikelihood,
+    GaussianLikelihood,
+    GaussianPosterior,
+)
 
 SCORE_DRAWS = 4  # posterior draws the anomaly score averages (fixed noise, see score_tensor)
 

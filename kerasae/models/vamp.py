@@ -19,10 +19,10 @@ diagonal scales), which kerasae-runtime samples like a fitted Gaussian mixture.
 import keras
 import numpy as np
 
-from kerasae.probability.gaussian import LOG_VAR_RANGE, mixture_log_prob
 from kerasae.errors import KerasaeError
-from kerasae.models.vae import VAE
 from kerasae.models.registry import register_model
+from kerasae.models.vae import VAE
+from kerasae.probability.gaussian import LOG_VAR_RANGE, mixture_log_prob
 
 
 @register_model("vamp")

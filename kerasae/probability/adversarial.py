@@ -2,7 +2,9 @@
 critic loss and its gradient penalty (Gulrajani et al. 2017).
 """
 import keras
+import tensorflow as tf
 from keras import ops
+
 from kerasae.probability.likelihoods import flat_float
 
 
@@ -34,8 +36,6 @@ def gradient_penalty(critic, real, fake, seed=None):
     covers the whole segment between the two distributions (a normal t, as in a popular
     example, puts interpolates outside it and mostly near the middle).
     """
-    import tensorflow as tf
-
     real, fake = ops.cast(real, "float32"), ops.cast(fake, "float32")
     shape = [ops.shape(real)[0]] + [1] * (len(real.shape) - 1)
     t = keras.random.uniform(shape, 0.0, 1.0, seed=seed)

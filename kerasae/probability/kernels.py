@@ -2,8 +2,8 @@
 Tolstikhin et al., ICLR 2018).
 """
 from keras import ops
-from kerasae.probability.likelihoods import flat_float
 
+from kerasae.probability.likelihoods import flat_float
 
 # ---------------------------------------------------------------- MMD (Gretton et al. 2012)
 #: bandwidth multipliers of the multi-scale kernels, as in Tolstikhin et al. 2018's code

@@ -2,7 +2,9 @@
 al. 2020; random projections of Hoffman, Roberts and Yaida 2019) and the sparsity KL (Ng 2011).
 """
 import keras
+import tensorflow as tf
 from keras import ops
+
 from kerasae.probability.likelihoods import flat_float
 
 
@@ -19,8 +21,6 @@ def jacobian_penalty(fn, z, projections=None, seed=None):
     `fn` runs on k copies whatever the latent size (measured on CPU, an MLP decoder with
     dim=16: 365 ms per gradient step exact, 21 ms with one projection).
     """
-    import tensorflow as tf
-
     n, dim = ops.shape(z)[0], z.shape[-1]
     copies = dim if projections is None else int(projections)
     repeated = ops.repeat(z, copies, axis=0)  # example-major: rows i*copies ... + copies - 1

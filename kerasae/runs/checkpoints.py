@@ -23,10 +23,9 @@ import os
 
 import keras
 
-from kerasae_runtime.manifest import sha256
-
 from kerasae.errors import KerasaeError, TrainingDivergedError
 from kerasae.io import atomic_path, read_json, write_json, write_text
+from kerasae_runtime.manifest import sha256
 
 STATE = "state.json"
 FORMAT = 1

@@ -10,17 +10,16 @@ count are exact.
 """
 import numpy as np
 
-from kerasae.errors import KerasaeError
+from kerasae import distribute
 from kerasae.data.options import _get, data_options
-
+from kerasae.data.sources import load_dataset
+from kerasae.errors import KerasaeError
 
 EVAL_BATCH = 256
 
 
 def open_data(config, dataset=None, scaling=None):
     """`dataset` (default: the run's own) read the way the run read its data."""
-    from kerasae.data.sources import load_dataset
-
     return load_dataset(dataset or _get(config, "dataset"), scaling=scaling,
                         **data_options(config))
 
@@ -33,8 +32,6 @@ def check_shape(data, model, what="the data", fix="evaluate on data of the same 
 
 # ---------------------------------------------------------------------- training pipelines
 def is_multiworker(strategy=None):
-    from kerasae import distribute
-
     return distribute.is_multiworker(strategy)
 
 

@@ -8,14 +8,17 @@
     samplers/       fitted latent samplers (`kerasae.runs.samplers`)
     tensorboard/    TensorBoard logs
 """
+import csv
 import dataclasses
+import json
 import os
 import shutil
 import time
+
 from kerasae.errors import KerasaeError
 from kerasae.io import read_json
+from kerasae.models.saving import load_model
 from kerasae.runs.config import TrainConfig
-
 
 CONFIG, MODEL, HISTORY = "config.json", "model.keras", "history.csv"
 
@@ -40,8 +43,6 @@ UNCOMPARED = ("out", "overwrite", "strategy", "sampler")
 def settings_diff(run_dir, config):
     """The settings (TrainConfig fields) in which the run in `run_dir` differs from
     `config`: empty when re-running `config` would train the same model again."""
-    import json
-
     saved = read_json(os.path.join(run_dir, CONFIG))
     diff = []
     for field in dataclasses.fields(TrainConfig):
@@ -58,8 +59,6 @@ def settings_diff(run_dir, config):
 
 def read_history(run_dir):
     """{column: [one float per epoch]} of a run's history.csv (empty when it has none)."""
-    import csv
-
     path = os.path.join(run_dir, HISTORY)
     if not os.path.isfile(path):
         return {}
@@ -77,7 +76,7 @@ def _number(text):
 
 def prepare_out(config, resume=False):
     """Check that the run folder can be written; clear it when --overwrite is given."""
-    from kerasae.runs.checkpoints import STATE
+    from kerasae.runs.checkpoints import STATE  # imports TensorFlow: only when used
 
     out = config.out
     if os.path.exists(out) and not os.path.isdir(out):
@@ -133,8 +132,6 @@ def _network_file(value):
 
 def load_run(run_dir):
     """(config dict, model) of a finished run."""
-    from kerasae.models.saving import load_model
-
     path = os.path.join(run_dir, CONFIG)
     if not os.path.isdir(run_dir) or not os.path.isfile(path):
         raise KerasaeError(f"{run_dir} is not a kerasae run folder (no {CONFIG}); pass the "

@@ -4,11 +4,19 @@ RUN/samplers/NAME/ holds one fitted sampler (kerasae.samplers); config.json name
 default one ("sampler") and every fitted one ("samplers").
 """
 import os
+
 from kerasae.errors import KerasaeError, NotGenerativeError
 from kerasae.io import read_json, write_json
-from kerasae.samplers.base import META, SAMPLERS_DIR, LatentSampler, create_sampler, sampler_class
-from kerasae.samplers.base import no_sampler_message
-
+from kerasae.runs.data import open_data, read_batches
+from kerasae.runs.folder import CONFIG, load_run
+from kerasae.samplers.base import (
+    META,
+    SAMPLERS_DIR,
+    LatentSampler,
+    create_sampler,
+    no_sampler_message,
+    sampler_class,
+)
 
 #: at most this many training examples are encoded to fit a sampler (bounds memory)
 FIT_LIMIT = 100_000
@@ -17,8 +25,6 @@ FIT_LIMIT = 100_000
 def training_examples(data, limit=FIT_LIMIT, batch_size=256):
     """The training examples a run's sampler is fitted to: the first `limit` (rounded up
     to whole batches) of the training split, streamed (a tf.data pipeline of batches)."""
-    from kerasae.runs.data import read_batches
-
     return read_batches(data, "train", batch_size).take(-(-int(limit) // batch_size))
 
 
@@ -34,8 +40,6 @@ def check_for_model(name, model):
 
 def save_run_sampler(run_dir, sampler):
     """Save `sampler` in RUN/samplers/NAME/; config.json then names it the default."""
-    from kerasae.runs.folder import CONFIG
-
     sampler.save(run_samplers_dir(run_dir, sampler.name))
     path = os.path.join(run_dir, CONFIG)
     config = read_json(path)
@@ -46,9 +50,6 @@ def save_run_sampler(run_dir, sampler):
 
 def fit_run_sampler(run_dir, name, seed=None, **options):
     """Fit sampler `name` to a finished run's training codes and save it in the run."""
-    from kerasae.runs.data import open_data
-    from kerasae.runs.folder import load_run
-
     sampler = create_sampler(name, **options)  # a bad name or option fails before loading
     config, model = load_run(run_dir)
     sampler.check(model)
@@ -90,8 +91,6 @@ def load_sampler(run_dir, name=None, model=None):
             return None
     if name == "prior":
         if model is None:
-            from kerasae.runs.folder import load_run
-
             model = load_run(run_dir)[1]
         return create_sampler("prior").fit(model)
     create_sampler(name)  # an unknown name says so

@@ -6,10 +6,12 @@ percentile (1 % false alarms on data like the training data) and a grid of quant
 `kerasae detect --percentile P` needs no second pass. `kerasae.evaluation.anomaly` uses it.
 """
 import os
+
 import numpy as np
+
 from kerasae.errors import KerasaeError
 from kerasae.io import read_json, write_json
-
+from kerasae.runs.data import open_data, read_batches, stream_scores
 
 THRESHOLD = "threshold.json"
 
@@ -45,9 +47,6 @@ def training_scores(model, data, batch_size=256):
     """The model's scores of the training split of `data` (a kerasae dataset, read batch by
     batch) or of an array."""
     if hasattr(data, "batches"):
-        from kerasae.runs.data import read_batches
-        from kerasae.runs.data import stream_scores
-
         return stream_scores(model, read_batches(data, "train", batch_size))
     return model.score(data, batch_size=batch_size)
 
@@ -72,7 +71,6 @@ def load_threshold(run_dir, model=None, config=None):
                                "recomputed from the training data") from None
     if model is None or config is None:
         raise KerasaeError(f"{run_dir} has no {THRESHOLD}; pass --threshold VALUE")
-    from kerasae.runs.data import open_data
 
     return save_threshold(run_dir, model, open_data(config, scaling=config.get("scaling")))
 

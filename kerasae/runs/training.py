@@ -3,10 +3,30 @@
 import dataclasses
 import math
 import os
+import shlex
 import time
-from kerasae.io import atomic_path, write_json
+
+import keras
+import tensorflow as tf
+
+from kerasae import distribute
+from kerasae.callbacks.annealing import BetaAnnealing
 from kerasae.callbacks.grids import default_grid_callbacks
-from kerasae.runs.folder import CONFIG, MODEL, CHECKPOINTS, HISTORY, default_out, prepare_out
+from kerasae.io import atomic_path, write_json
+from kerasae.models.registry import create_model
+from kerasae.runs import checkpoints
+from kerasae.runs import data as rundata
+from kerasae.runs.folder import (
+    CHECKPOINTS,
+    CONFIG,
+    HISTORY,
+    MODEL,
+    default_out,
+    prepare_out,
+)
+from kerasae.runs.samplers import check_for_model, fit_after_training
+from kerasae.runs.threshold import save_threshold
+from kerasae.version import __version__
 
 
 def train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
@@ -18,8 +38,6 @@ def train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     lists and the built model (`kerasae train` prints them as its header). Ctrl-C raises `RunInterrupted` once the
     run folder records the interruption.
     """
-    from kerasae import distribute
-
     config.check()
     # before any TensorFlow op: a multi-worker strategy must configure the runtime first
     with distribute.training_context(config.strategy, config.precision, config.batch_size):
@@ -31,8 +49,6 @@ class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during a run: config.json says `interrupted`; `resume_command` continues it."""
 
     def __init__(self, out, epochs_done, epochs):
-        import shlex
-
         super().__init__(out)
         self.out, self.epochs_done, self.epochs = out, epochs_done, epochs
         self.resume_command = f"kerasae train --resume --out {shlex.quote(out)}"
@@ -44,11 +60,6 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     With `resume`, continue the unfinished run in `config.out` (see `resume_config`) from
     its last checkpoint: weights, optimizers, epoch counter, callbacks and history.
     """
-    import keras
-
-    from kerasae.runs import checkpoints
-    from kerasae.runs import data as rundata
-    from kerasae.models.registry import create_model
 
     data = rundata.open_data(config)  # `train` has checked the config and set config.out
     params = {"latent_dim": config.latent_dim, **config.params}
@@ -58,7 +69,6 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     config.model = model.registered_name  # DIST:NAME where several distributions clash
     callbacks = (*beta_callbacks(config, model), *callbacks)
     if config.sampler:  # e.g. `prior` on a model without one: refused before training
-        from kerasae.runs.samplers import check_for_model
 
         check_for_model(config.sampler, model)
     prepare_out(config, resume)  # only once the config is known to be valid: nothing half-made
@@ -110,7 +120,6 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
             model.fit(train_ds, epochs=config.epochs, initial_epoch=done,
                       validation_data=test_ds, callbacks=run_callbacks, verbose=verbose,
                       **fit_kwargs)
-        from kerasae.runs.threshold import save_threshold
 
         save_threshold(out, model, data)  # what `kerasae detect` uses by default
         # model.keras marks a finished run, so it comes after everything a finished run needs
@@ -131,7 +140,6 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     resolved.update(status="finished", train_seconds=round(seconds, 3))
     failed = None
     if config.sampler:  # after model.keras: a failed fit keeps the trained model
-        from kerasae.runs.samplers import fit_after_training
 
         failed = fit_after_training(out, model, data, config, resolved)
     write_json(os.path.join(out, CONFIG), resolved)
@@ -143,16 +151,12 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
 def storable(params):
     """`params` as config.json keeps them: a network the user brought (encoder=,
     decoder=) in Keras's serialized form, which the model rebuilds on `--resume`."""
-    import keras
-
     return {k: keras.saving.serialize_keras_object(v) if isinstance(v, keras.Layer) else v
             for k, v in params.items()}
 
 
 def run_facts(config, data, model, resumed_from=None):
     """What a run trains, on what and where: the header `kerasae train` prints."""
-    import tensorflow as tf
-
     gpus = tf.config.list_logical_devices("GPU")
     strategy = tf.distribute.get_strategy()
     return {"model": config.model, "dataset": data.name, "n_train": int(data.n_train),
@@ -180,8 +184,6 @@ def _optimizer(config, model, steps_per_epoch):
 def adam(learning_rate, schedule="constant", total_steps=None):
     """Adam at `learning_rate`: constant, or (`schedule="cosine"`) decayed to 0 along a
     cosine over `total_steps` optimizer steps (Loshchilov and Hutter, ICLR 2017)."""
-    import keras
-
     if schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     return keras.optimizers.Adam(learning_rate)
@@ -191,7 +193,6 @@ def beta_callbacks(config, model):
     """The BetaAnnealing `--beta-schedule` asks for, checked before the run folder is made."""
     if not config.beta_schedule:
         return []
-    from kerasae.callbacks.annealing import BetaAnnealing
 
     annealing = BetaAnnealing(config.beta_schedule, config.beta_warmup, config.beta_cycles)
     annealing.check_model(model)
@@ -199,6 +200,4 @@ def beta_callbacks(config, model):
 
 
 def _version():
-    from kerasae.version import __version__
-
     return __version__

@@ -6,9 +6,22 @@ Autoencoders", ICLR 2020). These are numbers in the export's manifest: kerasae-r
 draws them with the same numpy calls, so a seed gives the same codes on both sides.
 """
 import numpy as np
-from kerasae_runtime.manifest import ARRAY_KINDS, draw_gaussian, draw_mixture, sample_prior
+
 from kerasae.errors import KerasaeError, NotGenerativeError
-from kerasae.samplers.base import LatentSampler, _count, _rows, no_sampler_message, register_sampler
+from kerasae.probability.gaussian import gaussian_scale_tril
+from kerasae.samplers.base import (
+    LatentSampler,
+    _count,
+    _rows,
+    no_sampler_message,
+    register_sampler,
+)
+from kerasae_runtime.manifest import (
+    ARRAY_KINDS,
+    draw_gaussian,
+    draw_mixture,
+    sample_prior,
+)
 
 
 def draw_codes(spec, n, seed=None):
@@ -84,8 +97,6 @@ class GaussianSampler(LatentSampler):
     ridge of `distributions.gaussian_scale_tril` so that a dead dimension still factors)."""
 
     def fit_codes(self, codes, seed):
-        from kerasae.probability.gaussian import gaussian_scale_tril
-
         if len(codes) < 2:
             raise KerasaeError(f"a Gaussian needs at least 2 training codes, got {len(codes)}")
         self.mean = codes.mean(axis=0)
@@ -119,7 +130,9 @@ class GMMSampler(LatentSampler):
     defaults = {"n_components": 10, "max_iter": 200, "n_init": 1, "reg_covar": 1e-6}
 
     def fit_codes(self, codes, seed):
-        from sklearn.mixture import GaussianMixture
+        from sklearn.mixture import (
+            GaussianMixture,  # slow to import: only where it is used
+        )
 
         k = self.options["n_components"]
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:

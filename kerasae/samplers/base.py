@@ -7,11 +7,14 @@ arrays.npz or model.weights.h5, no pickles), and describes itself for the export
 """
 import dataclasses
 import os
+import shlex
+
 import numpy as np
+
 from kerasae.errors import KerasaeError
 from kerasae.io import atomic_folder, read_json, write_json
 from kerasae.registry import Registry
-
+from kerasae.version import __version__
 
 SAMPLERS_DIR, META, ARRAYS = "samplers", "sampler.json", "arrays.npz"
 
@@ -76,8 +79,6 @@ class LatentSampler:
         return {}
 
     def save(self, folder):
-        from kerasae.version import __version__
-
         with atomic_folder(folder) as tmp:
             meta = {"name": self.name, "latent_dim": self.latent_dim, "options": self.options,
                     "n_codes": self.n_codes, "seed": self.seed, "kerasae_version": __version__,
@@ -178,7 +179,5 @@ def create_sampler(name, **options):
 
 def no_sampler_message(model, run_dir="RUN"):
     """Why a run cannot generate: also an export's `no_prior` (the same words everywhere)."""
-    import shlex
-
     return (f"{model.not_generative_reason()}; fit a latent sampler: kerasae fit-sampler "
             f"{shlex.quote(str(run_dir))} --sampler gmm")

@@ -23,6 +23,7 @@ and `langevin(..., anneal=True)` hands such a model to it.
 import math
 
 import numpy as np
+import tensorflow as tf
 
 from kerasae.errors import KerasaeError, NotGenerativeError
 
@@ -69,8 +70,6 @@ def langevin(model, n, steps=100, step_size=None, x0=None, seed=0, anneal=False,
     with `steps` steps per noise level and `step_size` as its epsilon (sigma_max is the
     model's own); its chain holds the iterate after each level.
     """
-    import tensorflow as tf
-
     if anneal and is_noise_conditional(model):
         return annealed_langevin(
             model, n, steps_per_level=steps,
@@ -130,8 +129,6 @@ def annealed_langevin(model, n, steps_per_level=100, epsilon=DEFAULT_EPSILON, se
     are one compiled loop). return_chain: also return the (L + 1, n, ...) iterates: the
     start, then the state after each level (before the final denoising step).
     """
-    import tensorflow as tf
-
     if not is_noise_conditional(model):
         name = getattr(model, "registered_name", type(model).__name__)
         raise NotGenerativeError(
@@ -170,8 +167,6 @@ def annealed_langevin(model, n, steps_per_level=100, epsilon=DEFAULT_EPSILON, se
 def _compiled_level(model):
     """T Langevin steps at one level as one tf.function, kept on the model (traced once,
     not once per call)."""
-    import tensorflow as tf
-
     cached = getattr(model, "_annealed_langevin_level", None)
     if cached is not None:
         return cached

@@ -19,11 +19,20 @@ randomness is U = rng.random((n, h*w)) up front; position by position the float6
 of the logits is inverted at U by `searchsorted`; z is the codebook gather of the indices.
 """
 import os
-import numpy as np
-from kerasae.errors import KerasaeError
-from kerasae.samplers.base import ARRAYS, LatentSampler, SamplerGraph, _count, register_sampler
-from kerasae.samplers.pixelcnn_net import build_network
 
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasae.errors import KerasaeError
+from kerasae.samplers.base import (
+    ARRAYS,
+    LatentSampler,
+    SamplerGraph,
+    _count,
+    register_sampler,
+)
+from kerasae.samplers.pixelcnn_net import build_network
 
 WEIGHTS_FILE = "model.weights.h5"
 
@@ -93,9 +102,6 @@ class PixelCNNSampler(LatentSampler):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, model, x_train, seed=0):
-        import keras
-        import tensorflow as tf
-
         self.check(model)
         indices = np.asarray(model.encode_indices(x_train), dtype=np.int32)
         codebook = np.asarray(model.quantizer.codebook.numpy(), dtype=np.float32)
@@ -127,13 +133,10 @@ class PixelCNNSampler(LatentSampler):
         return self
 
     def _build(self, grid, codebook, seed):
-        import tensorflow as tf
-
         self.grid, self.codebook = grid, codebook
         self.latent_dim = int(grid[0] * grid[1] * codebook.shape[1])
         self.network = build_network(grid, len(codebook), self.options["filters"],
                                      self.options["blocks"], seed=int(seed or 0))
-        import keras
 
         # drawing needs the K logits of one position only: the last 1x1 conv runs there
         features = keras.Model(self.network.input, self.network.get_layer("head").output)
@@ -155,8 +158,6 @@ class PixelCNNSampler(LatentSampler):
     # ------------------------------------------------------------------ drawing
     def sample_indices(self, n, seed=None):
         """(n, h, w) int64 code indices, drawn position by position (raster order)."""
-        import tensorflow as tf
-
         self._require_fitted()
         h, w = self.grid
         u = np.random.default_rng(seed).random((_count(n), h * w))  # all randomness, first
@@ -211,8 +212,6 @@ class PixelCNNSampler(LatentSampler):
     def export_graph(self):
         """sampler.onnx: int64 indices (n, h, w) -> logits (n, h, w, K) and z (n,
         latent_dim), the codebook gather inside."""
-        import tensorflow as tf  # drawing and fitting need it; describing the sampler not
-
         self._require_fitted()
         h, w = self.grid
         k, d = self.codebook.shape

@@ -3,6 +3,8 @@ Kalchbrenner and Kavukcuoglu, "Pixel Recurrent Neural Networks", 2016, section 3
 figure 5) over a vq_vae's grid of code indices.
 """
 import functools
+
+import keras
 import numpy as np
 
 
@@ -22,8 +24,6 @@ def causal_mask(kernel_size, mask_type):
 def masked_conv2d():
     """The MaskedConv2D layer class (made on first use, so that importing kerasae.samplers,
     which imports this module to register it, does not import Keras)."""
-    import keras
-
     class MaskedConv2D(keras.layers.Layer):
         """A "same" 2-D convolution whose kernel is multiplied by a causal mask (A or B).
         Rebuilt from the sampler's options on load (weights only), so no get_config."""
@@ -63,8 +63,6 @@ def build_network(grid, num_embeddings, filters=64, blocks=3, seed=0):
     """indices (n, h, w) int32 -> logits (n, h, w, K): embedding, mask-A conv, `blocks`
     residual mask-B blocks (ReLU, 3x3 mask-B conv, ReLU, 1x1 conv, add), ReLU, 1x1 conv,
     ReLU, 1x1 conv to K logits."""
-    import keras
-
     masked = masked_conv2d()
     h, w = grid
     first = int(seed or 0) % 2**20 * 1000

@@ -81,7 +81,7 @@ def _second_stage(latent_dim, second_latent_dim, hidden_units):
 def _load_v1_weights(net, path):
     """Weights a two_stage sampler of kerasae 0.2 saved (its own small Keras model: dense
     layers in creation order, then log gamma, the code mean and scale), into `net`."""
-    import h5py
+    import h5py  # only to read an old file
 
     def dense_group(group):  # "dense", "dense_1", ...: in the order they were made
         names = [n for n in group if re.fullmatch(r"dense(_\d+)?", n)]

@@ -16,15 +16,16 @@ import os
 import tempfile
 
 import numpy as np
-from kerasae_runtime.manifest import ARRAY_KINDS, PRIOR_KINDS, sample_prior
-from kerasae_runtime.manifest import scale as runtime_scale
 
 from kerasae.data.sources import resolve
 from kerasae.export.registry import EXPORTERS
+from kerasae.export.write import export_model
 from kerasae.models.registry import create_model
 from kerasae.nets.registry import ARCHITECTURES
 from kerasae.samplers.base import SAMPLERS, LatentSampler
 from kerasae.testing.models import _expect, check_model
+from kerasae_runtime.manifest import ARRAY_KINDS, PRIOR_KINDS, sample_prior
+from kerasae_runtime.manifest import scale as runtime_scale
 
 __all__ = ["check_sampler", "check_dataset", "check_exporter", "check_architecture"]
 
@@ -121,8 +122,6 @@ def check_exporter(name, input_shape=(8, 8, 1)):
     """Export a tiny untrained `ae` with the exporter: a format must write and verify
     the encoder and decoder (its files listed in the manifest); a layout must lay out an
     export of the formats it needs and recognise its own folder. Returns the manifest."""
-    from kerasae.export.write import export_model
-
     cls = _class(EXPORTERS, name)
     name = getattr(cls, "name", name)
     model = create_model("ae", input_shape=input_shape, latent_dim=2, hidden_units=(8,))

@@ -26,9 +26,16 @@ import math
 import os
 import tempfile
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-from kerasae.errors import NotGenerativeError
+import kerasae
+from kerasae.errors import KerasaeError, NotGenerativeError
+from kerasae.export.write import export_model
+from kerasae.models.base import Autoencoder
+from kerasae.models.registry import get_model_class
+from kerasae.params import check_params, signature_params
 
 __all__ = ["check_model", "build", "sample_data", "check_contract", "check_config",
            "check_losses", "check_gradients", "check_fit_lowers_loss", "check_save_load",
@@ -41,9 +48,6 @@ def _expect(ok, message):
 
 
 def _model_class(name_or_class):
-    from kerasae.models.base import Autoencoder
-    from kerasae.models.registry import get_model_class
-
     cls = get_model_class(name_or_class) if isinstance(name_or_class, str) else name_or_class
     _expect(isinstance(cls, type) and issubclass(cls, Autoencoder),
             f"{cls!r} is not a subclass of kerasae.models.base.Autoencoder")
@@ -52,8 +56,6 @@ def _model_class(name_or_class):
 
 def build(name_or_class, input_shape=(8, 8, 1), **overrides):
     """The model from its `tiny_config` (plus `overrides`), validated like `create_model`."""
-    from kerasae.params import check_params
-
     cls = _model_class(name_or_class)
     kwargs = {**cls.tiny_config, **overrides, "input_shape": tuple(input_shape)}
     return cls(**check_params(cls, kwargs))
@@ -97,8 +99,6 @@ def check_contract(model, x):
 
 def check_config(model):
     """`get_config` lists every constructor argument, and from_config rebuilds the model."""
-    from kerasae.params import signature_params
-
     config = model.get_config()
     missing = [k for k in signature_params(type(model)) if k not in config]
     _expect(not missing, f"{type(model).__name__}.get_config() misses {missing}; list every "
@@ -110,8 +110,6 @@ def check_config(model):
 
 def check_losses(model, x):
     """`compute_losses` returns every declared loss and metric as a scalar, nothing else."""
-    from kerasae.errors import KerasaeError
-
     try:
         model.check_outputs(model.compute_losses(_tensor(x[:32]), training=True))
     except KerasaeError as exc:
@@ -121,8 +119,6 @@ def check_losses(model, x):
 def check_gradients(model, x):
     """Every trainable weight of the encoder and decoder gets a non-zero gradient from
     "loss" on a training batch (layers' `add_loss` terms included, as in training)."""
-    import tensorflow as tf
-
     name = type(model).__name__
     variables = model.encoder.trainable_weights + model.decoder.trainable_weights
     with tf.GradientTape() as tape:
@@ -163,8 +159,6 @@ def check_fit_lowers_loss(model, x, epochs=4, batch_size=32):
 
 def check_save_load(model, x, directory):
     """A `.keras` round trip keeps the class, the config and the outputs exactly."""
-    import kerasae
-
     name = vars(type(model)).get("registered_name")  # a subclass does not inherit its name
     _expect(name is not None, f"{type(model).__name__} is not registered; decorate it with "
             "@kerasae.register_model(NAME) so that saved files can be loaded")
@@ -192,9 +186,6 @@ def export_available():
 
 def check_export(model, x, directory):
     """ONNX encoder and decoder match Keras (kerasae.exporters verifies; it raises if not)."""
-    from kerasae.errors import KerasaeError
-    from kerasae.export.write import export_model
-
     try:
         manifest = export_model(model, os.path.join(directory, "export"), formats=("onnx",),
                                 real_x=x[:7])
@@ -211,8 +202,6 @@ def check_model(name_or_class, input_shape=(8, 8, 1), data=None, config=None, ep
     config: constructor overrides on top of `tiny_config`; export: True requires the ONNX
     check, False skips it, None runs it when the onnx extra is installed.
     """
-    import keras
-
     keras.utils.set_random_seed(seed)
     x = sample_data(tuple(input_shape), seed=seed) if data is None else \
         np.asarray(data, dtype="float32")
@@ -240,8 +229,6 @@ def check_model(name_or_class, input_shape=(8, 8, 1), data=None, config=None, ep
 
 
 def _tensor(x):
-    import tensorflow as tf
-
     return tf.constant(np.asarray(x, dtype="float32"))
 
 

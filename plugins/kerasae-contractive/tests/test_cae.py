@@ -13,9 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from kerasae_contractive.model import CAE, jacobian_penalty  # noqa: E402
 
 from kerasae.testing import check_model  # noqa: E402
-from kerasae_contractive.model import CAE, jacobian_penalty  # noqa: E402
 
 
 def test_conformance():

@@ -4,9 +4,9 @@ Exported as a one-component mixture with diagonal scales, a prior kerasae-runtim
 as it is, so `kerasae-runtime generate` needs nothing new.
 """
 import numpy as np
-from kerasae_runtime.manifest import draw_mixture
 
 from kerasae.samplers import LatentSampler, register_sampler
+from kerasae_runtime.manifest import draw_mixture
 
 
 @register_sampler("diag")
