@@ -8,6 +8,7 @@ not depend on the data, only on the number of variables.
 
     .venv/bin/python benchmarks/checkpoint_cost.py [--models ae conv_ae aae] [--repeats 5]
 """
+
 import argparse
 import os
 import sys
@@ -48,29 +49,45 @@ def measure(name, repeats, folder):
         checkpoints.restore(fresh, state, x)
         restores.append(time.perf_counter() - t)
     n_vars = sum(int(np.prod(v.shape)) for v in model.weights)
-    size = os.path.getsize(state["path"]) / 2 ** 20
-    return [name, f"{n_vars:,}", f"{size:.1f}", f"{1000 * np.median(saves):.0f}",
-            f"{1000 * np.median(restores):.0f}"]
+    size = os.path.getsize(state["path"]) / 2**20
+    return [
+        name,
+        f"{n_vars:,}",
+        f"{size:.1f}",
+        f"{1000 * np.median(saves):.0f}",
+        f"{1000 * np.median(restores):.0f}",
+    ]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["ae", "conv_ae", "aae"])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-write", action="store_true",
-                        help="print, do not update BENCHMARKS.md")
+    parser.add_argument(
+        "--no-write", action="store_true", help="print, do not update BENCHMARKS.md"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         rows = [measure(name, args.repeats, folder) for name in args.models]
     from benchmarks.report import machine, markdown_table, update_section
 
     models, reps = " ".join(args.models), args.repeats
-    table = markdown_table(["model", "model weights", "checkpoint MiB (incl. Adam state)",
-                            "save per epoch, ms (median)", "restore on --resume, ms"], rows)
+    table = markdown_table(
+        [
+            "model",
+            "model weights",
+            "checkpoint MiB (incl. Adam state)",
+            "save per epoch, ms (median)",
+            "restore on --resume, ms",
+        ],
+        rows,
+    )
     print(table)
     if args.no_write:
         return
-    update_section("checkpoint_cost", f"""## Crash safety: checkpoint cost per epoch
+    update_section(
+        "checkpoint_cost",
+        f"""## Crash safety: checkpoint cost per epoch
 
 Each epoch's checkpoint (weights and every optimizer's state, written to a temporary name,
 fsynced and renamed, then `state.json` and `history.csv`) and the restore that
@@ -83,7 +100,8 @@ The restore time is mostly the tracing of the train step, which the first epoch 
 {table}
 
 Reproduce: `.venv/bin/python benchmarks/checkpoint_cost.py --models {models} --repeats {reps}`
-""")
+""",
+    )
 
 
 if __name__ == "__main__":

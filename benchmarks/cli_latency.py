@@ -8,6 +8,7 @@ these three stopped importing TensorFlow (`kerasae.introspect` reads the model s
 
     .venv/bin/python benchmarks/cli_latency.py [--repeats 7] [--no-write]
 """
+
 import argparse
 import os
 import statistics
@@ -32,8 +33,14 @@ TARGET_S = 1.5
 def run_once(argv):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     start = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                   check=True, timeout=300)
+    subprocess.run(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        check=True,
+        timeout=300,
+    )
     return time.perf_counter() - start
 
 
@@ -50,26 +57,39 @@ def measure(repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--no-write", action="store_true",
-                        help="print, do not update BENCHMARKS.md and benchmarks/results/")
+    parser.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print, do not update BENCHMARKS.md and benchmarks/results/",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     times = measure(args.repeats)
     load_after = os.getloadavg()[0]
-    rows = [[f"`{name}`", f"{statistics.median(t):.2f}", f"{min(t):.2f}", f"{max(t):.2f}"]
-            for name, t in times.items()]
+    rows = [
+        [f"`{name}`", f"{statistics.median(t):.2f}", f"{min(t):.2f}", f"{max(t):.2f}"]
+        for name, t in times.items()
+    ]
     table = markdown_table(["command", "median s", "min s", "max s"], rows)
     print(table)
     if args.no_write:
         return
     command = f".venv/bin/python benchmarks/cli_latency.py --repeats {args.repeats}"
-    save_results("cli_latency", {
-        "command": command, "machine": machine(), "repeats": args.repeats,
-        "load_average": [round(load_before, 2), round(load_after, 2)],
-        "seconds": {name: [round(s, 3) for s in t] for name, t in times.items()}})
+    save_results(
+        "cli_latency",
+        {
+            "command": command,
+            "machine": machine(),
+            "repeats": args.repeats,
+            "load_average": [round(load_before, 2), round(load_after, 2)],
+            "seconds": {name: [round(s, 3) for s in t] for name, t in times.items()},
+        },
+    )
     fast = [name for name in COMMANDS if name.startswith("kerasae")]
     slowest = max(statistics.median(times[name]) for name in fast)
-    update_section("cli_latency", f"""## CLI latency: `list`, `info`, `--help` without TensorFlow
+    update_section(
+        "cli_latency",
+        f"""## CLI latency: `list`, `info`, `--help` without TensorFlow
 
 Wall seconds from spawn to exit of a fresh process, {args.repeats} runs each, the commands
 taking turns after one untimed round that warms the file cache. `list` and `info` read the
@@ -82,7 +102,9 @@ Reproduce: `{command}` (rows in `benchmarks/results/cli_latency.json`).
 {table}
 
 Machine: {machine()}, shared: other jobs were running throughout (load average
-{load_before:.1f} at the start, {load_after:.1f} at the end), so the maxima are noisy.""")
+{load_before:.1f} at the start, {load_after:.1f} at the end), so the maxima are noisy.""",
+    )
+
 
 if __name__ == "__main__":
     main()

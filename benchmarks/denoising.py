@@ -10,6 +10,7 @@ pixels for the noisy input and for the denoised output (target: at least +9 dB).
 `denoising` section of BENCHMARKS.md, a noisy / denoised / clean picture and a grid of
 Langevin samples drawn from the DAE's score (kerasae.sampling) into benchmarks/figures/.
 """
+
 import os
 import sys
 import time
@@ -33,11 +34,19 @@ def psnr(a, b):
 
 def main(argv=None):
     p = base_parser(__doc__, epochs=25, latent_dim=6272, batch_size=64)
-    p.add_argument("--code", choices=CODES, default="spatial",
-                   help="the dae's code: a 7x7 grid (latent_dim / 49 channels) or a vector")
+    p.add_argument(
+        "--code",
+        choices=CODES,
+        default="spatial",
+        help="the dae's code: a 7x7 grid (latent_dim / 49 channels) or a vector",
+    )
     p.add_argument("--train-size", type=int, default=60000)
-    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine",
-                   help="Adam's learning rate: a cosine decay to 0 over the run, or constant")
+    p.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default="cosine",
+        help="Adam's learning rate: a cosine decay to 0 over the run, or constant",
+    )
     p.add_argument("--langevin-steps", type=int, default=200)
     args = p.parse_args(argv)
 
@@ -53,14 +62,23 @@ def main(argv=None):
 
     data = load_dataset("fashion_mnist")
     keras.utils.set_random_seed(args.seed)
-    model = kerasae.create_model("dae", input_shape=data.input_shape,
-                                 latent_dim=args.latent_dim, architecture="conv",
-                                 code=args.code, noise="gaussian", noise_level=SIGMA)
+    model = kerasae.create_model(
+        "dae",
+        input_shape=data.input_shape,
+        latent_dim=args.latent_dim,
+        architecture="conv",
+        code=args.code,
+        noise="gaussian",
+        noise_level=SIGMA,
+    )
     steps = args.epochs * -(-min(args.train_size, len(data.x_train)) // args.batch_size)
     model.compile(adam(model.default_learning_rate, args.lr_schedule, steps))
     start = time.perf_counter()
-    model.fit(make_tf_dataset(data.x_train[:args.train_size], args.batch_size, seed=args.seed),
-              epochs=args.epochs, verbose=2)
+    model.fit(
+        make_tf_dataset(data.x_train[: args.train_size], args.batch_size, seed=args.seed),
+        epochs=args.epochs,
+        verbose=2,
+    )
     seconds = time.perf_counter() - start
 
     rng = np.random.default_rng(args.seed)
@@ -77,24 +95,35 @@ def main(argv=None):
     samples = langevin(model, 64, steps=args.langevin_steps, seed=args.seed)
     langevin_seconds = time.perf_counter() - start_l
     grid = os.path.join(FIGURES, "langevin_fashion.png")
-    save_grid(samples, grid, title=f"dae: Langevin from uniform noise, "
-                                   f"{args.langevin_steps} steps of size {SIGMA ** 2 / 2:g}")
+    save_grid(
+        samples,
+        grid,
+        title=f"dae: Langevin from uniform noise, "
+        f"{args.langevin_steps} steps of size {SIGMA**2 / 2:g}",
+    )
 
     gain = denoised_db - noisy_db
     decay = " with a cosine decay to 0" if args.lr_schedule == "cosine" else ""
     height, width = code_grid(data.input_shape, model.filters)
-    code = (f"spatial code {args.latent_dim} = {height}x{width}x"
-            f"{args.latent_dim // (height * width)}" if args.code == "spatial"
-            else f"dense code {args.latent_dim}")
+    code = (
+        f"spatial code {args.latent_dim} = {height}x{width}x{args.latent_dim // (height * width)}"
+        if args.code == "spatial"
+        else f"dense code {args.latent_dim}"
+    )
     table = markdown_table(
         ["input", "test PSNR (dB)"],
-        [["noisy (Gaussian std 0.3, clipped)", f"{noisy_db:.2f}"],
-         ["conv dae denoised", f"{denoised_db:.2f}"],
-         ["gain", f"{gain:+.2f} (target >= +9: {'met' if gain >= 9 else 'NOT met'})"]])
-    cmd = (f"python benchmarks/denoising.py --epochs {args.epochs} --code {args.code} "
-           f"--lr-schedule {args.lr_schedule} "
-           f"--latent-dim {args.latent_dim} --batch-size {args.batch_size} "
-           f"--train-size {args.train_size} --langevin-steps {args.langevin_steps}")
+        [
+            ["noisy (Gaussian std 0.3, clipped)", f"{noisy_db:.2f}"],
+            ["conv dae denoised", f"{denoised_db:.2f}"],
+            ["gain", f"{gain:+.2f} (target >= +9: {'met' if gain >= 9 else 'NOT met'})"],
+        ],
+    )
+    cmd = (
+        f"python benchmarks/denoising.py --epochs {args.epochs} --code {args.code} "
+        f"--lr-schedule {args.lr_schedule} "
+        f"--latent-dim {args.latent_dim} --batch-size {args.batch_size} "
+        f"--train-size {args.train_size} --langevin-steps {args.langevin_steps}"
+    )
     body = f"""## Denoising (Fashion-MNIST, Gaussian noise std 0.3)
 
 Conv `dae` (filters {tuple(model.filters)}, {code}, Adam \

@@ -16,6 +16,7 @@ scores held-out test images the same way: the floor any generator can reach.
 Rows are kept in benchmarks/results/generation_fashion.json (one per model and sampler);
 an 8x8 grid per row goes to benchmarks/figures/generation_<model>_<sampler>.png.
 """
+
 import os
 import re
 import sys
@@ -38,8 +39,10 @@ from benchmarks.report import (  # noqa: E402
 
 NAME = "generation_fashion"
 FIGURES = os.path.join(ROOT, "benchmarks", "figures")
-MODELS = ("vae,beta_vae,iwae,info_vae,vamp,aae,wae[variant=mmd],rae,ae,conv_ae,dae,pca,"
-          "vq_vae[latent_dim=3136],ncsn")
+MODELS = (
+    "vae,beta_vae,iwae,info_vae,vamp,aae,wae[variant=mmd],rae,ae,conv_ae,dae,pca,"
+    "vq_vae[latent_dim=3136],ncsn"
+)
 SAMPLERS = ("prior", "gaussian", "gmm", "two_stage", "pixelcnn")
 
 
@@ -63,8 +66,11 @@ def run_spec(spec):
     """`spec` less its `samples=N` (how many samples a row scores, not how the model trains):
     'vae[samples=1000]' reuses the run of 'vae'."""
     name, _, rest = spec.partition("[")
-    items = [i for i in filter(None, rest.rstrip("]").split(","))
-             if i.partition("=")[0].strip() != "samples"]
+    items = [
+        i
+        for i in filter(None, rest.rstrip("]").split(","))
+        if i.partition("=")[0].strip() != "samples"
+    ]
     return f"{name}[{','.join(items)}]" if items else name
 
 
@@ -80,10 +86,18 @@ def train_run(spec, args):
     latent = kwargs.pop("latent_dim", args.latent_dim)
     schedule = kwargs.pop("lr_schedule", "constant")  # e.g. ncsn[lr_schedule=cosine]
     out = os.path.join(args.work, re.sub(r"[^\w.=-]+", "_", spec))
-    config = TrainConfig(model=name, dataset="fashion_mnist", epochs=epochs, latent_dim=latent,
-                         batch_size=args.batch_size, params=kwargs, seed=args.seed, out=out,
-                         lr_schedule=schedule,
-                         overwrite=True)
+    config = TrainConfig(
+        model=name,
+        dataset="fashion_mnist",
+        epochs=epochs,
+        latent_dim=latent,
+        batch_size=args.batch_size,
+        params=kwargs,
+        seed=args.seed,
+        out=out,
+        lr_schedule=schedule,
+        overwrite=True,
+    )
     if is_finished(out) and not settings_diff(out, config):
         return out, None
     start = time.perf_counter()
@@ -109,9 +123,13 @@ def applicable(model, names):
 def draw_langevin(model, args):
     from kerasae.samplers.langevin import langevin
 
-    return lambda n, seed: langevin(model, n, seed=seed, anneal=True,
-                                    **({"steps": args.langevin_steps}
-                                       if args.langevin_steps else {}))
+    return lambda n, seed: langevin(
+        model,
+        n,
+        seed=seed,
+        anneal=True,
+        **({"steps": args.langevin_steps} if args.langevin_steps else {}),
+    )
 
 
 def score(samples, data, seconds, spec, sampler, extra=None):
@@ -122,12 +140,19 @@ def score(samples, data, seconds, spec, sampler, extra=None):
     slug = re.sub(r"[^a-z0-9]+", "_", f"{spec}_{sampler}".lower()).strip("_")
     figure = os.path.join(FIGURES, f"generation_{slug}.png")
     save_grid(samples[:64], figure, title=f"{spec}: {sampler} (Fashion-MNIST)")
-    return {"model": spec, "sampler": sampler, "fid_c": metrics["fid_c"],
-            "precision": metrics["precision"], "recall": metrics["recall"],
-            "classes_covered": metrics["classes_covered"], "n_samples": len(samples),
-            "seconds_per_1000": round(1000 * seconds / len(samples), 3),
-            "classifier_accuracy": metrics.get("classifier_accuracy"),
-            "figure": os.path.relpath(figure, ROOT), **(extra or {})}
+    return {
+        "model": spec,
+        "sampler": sampler,
+        "fid_c": metrics["fid_c"],
+        "precision": metrics["precision"],
+        "recall": metrics["recall"],
+        "classes_covered": metrics["classes_covered"],
+        "n_samples": len(samples),
+        "seconds_per_1000": round(1000 * seconds / len(samples), 3),
+        "classifier_accuracy": metrics.get("classifier_accuracy"),
+        "figure": os.path.relpath(figure, ROOT),
+        **(extra or {}),
+    }
 
 
 def run_model(spec, data, args, results):
@@ -136,8 +161,10 @@ def run_model(spec, data, args, results):
 
     out, train_seconds = train_run(spec, args)
     config, model = load_run(out)
-    extra = {"train_seconds": train_seconds or config.get("train_seconds"),
-             "epochs": config["epochs"]}
+    extra = {
+        "train_seconds": train_seconds or config.get("train_seconds"),
+        "epochs": config["epochs"],
+    }
     if getattr(model, "noise_levels", None):  # ncsn: annealed Langevin, no latent sampler
         draws = [("langevin", draw_langevin(model, args))]
     else:
@@ -163,36 +190,58 @@ def claims(results):
     if not vae:
         return ["(no `vae` prior row yet: the targets compare against it)"]
     lines = []
-    plain = [r for r in results.values() if r["sampler"] == "gmm"
-             and parse_spec(r["model"])[0] in ("ae", "conv_ae", "dae", "rae", "pca")]
+    plain = [
+        r
+        for r in results.values()
+        if r["sampler"] == "gmm"
+        and parse_spec(r["model"])[0] in ("ae", "conv_ae", "dae", "rae", "pca")
+    ]
     if plain:
         best = min(plain, key=lambda r: r["fid_c"])
         ok = best["fid_c"] < vae["fid_c"]
-        lines.append(f"- An autoencoder with a `gmm` sampler scores a lower FID-C than `vae` with "
-                     f"prior sampling: best `{best['model']}` + gmm {best['fid_c']:.2f} vs "
-                     f"{vae['fid_c']:.2f}: {'holds' if ok else 'does NOT hold'}.")
+        lines.append(
+            f"- An autoencoder with a `gmm` sampler scores a lower FID-C than `vae` with "
+            f"prior sampling: best `{best['model']}` + gmm {best['fid_c']:.2f} vs "
+            f"{vae['fid_c']:.2f}: {'holds' if ok else 'does NOT hold'}."
+        )
     models = [r for r in results.values() if r["model"] != "data"]
     best = min(models, key=lambda r: r["fid_c"])
     cut = 1 - best["fid_c"] / vae["fid_c"]
-    lines.append(f"- The best generator's FID-C is at least 30% below the vae prior's: "
-                 f"`{best['model']}` + {best['sampler']} {best['fid_c']:.2f}, {100 * cut:.0f}% "
-                 f"below: {'met' if cut >= 0.3 else 'NOT met'}.")
+    lines.append(
+        f"- The best generator's FID-C is at least 30% below the vae prior's: "
+        f"`{best['model']}` + {best['sampler']} {best['fid_c']:.2f}, {100 * cut:.0f}% "
+        f"below: {'met' if cut >= 0.3 else 'NOT met'}."
+    )
     if not any(r["sampler"] == "langevin" for r in models):
-        lines.append("- Annealed Langevin covers >= 8 classes with FID-C within 2x of the vae "
-                     "prior's: NOT measured here yet (no `ncsn` row).")
+        lines.append(
+            "- Annealed Langevin covers >= 8 classes with FID-C within 2x of the vae "
+            "prior's: NOT measured here yet (no `ncsn` row)."
+        )
     for r in (r for r in models if r["sampler"] == "langevin"):
         # FID is biased upwards by fewer samples: compare with the vae prior at the same n
-        ref = next((v for v in models if v["sampler"] == "prior" and run_spec(v["model"]) ==
-                    "vae" and v["n_samples"] == r["n_samples"]), vae)
+        ref = next(
+            (
+                v
+                for v in models
+                if v["sampler"] == "prior"
+                and run_spec(v["model"]) == "vae"
+                and v["n_samples"] == r["n_samples"]
+            ),
+            vae,
+        )
         ok = r["classes_covered"] >= 8 and r["fid_c"] <= 2 * ref["fid_c"]
-        against = (f"against {ref['fid_c']:.2f} for the vae prior, both from "
-                   f"{r['n_samples']:,} samples" if ref["n_samples"] == r["n_samples"] else
-                   f"from {r['n_samples']:,} samples against {ref['fid_c']:.2f} from "
-                   f"{ref['n_samples']:,}")
-        lines.append(f"- Annealed Langevin (`{r['model']}`) covers >= 8 classes with FID-C "
-                     f"within 2x of the vae prior's: {r['classes_covered']}/10 classes, FID-C "
-                     f"{r['fid_c']:.2f} {against} ({r['fid_c'] / ref['fid_c']:.2f}x): "
-                     f"{'met' if ok else 'NOT met'}.")
+        against = (
+            f"against {ref['fid_c']:.2f} for the vae prior, both from {r['n_samples']:,} samples"
+            if ref["n_samples"] == r["n_samples"]
+            else f"from {r['n_samples']:,} samples against {ref['fid_c']:.2f} from "
+            f"{ref['n_samples']:,}"
+        )
+        lines.append(
+            f"- Annealed Langevin (`{r['model']}`) covers >= 8 classes with FID-C "
+            f"within 2x of the vae prior's: {r['classes_covered']}/10 classes, FID-C "
+            f"{r['fid_c']:.2f} {against} ({r['fid_c'] / ref['fid_c']:.2f}x): "
+            f"{'met' if ok else 'NOT met'}."
+        )
     return lines
 
 
@@ -201,32 +250,55 @@ def write(results, args):
     results = {k: r for k, r in results.items() if not k.startswith("_")}
     rows = sorted(results.values(), key=lambda r: r["fid_c"])
     vae = results.get("vae|prior")
-    table = [[f"`{r['model']}`" if r["model"] != "data" else "test images (reference)",
-              r["sampler"], f"{r['fid_c']:.2f}",
-              f"{r['fid_c'] / vae['fid_c']:.2f}" if vae else "-",
-              f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['classes_covered']}/10",
-              f"{r['seconds_per_1000']:.2f}", f"[grid]({r['figure']})"] for r in rows]
-    body = "\n".join([
-        f"## Generation: Fashion-MNIST, latent {args.latent_dim}, FID-C, precision and recall",
-        "",
-        f"Command: `python benchmarks/generation_fashion.py --epochs {args.epochs} "
-        f"--samples {args.samples}` (rows in `benchmarks/results/{NAME}.json`)  ",
-        f"Machine: {machine()} (CPU only, shared with other jobs: times are indicative).",
-        "",
-        markdown_table(["model", "sampler", "FID-C", "vs vae prior", "precision", "recall",
-                        "classes", "s / 1000 samples", "figure"], table),
-        "",
-        "FID-C is the Frechet distance between classifier features of the samples and of as "
-        "many training images (the penultimate layer of a small CNN kerasae trains on "
-        "Fashion-MNIST's labelled training split; not Inception FID, so not comparable with "
-        "published FIDs). Precision and recall: Kynkaanniemi et al. 2019, k = 3, in the same "
-        "features. Classes: classes reaching a quarter of their expected share of samples.",
-        "",
-        "The targets (issue 18), measured:",
-        "",
-        *claims(results),
-        *(["", f"Note: {note}"] if note else []),
-    ])
+    table = [
+        [
+            f"`{r['model']}`" if r["model"] != "data" else "test images (reference)",
+            r["sampler"],
+            f"{r['fid_c']:.2f}",
+            f"{r['fid_c'] / vae['fid_c']:.2f}" if vae else "-",
+            f"{r['precision']:.3f}",
+            f"{r['recall']:.3f}",
+            f"{r['classes_covered']}/10",
+            f"{r['seconds_per_1000']:.2f}",
+            f"[grid]({r['figure']})",
+        ]
+        for r in rows
+    ]
+    body = "\n".join(
+        [
+            f"## Generation: Fashion-MNIST, latent {args.latent_dim}, FID-C, precision and recall",
+            "",
+            f"Command: `python benchmarks/generation_fashion.py --epochs {args.epochs} "
+            f"--samples {args.samples}` (rows in `benchmarks/results/{NAME}.json`)  ",
+            f"Machine: {machine()} (CPU only, shared with other jobs: times are indicative).",
+            "",
+            markdown_table(
+                [
+                    "model",
+                    "sampler",
+                    "FID-C",
+                    "vs vae prior",
+                    "precision",
+                    "recall",
+                    "classes",
+                    "s / 1000 samples",
+                    "figure",
+                ],
+                table,
+            ),
+            "",
+            "FID-C is the Frechet distance between classifier features of the samples and of as "
+            "many training images (the penultimate layer of a small CNN kerasae trains on "
+            "Fashion-MNIST's labelled training split; not Inception FID, so not comparable with "
+            "published FIDs). Precision and recall: Kynkaanniemi et al. 2019, k = 3, in the same "
+            "features. Classes: classes reaching a quarter of their expected share of samples.",
+            "",
+            "The targets (issue 18), measured:",
+            "",
+            *claims(results),
+            *(["", f"Note: {note}"] if note else []),
+        ]
+    )
     update_section(NAME, body)
     print(body)
 
@@ -250,7 +322,7 @@ def main(argv=None):
         from kerasae.data.sources import load_dataset
 
         data = load_dataset("fashion_mnist")
-        real = data.x_test[:args.samples]
+        real = data.x_test[: args.samples]
         results["data|test images"] = score(real, data, 0.0, "data", "test images")
         for spec in split_specs(args.models):
             run_model(spec, data, args, results)

@@ -2,7 +2,8 @@
 
     nice -n 5 .venv/bin/python -m benchmarks.int8 [--models ae,vae] [--epochs 10]
 
-The dense `ae` and `vae` decoders, trained (10 epochs on 20,000 images) on Fashion-MNIST (digits where
+The dense `ae` and `vae` decoders, trained (10 epochs on 20,000 images) on Fashion-MNIST (digits
+where
 /usr/share/datasets/fashion-mnist is missing: the weights' range sets the quantization
 error), exported by `kerasae.exporters.export_model(..., int8=True)`, i.e. through the same
 quantization, verification and speed check users get. Latency: the fp32 and int8 sessions
@@ -10,6 +11,7 @@ timed in turn, each timed call right after an untimed one of the same session; m
 interquartile range, since the machine is shared. Error: max |int8 - fp32| over the test
 set's codes, in the decoder's [0, 1] pixel units.
 """
+
 import argparse
 import os
 import statistics
@@ -67,7 +69,7 @@ def main(argv=None):
 
     name = "fashion_mnist" if os.path.isdir("/usr/share/datasets/fashion-mnist") else "digits"
     data = load_dataset(name)
-    x_train = np.asarray(data.x_train[:args.train_size], dtype="float32")
+    x_train = np.asarray(data.x_train[: args.train_size], dtype="float32")
     x_test = np.asarray(data.x_test, dtype="float32")
     load_before = os.getloadavg()[0]
     rows = []
@@ -80,16 +82,21 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "export")
             try:
-                manifest = export_model(model, out, formats=("onnx",), parts=("decoder",),
-                                        int8=True, real_x=x_test[:7])
+                manifest = export_model(
+                    model, out, formats=("onnx",), parts=("decoder",), int8=True, real_x=x_test[:7]
+                )
             except KerasaeError as exc:  # the export's own speed or parity check
                 rows.append([label, "refused", "", "", "", "", str(exc)])
                 print(family, exc, flush=True)
                 continue
-            paths = {k: os.path.join(out, f"decoder{s}.onnx")
-                     for k, s in (("fp32", ""), ("int8", ".int8"))}
-            sess = {k: ort.InferenceSession(v, providers=["CPUExecutionProvider"])
-                    for k, v in paths.items()}
+            paths = {
+                k: os.path.join(out, f"decoder{s}.onnx")
+                for k, s in (("fp32", ""), ("int8", ".int8"))
+            }
+            sess = {
+                k: ort.InferenceSession(v, providers=["CPUExecutionProvider"])
+                for k, v in paths.items()
+            }
             fns = {k: (lambda z, s=s: s.run(["x_hat"], {"z": z})[0]) for k, s in sess.items()}
             z = np.asarray(model.encode(x_test), dtype="float32")
             diff = float(np.max(np.abs(fns["int8"](z) - fns["fp32"](z))))
@@ -102,34 +109,54 @@ def main(argv=None):
             size = {k: os.path.getsize(v) / 1e6 for k, v in paths.items()}
             check = manifest["verification"]["decoder.int8.onnx"]
             for k in ("fp32", "int8"):
-                rows.append([label, k, f"{size[k]:.2f}",
-                             spread(cells[k, 1]), spread(cells[k, 256]),
-                             "" if k == "fp32" else f"{diff:.4f}",
-                             "" if k == "fp32" else
-                             f"max diff {check['max_abs_diff']:.4f} (tol "
-                             f"{check['tolerance']:g}); {check['speed']['int8_ms']:.2f} vs "
-                             f"{check['speed']['fp32_ms']:.2f} ms"])
+                rows.append(
+                    [
+                        label,
+                        k,
+                        f"{size[k]:.2f}",
+                        spread(cells[k, 1]),
+                        spread(cells[k, 256]),
+                        "" if k == "fp32" else f"{diff:.4f}",
+                        ""
+                        if k == "fp32"
+                        else f"max diff {check['max_abs_diff']:.4f} (tol "
+                        f"{check['tolerance']:g}); {check['speed']['int8_ms']:.2f} vs "
+                        f"{check['speed']['fp32_ms']:.2f} ms",
+                    ]
+                )
                 print(" | ".join(rows[-1]), flush=True)
     load_after = os.getloadavg()[0]
     import onnxruntime
 
-    body = "\n\n".join([
-        "### int8 decoders (`kerasae export --int8`)",
-        f"Dense decoders (latent_dim 16) trained for {args.epochs} epoch(s) on "
-        f"{args.train_size:,} {name} images, exported with `int8=True`: Dense (MatMul) "
-        f"weights stored as int8, activations quantized per call (onnxruntime dynamic "
-        f"quantization), float32 in and out. Latency: median (interquartile range) of "
-        f"{args.repeats} calls at batch 1 and {max(5, args.repeats // 10)} at batch 256, "
-        f"fp32 and int8 timed in turn; error: max |int8 - fp32| over the "
-        f"{len(x_test):,} test images' codes, in [0, 1] pixel units. The export's own "
-        f"check (last column) is against the Keras decoder on 7 real and 7 random codes, "
-        f"and its speed check at batch 256. Machine: {machine()}, shared with other jobs "
-        f"(a CI run among them; load average {load_before:.1f} before, {load_after:.1f} "
-        f"after); onnxruntime {onnxruntime.__version__}.",
-        markdown_table(["decoder", "precision", "file (MB)", "batch 1 (ms)",
-                        "batch 256 (ms)", "max diff vs fp32", "export's check"], rows),
-        "Reproduce: `nice -n 5 .venv/bin/python -m benchmarks.int8`",
-    ])
+    body = "\n\n".join(
+        [
+            "### int8 decoders (`kerasae export --int8`)",
+            f"Dense decoders (latent_dim 16) trained for {args.epochs} epoch(s) on "
+            f"{args.train_size:,} {name} images, exported with `int8=True`: Dense (MatMul) "
+            f"weights stored as int8, activations quantized per call (onnxruntime dynamic "
+            f"quantization), float32 in and out. Latency: median (interquartile range) of "
+            f"{args.repeats} calls at batch 1 and {max(5, args.repeats // 10)} at batch 256, "
+            f"fp32 and int8 timed in turn; error: max |int8 - fp32| over the "
+            f"{len(x_test):,} test images' codes, in [0, 1] pixel units. The export's own "
+            f"check (last column) is against the Keras decoder on 7 real and 7 random codes, "
+            f"and its speed check at batch 256. Machine: {machine()}, shared with other jobs "
+            f"(a CI run among them; load average {load_before:.1f} before, {load_after:.1f} "
+            f"after); onnxruntime {onnxruntime.__version__}.",
+            markdown_table(
+                [
+                    "decoder",
+                    "precision",
+                    "file (MB)",
+                    "batch 1 (ms)",
+                    "batch 256 (ms)",
+                    "max diff vs fp32",
+                    "export's check",
+                ],
+                rows,
+            ),
+            "Reproduce: `nice -n 5 .venv/bin/python -m benchmarks.int8`",
+        ]
+    )
     if not args.no_write:
         update_section(SECTION, body)
         print("updated BENCHMARKS.md")

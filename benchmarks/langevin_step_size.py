@@ -9,6 +9,7 @@ epsilon of `kerasae.sampling.annealed_langevin`.
     python benchmarks/langevin_step_size.py --run /tmp/kerasae-generation/ncsn_... \\
         --vae /tmp/kerasae-generation/vae --epsilons 1e-5,2e-5,5e-5 --samples 256
 """
+
 import argparse
 import os
 import sys
@@ -42,9 +43,15 @@ def main():
 
     def record(key, samples, seconds, **extra):
         m = generation_metrics(samples, data, seed=0)
-        row = {"fid_c": m["fid_c"], "precision": m["precision"], "recall": m["recall"],
-               "classes_covered": m["classes_covered"], "n_samples": len(samples),
-               "seconds": round(seconds, 1), **extra}
+        row = {
+            "fid_c": m["fid_c"],
+            "precision": m["precision"],
+            "recall": m["recall"],
+            "classes_covered": m["classes_covered"],
+            "n_samples": len(samples),
+            "seconds": round(seconds, 1),
+            **extra,
+        }
         results[key] = row
         save_results(NAME, results)
         print(key, row, flush=True)
@@ -55,11 +62,17 @@ def main():
     _, model = load_run(args.run)
     for eps in (float(e) for e in args.epsilons.split(",")):
         start = time.perf_counter()
-        x = annealed_langevin(model, args.samples, steps_per_level=args.steps, epsilon=eps,
-                              seed=args.seed)
-        record(f"{os.path.basename(os.path.normpath(args.run))}|eps={eps:g}|T={args.steps}"
-               f"|n={args.samples}", x, time.perf_counter() - start, epsilon=eps,
-               steps_per_level=args.steps)
+        x = annealed_langevin(
+            model, args.samples, steps_per_level=args.steps, epsilon=eps, seed=args.seed
+        )
+        record(
+            f"{os.path.basename(os.path.normpath(args.run))}|eps={eps:g}|T={args.steps}"
+            f"|n={args.samples}",
+            x,
+            time.perf_counter() - start,
+            epsilon=eps,
+            steps_per_level=args.steps,
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ restarts are updates after the optimizer step (kerasae's `after_step` hook), whi
 plain model would need a custom `train_step` for. So vq_vae is compared in
 `codebook_update="loss"` mode with restarts off, in both arms.
 """
+
 import math
 
 import keras
@@ -58,8 +59,11 @@ class MMDLoss(layers.Layer):
 
 
 def sum_bce_from_logits(x, logits):
-    per_pixel = ops.binary_crossentropy(ops.reshape(x, (ops.shape(x)[0], -1)),
-                                        ops.reshape(logits, (ops.shape(x)[0], -1)), from_logits=True)
+    per_pixel = ops.binary_crossentropy(
+        ops.reshape(x, (ops.shape(x)[0], -1)),
+        ops.reshape(logits, (ops.shape(x)[0], -1)),
+        from_logits=True,
+    )
     return ops.sum(per_pixel, axis=-1)
 
 
@@ -86,8 +90,13 @@ class RAEL2Penalty(layers.Layer):
 
     def call(self, z):
         code = ops.mean(0.5 * ops.sum(ops.square(ops.cast(z, "float32")), axis=-1))
-        decay = ops.sum([ops.sum(ops.square(ops.cast(w, "float32")))
-                         for w in self.decoder.trainable_weights if w.name == "kernel"])
+        decay = ops.sum(
+            [
+                ops.sum(ops.square(ops.cast(w, "float32")))
+                for w in self.decoder.trainable_weights
+                if w.name == "kernel"
+            ]
+        )
         self.add_loss(self.beta * code + self.weight_decay * decay)
         return z
 
@@ -148,8 +157,10 @@ class VampKL(GaussianDraw):
         super().__init__(**kwargs)
         self.beta, self.encoder = twin.beta, twin.encoder
         self.pseudo_inputs = self.add_weight(
-            shape=tuple(twin.pseudo_inputs.shape), name="pseudo_inputs",
-            initializer=keras.initializers.Constant(twin.pseudo_inputs.numpy()))
+            shape=tuple(twin.pseudo_inputs.shape),
+            name="pseudo_inputs",
+            initializer=keras.initializers.Constant(twin.pseudo_inputs.numpy()),
+        )
 
     def penalty(self, mean, log_var, z):
         means, log_vars = self.encoder(self.pseudo_inputs, training=False)
@@ -216,9 +227,11 @@ def plain_model(name, twin):
         return keras.Model(x, IWAELoss(twin.k, twin.decoder_logits)([x, mean, log_var])), None
     if name == "vq_vae":
         if twin.codebook_update != "loss" or twin.quantizer.tracks_usage:
-            raise ValueError("vq_vae's plain twin needs codebook_update='loss' and "
-                             "restart_threshold=None: EMA updates and restarts are not "
-                             "gradient steps, plain fit cannot express them")
+            raise ValueError(
+                "vq_vae's plain twin needs codebook_update='loss' and "
+                "restart_threshold=None: EMA updates and restarts are not "
+                "gradient steps, plain fit cannot express them"
+            )
         z = VQLoss(twin.quantizer, twin.latent_dim)(twin.pre_quantizer(x))
         return keras.Model(x, twin.decoder(z)), "mse"
     z = twin.encoder(x)

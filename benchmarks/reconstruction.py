@@ -6,6 +6,7 @@ Trains each model with its default configuration (the same code path as `kerasae
 measures test MSE on the 10,000 official test images, and writes the table into the
 `reconstruction` section of BENCHMARKS.md.
 """
+
 import os
 import sys
 import time
@@ -30,8 +31,11 @@ def run(name, data, args):
     model = kerasae.create_model(name, input_shape=data.input_shape, latent_dim=args.latent_dim)
     model.compile()
     start = time.perf_counter()
-    model.fit(make_tf_dataset(data.x_train, args.batch_size, seed=args.seed),
-              epochs=args.epochs, verbose=2)
+    model.fit(
+        make_tf_dataset(data.x_train, args.batch_size, seed=args.seed),
+        epochs=args.epochs,
+        verbose=2,
+    )
     seconds = time.perf_counter() - start
     mse = float(np.mean((model.reconstruct(data.x_test) - data.x_test) ** 2))
     return mse, seconds, model.count_params()
@@ -53,24 +57,37 @@ def main(argv=None):
     rows = []
     for name, (mse, seconds, params) in results.items():
         target = TARGETS.get(name)
-        rows.append([f"`{name}`", f"{mse:.5f}", f"{mse / pca_mse:.2f}" if pca_mse else "-",
-                     f"<= {target}" + (" (met)" if mse <= target else " (NOT met)") if target else "-",
-                     f"{params:,}", f"{seconds:.0f}"])
-    cmd = (f"python benchmarks/reconstruction.py --epochs {args.epochs} "
-           f"--latent-dim {args.latent_dim} --batch-size {args.batch_size} --models {args.models}")
-    body = "\n".join([
-        f"## Reconstruction: Fashion-MNIST, latent {args.latent_dim}, {args.epochs} epochs, "
-        f"batch {args.batch_size}",
-        "",
-        f"Command: `{cmd}`  ",
-        f"Machine: {machine()} (CPU only; shared with other jobs, so times are indicative).",
-        "",
-        markdown_table(["model", "test MSE", "ratio to PCA", "target", "parameters",
-                        "train seconds"], rows),
-        "",
-        "Test MSE is the mean squared error over all pixels of the 10,000 test images, "
-        "pixels in [0, 1]; `pca` is scikit-learn's exact PCA wrapped as a linear autoencoder.",
-    ])
+        rows.append(
+            [
+                f"`{name}`",
+                f"{mse:.5f}",
+                f"{mse / pca_mse:.2f}" if pca_mse else "-",
+                f"<= {target}" + (" (met)" if mse <= target else " (NOT met)") if target else "-",
+                f"{params:,}",
+                f"{seconds:.0f}",
+            ]
+        )
+    cmd = (
+        f"python benchmarks/reconstruction.py --epochs {args.epochs} "
+        f"--latent-dim {args.latent_dim} --batch-size {args.batch_size} --models {args.models}"
+    )
+    body = "\n".join(
+        [
+            f"## Reconstruction: Fashion-MNIST, latent {args.latent_dim}, {args.epochs} epochs, "
+            f"batch {args.batch_size}",
+            "",
+            f"Command: `{cmd}`  ",
+            f"Machine: {machine()} (CPU only; shared with other jobs, so times are indicative).",
+            "",
+            markdown_table(
+                ["model", "test MSE", "ratio to PCA", "target", "parameters", "train seconds"],
+                rows,
+            ),
+            "",
+            "Test MSE is the mean squared error over all pixels of the 10,000 test images, "
+            "pixels in [0, 1]; `pca` is scikit-learn's exact PCA wrapped as a linear autoencoder.",
+        ]
+    )
     update_section("reconstruction", body)
     print(body)
 

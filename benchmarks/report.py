@@ -5,17 +5,22 @@ scripts can be re-run in any order without touching each other's figures. Benchm
 are re-run a few rows at a time keep every row in `benchmarks/results/NAME.json`
 (`load_results` / `save_results`) and rebuild their section from it.
 """
+
 import os
 import platform
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = os.path.join(ROOT, "BENCHMARKS.md")
-HEADER = "# Benchmarks\n\nEvery figure here is written by a script in `benchmarks/`; each section names the command that reproduces it.\n"
+HEADER = (
+    "# Benchmarks\n\nEvery figure here is written by a script in `benchmarks/`; each "
+    "section names the command that reproduces it.\n"
+)
 
 
 def machine():
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
 
 
 def results_path(name):
@@ -58,7 +63,8 @@ def update_section(name, body):
 
 
 def base_parser(doc, epochs=10, latent_dim=16, batch_size=128):
-    """The options every training benchmark shares: --epochs, --latent-dim, --batch-size, --seed."""
+    """The options every training benchmark shares: --epochs, --latent-dim, --batch-size,
+    --seed."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])

@@ -10,6 +10,7 @@ once with batching and once with --no-batching, on 127.0.0.1; this process is th
 --seconds each after a short warm-up. Requests/s, p50 and p99 latency and failures per
 cell go to benchmarks/results/serve_load.json and the BENCHMARKS.md section.
 """
+
 import argparse
 import asyncio
 import os
@@ -36,10 +37,13 @@ def make_export(out):
     from kerasae.runs.config import TrainConfig
     from kerasae.runs.training import train
 
-    dataset = "fashion_mnist" if os.path.isdir("/usr/share/datasets/fashion-mnist") \
-        else "digits"
-    run_dir, _, _ = train(TrainConfig(model="conv_ae", dataset=dataset, epochs=1,
-                                      latent_dim=16, out=os.path.join(out, "run")), verbose=0)
+    dataset = "fashion_mnist" if os.path.isdir("/usr/share/datasets/fashion-mnist") else "digits"
+    run_dir, _, _ = train(
+        TrainConfig(
+            model="conv_ae", dataset=dataset, epochs=1, latent_dim=16, out=os.path.join(out, "run")
+        ),
+        verbose=0,
+    )
     export_run(run_dir, out=os.path.join(out, "export"), formats=("onnx",))
     return os.path.join(out, "export"), dataset
 
@@ -56,8 +60,12 @@ def start_server(export_dir, batching):
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "export")}
     argv = [sys.executable, "-m", "kerasae_runtime", "serve", export_dir, "--port", str(port)]
-    proc = subprocess.Popen(argv + ([] if batching else ["--no-batching"]), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        argv + ([] if batching else ["--no-batching"]),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -79,6 +87,7 @@ async def drive(url, concurrency, seconds, latent_dim):
     latencies, failures, kinds = [], 0, {}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+
         async def client_loop(k, stop):
             nonlocal failures
             i = k
@@ -96,6 +105,7 @@ async def drive(url, concurrency, seconds, latent_dim):
                     failures += 1
                     kinds[kind] = kinds.get(kind, 0) + 1
                 i += concurrency
+
         warm = time.perf_counter() + 1.0
         await asyncio.gather(*(client_loop(k, warm) for k in range(concurrency)))
         latencies.clear()
@@ -114,11 +124,18 @@ def measure(export_dir, seconds, latent_dim):
             for c in CONCURRENCY:
                 lat, failures, kinds, wall = asyncio.run(drive(url, c, seconds, latent_dim))
                 ms = np.asarray(lat) * 1000
-                rows.append({"batching": batching, "concurrency": c, "requests": len(lat),
-                             "requests_per_s": len(lat) / wall,
-                             "p50_ms": float(np.percentile(ms, 50)),
-                             "p99_ms": float(np.percentile(ms, 99)), "failures": failures,
-                             "failure_kinds": kinds})
+                rows.append(
+                    {
+                        "batching": batching,
+                        "concurrency": c,
+                        "requests": len(lat),
+                        "requests_per_s": len(lat) / wall,
+                        "p50_ms": float(np.percentile(ms, 50)),
+                        "p99_ms": float(np.percentile(ms, 99)),
+                        "failures": failures,
+                        "failure_kinds": kinds,
+                    }
+                )
                 print(rows[-1], flush=True)
         finally:
             proc.terminate()
@@ -135,37 +152,50 @@ def render(result):
     rows = result["rows"]
     table = markdown_table(
         ["batching", "concurrency", "requests", "requests/s", "p50 ms", "p99 ms", "failures"],
-        [["on" if r["batching"] else "off (--no-batching)", r["concurrency"], r["requests"],
-          f"{r['requests_per_s']:,.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
-          _failures(r)] for r in rows])
+        [
+            [
+                "on" if r["batching"] else "off (--no-batching)",
+                r["concurrency"],
+                r["requests"],
+                f"{r['requests_per_s']:,.0f}",
+                f"{r['p50_ms']:.1f}",
+                f"{r['p99_ms']:.1f}",
+                _failures(r),
+            ]
+            for r in rows
+        ],
+    )
     cell = {(r["batching"], r["concurrency"]): r for r in rows}
     on, off = cell[(True, 64)], cell[(False, 64)]
     speedup = on["requests_per_s"] / off["requests_per_s"]
     lost = sum(r["failures"] for r in rows)
     met = lambda ok: "met" if ok else "**missed**"  # noqa: E731
-    verdict = (f"At concurrency 64, batching gives **{speedup:.2f}x** the requests/s of "
-               f"batching off (target >= {TARGET_SPEEDUP:.0f}x: {met(speedup >= TARGET_SPEEDUP)})"
-               f", p99 {on['p99_ms']:.1f} ms (target < {TARGET_P99_MS:.0f} ms: "
-               f"{met(on['p99_ms'] < TARGET_P99_MS)}); {lost} requests failed or were lost "
-               f"(target 0: {met(lost == 0)}).")
+    verdict = (
+        f"At concurrency 64, batching gives **{speedup:.2f}x** the requests/s of "
+        f"batching off (target >= {TARGET_SPEEDUP:.0f}x: {met(speedup >= TARGET_SPEEDUP)})"
+        f", p99 {on['p99_ms']:.1f} ms (target < {TARGET_P99_MS:.0f} ms: "
+        f"{met(on['p99_ms'] < TARGET_P99_MS)}); {lost} requests failed or were lost "
+        f"(target 0: {met(lost == 0)})."
+    )
     return f"""## Serving: `kerasae-runtime serve`
 
 POST /v1/decode, one latent row per JSON request (the reply is a 28x28x1 image as JSON), to
-a `conv_ae` (latent 16, {result['dataset']}, 1 epoch: weights do not change the cost)
+a `conv_ae` (latent 16, {result["dataset"]}, 1 epoch: weights do not change the cost)
 exported to ONNX, served by `kerasae-runtime serve` with its defaults (--max-batch 256,
 --max-delay-ms 5, one worker, onnxruntime's default threads, spinning off) and once with
 `--no-batching`. The client is a closed loop of N httpx.AsyncClient tasks in another
-process on the same machine, {result['seconds']:.0f} s per cell after 1 s of warm-up; it
-shares the 2 cores with the server, so both rows pay for it alike. Machine: {result['machine']};
-load average {result['load_start']:.2f} when the script started, {result['load_before']}
-(1, 5, 15 min) before the first cell and {result['load_after']} after the last
-({result['note']}).
+process on the same machine, {result["seconds"]:.0f} s per cell after 1 s of warm-up; it
+shares the 2 cores with the server, so both rows pay for it alike. Machine: {result["machine"]};
+load average {result["load_start"]:.2f} when the script started, {result["load_before"]}
+(1, 5, 15 min) before the first cell and {result["load_after"]} after the last
+({result["note"]}).
 
 {table}
 
 {verdict}
 
-Reproduce: `.venv/bin/python benchmarks/serve_load.py` (rows in `benchmarks/results/serve_load.json`).
+Reproduce: `.venv/bin/python benchmarks/serve_load.py` (rows in
+`benchmarks/results/serve_load.json`).
 """
 
 
@@ -182,8 +212,11 @@ def main():
     args = parser.parse_args()
     load_start = os.getloadavg()[0]  # before this script adds its own load
     with tempfile.TemporaryDirectory() as tmp:
-        export_dir, dataset = (args.export_dir, "an existing export") if args.export_dir else \
-            make_export(args.keep or tmp)
+        export_dir, dataset = (
+            (args.export_dir, "an existing export")
+            if args.export_dir
+            else make_export(args.keep or tmp)
+        )
         import json
 
         with open(os.path.join(export_dir, "manifest.json")) as f:
@@ -192,11 +225,16 @@ def main():
         rows = measure(export_dir, args.seconds, latent_dim)
     load_after = _load()
     busy = load_start > 0.5
-    result = {"machine": machine(), "dataset": dataset, "seconds": args.seconds,
-              "load_start": load_start,
-              "load_before": load_before, "load_after": load_after,
-              "note": "other jobs were running on the machine" if busy else "otherwise idle",
-              "rows": rows}
+    result = {
+        "machine": machine(),
+        "dataset": dataset,
+        "seconds": args.seconds,
+        "load_start": load_start,
+        "load_before": load_before,
+        "load_after": load_after,
+        "note": "other jobs were running on the machine" if busy else "otherwise idle",
+        "rows": rows,
+    }
     text = render(result)
     print(text)
     if not args.no_write:

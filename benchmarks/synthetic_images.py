@@ -11,6 +11,7 @@ written once and every size is a real folder of exactly that many images. Files 
 to a subfolder, are written under a hidden temporary name and renamed, and existing files
 are skipped: an interrupted write resumes where it stopped.
 """
+
 import functools
 import math
 import os
@@ -89,8 +90,10 @@ def synthetic_image(i, size=64):
     kind = rng.integers(4)
     if kind == 0:  # a grating at a random angle and frequency
         angle, freq = rng.uniform(0, math.pi), rng.uniform(2, 10)
-        t = 0.5 + 0.5 * np.sin(2 * math.pi * freq * (xx * math.cos(angle) +
-                                                     yy * math.sin(angle)) + rng.uniform(0, 6.3))
+        t = 0.5 + 0.5 * np.sin(
+            2 * math.pi * freq * (xx * math.cos(angle) + yy * math.sin(angle))
+            + rng.uniform(0, 6.3)
+        )
     elif kind == 1:  # a checkerboard of n x n cells
         n = rng.integers(2, 9)
         t = ((xx * n).astype(int) + (yy * n).astype(int)) % 2
@@ -116,8 +119,9 @@ def synthetic_image(i, size=64):
         elif shape == 1:
             draw.rectangle(box, fill=colour)
         else:
-            draw.polygon([(box[0], box[3]), (box[2], box[3]), ((box[0] + box[2]) // 2, box[1])],
-                         fill=colour)
+            draw.polygon(
+                [(box[0], box[3]), (box[2], box[3]), ((box[0] + box[2]) // 2, box[1])], fill=colour
+            )
     return img
 
 

@@ -21,6 +21,7 @@ rae's `fit` also fits its ex-post Gaussian after training; that pass is not time
     nice -n 5 .venv/bin/python benchmarks/train_throughput.py --models sparse_ae rae \\
         info_vae iwae beta_tcvae vamp vq_vae
 """
+
 import argparse
 import functools
 import os
@@ -44,10 +45,19 @@ from kerasae.models.base import STEPS_PER_EXECUTION, Autoencoder  # noqa: E402
 #: benchmarks/plain_keras.py): WAE's MMD variant (the critic needs a second optimizer), RAE's
 #: l2 regularizer (the default, named: gp is not a twin here), and vq_vae's codebook trained
 #: by its loss with restarts off (EMA updates and restarts happen after the optimizer step)
-MODELS = {"ae": {}, "conv_ae": {}, "vae": {}, "wae": {"variant": "mmd"},
-          "sparse_ae": {}, "rae": {"regularizer": "l2"}, "info_vae": {}, "iwae": {},
-          "beta_tcvae": {}, "vamp": {},
-          "vq_vae": {"codebook_update": "loss", "restart_threshold": None}}
+MODELS = {
+    "ae": {},
+    "conv_ae": {},
+    "vae": {},
+    "wae": {"variant": "mmd"},
+    "sparse_ae": {},
+    "rae": {"regularizer": "l2"},
+    "info_vae": {},
+    "iwae": {},
+    "beta_tcvae": {},
+    "vamp": {},
+    "vq_vae": {"codebook_update": "loss", "restart_threshold": None},
+}
 #: what the default run measures; the later families are selected with --models
 DEFAULT_MODELS = ["ae", "conv_ae", "vae", "wae"]
 
@@ -115,37 +125,68 @@ def bench(name, kwargs, batch_size, data, args):
     times = {arm: [] for arm in arms}
     order = list(arms)
     for r in range(args.repeats):
-        for arm in order[r % 3:] + order[: r % 3]:  # rotate who goes first
+        for arm in order[r % 3 :] + order[: r % 3]:  # rotate who goes first
             times[arm].append(fit_once(arms[arm][0], x, batch_size))
     rates = {arm: len(x) / statistics.median(w for w, _ in t) for arm, t in times.items()}
     # CPU seconds of this process per sample: far less sensitive to the other jobs
     cpu = {arm: len(x) / statistics.median(c for _, c in t) for arm, t in times.items()}
     mse = {arm: test_mse(twin, data.x_test) for arm, (_, twin) in arms.items()}
     trained = 8 + steps * args.repeats  # warm-up and sizing, then the timed epochs
-    return {"model": name, "batch": batch_size, "rates": rates, "cpu": cpu, "mse": mse,
-            "steps": trained}
+    return {
+        "model": name,
+        "batch": batch_size,
+        "rates": rates,
+        "cpu": cpu,
+        "mse": mse,
+        "steps": trained,
+    }
 
 
 def report(rows, pipe, args):
     from benchmarks.report import machine, markdown_table, update_section
 
     table = markdown_table(
-        ["model", "batch", "kerasae samples/s", "plain Keras (defaults)",
-         f"plain Keras (steps_per_execution={STEPS_PER_EXECUTION})", "kerasae / plain",
-         "kerasae / plain (same settings)", "same, per CPU-second", "steps", "test MSE kerasae", "test MSE plain"],
-        [[r["model"], r["batch"], f"{r['rates']['kerasae']:.0f}", f"{r['rates']['plain']:.0f}",
-          f"{r['rates']['plain_spe']:.0f}",
-          f"{r['rates']['kerasae'] / r['rates']['plain']:.2f}",
-          f"{r['rates']['kerasae'] / r['rates']['plain_spe']:.2f}",
-          f"{r['cpu']['kerasae'] / r['cpu']['plain_spe']:.2f}", r["steps"],
-          f"{r['mse']['kerasae']:.4f}", f"{r['mse']['plain']:.4f}"] for r in rows])
+        [
+            "model",
+            "batch",
+            "kerasae samples/s",
+            "plain Keras (defaults)",
+            f"plain Keras (steps_per_execution={STEPS_PER_EXECUTION})",
+            "kerasae / plain",
+            "kerasae / plain (same settings)",
+            "same, per CPU-second",
+            "steps",
+            "test MSE kerasae",
+            "test MSE plain",
+        ],
+        [
+            [
+                r["model"],
+                r["batch"],
+                f"{r['rates']['kerasae']:.0f}",
+                f"{r['rates']['plain']:.0f}",
+                f"{r['rates']['plain_spe']:.0f}",
+                f"{r['rates']['kerasae'] / r['rates']['plain']:.2f}",
+                f"{r['rates']['kerasae'] / r['rates']['plain_spe']:.2f}",
+                f"{r['cpu']['kerasae'] / r['cpu']['plain_spe']:.2f}",
+                r["steps"],
+                f"{r['mse']['kerasae']:.4f}",
+                f"{r['mse']['plain']:.4f}",
+            ]
+            for r in rows
+        ],
+    )
     pipes = ", ".join(f"batch {b}: {v:,.0f} samples/s" for b, v in pipe.items())
-    low_wall = min(r["rates"]["kerasae"] / max(r["rates"]["plain"], r["rates"]["plain_spe"])
-                   for r in rows)
+    low_wall = min(
+        r["rates"]["kerasae"] / max(r["rates"]["plain"], r["rates"]["plain_spe"]) for r in rows
+    )
     low_cpu = min(r["cpu"]["kerasae"] / r["cpu"]["plain_spe"] for r in rows)
     measured = [m for m in MODELS if any(r["model"] == m for r in rows)]
-    models = ", ".join(m + (" (" + ", ".join(f"{k}={v}" for k, v in MODELS[m].items()) + ")"
-                            if MODELS[m] else "") for m in measured)
+    models = ", ".join(
+        m + (" (" + ", ".join(f"{k}={v}" for k, v in MODELS[m].items()) + ")" if MODELS[m] else "")
+        for m in measured
+    )
+    commands = "; ".join(sorted({r["command"] for r in rows}))
     body = f"""## Training throughput (`benchmarks/train_throughput.py`)
 
 Fashion-MNIST (28x28), default architectures ({models}), Adam(1e-3), float32, CPU only.
@@ -191,7 +232,7 @@ GPU was available to this session). Machine: {machine()}, load average
 {os.getloadavg()[0]:.1f} at the end; the ratios come from interleaved runs.
 
 Commands (rows are merged across runs, each from the last run that measured it;
-`benchmarks/results/train_throughput.json` keeps them): {"; ".join(sorted({r["command"] for r in rows}))}
+`benchmarks/results/train_throughput.json` keeps them): {commands}
 """
     update_section("train_throughput", body)
 
@@ -225,14 +266,21 @@ def main(argv=None):
         for b in args.batch_sizes:
             row = bench(name, MODELS[name], b, data, args)
             rows.append(row)
-            print(name, b, {k: round(v) for k, v in row["rates"].items()},
-                  {k: round(v) for k, v in row["cpu"].items()},
-                  {k: round(v, 4) for k, v in row["mse"].items()}, flush=True)
+            print(
+                name,
+                b,
+                {k: round(v) for k, v in row["rates"].items()},
+                {k: round(v) for k, v in row["cpu"].items()},
+                {k: round(v, 4) for k, v in row["mse"].items()},
+                flush=True,
+            )
     if not args.no_write:
-        command = ("`.venv/bin/python benchmarks/train_throughput.py --models "
-                   f"{' '.join(args.models)} --batch-sizes "
-                   f"{' '.join(map(str, args.batch_sizes))} --repeats {args.repeats} "
-                   f"--seconds {args.seconds}`")
+        command = (
+            "`.venv/bin/python benchmarks/train_throughput.py --models "
+            f"{' '.join(args.models)} --batch-sizes "
+            f"{' '.join(map(str, args.batch_sizes))} --repeats {args.repeats} "
+            f"--seconds {args.seconds}`"
+        )
         report(merge(rows, command), pipe, args)
 
 

@@ -9,6 +9,7 @@ logits, analytic KL), then measures on the 10,000 official test images:
   - reconstruction MSE of the decoder mean at the posterior mean (target <= 0.016 for vae).
 Writes the `vae_fashion` section of BENCHMARKS.md and the figures in docs/images/.
 """
+
 import os
 import sys
 import time
@@ -30,7 +31,7 @@ def evaluate(model, x, batch_size=500, samples=8):
     and over `samples` seeded posterior draws (so the figure is repeatable)."""
     parts = np.zeros(3)
     for i in range(0, len(x), batch_size):
-        b = x[i:i + batch_size]
+        b = x[i : i + batch_size]
         for s in range(samples):
             nll, kl, total = model.negative_elbo(b, beta=1.0, seed=(1, s))
             parts += [float(np.sum(total)), float(np.sum(nll)), float(np.sum(kl))]
@@ -44,14 +45,21 @@ def figures(name, model, data):
     from kerasae.probability import divergences
 
     os.makedirs(IMAGES, exist_ok=True)
-    save_grid(model.sample(64, seed=0), os.path.join(IMAGES, f"{name}_samples.png"),
-              title=f"{name}: 64 prior samples (Fashion-MNIST, latent {model.latent_dim})")
+    save_grid(
+        model.sample(64, seed=0),
+        os.path.join(IMAGES, f"{name}_samples.png"),
+        title=f"{name}: 64 prior samples (Fashion-MNIST, latent {model.latent_dim})",
+    )
     mean, log_var = model.encode_distribution(data.x_test[:2000])
     kl_per_dim = divergences.kl_gaussian(mean, log_var, axis=0) / len(mean)
     dims = [int(d) for d in np.argsort(-kl_per_dim)[:10]]  # active dimensions first
     rows, images = traversal_images(model, mean[0], steps=11, span=3.0, dims=dims)
-    save_grid(images, os.path.join(IMAGES, f"{name}_traversal.png"), rows=rows,
-              title=f"{name}: traversal over [-3, 3] of the 10 dims with the most KL")
+    save_grid(
+        images,
+        os.path.join(IMAGES, f"{name}_traversal.png"),
+        rows=rows,
+        title=f"{name}: traversal over [-3, 3] of the 10 dims with the most KL",
+    )
     return kl_per_dim
 
 
@@ -62,19 +70,31 @@ def run(name, data, args):
     from kerasae.data.pipeline import make_tf_dataset
 
     keras.utils.set_random_seed(args.seed)
-    model = kerasae.create_model(name, input_shape=data.input_shape,
-                                 latent_dim=args.latent_dim, architecture="conv")
+    model = kerasae.create_model(
+        name, input_shape=data.input_shape, latent_dim=args.latent_dim, architecture="conv"
+    )
     model.compile()
     start = time.perf_counter()
-    model.fit(make_tf_dataset(data.x_train, args.batch_size, seed=args.seed),
-              epochs=args.epochs, verbose=2)
+    model.fit(
+        make_tf_dataset(data.x_train, args.batch_size, seed=args.seed),
+        epochs=args.epochs,
+        verbose=2,
+    )
     seconds = time.perf_counter() - start
     nelbo, nll, kl = evaluate(model, data.x_test)
     mse = float(np.mean((model.reconstruct(data.x_test) - data.x_test) ** 2))
     kl_per_dim = figures(name, model, data)
     active = int(np.sum(kl_per_dim > 0.01))  # Burda et al. 2016 use covariance > 0.01
-    return dict(beta=model.beta, nelbo=nelbo, nll=nll, kl=kl, mse=mse, active=active,
-                seconds=seconds, params=model.count_params())
+    return dict(
+        beta=model.beta,
+        nelbo=nelbo,
+        nll=nll,
+        kl=kl,
+        mse=mse,
+        active=active,
+        seconds=seconds,
+        params=model.count_params(),
+    )
 
 
 def main(argv=None):
@@ -91,41 +111,71 @@ def main(argv=None):
         print(name, r, flush=True)
         names.append(name)
         target = TARGET_MSE.get(name)
-        rows.append([f"`{name}`", f"{r['beta']:g}", f"{r['nelbo']:.2f}", f"{r['nll']:.2f}",
-                     f"{r['kl']:.2f}", f"{r['mse']:.5f}",
-                     f"<= {target}" + (" (met)" if r["mse"] <= target else " (NOT met)")
-                     if target else "-", f"{r['active']}/{args.latent_dim}",
-                     f"{r['params']:,}", f"{r['seconds']:.0f}"])
+        rows.append(
+            [
+                f"`{name}`",
+                f"{r['beta']:g}",
+                f"{r['nelbo']:.2f}",
+                f"{r['nll']:.2f}",
+                f"{r['kl']:.2f}",
+                f"{r['mse']:.5f}",
+                f"<= {target}" + (" (met)" if r["mse"] <= target else " (NOT met)")
+                if target
+                else "-",
+                f"{r['active']}/{args.latent_dim}",
+                f"{r['params']:,}",
+                f"{r['seconds']:.0f}",
+            ]
+        )
         write(args, rows, names)  # after each model, so a long run keeps what it finished
 
 
 def write(args, rows, names):
-    cmd = (f"python benchmarks/vae_fashion.py --epochs {args.epochs} --latent-dim "
-           f"{args.latent_dim} --batch-size {args.batch_size} --models {args.models}")
+    cmd = (
+        f"python benchmarks/vae_fashion.py --epochs {args.epochs} --latent-dim "
+        f"{args.latent_dim} --batch-size {args.batch_size} --models {args.models}"
+    )
     pictures = "\n".join(
         f"![{n} prior samples](docs/images/{n}_samples.png) "
-        f"![{n} latent traversal](docs/images/{n}_traversal.png)" for n in names)
-    body = "\n".join([
-        f"## VAE: conv {', '.join(f'`{n}`' for n in names)} on Fashion-MNIST, latent "
-        f"{args.latent_dim}, {args.epochs} epochs, batch {args.batch_size}",
-        "",
-        f"Command: `{cmd}`  ",
-        f"Machine: {machine()} (CPU only; shared with other jobs, so times are indicative; "
-        "GPU figures are not measured).",
-        "",
-        markdown_table(["model", "beta", "test -ELBO (nats)", "recon NLL", "KL", "recon MSE",
-                        "target", "active dims", "parameters", "train seconds"], rows),
-        "",
-        "-ELBO, NLL and KL are nats per 28x28 test image (Bernoulli likelihood on grey "
-        "levels, beta = 1 for every model, 8 seeded posterior draws per image). Recon MSE "
-        "decodes the posterior mean (the mean image, pixels in [0, 1]). A dimension is "
-        "active when its average KL on the test set exceeds 0.01 nats.",
-        "",
-        "Prior samples and traversals (rows: the 10 dimensions with the most KL, swept over "
-        "[-3, 3] around the first test image's code):",
-        "",
-        pictures,
-    ])
+        f"![{n} latent traversal](docs/images/{n}_traversal.png)"
+        for n in names
+    )
+    body = "\n".join(
+        [
+            f"## VAE: conv {', '.join(f'`{n}`' for n in names)} on Fashion-MNIST, latent "
+            f"{args.latent_dim}, {args.epochs} epochs, batch {args.batch_size}",
+            "",
+            f"Command: `{cmd}`  ",
+            f"Machine: {machine()} (CPU only; shared with other jobs, so times are indicative; "
+            "GPU figures are not measured).",
+            "",
+            markdown_table(
+                [
+                    "model",
+                    "beta",
+                    "test -ELBO (nats)",
+                    "recon NLL",
+                    "KL",
+                    "recon MSE",
+                    "target",
+                    "active dims",
+                    "parameters",
+                    "train seconds",
+                ],
+                rows,
+            ),
+            "",
+            "-ELBO, NLL and KL are nats per 28x28 test image (Bernoulli likelihood on grey "
+            "levels, beta = 1 for every model, 8 seeded posterior draws per image). Recon MSE "
+            "decodes the posterior mean (the mean image, pixels in [0, 1]). A dimension is "
+            "active when its average KL on the test set exceeds 0.01 nats.",
+            "",
+            "Prior samples and traversals (rows: the 10 dimensions with the most KL, swept over "
+            "[-3, 3] around the first test image's code):",
+            "",
+            pictures,
+        ]
+    )
     update_section("vae_fashion", body)
     print(body)
 

@@ -19,6 +19,7 @@ BENCHMARKS.md alone: what defaults were chosen from. Rows are kept in
 benchmarks/results/zoo_fashion.json (one per model and network), so models can be
 re-run a few at a time; the BENCHMARKS.md section is rebuilt from all of them.
 """
+
 import os
 import re
 import sys
@@ -40,8 +41,7 @@ from benchmarks.report import (  # noqa: E402
 )
 
 NAME = "zoo_fashion"
-DEFAULT_MODELS = ("vae,iwae,beta_tcvae,factor_vae,info_vae,vamp,rae,sparse_ae,vq_vae,"
-                  "conv_ae,ae")
+DEFAULT_MODELS = "vae,iwae,beta_tcvae,factor_vae,info_vae,vamp,rae,sparse_ae,vq_vae,conv_ae,ae"
 #: test MSE of pythae 0.1.2 (torch 2.13, CPU) at one hidden layer of 512, latent 16,
 #: 10 epochs, batch 128, Adam 1e-3, measured on this machine (issue 17)
 PEER = {"ae": 0.01085, "vae": 0.02602, "wae[variant=mmd]": 0.01114, "aae": 0.01217}
@@ -117,28 +117,41 @@ def run(spec, data, args):
     kwargs = {**network_kwargs(cls, args.mlp), **kwargs}
     keras.utils.set_random_seed(args.seed)
     # a spec may set latent_dim itself (vq_vae's 7x7 grid: 3136 = 49 x 64-d codes)
-    model = kerasae.create_model(name, input_shape=data.input_shape,
-                                 **{"latent_dim": args.latent_dim, **kwargs})
+    model = kerasae.create_model(
+        name, input_shape=data.input_shape, **{"latent_dim": args.latent_dim, **kwargs}
+    )
     model.compile(optimizer=None if lr is None else keras.optimizers.Adam(lr))
     start = time.perf_counter()
-    model.fit(make_tf_dataset(data.x_train, args.batch_size, seed=args.seed),
-              epochs=args.epochs, verbose=2)
+    model.fit(
+        make_tf_dataset(data.x_train, args.batch_size, seed=args.seed),
+        epochs=args.epochs,
+        verbose=2,
+    )
     seconds = time.perf_counter() - start
     x = data.x_test
-    row = {"model": spec, "networks": "mlp (512,)" if args.mlp else "defaults",
-           "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
-           "mse": float(np.mean((model.reconstruct(x) - x) ** 2)),
-           "params": int(model.count_params()), "seconds": round(seconds, 1),
-           "epochs": args.epochs, "learning_rate": float(keras.ops.convert_to_numpy(
-               model.optimizer.learning_rate)), **diagnostics(model, x)}
+    row = {
+        "model": spec,
+        "networks": "mlp (512,)" if args.mlp else "defaults",
+        "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
+        "mse": float(np.mean((model.reconstruct(x) - x) ** 2)),
+        "params": int(model.count_params()),
+        "seconds": round(seconds, 1),
+        "epochs": args.epochs,
+        "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+        **diagnostics(model, x),
+    }
     if hasattr(model, "encode_distribution") and args.ll_k:
         from kerasae.evaluation.likelihood import log_likelihood
 
-        ll = log_likelihood(model, x[:args.ll_examples], k=args.ll_k, seed=0)
-        row.update(ll=float(ll["mean"]), ll_se=float(ll["stderr"]), ll_k=args.ll_k,
-                   ll_examples=int(len(x[:args.ll_examples])),
-                   # per image, so two models compare paired on the same images
-                   ll_per_example=[round(float(v), 3) for v in ll["log_px"]])
+        ll = log_likelihood(model, x[: args.ll_examples], k=args.ll_k, seed=0)
+        row.update(
+            ll=float(ll["mean"]),
+            ll_se=float(ll["stderr"]),
+            ll_k=args.ll_k,
+            ll_examples=int(len(x[: args.ll_examples])),
+            # per image, so two models compare paired on the same images
+            ll_per_example=[round(float(v), 3) for v in ll["log_px"]],
+        )
     return row
 
 
@@ -166,32 +179,42 @@ def claims(default):
     if vae and iwae and "ll" in vae and "ll" in iwae:
         if "ll_per_example" in vae and "ll_per_example" in iwae:
             diff = np.asarray(iwae["ll_per_example"]) - np.asarray(vae["ll_per_example"])
-            paired = f" (paired on the same images: {diff.mean():+.2f} ± " \
-                     f"{diff.std(ddof=1) / np.sqrt(len(diff)):.2f})"
+            paired = (
+                f" (paired on the same images: {diff.mean():+.2f} ± "
+                f"{diff.std(ddof=1) / np.sqrt(len(diff)):.2f})"
+            )
         else:
             paired = ""
-        lines.append(f"- iwae (k=5) has a higher test log-likelihood than vae: "
-                     f"{iwae['ll']:.2f} vs {vae['ll']:.2f} nats{paired}: "
-                     f"{'holds' if iwae['ll'] > vae['ll'] else 'does NOT hold'}.")
+        lines.append(
+            f"- iwae (k=5) has a higher test log-likelihood than vae: "
+            f"{iwae['ll']:.2f} vs {vae['ll']:.2f} nats{paired}: "
+            f"{'holds' if iwae['ll'] > vae['ll'] else 'does NOT hold'}."
+        )
     if vae and "tc" in vae:
         for name in ("beta_tcvae", "factor_vae"):
             if name in by and "tc" in by[name]:
                 ok = by[name]["tc"] < vae["tc"]
-                lines.append(f"- {name} has a lower total correlation than vae: "
-                             f"{by[name]['tc']:.3f} vs {vae['tc']:.3f} nats (Gaussian TC): "
-                             f"{'holds' if ok else 'does NOT hold'}.")
+                lines.append(
+                    f"- {name} has a lower total correlation than vae: "
+                    f"{by[name]['tc']:.3f} vs {vae['tc']:.3f} nats (Gaussian TC): "
+                    f"{'holds' if ok else 'does NOT hold'}."
+                )
     vq = next((r for m, r in by.items() if m.startswith("vq_vae")), None)
     if vq and "codes_used" in vq:
         ok = vq["mse"] < CONV_AE_MSE and vq["codes_used"] >= 0.5
-        lines.append(f"- vq_vae reconstructs better than conv_ae ({vq['mse']:.5f} vs "
-                     f"{CONV_AE_MSE}) and uses at least half of its codebook "
-                     f"({vq['codes_used']:.0%}): {'holds' if ok else 'does NOT hold'}.")
+        lines.append(
+            f"- vq_vae reconstructs better than conv_ae ({vq['mse']:.5f} vs "
+            f"{CONV_AE_MSE}) and uses at least half of its codebook "
+            f"({vq['codes_used']:.0%}): {'holds' if ok else 'does NOT hold'}."
+        )
     for name, sparse in by.items():
         if name.startswith("sparse_ae") and "mean_activation" in sparse:
             rel = abs(sparse["mean_activation"] - sparse["rho"]) / sparse["rho"]
-            lines.append(f"- `{name}`'s mean code activation is within 20% of rho: "
-                         f"{sparse['mean_activation']:.4f} vs rho {sparse['rho']:g} "
-                         f"({rel:.0%} off): {'holds' if rel <= 0.2 else 'does NOT hold'}.")
+            lines.append(
+                f"- `{name}`'s mean code activation is within 20% of rho: "
+                f"{sparse['mean_activation']:.4f} vs rho {sparse['rho']:g} "
+                f"({rel:.0%} off): {'holds' if rel <= 0.2 else 'does NOT hold'}."
+            )
     return lines
 
 
@@ -201,26 +224,44 @@ def pilot_section():
     # the bare names ran under the defaults of the day (ae 1e-3, aae 0.005, wae-mmd 0.1):
     # the explicit rows below repeat the last two, so only ae's is kept, relabelled
     then = {"ae": "ae[lr=0.001]", "aae": None, "wae[variant=mmd]": None}
-    rows = [{**r, "model": then.get(r["model"], r["model"])} for r in pilots.values()
-            if r["networks"] != "defaults" and r["model"].split("[")[0] in ("ae", "wae", "aae")]
+    rows = [
+        {**r, "model": then.get(r["model"], r["model"])}
+        for r in pilots.values()
+        if r["networks"] != "defaults" and r["model"].split("[")[0] in ("ae", "wae", "aae")
+    ]
     rows = [r for r in rows if r["model"]]
     if not rows:
         return []
     table = markdown_table(
         ["setting (mlp (512,))", "test MSE", "pythae", "MMD to prior", "train s"],
-        [[f"`{r['model']}`", f"{r['mse']:.5f}", f"{PEER[r['model'].split('[')[0]]:.5f}"
-          if r["model"].split("[")[0] in PEER else
-          f"{PEER['wae[variant=mmd]']:.5f}" if "variant=mmd" in r["model"] else "-",
-          f"{r['mmd']:.4f}" if "mmd" in r else "-", f"{r['seconds']:.0f}"]
-         for r in sorted(rows, key=lambda r: r["model"])])
-    return ["", "How the MLP defaults were chosen (`python benchmarks/zoo_fashion.py --pilot "
-            "--mlp --ll-k 0 --models ...`, full 10-epoch runs, rows in "
-            "`benchmarks/results/zoo_fashion_pilots.json`): `ae` Adam 2e-3 instead of 1e-3; "
-            "for mlp networks `wae` (mmd) lambda 0.005 and `aae` lambda 0.00128, the weights "
-            "pythae itself puts on these terms once its pixel-summed losses are rescaled to "
-            "kerasae's per-pixel mean (conv networks keep their tuned 0.1 and 0.005). The "
-            "lighter weights did not cost prior matching: the MMD between test codes and "
-            "prior draws is no worse (the new defaults' MMD is in the table above).", "", table]
+        [
+            [
+                f"`{r['model']}`",
+                f"{r['mse']:.5f}",
+                f"{PEER[r['model'].split('[')[0]]:.5f}"
+                if r["model"].split("[")[0] in PEER
+                else f"{PEER['wae[variant=mmd]']:.5f}"
+                if "variant=mmd" in r["model"]
+                else "-",
+                f"{r['mmd']:.4f}" if "mmd" in r else "-",
+                f"{r['seconds']:.0f}",
+            ]
+            for r in sorted(rows, key=lambda r: r["model"])
+        ],
+    )
+    return [
+        "",
+        "How the MLP defaults were chosen (`python benchmarks/zoo_fashion.py --pilot "
+        "--mlp --ll-k 0 --models ...`, full 10-epoch runs, rows in "
+        "`benchmarks/results/zoo_fashion_pilots.json`): `ae` Adam 2e-3 instead of 1e-3; "
+        "for mlp networks `wae` (mmd) lambda 0.005 and `aae` lambda 0.00128, the weights "
+        "pythae itself puts on these terms once its pixel-summed losses are rescaled to "
+        "kerasae's per-pixel mean (conv networks keep their tuned 0.1 and 0.005). The "
+        "lighter weights did not cost prior matching: the MMD between test codes and "
+        "prior draws is no worse (the new defaults' MMD is in the table above).",
+        "",
+        table,
+    ]
 
 
 def write(results):
@@ -228,51 +269,94 @@ def write(results):
     default = [r for r in rows if r["networks"] == "defaults"]
     mlp = {r["model"]: r for r in rows if r["networks"] != "defaults"}
     table = markdown_table(
-        ["model", "test MSE", "test log p(x) (nats)", "diagnostic", "parameters",
-         "train s", "MLP (512,) test MSE", "pythae at MLP (512,)"],
-        [[f"`{r['model']}`", f"{r['mse']:.5f}",
-          f"{r['ll']:.2f} ± {r['ll_se']:.2f}" if "ll" in r else "-", _fmt_diag(r),
-          f"{r['params']:,}", f"{r['seconds']:.0f}",
-          f"{mlp[r['model']]['mse']:.5f}" if r["model"] in mlp else "-",
-          f"{PEER[r['model']]:.5f}" if r["model"] in PEER else "-"] for r in default])
+        [
+            "model",
+            "test MSE",
+            "test log p(x) (nats)",
+            "diagnostic",
+            "parameters",
+            "train s",
+            "MLP (512,) test MSE",
+            "pythae at MLP (512,)",
+        ],
+        [
+            [
+                f"`{r['model']}`",
+                f"{r['mse']:.5f}",
+                f"{r['ll']:.2f} ± {r['ll_se']:.2f}" if "ll" in r else "-",
+                _fmt_diag(r),
+                f"{r['params']:,}",
+                f"{r['seconds']:.0f}",
+                f"{mlp[r['model']]['mse']:.5f}" if r["model"] in mlp else "-",
+                f"{PEER[r['model']]:.5f}" if r["model"] in PEER else "-",
+            ]
+            for r in default
+        ],
+    )
     extra = [r for name, r in mlp.items() if name not in {d["model"] for d in default}]
-    mlp_table = markdown_table(
-        ["model", "MLP (512,) test MSE", "pythae", "diagnostic", "learning rate", "train s"],
-        [[f"`{r['model']}`", f"{r['mse']:.5f}", f"{PEER[r['model']]:.5f}"
-          if r["model"] in PEER else "-", _fmt_diag(r), f"{r['learning_rate']:g}",
-          f"{r['seconds']:.0f}"] for r in extra]) if extra else ""
+    mlp_table = (
+        markdown_table(
+            ["model", "MLP (512,) test MSE", "pythae", "diagnostic", "learning rate", "train s"],
+            [
+                [
+                    f"`{r['model']}`",
+                    f"{r['mse']:.5f}",
+                    f"{PEER[r['model']]:.5f}" if r["model"] in PEER else "-",
+                    _fmt_diag(r),
+                    f"{r['learning_rate']:g}",
+                    f"{r['seconds']:.0f}",
+                ]
+                for r in extra
+            ],
+        )
+        if extra
+        else ""
+    )
     any_row = rows[0]
     ll = next((r for r in rows if "ll" in r), None)
-    body = "\n".join([
-        "## The zoo: Fashion-MNIST, latent 16, 10 epochs, batch 128",
-        "",
-        "Commands (rows stored in `benchmarks/results/zoo_fashion.json`, each run replaces "
-        "its own): `python benchmarks/zoo_fashion.py --models "
-        f"{','.join(r['model'] for r in default)}` and `python benchmarks/zoo_fashion.py "
-        f"--mlp --models {','.join(mlp)}`  ",
-        f"Machine: {machine()} (CPU only, shared with other jobs: times are indicative).",
-        "",
-        table,
-        "",
-        f"Test MSE over all pixels of the 10,000 test images (epochs: {any_row['epochs']}). "
-        + (f"log p(x): importance-sampled (k = {ll['ll_k']}, posterior as proposal) on the "
-           f"first {ll['ll_examples']} test images, ± one standard error; grey levels under "
-           "each family's likelihood (Bernoulli by default). " if ll else "")
-        + "Diagnostics on the test images: active dimensions (average KL > 0.01 nats), "
-        "TC = the total correlation of a Gaussian with the covariance of one draw z ~ "
-        "q(z|x) per test image (`kerasae.divergences.gaussian_total_correlation`: linear "
-        "dependence, nats; the mixture estimator is too biased in 16 dimensions to rank "
-        "models), MMD between 2,000 test codes and prior draws for aae/wae, "
-        "vq_vae's perplexity and fraction of its 512 codes used, sparse_ae's mean code "
-        "activation. vq_vae's code is a 7x7 grid of 64-d vectors (latent_dim 3136), as its "
-        "paper's; every other family has 16 latent dimensions. \"MLP (512,)\": the same family with one hidden layer of 512 in "
-        "encoder and decoder, pythae 0.1.2's figure beside it.",
-        *(["", "Older families at the peer's MLP networks:", "", mlp_table] if mlp_table
-          else []),
-        *(["", "The papers' claims, measured:", "", *claims(default)] if claims(default)
-          else []),
-        *pilot_section(),
-    ])
+    body = "\n".join(
+        [
+            "## The zoo: Fashion-MNIST, latent 16, 10 epochs, batch 128",
+            "",
+            "Commands (rows stored in `benchmarks/results/zoo_fashion.json`, each run replaces "
+            "its own): `python benchmarks/zoo_fashion.py --models "
+            f"{','.join(r['model'] for r in default)}` and `python benchmarks/zoo_fashion.py "
+            f"--mlp --models {','.join(mlp)}`  ",
+            f"Machine: {machine()} (CPU only, shared with other jobs: times are indicative).",
+            "",
+            table,
+            "",
+            f"Test MSE over all pixels of the 10,000 test images (epochs: {any_row['epochs']}). "
+            + (
+                f"log p(x): importance-sampled (k = {ll['ll_k']}, posterior as proposal) on the "
+                f"first {ll['ll_examples']} test images, ± one standard error; grey levels under "
+                "each family's likelihood (Bernoulli by default). "
+                if ll
+                else ""
+            )
+            + "Diagnostics on the test images: active dimensions (average KL > 0.01 nats), "
+            "TC = the total correlation of a Gaussian with the covariance of one draw z ~ "
+            "q(z|x) per test image (`kerasae.divergences.gaussian_total_correlation`: linear "
+            "dependence, nats; the mixture estimator is too biased in 16 dimensions to rank "
+            "models), MMD between 2,000 test codes and prior draws for aae/wae, "
+            "vq_vae's perplexity and fraction of its 512 codes used, sparse_ae's mean code "
+            "activation. vq_vae's code is a 7x7 grid of 64-d vectors (latent_dim 3136), as its "
+            'paper\'s; every other family has 16 latent dimensions. "MLP (512,)": the same '
+            "family with one hidden layer of 512 in "
+            "encoder and decoder, pythae 0.1.2's figure beside it.",
+            *(
+                ["", "Older families at the peer's MLP networks:", "", mlp_table]
+                if mlp_table
+                else []
+            ),
+            *(
+                ["", "The papers' claims, measured:", "", *claims(default)]
+                if claims(default)
+                else []
+            ),
+            *pilot_section(),
+        ]
+    )
     update_section(NAME, body)
     print(body)
 
@@ -280,14 +364,21 @@ def write(results):
 def main(argv=None):
     parser = base_parser(__doc__)
     parser.add_argument("--models", default=DEFAULT_MODELS)
-    parser.add_argument("--mlp", action="store_true",
-                        help="train at hidden_units=(512,) MLP networks (the peer's)")
+    parser.add_argument(
+        "--mlp", action="store_true", help="train at hidden_units=(512,) MLP networks (the peer's)"
+    )
     parser.add_argument("--ll-k", type=int, default=1000)
     parser.add_argument("--ll-examples", type=int, default=1000)
-    parser.add_argument("--pilot", action="store_true",
-                        help="store rows in zoo_fashion_pilots.json; BENCHMARKS.md untouched")
-    parser.add_argument("--report", action="store_true",
-                        help="rebuild the BENCHMARKS.md section from the stored rows only")
+    parser.add_argument(
+        "--pilot",
+        action="store_true",
+        help="store rows in zoo_fashion_pilots.json; BENCHMARKS.md untouched",
+    )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="rebuild the BENCHMARKS.md section from the stored rows only",
+    )
     args = parser.parse_args(argv)
     if args.report:
         return write(load_results(NAME, {}))

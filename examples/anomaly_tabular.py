@@ -8,6 +8,7 @@ Expected output: on 143 held-out benign and 212 malignant biopsies, AUROC about 
 biopsies with precision about 0.93 and recall about 0.91 (`pca`: 0.98 and 0.67).
 Runtime: about 12 seconds on a 2-core CPU (300 epochs of 214 rows).
 """
+
 import os
 
 import keras  # noqa: I001
@@ -49,16 +50,19 @@ lo, hi = x_train.min(axis=0), x_train.max(axis=0)
 scale = np.where(hi > lo, hi - lo, 1.0)
 x_train, x_test = ((a - lo) / scale for a in (x_train, x_test))
 x_train, x_test = x_train.astype("float32"), x_test.astype("float32")
-print(f"{len(x_train)} benign training rows; test: {int((y_test == 0).sum())} benign, "
-      f"{int(y_test.sum())} malignant; {x_train.shape[1]} features")
+print(
+    f"{len(x_train)} benign training rows; test: {int((y_test == 0).sum())} benign, "
+    f"{int(y_test.sum())} malignant; {x_train.shape[1]} features"
+)
 
 """
 ## Train the autoencoder and the PCA baseline
 
 Tabular rows need no reshaping: `input_shape=(30,)` builds MLP networks on the 30 features.
 """
-model = kerasae.create_model("ae", input_shape=(x_train.shape[1],), latent_dim=4,
-                             hidden_units=(32,))
+model = kerasae.create_model(
+    "ae", input_shape=(x_train.shape[1],), latent_dim=4, hidden_units=(32,)
+)
 model.compile()
 model.fit(x_train, batch_size=32, epochs=EPOCHS, verbose=0)
 
@@ -78,10 +82,12 @@ for name, m in (("ae", model), ("pca", pca)):
     record = fit_threshold(m.score(x_train), percentile=95)
     ranking = ranking_metrics(scores, y_test)
     flagged = (scores > record["threshold"]).astype("int64")
-    print(f"{name}: AUROC {ranking['auroc']:.4f}, average precision "
-          f"{ranking['average_precision']:.4f}; threshold {record['threshold']:.5f} flags "
-          f"{flagged.sum()} rows: precision {precision_score(y_test, flagged):.3f}, "
-          f"recall {recall_score(y_test, flagged):.3f}")
+    print(
+        f"{name}: AUROC {ranking['auroc']:.4f}, average precision "
+        f"{ranking['average_precision']:.4f}; threshold {record['threshold']:.5f} flags "
+        f"{flagged.sum()} rows: precision {precision_score(y_test, flagged):.3f}, "
+        f"recall {recall_score(y_test, flagged):.3f}"
+    )
 
 os.makedirs(OUT, exist_ok=True)
 model.save(os.path.join(OUT, "ae_breast_cancer.keras"))

@@ -11,6 +11,7 @@ beta = 1; `beta_vae_traversal.png` (every dimension, around the prior mean) and
 image's code) in the output folder.
 Runtime: about 80 seconds on a 2-core CPU (two models, 5 epochs of about 7 s each).
 """
+
 import os
 
 import keras  # noqa: I001
@@ -45,13 +46,17 @@ except KerasaeError as exc:
     data = load_dataset("digits")
 models = {}
 for name, beta in (("vae", 1.0), ("beta_vae", 4.0)):
-    model = kerasae.create_model(name, input_shape=data.input_shape, latent_dim=LATENT_DIM,
-                                 beta=beta)
+    model = kerasae.create_model(
+        name, input_shape=data.input_shape, latent_dim=LATENT_DIM, beta=beta
+    )
     model.compile()
-    history = model.fit(data.x_train, batch_size=128, epochs=EPOCHS,
-                        validation_data=data.x_test, verbose=0).history
-    print(f"{name} (beta {beta:g}): test reconstruction NLL "
-          f"{history['val_reconstruction'][-1]:.2f} nats, KL {history['val_kl'][-1]:.2f} nats")
+    history = model.fit(
+        data.x_train, batch_size=128, epochs=EPOCHS, validation_data=data.x_test, verbose=0
+    ).history
+    print(
+        f"{name} (beta {beta:g}): test reconstruction NLL "
+        f"{history['val_reconstruction'][-1]:.2f} nats, KL {history['val_kl'][-1]:.2f} nats"
+    )
     models[name] = model
 
 """
@@ -68,8 +73,10 @@ print("dim  " + "  ".join(f"{name:>8}" for name in kl))
 for j in range(LATENT_DIM):
     print(f"{j:3d}  " + "  ".join(f"{kl[name][j]:8.3f}" for name in kl))
 for name, values in kl.items():
-    print(f"{name}: {int((values > ACTIVE_NATS).sum())} of {LATENT_DIM} dimensions active "
-          f"(average KL > {ACTIVE_NATS} nats)")
+    print(
+        f"{name}: {int((values > ACTIVE_NATS).sum())} of {LATENT_DIM} dimensions active "
+        f"(average KL > {ACTIVE_NATS} nats)"
+    )
 
 """
 ## Latent traversals of the beta-VAE
@@ -81,16 +88,24 @@ inactive dimension's row does not change.
 os.makedirs(OUT, exist_ok=True)
 model = models["beta_vae"]
 rows, images = traversal_images(model, steps=9, span=3.0)
-all_png = save_grid(images, os.path.join(OUT, "beta_vae_traversal.png"), rows=rows,
-                    title="beta_vae: every dimension over [-3, 3] around the prior mean",
-                    row_labels=[f"z{j}" for j in range(rows)])
+all_png = save_grid(
+    images,
+    os.path.join(OUT, "beta_vae_traversal.png"),
+    rows=rows,
+    title="beta_vae: every dimension over [-3, 3] around the prior mean",
+    row_labels=[f"z{j}" for j in range(rows)],
+)
 active = [int(j) for j in np.argsort(-kl["beta_vae"]) if kl["beta_vae"][j] > ACTIVE_NATS]
 if active:
     z_ref = model.encode(data.x_test[:1])[0]
     rows, images = traversal_images(model, z_ref, steps=9, span=3.0, dims=active)
-    active_png = save_grid(images, os.path.join(OUT, "beta_vae_traversal_active.png"),
-                           rows=rows, row_labels=[f"z{j}" for j in active],
-                           title="beta_vae: the active dimensions around a test image's code")
+    active_png = save_grid(
+        images,
+        os.path.join(OUT, "beta_vae_traversal_active.png"),
+        rows=rows,
+        row_labels=[f"z{j}" for j in active],
+        title="beta_vae: the active dimensions around a test image's code",
+    )
     print(f"wrote {all_png} and {active_png}")
 else:
     print(f"wrote {all_png} (no active dimension yet: train for more epochs)")

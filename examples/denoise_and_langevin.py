@@ -11,6 +11,7 @@ denoised / clean rows), `langevin.png` (64 samples) and `langevin_chains.png` (8
 as they move) in the output folder.
 Runtime: about 20 seconds on a 2-core CPU (200 epochs on 1,437 digits, 200 steps).
 """
+
 import os
 
 import keras  # noqa: I001
@@ -36,11 +37,22 @@ the model learns to return the clean digit. The noise, not a bottleneck, stops i
 learning the identity, so the code may be as wide as the input.
 """
 data = load_dataset("digits")
-model = kerasae.create_model("dae", input_shape=data.input_shape, latent_dim=64,
-                             hidden_units=(256, 256), noise="gaussian", noise_level=SIGMA)
+model = kerasae.create_model(
+    "dae",
+    input_shape=data.input_shape,
+    latent_dim=64,
+    hidden_units=(256, 256),
+    noise="gaussian",
+    noise_level=SIGMA,
+)
 model.compile()
-model.fit(data.x_train, batch_size=64, epochs=EPOCHS, validation_data=data.x_test,
-          verbose=2 if EPOCHS <= 5 else 0)
+model.fit(
+    data.x_train,
+    batch_size=64,
+    epochs=EPOCHS,
+    validation_data=data.x_test,
+    verbose=2 if EPOCHS <= 5 else 0,
+)
 
 """
 ## Denoising: PSNR before and after
@@ -57,12 +69,18 @@ rng = np.random.default_rng(1)
 clean = data.x_test
 noisy = np.clip(clean + SIGMA * rng.standard_normal(clean.shape), 0, 1).astype("float32")
 denoised = model.denoise(noisy)
-print(f"PSNR on {len(clean)} test digits at sigma {SIGMA}: noisy {psnr(noisy, clean):.2f} dB, "
-      f"denoised {psnr(denoised, clean):.2f} dB")
+print(
+    f"PSNR on {len(clean)} test digits at sigma {SIGMA}: noisy {psnr(noisy, clean):.2f} dB, "
+    f"denoised {psnr(denoised, clean):.2f} dB"
+)
 os.makedirs(OUT, exist_ok=True)
 rows = np.concatenate([noisy[:12], denoised[:12], clean[:12]])
-denoise_png = save_grid(rows, os.path.join(OUT, "denoising.png"), rows=3,
-                        title="noisy (top), denoised (middle), clean (bottom)")
+denoise_png = save_grid(
+    rows,
+    os.path.join(OUT, "denoising.png"),
+    rows=3,
+    title="noisy (top), denoised (middle), clean (bottom)",
+)
 
 """
 ## Langevin dynamics on the learned score
@@ -85,17 +103,25 @@ def standardized(x):  # the default MMD kernel scales suit unit-variance data
 start = np.random.default_rng(2).uniform(size=(64, *data.input_shape)).astype("float32")
 samples, chain = langevin(model, 64, steps=STEPS, x0=start, seed=3, return_chain=True)
 shown = sorted({0, *(STEPS * k // 40 for k in (1, 4, 10, 20, 40))})  # 0, 5, ..., 200
-print(f"MMD to the test digits of the uniform noise itself: "
-      f"{mmd(standardized(start), standardized(clean)):.3f}")
+print(
+    f"MMD to the test digits of the uniform noise itself: "
+    f"{mmd(standardized(start), standardized(clean)):.3f}"
+)
 for t in shown:
     gap = mmd(standardized(model.denoise(chain[t])), standardized(clean))
     print(f"MMD to the test digits after {t:3d} Langevin steps: {gap:.3f}")
-samples_png = save_grid(samples, os.path.join(OUT, "langevin.png"),
-                        title=f"dae: 64 Langevin samples, {STEPS} steps from uniform noise")
+samples_png = save_grid(
+    samples,
+    os.path.join(OUT, "langevin.png"),
+    title=f"dae: 64 Langevin samples, {STEPS} steps from uniform noise",
+)
 # one row per chain: its start (uniform noise), then its denoised state at each step shown
 steps_grid = np.stack([chain[0], *(model.denoise(chain[t]) for t in shown[1:])], axis=1)
 after = ", ".join(map(str, shown[1:]))
-chains_png = save_grid(steps_grid[:8].reshape(-1, *data.input_shape),
-                       os.path.join(OUT, "langevin_chains.png"), rows=8,
-                       title=f"8 chains: noise, then r(x) after {after} steps")
+chains_png = save_grid(
+    steps_grid[:8].reshape(-1, *data.input_shape),
+    os.path.join(OUT, "langevin_chains.png"),
+    rows=8,
+    title=f"8 chains: noise, then r(x) after {after} steps",
+)
 print(f"wrote {denoise_png}, {samples_png} and {chains_png}")

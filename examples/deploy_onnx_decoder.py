@@ -9,6 +9,7 @@ Expected output: the manifest's prior (standard_normal, 8 dimensions), a max |on
 difference of about 1e-7, and `onnx_samples.png` (64 generated digits) in the output folder.
 Runtime: about 12 seconds on a 2-core CPU (30 epochs on 1,437 digits, then the export).
 """
+
 import hashlib
 import json
 import os
@@ -33,8 +34,13 @@ MODEL = os.environ.get("KERASAE_EXAMPLE_MODEL", "vae")
 data = load_dataset("digits")
 model = kerasae.create_model(MODEL, input_shape=data.input_shape, latent_dim=8)
 model.compile()
-model.fit(data.x_train, batch_size=64, epochs=EPOCHS, validation_data=data.x_test,
-          verbose=2 if EPOCHS <= 5 else 0)
+model.fit(
+    data.x_train,
+    batch_size=64,
+    epochs=EPOCHS,
+    validation_data=data.x_test,
+    verbose=2 if EPOCHS <= 5 else 0,
+)
 
 """
 ## Export: ONNX files, verified against Keras, and a manifest
@@ -81,8 +87,9 @@ if prior is None:
     raise SystemExit(f"{MODEL} exported no prior to generate from: {manifest['no_prior']}")
 print(f"prior: {prior['kind']} in {prior['dim']} dimensions ({prior['source']})")
 z = draw_codes(prior, 64, np.random.default_rng(0))
-session = ort.InferenceSession(os.path.join(export_dir, onnx_file),
-                               providers=["CPUExecutionProvider"])
+session = ort.InferenceSession(
+    os.path.join(export_dir, onnx_file), providers=["CPUExecutionProvider"]
+)
 (images,) = session.run([decoder["outputs"][0]["name"]], {decoder["inputs"][0]["name"]: z})
 print(f"onnxruntime decoded {images.shape[0]} codes into images of shape {images.shape[1:]}")
 
@@ -92,6 +99,9 @@ print(f"onnxruntime decoded {images.shape[0]} codes into images of shape {images
 diff = float(np.max(np.abs(images - model.decode(z))))
 print(f"max |onnx - keras| over 64 samples: {diff:.2e}")
 assert diff < 1e-4, "the ONNX decoder disagrees with the Keras one"
-path = save_grid(images, os.path.join(OUT, "onnx_samples.png"),
-                 title=f"{MODEL}: 64 samples decoded by onnxruntime")
+path = save_grid(
+    images,
+    os.path.join(OUT, "onnx_samples.png"),
+    title=f"{MODEL}: 64 samples decoded by onnxruntime",
+)
 print(f"wrote {path}")

@@ -7,6 +7,7 @@ Expected output: the loss falling over the epochs ("loss 45.1 -> 25.3"), "same c
 after the reload, and the exported parts' largest difference from Keras (below 1e-4).
 Runtime: about 20 s on 2 CPU cores.
 """
+
 import os
 
 import keras
@@ -31,8 +32,11 @@ data = load_dataset("digits")
 x = keras.Input(data.input_shape)
 h = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
 h = layers.Flatten()(layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(h))
-encoder = keras.Model(x, [layers.Dense(LATENT, name="z_mean")(h),
-                          layers.Dense(LATENT, name="z_log_var")(h)], name="my_encoder")
+encoder = keras.Model(
+    x,
+    [layers.Dense(LATENT, name="z_mean")(h), layers.Dense(LATENT, name="z_log_var")(h)],
+    name="my_encoder",
+)
 z = keras.Input((LATENT,))
 h = layers.Dense(128, activation="relu")(z)
 h = layers.Reshape(data.input_shape)(layers.Dense(64)(h))
@@ -41,8 +45,9 @@ decoder = keras.Model(z, layers.Activation("sigmoid")(h), name="my_decoder")
 """
 ## A vae on them: kerasae checks the shapes up front, then trains as usual
 """
-model = kerasae.create_model("vae", input_shape=data.input_shape, latent_dim=LATENT,
-                             encoder=encoder, decoder=decoder)
+model = kerasae.create_model(
+    "vae", input_shape=data.input_shape, latent_dim=LATENT, encoder=encoder, decoder=decoder
+)
 model.compile()
 history = model.fit(make_tf_dataset(data.x_train, batch_size=64), epochs=EPOCHS, verbose=2)
 print(f"loss {history.history['loss'][0]:.2f} -> {history.history['loss'][-1]:.2f}")

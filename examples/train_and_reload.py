@@ -3,6 +3,7 @@ Title: A convolutional autoencoder on digits, compared with PCA
 Description: Train `conv_ae` with the Python API, compare it with the PCA baseline at the
 same latent size, save it, reload it and check the reloaded model gives the same codes.
 """
+
 import os
 
 import numpy as np

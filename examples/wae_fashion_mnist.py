@@ -8,6 +8,7 @@ epochs on Fashion-MNIST; `wae_samples.png` (64 decoded prior draws) and
 `wae_reconstructions.png` (originals above, reconstructions below) in the output folder.
 Runtime: about 45 seconds on a 2-core CPU (10 epochs of about 4 s; a minute on a busy machine).
 """
+
 import os
 
 import numpy as np
@@ -33,8 +34,10 @@ try:
 except KerasaeError as exc:
     print(f"{DATASET} is unavailable ({exc}); using digits instead")
     data = load_dataset("digits")
-print(f"{data.name}: {len(data.x_train)} training and {len(data.x_test)} test images "
-      f"of shape {data.input_shape}")
+print(
+    f"{data.name}: {len(data.x_train)} training and {len(data.x_test)} test images "
+    f"of shape {data.input_shape}"
+)
 
 """
 ## The model: WAE-MMD with MLP networks
@@ -45,11 +48,16 @@ trains a Lipschitz critic instead, five steps per batch, which costs about 5x th
 One hidden layer of 512 keeps an epoch at a few seconds on a CPU; `reg_weight` (lambda)
 then defaults to 0.005 (the weight pythae uses, rescaled to kerasae's per-pixel loss).
 """
-model = kerasae.create_model("wae", input_shape=data.input_shape, latent_dim=16,
-                             variant="mmd", architecture="mlp", hidden_units=(512,))
+model = kerasae.create_model(
+    "wae",
+    input_shape=data.input_shape,
+    latent_dim=16,
+    variant="mmd",
+    architecture="mlp",
+    hidden_units=(512,),
+)
 model.compile()  # Adam at the model's default learning rate
-model.fit(data.x_train, batch_size=128, epochs=EPOCHS, validation_data=data.x_test,
-          verbose=2)
+model.fit(data.x_train, batch_size=128, epochs=EPOCHS, validation_data=data.x_test, verbose=2)
 
 """
 ## How well it reconstructs, and how close the codes are to the prior
@@ -68,9 +76,16 @@ print(f"MMD(test codes, prior): {mmd(codes, prior):.4f}")
 ## Generate: decode draws from the prior, and compare reconstructions
 """
 os.makedirs(OUT, exist_ok=True)
-samples_png = save_grid(model.sample(64, seed=0), os.path.join(OUT, "wae_samples.png"),
-                        title=f"wae (mmd) on {data.name}: 64 prior samples")
+samples_png = save_grid(
+    model.sample(64, seed=0),
+    os.path.join(OUT, "wae_samples.png"),
+    title=f"wae (mmd) on {data.name}: 64 prior samples",
+)
 pairs = np.concatenate([data.x_test[:10], x_hat[:10]])  # row 1 originals, row 2 reconstructions
-recon_png = save_grid(pairs, os.path.join(OUT, "wae_reconstructions.png"), rows=2,
-                      title="test images (top) and their reconstructions (bottom)")
+recon_png = save_grid(
+    pairs,
+    os.path.join(OUT, "wae_reconstructions.png"),
+    rows=2,
+    title="test images (top) and their reconstructions (bottom)",
+)
 print(f"wrote {samples_png} and {recon_png}")

@@ -10,6 +10,7 @@ The public API: create_model, list_models, register_model, load_model, KerasaeEr
 packages `kerasae.nets`, `kerasae.callbacks` and `kerasae.testing`. Nothing inside kerasae
 imports this module: it is the facade (docs/architecture.md shows the layers).
 """
+
 from kerasae import moved, quiet
 
 quiet.install()  # before anything imports TensorFlow: its start-up notices go to fd 2
@@ -20,5 +21,11 @@ from kerasae.models.registry import create_model, list_models, register_model  #
 from kerasae.models.saving import load_model  # noqa: E402
 from kerasae.version import __version__  # noqa: E402
 
-__all__ = ["create_model", "list_models", "register_model", "load_model", "KerasaeError",
-           "__version__"]
+__all__ = [
+    "create_model",
+    "list_models",
+    "register_model",
+    "load_model",
+    "KerasaeError",
+    "__version__",
+]

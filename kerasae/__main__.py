@@ -1,4 +1,5 @@
 """`python -m kerasae` is the `kerasae` command."""
+
 import sys
 
 from kerasae.cli import main

@@ -20,6 +20,7 @@ Mixed precision (Micikevicius et al., "Mixed Precision Training", ICLR 2018): la
 in float16/bfloat16 with float32 variables; kerasae's losses cast to float32 and the decoder
 output is float32, and Keras wraps the optimizer in a dynamic loss scale for float16.
 """
+
 import contextlib
 import json
 import os
@@ -36,15 +37,18 @@ def check(strategy, precision):
     if strategy not in STRATEGIES:
         raise KerasaeError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if precision not in PRECISIONS:
-        raise KerasaeError(f"--precision must be one of {', '.join(PRECISIONS)}, "
-                           f"got {precision!r}")
+        raise KerasaeError(
+            f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+        )
 
 
 def cluster_spec():
     """(cluster dict, task dict) from TF_CONFIG, checked; KerasaeError when unusable."""
     raw = os.environ.get("TF_CONFIG")
-    hint = ('set TF_CONFIG on every machine, e.g. {"cluster": {"worker": ["host1:12345", '
-            '"host2:12345"]}, "task": {"type": "worker", "index": 0}}')
+    hint = (
+        'set TF_CONFIG on every machine, e.g. {"cluster": {"worker": ["host1:12345", '
+        '"host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+    )
     if not raw:
         raise KerasaeError(f"--strategy multiworker needs the TF_CONFIG variable; {hint}")
     try:
@@ -53,7 +57,9 @@ def cluster_spec():
         workers = list(cluster.get("worker", [])) + list(cluster.get("chief", []))
         kind, index = task["type"], int(task["index"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise KerasaeError(f"TF_CONFIG is not valid ({type(exc).__name__}: {exc}); {hint}") from None
+        raise KerasaeError(
+            f"TF_CONFIG is not valid ({type(exc).__name__}: {exc}); {hint}"
+        ) from None
     if not workers:
         raise KerasaeError(f"TF_CONFIG lists no workers; {hint}")
     if kind not in cluster or not 0 <= index < len(cluster[kind]):
@@ -108,8 +114,10 @@ def is_multiworker(strategy=None):
 def check_batch(batch_size, strategy):
     replicas = strategy.num_replicas_in_sync
     if batch_size < replicas:
-        raise KerasaeError(f"--batch-size {batch_size} is the global batch and is split over "
-                           f"{replicas} replicas; use at least {replicas}")
+        raise KerasaeError(
+            f"--batch-size {batch_size} is the global batch and is split over "
+            f"{replicas} replicas; use at least {replicas}"
+        )
 
 
 @contextlib.contextmanager

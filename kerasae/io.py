@@ -3,6 +3,7 @@
 A crash at any moment leaves either the old file or the new one, never a torn one. Also
 the one safe reader of user .npy/.npz files (never unpickled).
 """
+
 import contextlib
 import json
 import os
@@ -28,7 +29,7 @@ def atomic_path(path):
     os.makedirs(folder, exist_ok=True)
     base = os.path.basename(path)
     # keep the suffix: keras decides the format from it (.keras, .weights.h5)
-    suffix = base[base.index("."):] if "." in base else ""
+    suffix = base[base.index(".") :] if "." in base else ""
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{suffix}", dir=folder)
     os.close(fd)
     try:
@@ -94,7 +95,8 @@ def load_numpy(path):
     with open(path, "rb") as f:
         head = f.read(6)
     if not head.startswith(NUMPY_MAGIC):
-        raise KerasaeError(f"{path} is not a NumPy file (no .npy header or .npz archive); "
-                           "write it with numpy.save / numpy.savez, or pass a .csv")
+        raise KerasaeError(
+            f"{path} is not a NumPy file (no .npy header or .npz archive); "
+            "write it with numpy.save / numpy.savez, or pass a .csv"
+        )
     return np.load(path, allow_pickle=False)
-

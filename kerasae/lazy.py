@@ -6,17 +6,38 @@ list`, `info` and the CLI's argument checks must not wait for it), yet
 defines a name when the name is first asked for. A name the same path held in kerasae 0.2
 resolves too, with a DeprecationWarning (`kerasae.moved`).
 
-    __getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
-        "kerasae.data.sources": "load_dataset DataSource",
-    }))
+    __getattr__, __dir__ = lazy.namespace(__name__, '''
+        kerasae.data.sources: load_dataset DataSource
+        kerasae.data.memory: Dataset
+    ''')
+
+The table is text: `module: names`, a line that starts with a name continuing the module
+above. `kerasae.models.introspect` reads the same text to resolve a name without importing.
 """
+
 import importlib
 
 from kerasae import moved
 
 
-def namespace(package, public):
-    """(__getattr__, __dir__) for `package`, whose `public` maps a name to its module."""
+def parse(table):
+    """{name: module} from the table's text (see the module docstring)."""
+    out, module = {}, None
+    for line in table.strip().splitlines():
+        head, sep, names = line.strip().partition(":")
+        if sep and "." in head:
+            module = head.strip()
+        else:
+            names = line
+        if module is None:
+            raise ValueError(f"a lazy table must start with `module: names`, got {line!r}")
+        out.update(dict.fromkeys(names.split(), module))
+    return out
+
+
+def namespace(package, table):
+    """(__getattr__, __dir__) for `package`, whose public names `table` maps to modules."""
+    public = parse(table)
 
     def __getattr__(name):
         module = public.get(name)
@@ -31,8 +52,3 @@ def namespace(package, public):
         return sorted(public)
 
     return __getattr__, __dir__
-
-
-def table(modules):
-    """{name: module} from {module: "its public names, space-separated"}."""
-    return {name: module for module, names in modules.items() for name in names.split()}

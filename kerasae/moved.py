@@ -7,6 +7,7 @@ replaced a module of the same name (`kerasae.runs`, `kerasae.samplers`, `kerasae
 `kerasae.callbacks`) resolves the old module's other names the same way (`kerasae.lazy`).
 The tables below are the record of the move; docs/architecture.md lists them too.
 """
+
 import importlib
 import importlib.abc
 import importlib.util
@@ -18,160 +19,166 @@ REMOVED_IN = "0.4"
 
 #: modules moved whole in 0.3: old path -> new path
 MODULES = {
-    'kerasae.checkpoints': 'kerasae.runs.checkpoints',
-    'kerasae.compare': 'kerasae.evaluation.compare',
-    'kerasae.coverage': 'kerasae.evaluation.coverage',
-    'kerasae.data_memory': 'kerasae.data.memory',
-    'kerasae.data_records': 'kerasae.data.records',
-    'kerasae.detect_data': 'kerasae.data.scoring',
-    'kerasae.divergences': 'kerasae.probability.divergences',
-    'kerasae.exporters.manifest': 'kerasae.export.manifest',
-    'kerasae.exporters.onnx_export': 'kerasae.export.onnx_export',
-    'kerasae.exporters.phase_conv': 'kerasae.export.phase_conv',
-    'kerasae.exporters.quantize': 'kerasae.export.quantize',
-    'kerasae.exporters.savedmodel': 'kerasae.export.savedmodel',
-    'kerasae.exporters.signatures': 'kerasae.export.signatures',
-    'kerasae.exporters.tfserving': 'kerasae.export.tfserving',
-    'kerasae.exporters.triton': 'kerasae.export.triton',
-    'kerasae.exporters.verify': 'kerasae.export.verify',
-    'kerasae.introspect': 'kerasae.models.introspect',
-    'kerasae.likelihood': 'kerasae.evaluation.likelihood',
-    'kerasae.pipeline': 'kerasae.data.pipeline',
-    'kerasae.quantizer': 'kerasae.nets.quantizer',
-    'kerasae.sampling': 'kerasae.samplers.langevin',
-    'kerasae.saving': 'kerasae.models.saving',
-    'kerasae.tfrecord': 'kerasae.data.tfrecord',
-    'kerasae.two_stage': 'kerasae.samplers.two_stage',
+    "kerasae.checkpoints": "kerasae.runs.checkpoints",
+    "kerasae.compare": "kerasae.evaluation.compare",
+    "kerasae.coverage": "kerasae.evaluation.coverage",
+    "kerasae.data_memory": "kerasae.data.memory",
+    "kerasae.data_records": "kerasae.data.records",
+    "kerasae.detect_data": "kerasae.data.scoring",
+    "kerasae.divergences": "kerasae.probability.divergences",
+    "kerasae.exporters.manifest": "kerasae.export.manifest",
+    "kerasae.exporters.onnx_export": "kerasae.export.onnx_export",
+    "kerasae.exporters.phase_conv": "kerasae.export.phase_conv",
+    "kerasae.exporters.quantize": "kerasae.export.quantize",
+    "kerasae.exporters.savedmodel": "kerasae.export.savedmodel",
+    "kerasae.exporters.signatures": "kerasae.export.signatures",
+    "kerasae.exporters.tfserving": "kerasae.export.tfserving",
+    "kerasae.exporters.triton": "kerasae.export.triton",
+    "kerasae.exporters.verify": "kerasae.export.verify",
+    "kerasae.introspect": "kerasae.models.introspect",
+    "kerasae.likelihood": "kerasae.evaluation.likelihood",
+    "kerasae.pipeline": "kerasae.data.pipeline",
+    "kerasae.quantizer": "kerasae.nets.quantizer",
+    "kerasae.sampling": "kerasae.samplers.langevin",
+    "kerasae.saving": "kerasae.models.saving",
+    "kerasae.tfrecord": "kerasae.data.tfrecord",
+    "kerasae.two_stage": "kerasae.samplers.two_stage",
 }
 
 #: modules split in 0.3: old path -> {new module: its public names from the old one}
 SPLIT = {
-    'kerasae.latent_draws': {
-        'kerasae_runtime.manifest': 'draw_gaussian draw_mixture',
+    "kerasae.latent_draws": {
+        "kerasae_runtime.manifest": "draw_gaussian draw_mixture",
     },
-    'kerasae.anomaly': {
-        'kerasae.runs.threshold': (
-            'DEFAULT_PERCENTILE THRESHOLD fit_threshold load_threshold '
-            'save_threshold score_description threshold_at_percentile '
-            'training_scores'
+    "kerasae.anomaly": {
+        "kerasae.runs.threshold": (
+            "DEFAULT_PERCENTILE THRESHOLD fit_threshold load_threshold "
+            "save_threshold score_description threshold_at_percentile "
+            "training_scores"
         ),
-        'kerasae.evaluation.anomaly': (
-            'choose_threshold detect load_labels plot_histogram plot_roc '
-            'ranking_metrics write_scores'
-        ),
-    },
-    'kerasae.callbacks': {
-        'kerasae.callbacks.annealing': 'BetaAnnealing SCHEDULES SIGMOID_STEEPNESS beta_at',
-        'kerasae.callbacks.grids': (
-            'GRID_EXAMPLES LatentTraversal ReconstructionGrid SampleGrid '
-            'default_grid_callbacks traversal_codes traversal_images'
+        "kerasae.evaluation.anomaly": (
+            "choose_threshold detect load_labels plot_histogram plot_roc "
+            "ranking_metrics write_scores"
         ),
     },
-    'kerasae.data': {
-        'kerasae.data.memory': 'Dataset SPLIT_SEED',
-        'kerasae.data.named': 'FASHION_DIRS NAMED',
-        'kerasae.data.images': 'IMAGE_SUFFIXES',
-        'kerasae.data.schemes': 'MMAP_BYTES',
-        'kerasae.data.sources': 'load_dataset',
-        'kerasae.data.arrays': 'apply_scaling numeric read_examples',
-    },
-    'kerasae.data_arrays': {
-        'kerasae.data.mapped': 'MappedArray',
-        'kerasae.data.arrays': 'apply_scaling numeric read_examples',
-    },
-    'kerasae.data_files': {
-        'kerasae.data.images': (
-            'GREY_MODES IMAGE_SUFFIXES PNG_MODES SCALING TF_FORMATS decode_image '
-            'fit_image key_fraction list_images'
-        ),
-        'kerasae.data.folders': 'ImageFolder StreamingDataset',
-        'kerasae.data.streams': 'TFRECORD_MARK is_image_source open_images tfrecord_files',
-    },
-    'kerasae.distributions': {
-        'kerasae.probability.layers': (
-            'BernoulliLikelihood GaussianLikelihood GaussianPosterior KL_METHODS '
-            'LIKELIHOODS stateless_seed'
-        ),
-        'kerasae.probability.gaussian': (
-            'LOG_VAR_RANGE gaussian_scale_tril mixture_log_prob pairwise_log_prob '
-            'posterior_log_prob standard_normal_log_prob'
-        ),
-        'kerasae.probability.likelihoods': 'flat_float',
-    },
-    'kerasae.exporters': {
-        'kerasae.export.write': 'FORMATS THRESHOLD export_model',
-        'kerasae.export.run': 'export_layout export_run',
-        'kerasae.export.layouts': 'layout_name layout_parts read_export write_layout_folder',
-    },
-    'kerasae.losses': {
-        'kerasae.probability.kernels': 'MMD_KERNELS MMD_SCALES mmd_kernel mmd_unbiased',
-        'kerasae.probability.likelihoods': 'per_example_bce per_example_error reconstruction_loss',
-        'kerasae.probability.adversarial': 'critic_loss discriminator_bce generator_bce gradient_penalty',
-        'kerasae.probability.gaussian': 'gaussian_kl',
-        'kerasae.probability.regularizers': 'jacobian_penalty sparsity_kl',
-    },
-    'kerasae.pixelcnn': {
-        'kerasae.samplers.pixelcnn': 'CHUNK ONNX_FILE PixelCNNSampler WEIGHTS_FILE draw_indices invert_cdf',
-        'kerasae.samplers.pixelcnn_net': 'build_network causal_mask first_kernel_size masked_conv2d',
-    },
-    'kerasae.quality': {
-        'kerasae.evaluation.classifier': (
-            'CLASSIFIER_SEED CLASSIFIER_VERSION Classifier FEATURES cache_dir '
-            'classifier_for dataset_key train_classifier'
-        ),
-        'kerasae.evaluation.quality': (
-            'K_NEIGHBOURS describe evaluate_generation frechet_distance '
-            'generation_metrics knn_radii precision_recall'
+    "kerasae.callbacks": {
+        "kerasae.callbacks.annealing": "BetaAnnealing SCHEDULES SIGMOID_STEEPNESS beta_at",
+        "kerasae.callbacks.grids": (
+            "GRID_EXAMPLES LatentTraversal ReconstructionGrid SampleGrid "
+            "default_grid_callbacks traversal_codes traversal_images"
         ),
     },
-    'kerasae.registry': {
-        'kerasae.models.registry': (
-            'API_VERSION GROUP SUPPORTED_API_VERSIONS create_model get_entry '
-            'get_model_class list_models register_model'
+    "kerasae.data": {
+        "kerasae.data.memory": "Dataset SPLIT_SEED",
+        "kerasae.data.named": "FASHION_DIRS NAMED",
+        "kerasae.data.images": "IMAGE_SUFFIXES",
+        "kerasae.data.schemes": "MMAP_BYTES",
+        "kerasae.data.sources": "load_dataset",
+        "kerasae.data.arrays": "apply_scaling numeric read_examples",
+    },
+    "kerasae.data_arrays": {
+        "kerasae.data.mapped": "MappedArray",
+        "kerasae.data.arrays": "apply_scaling numeric read_examples",
+    },
+    "kerasae.data_files": {
+        "kerasae.data.images": (
+            "GREY_MODES IMAGE_SUFFIXES PNG_MODES SCALING TF_FORMATS decode_image "
+            "fit_image key_fraction list_images"
+        ),
+        "kerasae.data.folders": "ImageFolder StreamingDataset",
+        "kerasae.data.streams": "TFRECORD_MARK is_image_source open_images tfrecord_files",
+    },
+    "kerasae.distributions": {
+        "kerasae.probability.layers": (
+            "BernoulliLikelihood GaussianLikelihood GaussianPosterior KL_METHODS "
+            "LIKELIHOODS stateless_seed"
+        ),
+        "kerasae.probability.gaussian": (
+            "LOG_VAR_RANGE gaussian_scale_tril mixture_log_prob pairwise_log_prob "
+            "posterior_log_prob standard_normal_log_prob"
+        ),
+        "kerasae.probability.likelihoods": "flat_float",
+    },
+    "kerasae.exporters": {
+        "kerasae.export.write": "FORMATS THRESHOLD export_model",
+        "kerasae.export.run": "export_layout export_run",
+        "kerasae.export.layouts": "layout_name layout_parts read_export write_layout_folder",
+    },
+    "kerasae.losses": {
+        "kerasae.probability.kernels": "MMD_KERNELS MMD_SCALES mmd_kernel mmd_unbiased",
+        "kerasae.probability.likelihoods": "per_example_bce per_example_error reconstruction_loss",
+        "kerasae.probability.adversarial": (
+            "critic_loss discriminator_bce generator_bce gradient_penalty"
+        ),
+        "kerasae.probability.gaussian": "gaussian_kl",
+        "kerasae.probability.regularizers": "jacobian_penalty sparsity_kl",
+    },
+    "kerasae.pixelcnn": {
+        "kerasae.samplers.pixelcnn": (
+            "CHUNK ONNX_FILE PixelCNNSampler WEIGHTS_FILE draw_indices invert_cdf"
+        ),
+        "kerasae.samplers.pixelcnn_net": (
+            "build_network causal_mask first_kernel_size masked_conv2d"
         ),
     },
-    'kerasae.rundata': {
-        'kerasae.data.options': 'DATA_OPTIONS check_data_options data_options parse_image_size',
-        'kerasae.runs.data': (
-            'EVAL_BATCH batch_arrays check_shape fit_pipelines is_multiworker '
-            'open_data read_batches stream_scores'
+    "kerasae.quality": {
+        "kerasae.evaluation.classifier": (
+            "CLASSIFIER_SEED CLASSIFIER_VERSION Classifier FEATURES cache_dir "
+            "classifier_for dataset_key train_classifier"
         ),
-        'kerasae.evaluation.reconstruction': 'evaluate reconstruction_mse',
+        "kerasae.evaluation.quality": (
+            "K_NEIGHBOURS describe evaluate_generation frechet_distance "
+            "generation_metrics knn_radii precision_recall"
+        ),
     },
-    'kerasae.runs': {
-        'kerasae.runs.folder': (
-            'CHECKPOINTS CONFIG HISTORY MODEL UNCOMPARED default_out is_finished '
-            'load_run prepare_out read_history resume_config settings_diff'
+    "kerasae.registry": {
+        "kerasae.models.registry": (
+            "API_VERSION GROUP SUPPORTED_API_VERSIONS create_model get_entry "
+            "get_model_class list_models register_model"
         ),
-        'kerasae.runs.config': 'LR_SCHEDULES TrainConfig',
-        'kerasae.runs.training': 'RunInterrupted adam beta_callbacks run_facts train',
-        'kerasae.evaluation.reconstruction': 'evaluate',
     },
-    'kerasae.sampler_runs': {
-        'kerasae.runs.samplers': (
-            'FIT_LIMIT check_for_model fit_after_training fit_run_sampler '
-            'load_sampler resolve_sampler run_generator run_samplers_dir '
-            'save_run_sampler training_examples'
+    "kerasae.rundata": {
+        "kerasae.data.options": "DATA_OPTIONS check_data_options data_options parse_image_size",
+        "kerasae.runs.data": (
+            "EVAL_BATCH batch_arrays check_shape fit_pipelines is_multiworker "
+            "open_data read_batches stream_scores"
         ),
-        'kerasae.samplers.base': 'no_sampler_message',
+        "kerasae.evaluation.reconstruction": "evaluate reconstruction_mse",
     },
-    'kerasae.samplers': {
-        'kerasae.samplers.base': (
-            'ARRAYS LatentSampler META SAMPLERS SAMPLERS_DIR create_sampler '
-            'no_sampler_message register_sampler sampler_names'
+    "kerasae.runs": {
+        "kerasae.runs.folder": (
+            "CHECKPOINTS CONFIG HISTORY MODEL UNCOMPARED default_out is_finished "
+            "load_run prepare_out read_history resume_config settings_diff"
         ),
-        'kerasae.runs.samplers': (
-            'FIT_LIMIT check_for_model fit_after_training fit_run_sampler '
-            'load_sampler resolve_sampler run_generator run_samplers_dir '
-            'save_run_sampler training_examples'
-        ),
-        'kerasae.samplers.arrays': 'GMMSampler GaussianSampler PriorSampler',
+        "kerasae.runs.config": "LR_SCHEDULES TrainConfig",
+        "kerasae.runs.training": "RunInterrupted adam beta_callbacks run_facts train",
+        "kerasae.evaluation.reconstruction": "evaluate",
     },
-    'kerasae.tracking': {
-        'kerasae.callbacks.mlflow': (
-            'DEFAULT_EXPERIMENT DEFAULT_URI FAIL_FAST MAX_KEY_LENGTH '
-            'MAX_PARAM_LENGTH MLflowLogger RUN_FILES RUN_FOLDERS default_uri '
-            'flatten_params import_mlflow run_artifacts'
+    "kerasae.sampler_runs": {
+        "kerasae.runs.samplers": (
+            "FIT_LIMIT check_for_model fit_after_training fit_run_sampler "
+            "load_sampler resolve_sampler run_generator run_samplers_dir "
+            "save_run_sampler training_examples"
+        ),
+        "kerasae.samplers.base": "no_sampler_message",
+    },
+    "kerasae.samplers": {
+        "kerasae.samplers.base": (
+            "ARRAYS LatentSampler META SAMPLERS SAMPLERS_DIR create_sampler "
+            "no_sampler_message register_sampler sampler_names"
+        ),
+        "kerasae.runs.samplers": (
+            "FIT_LIMIT check_for_model fit_after_training fit_run_sampler "
+            "load_sampler resolve_sampler run_generator run_samplers_dir "
+            "save_run_sampler training_examples"
+        ),
+        "kerasae.samplers.arrays": "GMMSampler GaussianSampler PriorSampler",
+    },
+    "kerasae.tracking": {
+        "kerasae.callbacks.mlflow": (
+            "DEFAULT_EXPERIMENT DEFAULT_URI FAIL_FAST MAX_KEY_LENGTH "
+            "MAX_PARAM_LENGTH MLflowLogger RUN_FILES RUN_FOLDERS default_uri "
+            "flatten_params import_mlflow run_artifacts"
         ),
     },
 }
@@ -180,7 +187,7 @@ SPLIT = {
 REMOVED = {
     "kerasae.distributions.tfd": "tensorflow_probability.distributions",
     "kerasae.distributions.posterior": "kerasae.probability.gaussian (the densities) and "
-                                       "kerasae.probability.layers.reparameterized_draw",
+    "kerasae.probability.layers.reparameterized_draw",
     "kerasae.latent_draws.draw_spec": "kerasae.samplers.arrays.draw_codes",
     "kerasae.pixelcnn.export_onnx": "a sampler's export_graph, written by kerasae.export",
     "kerasae.exporters.LAYOUTS": "kerasae.export.registry.names('layout')",
@@ -199,8 +206,12 @@ def new_home(old_module, name):
 
 
 def warn(old, new):
-    warnings.warn(f"{old} moved to {new} in kerasae 0.3; import it from there (the old path "
-                  f"goes in kerasae {REMOVED_IN})", DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"{old} moved to {new} in kerasae 0.3; import it from there (the old path "
+        f"goes in kerasae {REMOVED_IN})",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def resolve(old_module, name):
@@ -208,8 +219,10 @@ def resolve(old_module, name):
     AttributeError where it did not move."""
     new = new_home(old_module, name)
     if f"{old_module}.{name}" in REMOVED:
-        raise AttributeError(f"{old_module}.{name} was removed in kerasae 0.3; use "
-                             f"{REMOVED[f'{old_module}.{name}']}")
+        raise AttributeError(
+            f"{old_module}.{name} was removed in kerasae 0.3; use "
+            f"{REMOVED[f'{old_module}.{name}']}"
+        )
     if new is None:
         raise AttributeError(f"module {old_module!r} has no attribute {name!r}")
     warn(f"{old_module}.{name}", f"{new}.{name}")

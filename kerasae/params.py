@@ -7,6 +7,7 @@ parents' (a subclass's default wins, in place), less the `fixed_params` it sets 
 `introspect` and the plugin scaffold all read this merged signature: unknown keys and wrong
 types fail with a message that lists what is accepted.
 """
+
 import ast
 import difflib
 import functools
@@ -42,8 +43,10 @@ def merge_params(levels):
         merged.update(own)
         for name in fixed:
             merged.pop(name, None)
-    return {**{k: v for k, v in merged.items() if k not in TRAILING},
-            **{k: merged[k] for k in TRAILING if k in merged}}
+    return {
+        **{k: v for k, v in merged.items() if k not in TRAILING},
+        **{k: merged[k] for k in TRAILING if k in merged},
+    }
 
 
 @functools.cache
@@ -53,7 +56,10 @@ def constructor_params(cls):
     whose **kwargs are name, trainable and dtype), in method resolution order."""
     levels = []
     for klass in cls.__mro__:
-        if "__init__" not in vars(klass) or klass.__module__.split(".")[0] in ("keras", "builtins"):
+        if "__init__" not in vars(klass) or klass.__module__.split(".")[0] in (
+            "keras",
+            "builtins",
+        ):
             continue
         own, forwards = own_params(klass.__init__)
         levels.append((own, tuple(vars(klass).get("fixed_params", ()))))
@@ -96,7 +102,8 @@ def _coerce(cls, key, value, default):
     def bad(kind):
         return KerasaeError(
             f"parameter {key!r} of model {getattr(cls, 'registered_name', cls.__name__)!r} "
-            f"must be {kind}, got {value!r}; see `kerasae info` for its default ({default!r})")
+            f"must be {kind}, got {value!r}; see `kerasae info` for its default ({default!r})"
+        )
 
     if default is None or value is None:
         return value
@@ -135,10 +142,14 @@ def check_params(cls, kwargs):
             continue
         if key not in known:
             close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.5)
-            hint = f"did you mean {', '.join(close)}?" if close else \
-                f"accepted: {', '.join(sorted(known))}"
+            hint = (
+                f"did you mean {', '.join(close)}?"
+                if close
+                else f"accepted: {', '.join(sorted(known))}"
+            )
             raise KerasaeError(
                 f"unknown parameter {key!r} for model "
-                f"{getattr(cls, 'registered_name', cls.__name__)!r}; {hint}")
+                f"{getattr(cls, 'registered_name', cls.__name__)!r}; {hint}"
+            )
         out[key] = _coerce(cls, key, value, known[key])
     return out

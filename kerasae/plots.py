@@ -1,4 +1,5 @@
 """PNG figures with matplotlib (headless): image grids, shared by callbacks and the CLI."""
+
 import os
 
 import numpy as np
@@ -30,11 +31,12 @@ def grid_image(images, rows=None, pad=1, scale=1):
     rows = rows or int(np.ceil(np.sqrt(n)))
     cols = int(np.ceil(n / rows))
     h, w = images.shape[1:3]
-    canvas = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad, *images.shape[3:]),
-                     dtype="float32")
+    canvas = np.ones(
+        (rows * (h + pad) - pad, cols * (w + pad) - pad, *images.shape[3:]), dtype="float32"
+    )
     for i, img in enumerate(images):
         r, c = divmod(i, cols)
-        canvas[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = img
+        canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
     return canvas
 
 
@@ -64,16 +66,20 @@ def save_grid(images, path, rows=None, title=None, row_labels=None, dpi=100):
     height, width = canvas.shape[:2]
     fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))
-    ax.imshow(canvas, cmap="gray" if canvas.ndim == 2 else None, vmin=0, vmax=1,
-              interpolation="nearest")
+    ax.imshow(
+        canvas, cmap="gray" if canvas.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest"
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
     if row_labels is not None:
         cell = images.shape[1] * scale + pad
-        ax.set_yticks([r * cell + (cell - pad) / 2 for r in range(len(row_labels))],
-                      labels=list(row_labels), fontsize=9)
+        ax.set_yticks(
+            [r * cell + (cell - pad) / 2 for r in range(len(row_labels))],
+            labels=list(row_labels),
+            fontsize=9,
+        )
         ax.tick_params(length=0)
     if title:
         ax.set_title(title, fontsize=9)

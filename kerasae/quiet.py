@@ -8,6 +8,7 @@ the first op. `import kerasae` installs an import hook that points fd 2 away whi
 user sees only kerasae's own output. `KERASAE_LOG_LEVEL=debug` (or `kerasae --debug`)
 keeps every line.
 """
+
 import contextlib
 import importlib.abc
 import importlib.util
@@ -109,4 +110,3 @@ def no_false_retracing_notices():
         yield
     finally:
         logger.removeFilter(notice_filter)
-

@@ -16,6 +16,7 @@ warning names them. `register` in a session refuses a name a distribution provid
 `KERASAE_DISABLE_PLUGINS=1` (or a comma-separated list of distributions or names) skips
 third-party entry points. Guide for plugin authors: docs/plugins.md.
 """
+
 import dataclasses
 import difflib
 import fnmatch
@@ -46,7 +47,7 @@ def normalize(dist):
 
 
 def target_of(obj):
-    """"module:qualname", as an entry point names `obj`."""
+    """ "module:qualname", as an entry point names `obj`."""
     return f"{obj.__module__}:{obj.__qualname__}"
 
 
@@ -88,8 +89,17 @@ class Registry:
     class becomes Keras-serializable under its name).
     """
 
-    def __init__(self, kind, group, accept=None, bind=None, unknown_error=KerasaeError,
-                 listing="kerasae list --kind {plural}", plural=None, name_attr="name"):
+    def __init__(
+        self,
+        kind,
+        group,
+        accept=None,
+        bind=None,
+        unknown_error=KerasaeError,
+        listing="kerasae list --kind {plural}",
+        plural=None,
+        name_attr="name",
+    ):
         self.kind, self.group, self.name_attr = kind, group, name_attr
         self.plural = plural or f"{kind}s"
         self.accept, self.bind_hook = accept, bind
@@ -126,8 +136,9 @@ class Registry:
         for ep in self._entry_points():
             dist = dist_name(ep)
             builtin = normalize(dist) == BUILTIN_DIST
-            if not builtin and ("*" in disabled or normalize(dist) in disabled
-                                or normalize(ep.name) in disabled):
+            if not builtin and (
+                "*" in disabled or normalize(dist) in disabled or normalize(ep.name) in disabled
+            ):
                 continue
             found.append((not builtin, ep.name, dist, ep))
         for _, name, dist, ep in sorted(found, key=lambda t: t[0]):  # built-ins first
@@ -147,9 +158,11 @@ class Registry:
             dists = " and ".join(repr(e.dist) for e in same)
             meaning = f"{name!r} is {owner.dist}'s" if owner else f"{name!r} alone is refused"
             others = ", ".join(e.qualified for e in same if e is not owner)
-            warn_once(f"kerasae {self.kind} name {name!r} is provided by distributions "
-                      f"{dists}; {meaning}, use {others} for the "
-                      f"other{'s' if len(same) > 2 else ''}")
+            warn_once(
+                f"kerasae {self.kind} name {name!r} is provided by distributions "
+                f"{dists}; {meaning}, use {others} for the "
+                f"other{'s' if len(same) > 2 else ''}"
+            )
 
     def entries(self):
         self._discover()
@@ -168,28 +181,35 @@ class Registry:
             except (Exception, SystemExit) as exc:  # a broken plugin must not break the rest
                 entry.obj = None  # its module may have registered something before failing
                 entry.error = first_line(exc)
-                warn_once(f"plugin distribution {entry.dist!r} could not provide kerasae "
-                          f"{self.kind} {entry.name!r} ({entry.error}); it is skipped")
+                warn_once(
+                    f"plugin distribution {entry.dist!r} could not provide kerasae "
+                    f"{self.kind} {entry.name!r} ({entry.error}); it is skipped"
+                )
         if entry.error is not None:
             raise KerasaeError(
                 f"{self.kind} {entry.name!r} from distribution {entry.dist!r} failed to load: "
                 f"{entry.error}; fix or reinstall {entry.dist}, uninstall it, or set "
-                f"KERASAE_DISABLE_PLUGINS={entry.dist}")
+                f"KERASAE_DISABLE_PLUGINS={entry.dist}"
+            )
         return entry.obj
 
     def _bind(self, entry, obj, declared=None):
         holder = next((e for e in self.entries() if e.obj is obj and e is not entry), None)
         if holder is not None:
-            raise TypeError(f"{getattr(obj, '__qualname__', obj)} is already registered as "
-                            f"{holder.reference!r} by {holder.dist!r}; list a subclass of it "
-                            "instead")
+            raise TypeError(
+                f"{getattr(obj, '__qualname__', obj)} is already registered as "
+                f"{holder.reference!r} by {holder.dist!r}; list a subclass of it "
+                "instead"
+            )
         own = declared or (vars(obj).get(self.name_attr) if isinstance(obj, type) else None)
         if own is not None and own not in (entry.name, entry.reference):
             what = f"class {obj.__qualname__}" if isinstance(obj, type) else repr(obj)
-            warn_once(f"distribution {entry.dist!r} lists kerasae {self.kind} {entry.name!r} "
-                      f"as entry point, but its {what} registers "
-                      f"itself as {own!r}; it is known as {entry.reference!r} (make the "
-                      "two names the same)")
+            warn_once(
+                f"distribution {entry.dist!r} lists kerasae {self.kind} {entry.name!r} "
+                f"as entry point, but its {what} registers "
+                f"itself as {own!r}; it is known as {entry.reference!r} (make the "
+                "two names the same)"
+            )
         try:
             setattr(obj, self.name_attr, entry.reference)
         except (AttributeError, TypeError):  # a function or a frozen object: its entry names it
@@ -209,8 +229,10 @@ class Registry:
             found = next((e for e in same if e.reference == name), None)
             if found is None and same:
                 choices = " or ".join(e.qualified for e in same)
-                raise KerasaeError(f"{self.kind} name {name!r} is provided by several "
-                                   f"distributions; choose one: {choices}")
+                raise KerasaeError(
+                    f"{self.kind} name {name!r} is provided by several "
+                    f"distributions; choose one: {choices}"
+                )
         if found is None:
             raise self.unknown_error(self.unknown_message(name))
         return found
@@ -230,9 +252,11 @@ class Registry:
 
     def names(self, pattern="*"):
         """Sorted names matching the glob `pattern`: bare, or DIST:NAME where names clash."""
-        return sorted(e.reference for e in self.entries()
-                      if fnmatch.fnmatchcase(e.reference, pattern)
-                      or fnmatch.fnmatchcase(e.name, pattern))
+        return sorted(
+            e.reference
+            for e in self.entries()
+            if fnmatch.fnmatchcase(e.reference, pattern) or fnmatch.fnmatchcase(e.name, pattern)
+        )
 
     def __contains__(self, name):
         try:
@@ -247,11 +271,15 @@ class Registry:
 
         Modules listed as entry points use it too; there the entry point's name wins (a
         different `name` is a warning)."""
+
         def decorate(obj):
             self._discover()  # so a built-in imported directly still reports its distribution
             key = name or obj.__name__.lower()
-            listed = [e for e in self.entries()
-                      if e.obj is None and e.error is None and e.target == target_of(obj)]
+            listed = [
+                e
+                for e in self.entries()
+                if e.obj is None and e.error is None and e.target == target_of(obj)
+            ]
             if listed:  # the object an entry point names: bind it to that entry
                 self._bind(listed[0], obj, declared=key)
                 return obj
@@ -261,7 +289,8 @@ class Registry:
                 raise KerasaeError(
                     f"cannot register {obj.__module__}.{obj.__qualname__} as {key!r}: "
                     f"distribution {same[0].dist!r} already provides that {self.kind}; "
-                    "choose another name")
+                    "choose another name"
+                )
             if entry is None:
                 entry = Entry(key, dist, lambda: obj, reference=key, registry=self)
                 self._entries[key] = [entry]

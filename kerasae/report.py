@@ -7,6 +7,7 @@ CSS is inline; a Content-Security-Policy forbids anything else, so the page open
 from a mail attachment as from the run folder. Nothing here imports TensorFlow except
 `evaluate`, and every string that comes from the run folder goes through `html.escape`.
 """
+
 import base64
 import html
 import io
@@ -45,16 +46,21 @@ def check_run(run_dir):
     """The run's config dict, or a KerasaeError when `run_dir` is not a finished run."""
     path = os.path.join(run_dir, CONFIG)
     if not os.path.isdir(run_dir) or not os.path.isfile(path):
-        raise KerasaeError(f"{run_dir} is not a kerasae run folder (no {CONFIG}); pass the "
-                           "--out folder of `kerasae train`")
+        raise KerasaeError(
+            f"{run_dir} is not a kerasae run folder (no {CONFIG}); pass the "
+            "--out folder of `kerasae train`"
+        )
     if not os.path.isfile(os.path.join(run_dir, MODEL)):
-        raise KerasaeError(f"{run_dir} holds no trained model yet ({MODEL} missing); finish "
-                           "or resume its training first")
+        raise KerasaeError(
+            f"{run_dir} holds no trained model yet ({MODEL} missing); finish "
+            "or resume its training first"
+        )
     try:
         config = read_json(path)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise KerasaeError(f"{path} is not valid JSON ({exc}); the run folder is damaged") \
-            from None
+        raise KerasaeError(
+            f"{path} is not valid JSON ({exc}); the run folder is damaged"
+        ) from None
     if not isinstance(config, dict):
         raise KerasaeError(f"{path} holds no JSON object; the run folder is damaged")
     return config
@@ -81,8 +87,9 @@ def write_report(run_dir, out=None, metrics=None, note=None):
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(page)
     except OSError as exc:
-        raise KerasaeError(f"cannot write --out {out} ({exc.strerror}); choose a writable "
-                           "path") from None
+        raise KerasaeError(
+            f"cannot write --out {out} ({exc.strerror}); choose a writable path"
+        ) from None
     return out
 
 
@@ -91,22 +98,28 @@ def build_page(run_dir, config, metrics=None, note=None):
     title = f"kerasae report: {name}"
     model, dataset, epochs, latent, status = (
         "-" if config.get(k) is None else config[k]
-        for k in ("model", "dataset", "epochs", "latent_dim", "status"))
+        for k in ("model", "dataset", "epochs", "latent_dim", "status")
+    )
     head = f"{model} on {dataset}, {epochs} epochs, latent_dim {latent}, status {status}"
-    body = [f"<h1>{_e(title)}</h1>", f'<p class="sub">{_e(head)} &middot; '
-            f"<code>{_e(os.path.abspath(run_dir))}</code></p>",
-            _section("metrics", "Test metrics", _metrics(metrics, note)),
-            _section("history", "Training history", _history(run_dir)),
-            _section("grids", "Grids", _grids(run_dir)),
-            _section("threshold", "Anomaly threshold", _threshold(run_dir)),
-            _section("export", "Export", _export(run_dir)),
-            _section("config", "Configuration", _config(config))]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            '<link rel="icon" href="data:,">'  # no favicon request
-            f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="sub">{_e(head)} &middot; <code>{_e(os.path.abspath(run_dir))}</code></p>',
+        _section("metrics", "Test metrics", _metrics(metrics, note)),
+        _section("history", "Training history", _history(run_dir)),
+        _section("grids", "Grids", _grids(run_dir)),
+        _section("threshold", "Anomaly threshold", _threshold(run_dir)),
+        _section("export", "Export", _export(run_dir)),
+        _section("config", "Configuration", _config(config)),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<link rel="icon" href="data:,">'  # no favicon request
+        f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
 
 
 # ------------------------------------------------------------------ sections
@@ -115,11 +128,13 @@ def build_page(run_dir, config, metrics=None, note=None):
 def _metrics(metrics, note):
     if metrics is None:
         return f'<p class="note">{_e(note or "not evaluated")}</p>'
-    rows = [("test MSE", _num(metrics.get("test_mse"))),
-            ("PSNR (dB)", _num(metrics.get("psnr"), ".2f")),
-            ("test loss (the model's own)", _num(metrics.get("test_loss"))),
-            ("test examples", _s(metrics.get("n_test"))),
-            ("dataset", _s(metrics.get("dataset")))]
+    rows = [
+        ("test MSE", _num(metrics.get("test_mse"))),
+        ("PSNR (dB)", _num(metrics.get("psnr"), ".2f")),
+        ("test loss (the model's own)", _num(metrics.get("test_loss"))),
+        ("test examples", _s(metrics.get("n_test"))),
+        ("dataset", _s(metrics.get("dataset"))),
+    ]
     return _table(rows, numeric=True)
 
 
@@ -131,8 +146,10 @@ def _history(run_dir):
     epochs = columns.pop("epoch", [])
     if not epochs:
         return f'<p class="note">{HISTORY} holds no epochs</p>'
-    figures = [_figure(_data_uri(_curve_png(term, epochs, columns, pair)), term,
-                       " and ".join(pair)) for term, pair in history_terms(columns)]
+    figures = [
+        _figure(_data_uri(_curve_png(term, epochs, columns, pair)), term, " and ".join(pair))
+        for term, pair in history_terms(columns)
+    ]
     return f'<div class="grid">{"".join(figures)}</div>'
 
 
@@ -155,12 +172,14 @@ def _threshold(run_dir):
     record = _read_object(path)
     if isinstance(record, str):
         return record
-    rows = [("threshold", _num(record.get("threshold"))),
-            ("percentile of training scores", _s(record.get("percentile"))),
-            ("training examples", _s(record.get("n_train"))),
-            ("training score mean", _num(record.get("train_mean"))),
-            ("training score std", _num(record.get("train_std"))),
-            ("score", _s(record.get("score")))]
+    rows = [
+        ("threshold", _num(record.get("threshold"))),
+        ("percentile of training scores", _s(record.get("percentile"))),
+        ("training examples", _s(record.get("n_train"))),
+        ("training score mean", _num(record.get("train_mean"))),
+        ("training score std", _num(record.get("train_std"))),
+        ("score", _s(record.get("score"))),
+    ]
     return _table(rows, numeric=True)
 
 
@@ -168,25 +187,37 @@ def _export(run_dir):
     folder = os.path.join(run_dir, EXPORT)
     path = os.path.join(folder, MANIFEST)
     if not os.path.isfile(path):
-        return (f'<p class="note">no export in {EXPORT}/ (write one with '
-                f"<code>kerasae export {_e(run_dir)}</code>)</p>")
+        return (
+            f'<p class="note">no export in {EXPORT}/ (write one with '
+            f"<code>kerasae export {_e(run_dir)}</code>)</p>"
+        )
     manifest = _read_object(path)
     if isinstance(manifest, str):
         return manifest
     model = manifest.get("model") or {}
     versions = manifest.get("versions") or {}
-    out = [_table([("model", _s(model.get("name"))),
-                   ("formats", _s(", ".join(map(str, manifest.get("formats") or ())))),
-                   ("prior", _s((manifest.get("prior") or {}).get("kind"))),
-                   ("versions", _s(", ".join(f"{k} {v}" for k, v in sorted(versions.items()))))])]
+    out = [
+        _table(
+            [
+                ("model", _s(model.get("name"))),
+                ("formats", _s(", ".join(map(str, manifest.get("formats") or ())))),
+                ("prior", _s((manifest.get("prior") or {}).get("kind"))),
+                ("versions", _s(", ".join(f"{k} {v}" for k, v in sorted(versions.items())))),
+            ]
+        )
+    ]
     parts = []
     for part, spec in sorted((manifest.get("parts") or {}).items()):
         for io_kind in ("inputs", "outputs"):
             for t in spec.get(io_kind) or ():
-                shape = "(" + ", ".join("N" if d is None else str(d)
-                                        for d in t.get("shape") or ()) + ")"
-                parts.append((_e(part), io_kind[:-1], _s(t.get("name")), _e(shape),
-                              _s(t.get("dtype"))))
+                shape = (
+                    "("
+                    + ", ".join("N" if d is None else str(d) for d in t.get("shape") or ())
+                    + ")"
+                )
+                parts.append(
+                    (_e(part), io_kind[:-1], _s(t.get("name")), _e(shape), _s(t.get("dtype")))
+                )
     if parts:
         out.append("<h3>Parts</h3>" + _table(parts, ("part", "", "tensor", "shape", "dtype")))
     files = []
@@ -195,16 +226,31 @@ def _export(run_dir):
         full = os.path.join(folder, *rel.split("/"))
         ok = os.path.isfile(full) and os.path.getsize(full) == info.get("bytes")
         state = '<span class="ok">present</span>' if ok else '<span class="bad">missing</span>'
-        files.append((_e(rel), _s(info.get("bytes")),
-                      f"<code>{_e(str(info.get('sha256', ''))[:16])}…</code>", state))
+        files.append(
+            (
+                _e(rel),
+                _s(info.get("bytes")),
+                f"<code>{_e(str(info.get('sha256', ''))[:16])}…</code>",
+                state,
+            )
+        )
     if files:
         out.append("<h3>Files</h3>" + _table(files, ("file", "bytes", "sha256", "")))
-    checks = [(_s(name), _num(c.get("max_abs_diff"), ".2e"), _num(c.get("tolerance"), ".0e"),
-               _s(c.get("precision")), _s(", ".join(map(str, c.get("inputs") or ()))))
-              for name, c in sorted((manifest.get("verification") or {}).items())]
+    checks = [
+        (
+            _s(name),
+            _num(c.get("max_abs_diff"), ".2e"),
+            _num(c.get("tolerance"), ".0e"),
+            _s(c.get("precision")),
+            _s(", ".join(map(str, c.get("inputs") or ()))),
+        )
+        for name, c in sorted((manifest.get("verification") or {}).items())
+    ]
     if checks:
-        out.append("<h3>Parity with the Keras model</h3>" + _table(
-            checks, ("artifact", "max |diff|", "tolerance", "precision", "inputs")))
+        out.append(
+            "<h3>Parity with the Keras model</h3>"
+            + _table(checks, ("artifact", "max |diff|", "tolerance", "precision", "inputs"))
+        )
     return "".join(out)
 
 
@@ -213,8 +259,12 @@ def _config(config):
     model_config = model_config if isinstance(model_config, dict) else {}
     rows = [(_e(k), _value(v)) for k, v in sorted(config.items()) if k != "model_config"]
     params = [(_e(k), _value(v)) for k, v in sorted(model_config.items())]
-    return (f"<h3>Resolved {CONFIG}</h3>" + _table(rows) + "<h3>Model parameters</h3>"
-            + (_table(params) if params else '<p class="note">none recorded</p>'))
+    return (
+        f"<h3>Resolved {CONFIG}</h3>"
+        + _table(rows)
+        + "<h3>Model parameters</h3>"
+        + (_table(params) if params else '<p class="note">none recorded</p>')
+    )
 
 
 # ------------------------------------------------------------------ data
@@ -253,8 +303,14 @@ def _curve_png(term, epochs, columns, pair):
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(3.4, 2.3))
     for column, style in zip(pair, ("-", "--")):
-        ax.plot(epochs, columns[column], style, marker="o" if len(epochs) <= 30 else None,
-                markersize=3, label="val" if column.startswith("val_") else "train")
+        ax.plot(
+            epochs,
+            columns[column],
+            style,
+            marker="o" if len(epochs) <= 30 else None,
+            markersize=3,
+            label="val" if column.startswith("val_") else "train",
+        )
     ax.set_title(term, fontsize=10)
     ax.xaxis.get_major_locator().set_params(integer=True)  # no epoch 1.5
     ax.set_xlabel("epoch", fontsize=8)
@@ -309,8 +365,10 @@ def _data_uri(png):
 
 
 def _figure(uri, caption, alt):
-    return (f'<figure><img src="{uri}" alt="{_e(alt)}">'
-            f"<figcaption>{_e(caption)}: {_e(alt)}</figcaption></figure>")
+    return (
+        f'<figure><img src="{uri}" alt="{_e(alt)}">'
+        f"<figcaption>{_e(caption)}: {_e(alt)}</figcaption></figure>"
+    )
 
 
 def _section(anchor, heading, content):
@@ -322,7 +380,10 @@ def _table(rows, header=None, numeric=False):
     head = ("<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>") if header else ""
     first_tag = "th" if header is None else "td"
     cls = ' class="num"' if numeric else ""
-    body = "".join(f"<tr><{first_tag}>{first}</{first_tag}>"
-                   + "".join(f"<td{cls}>{c}</td>" for c in rest) + "</tr>"
-                   for first, *rest in rows)
+    body = "".join(
+        f"<tr><{first_tag}>{first}</{first_tag}>"
+        + "".join(f"<td{cls}>{c}</td>" for c in rest)
+        + "</tr>"
+        for first, *rest in rows
+    )
     return f"<table>{head}{body}</table>"

@@ -14,6 +14,7 @@ SPDX-string license needs setuptools >= 77, and the table form is deprecated the
 than 70.1 builds wheels through the `wheel` package, which a kerasae environment has
 (TensorFlow depends on astunparse, which depends on wheel).
 """
+
 import importlib.metadata
 import keyword
 import os
@@ -33,35 +34,44 @@ _MODEL = re.compile(r"[a-z][a-z0-9_]*")
 def plugin_names(name, model=None):
     """The names one plugin uses, validated; a bad or taken name raises KerasaeError."""
     if name.lower().startswith("kerasae-") or name.lower().startswith("kerasae_"):
-        raise KerasaeError(f"plugin name {name!r} already starts with 'kerasae-': give only "
-                           f"the part after it ({name[8:]!r}), the distribution is kerasae-NAME")
+        raise KerasaeError(
+            f"plugin name {name!r} already starts with 'kerasae-': give only "
+            f"the part after it ({name[8:]!r}), the distribution is kerasae-NAME"
+        )
     if not _NAME.fullmatch(name):
-        hint = f" (e.g. {name.lower()!r})" if _NAME.fullmatch(name.lower()) else \
-            " (e.g. 'my-vae')"
-        raise KerasaeError(f"plugin name {name!r} is not valid: use lowercase letters and "
-                           f"digits, starting with a letter, joined by '-' or '_'{hint}")
+        hint = f" (e.g. {name.lower()!r})" if _NAME.fullmatch(name.lower()) else " (e.g. 'my-vae')"
+        raise KerasaeError(
+            f"plugin name {name!r} is not valid: use lowercase letters and "
+            f"digits, starting with a letter, joined by '-' or '_'{hint}"
+        )
     suffix = re.sub(r"[-.]", "_", name)
     if model is None:
         model = suffix
     elif not _MODEL.fullmatch(model) or keyword.iskeyword(model):
         suggestion = re.sub(r"[^a-z0-9_]", "_", model.lower()).strip("_")
         hint = f" (e.g. --model {suggestion})" if _MODEL.fullmatch(suggestion) else ""
-        raise KerasaeError(f"model name {model!r} is not valid: use a lowercase Python "
-                           f"identifier (letters, digits and '_', starting with a letter){hint}")
+        raise KerasaeError(
+            f"model name {model!r} is not valid: use a lowercase Python "
+            f"identifier (letters, digits and '_', starting with a letter){hint}"
+        )
 
     if model in list_models():
         owner = get_entry(model).dist
         flag = "a different --model" if name != model else "a different NAME or --model"
-        raise KerasaeError(f"model name {model!r} is already registered by distribution "
-                           f"{owner!r}: choose {flag} (`kerasae list` shows the names in use)")
+        raise KerasaeError(
+            f"model name {model!r} is already registered by distribution "
+            f"{owner!r}: choose {flag} (`kerasae list` shows the names in use)"
+        )
     dist = f"kerasae-{name}"
     try:
         importlib.metadata.distribution(dist)
     except importlib.metadata.PackageNotFoundError:
         pass
     else:
-        raise KerasaeError(f"distribution {dist!r} is already installed: choose another NAME "
-                           f"(or `pip uninstall {dist}` first)")
+        raise KerasaeError(
+            f"distribution {dist!r} is already installed: choose another NAME "
+            f"(or `pip uninstall {dist}` first)"
+        )
     class_name = "".join(part.capitalize() for part in model.split("_") if part)
     if class_name in ("Autoencoder", "KerasaeError"):  # the names model.py imports
         class_name += "Model"
@@ -77,8 +87,10 @@ def write_plugin(name, model=None, out=None):
         if not os.path.isdir(out):
             raise KerasaeError(f"{out} is a file: choose another --out (a new or empty folder)")
         if os.listdir(out):
-            raise KerasaeError(f"{out} already exists and is not empty: new-plugin never "
-                               "overwrites files; choose another --out or remove that folder")
+            raise KerasaeError(
+                f"{out} already exists and is not empty: new-plugin never "
+                "overwrites files; choose another --out or remove that folder"
+            )
     values = names._asdict()
     files = {
         "pyproject.toml": PYPROJECT,
@@ -95,7 +107,7 @@ def write_plugin(name, model=None, out=None):
     return out
 
 
-PYPROJECT = '''\
+PYPROJECT = """\
 # A kerasae plugin (docs/plugins.md in kerasae). `pip install --no-build-isolation -e .`
 # uses the setuptools already installed: >=61 reads this file. Add your license as
 # `license = "SPDX-ID"` once your builds use setuptools >= 77 (older ones reject that
@@ -126,7 +138,7 @@ where = ["src"]
 [tool.pytest.ini_options]
 testpaths = ["tests"]
 filterwarnings = ["ignore::DeprecationWarning"]
-'''
+"""
 
 INIT = '''\
 """$dist: the `$model` model as a kerasae plugin.
@@ -213,7 +225,7 @@ def test_conformance():
     check_model("$model", input_shape=(8, 8, 1))
 '''
 
-README = '''\
+README = """\
 # $dist
 
 The `$model` model as a **kerasae plugin**. Describe the model and cite its paper here.
@@ -252,4 +264,4 @@ Replace `compute_losses` (and the networks, if need be) in `src/$package/model.p
 update `loss_names`/`metric_names` and the docstrings, and add tests of what is specific
 to your model next to the conformance test. The guide is `docs/plugins.md` in kerasae;
 `plugins/kerasae-contractive/` there is a complete example.
-'''
+"""

@@ -4,6 +4,7 @@
 connected `kerasae.callbacks.MLflowLogger` (a bad URI fails before training) whose params
 are the run's resolved config.json; `finish` uploads what the run folder gained after fit.
 """
+
 import dataclasses
 import logging
 import os
@@ -30,8 +31,9 @@ def tracking_callbacks(args, config, run_dir=None):
                 raise KerasaeError(f"--{flag.replace('_', '-')} needs --track mlflow")
         return []
 
-    strategy = (config.get("strategy") if isinstance(config, dict)
-                else getattr(config, "strategy", None))
+    strategy = (
+        config.get("strategy") if isinstance(config, dict) else getattr(config, "strategy", None)
+    )
     if not is_chief(strategy or "default"):
         return []  # one MLflow run per training job: the chief's
     import_mlflow()
@@ -43,9 +45,13 @@ def tracking_callbacks(args, config, run_dir=None):
     def run_name():
         return os.path.basename(os.path.normpath(folder())) if folder() else None
 
-    logger = MLflowLogger(args.tracking_uri, args.experiment, run_name=run_name,
-                          params=lambda: resolved_config(config, folder()),
-                          artifacts_dir=folder)
+    logger = MLflowLogger(
+        args.tracking_uri,
+        args.experiment,
+        run_name=run_name,
+        params=lambda: resolved_config(config, folder()),
+        artifacts_dir=folder,
+    )
     return [logger.connect()]
 
 

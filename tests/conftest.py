@@ -1,4 +1,5 @@
 """Shared fixtures: tiny data, quiet TensorFlow, a fresh registry view per test that needs one."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -1,4 +1,5 @@
 """Anomaly detection: thresholds, metrics, and `kerasae detect` end to end on digits vs noise."""
+
 import csv
 import json
 import os
@@ -61,13 +62,23 @@ def test_detect_separates_noise_from_digits(tmp_path, digits, capsys):
     record = json.loads((run / "threshold.json").read_text())
     assert record["percentile"] == 99.0 and record["threshold"] > 0
 
-    raw = (digits[0][:300] * 16.0)  # raw units of the training data (0..16)
+    raw = digits[0][:300] * 16.0  # raw units of the training data (0..16)
     noise = np.random.default_rng(1).uniform(0, 16, size=(100, 8, 8, 1)).astype("float32")
     np.save(tmp_path / "x.npy", np.concatenate([raw, noise]))
     np.savetxt(tmp_path / "y.csv", np.r_[np.zeros(300), np.ones(100)], fmt="%d")
     out = tmp_path / "det" / "scores.csv"
-    code, stdout, err = cli(capsys, "detect", run, "--data", tmp_path / "x.npy",
-                            "--labels", tmp_path / "y.csv", "--out", out, "--json")
+    code, stdout, err = cli(
+        capsys,
+        "detect",
+        run,
+        "--data",
+        tmp_path / "x.npy",
+        "--labels",
+        tmp_path / "y.csv",
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0, err
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["auroc"] >= 0.95, summary
@@ -81,17 +92,28 @@ def test_detect_separates_noise_from_digits(tmp_path, digits, capsys):
         assert os.path.getsize(png) > 1000
 
     # contamination flags exactly that fraction of the scored data
-    code, stdout, err = cli(capsys, "detect", run, "--data", tmp_path / "x.npy",
-                            "--contamination", "0.25", "--out", tmp_path / "c.csv")
+    code, stdout, err = cli(
+        capsys,
+        "detect",
+        run,
+        "--data",
+        tmp_path / "x.npy",
+        "--contamination",
+        "0.25",
+        "--out",
+        tmp_path / "c.csv",
+    )
     assert code == 0, err
     assert "100 flagged" in stdout
     assert "contamination 0.25: the top 25.0% of the scored data" in stdout
 
     # user errors: one line, exit code 2
     np.save(tmp_path / "bad.npy", np.full((5, 4, 4, 1), 5.0, dtype="float32"))
-    for args in (("--data", tmp_path / "bad.npy"),
-                 ("--data", tmp_path / "x.npy", "--threshold", "1", "--percentile", "5"),
-                 ("--data", tmp_path / "x.npy", "--labels", tmp_path / "missing.csv")):
+    for args in (
+        ("--data", tmp_path / "bad.npy"),
+        ("--data", tmp_path / "x.npy", "--threshold", "1", "--percentile", "5"),
+        ("--data", tmp_path / "x.npy", "--labels", tmp_path / "missing.csv"),
+    ):
         code, _, err = cli(capsys, "detect", run, *args)
         assert code == 2, (args, err)
         assert len(err.strip().splitlines()) == 1 and "error" in err
@@ -105,14 +127,23 @@ def test_detect_on_tabular_csv(tmp_path):
     lines = ["a,b,c,d,e,f"] + [",".join(f"{v:.4f}" for v in row) for row in normal]
     (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
     run = tmp_path / "run"
-    train(TrainConfig(model="pca", dataset=str(tmp_path / "train.csv"), latent_dim=2,
-                      out=str(run)), verbose=0)
-    test = np.concatenate([rng.normal(size=(40, 2)) @ basis * 3 + 50,
-                           rng.uniform(normal.min(0), normal.max(0), size=(40, 6))])
+    train(
+        TrainConfig(model="pca", dataset=str(tmp_path / "train.csv"), latent_dim=2, out=str(run)),
+        verbose=0,
+    )
+    test = np.concatenate(
+        [
+            rng.normal(size=(40, 2)) @ basis * 3 + 50,
+            rng.uniform(normal.min(0), normal.max(0), size=(40, 6)),
+        ]
+    )
     lines = ["a,b,c,d,e,f"] + [",".join(f"{v:.4f}" for v in row) for row in test]
     (tmp_path / "test.csv").write_text("\n".join(lines) + "\n")
     np.save(tmp_path / "y.npy", np.r_[np.zeros(40), np.ones(40)].astype("int64"))
-    summary = anomaly.detect(str(run), str(tmp_path / "test.csv"),
-                             labels=str(tmp_path / "y.npy"), out=str(tmp_path / "s.csv"))
+    summary = anomaly.detect(
+        str(run),
+        str(tmp_path / "test.csv"),
+        labels=str(tmp_path / "y.npy"),
+        out=str(tmp_path / "s.csv"),
+    )
     assert summary["n"] == 80 and summary["auroc"] > 0.95, summary
-

@@ -1,4 +1,5 @@
 """Atomic writes: a kill at any moment leaves the old file or the new one, never a torn one."""
+
 import json
 import os
 import random
@@ -55,8 +56,7 @@ def test_sigkill_during_writes_never_tears_the_file(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(io.__file__)))
     script = WRITER.format(root=root, path=str(path))
     for _ in range(8):
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.05, 0.5))
         proc.send_signal(signal.SIGKILL)
@@ -78,8 +78,17 @@ def test_every_file_a_run_writes_is_renamed_into_place(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", recording_replace)
     run = tmp_path / "run"
-    train(TrainConfig(model="ae", epochs=2, batch_size=512, latent_dim=2,
-                      params={"hidden_units": (8,)}, out=str(run)), verbose=0)
+    train(
+        TrainConfig(
+            model="ae",
+            epochs=2,
+            batch_size=512,
+            latent_dim=2,
+            params={"hidden_units": (8,)},
+            out=str(run),
+        ),
+        verbose=0,
+    )
     written = set()
     for folder, dirs, names in os.walk(run):
         dirs[:] = [d for d in dirs if d != "tensorboard"]

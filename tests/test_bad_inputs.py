@@ -4,6 +4,7 @@ No traceback, and no run folder left behind that looks finished. The table runs
 in-process (`kerasae.cli.main`) to stay fast; `test_real_process_*` run a few cases
 through a real `python -m kerasae` to prove nothing else reaches the terminal.
 """
+
 import os
 import shutil
 import subprocess
@@ -19,8 +20,17 @@ from kerasae.runs.config import TrainConfig
 from kerasae.runs.folder import is_finished
 from kerasae.runs.training import train
 
-TRAIN = ["train", "--model", "ae", "--latent-dim", "2", "--param", "hidden_units=(8,)",
-         "--epochs", "1"]
+TRAIN = [
+    "train",
+    "--model",
+    "ae",
+    "--latent-dim",
+    "2",
+    "--param",
+    "hidden_units=(8,)",
+    "--epochs",
+    "1",
+]
 
 
 def _png(path, size):
@@ -57,8 +67,17 @@ def files(tmp_path_factory):
     (d / "unknown.toml").write_text('model = "ae"\nlearning_rat = 0.1\n')
 
     run = d / "run_ae"
-    train(TrainConfig(model="ae", epochs=1, batch_size=512, latent_dim=2,
-                      params={"hidden_units": (8,)}, out=str(run)), verbose=0)
+    train(
+        TrainConfig(
+            model="ae",
+            epochs=1,
+            batch_size=512,
+            latent_dim=2,
+            params={"hidden_units": (8,)},
+            out=str(run),
+        ),
+        verbose=0,
+    )
     shutil.copytree(run, d / "corrupt_run")
     (d / "corrupt_run" / "model.keras").write_bytes(b"PK\x03\x04 truncated")
     shutil.copytree(run, d / "foreign_run")
@@ -99,25 +118,63 @@ CASES = [
     ("npy-rank1", [*TRAIN, "--dataset", "{d}/rank1.npy", "--out", "{out}"], "shape"),
     ("npy-strings", [*TRAIN, "--dataset", "{d}/strings.npy", "--out", "{out}"], "numeric"),
     ("npz-pickle", [*TRAIN, "--dataset", "{d}/pickled.npz", "--out", "{out}"], "numeric"),
-    ("npy-garbage", [*TRAIN, "--dataset", "{d}/garbage.npy", "--out", "{out}"],
-     "is not a NumPy file"),  # a text file named .npy: not "pickled data"
-    ("conv-on-table", ["train", "--model", "conv_ae", "--latent-dim", "2", "--dataset",
-                       "{d}/table.csv", "--out", "{out}"], "image data"),
+    (
+        "npy-garbage",
+        [*TRAIN, "--dataset", "{d}/garbage.npy", "--out", "{out}"],
+        "is not a NumPy file",
+    ),  # a text file named .npy: not "pickled data"
+    (
+        "conv-on-table",
+        [
+            "train",
+            "--model",
+            "conv_ae",
+            "--latent-dim",
+            "2",
+            "--dataset",
+            "{d}/table.csv",
+            "--out",
+            "{out}",
+        ],
+        "image data",
+    ),
     ("mixed-images", [*TRAIN, "--dataset", "{d}/mixed", "--out", "{out}"], "mixed sizes"),
     ("no-images", [*TRAIN, "--dataset", "{d}/no_images", "--out", "{out}"], "no images"),
     ("csv-words", [*TRAIN, "--dataset", "{d}/words.csv", "--out", "{out}"], "not numeric"),
     ("csv-ragged", [*TRAIN, "--dataset", "{d}/ragged.csv", "--out", "{out}"], "columns"),
     ("unsupported-file", [*TRAIN, "--dataset", "{d}/notes.txt", "--out", "{out}"], "unsupported"),
-    ("param-unknown", [*TRAIN, "--param", "hiden_units=(4,)", "--out", "{out}"],
-     "did you mean hidden_units"),
+    (
+        "param-unknown",
+        [*TRAIN, "--param", "hiden_units=(4,)", "--out", "{out}"],
+        "did you mean hidden_units",
+    ),
     ("param-type", [*TRAIN, "--param", "hidden_units=wide", "--out", "{out}"], "must be a list"),
-    ("param-bool", ["train", "--model", "pca", "--param", "whiten=maybe", "--out", "{out}"],
-     "true or false"),
+    (
+        "param-bool",
+        ["train", "--model", "pca", "--param", "whiten=maybe", "--out", "{out}"],
+        "true or false",
+    ),
     ("param-syntax", [*TRAIN, "--param", "hidden_units", "--out", "{out}"], "KEY=VALUE"),
     ("param-loss", [*TRAIN, "--param", "loss=l1", "--out", "{out}"], "'mse' or 'bce'"),
-    ("spatial-code-latent", ["train", "--model", "dae", "--param", "architecture=conv",
-                             "--param", "code=spatial", "--latent-dim", "5", "--epochs", "1",
-                             "--out", "{out}"], "multiple of 4"),
+    (
+        "spatial-code-latent",
+        [
+            "train",
+            "--model",
+            "dae",
+            "--param",
+            "architecture=conv",
+            "--param",
+            "code=spatial",
+            "--latent-dim",
+            "5",
+            "--epochs",
+            "1",
+            "--out",
+            "{out}",
+        ],
+        "multiple of 4",
+    ),
     ("lr-schedule", [*TRAIN, "--lr-schedule", "step", "--out", "{out}"], "invalid choice"),
     ("latent-zero", [*TRAIN, "--latent-dim", "0", "--out", "{out}"], "positive"),
     ("latent-negative", [*TRAIN, "--latent-dim", "-3", "--out", "{out}"], "positive"),
@@ -128,15 +185,21 @@ CASES = [
     ("epochs-not-int", [*TRAIN, "--epochs", "two", "--out", "{out}"], "invalid int"),
     ("config-missing", ["train", "--config", "{d}/nope.toml", "--out", "{out}"], "does not exist"),
     ("config-bad-toml", ["train", "--config", "{d}/bad.toml", "--out", "{out}"], "TOML"),
-    ("config-unknown-key", ["train", "--config", "{d}/unknown.toml", "--out", "{out}"],
-     "learning_rat"),
+    (
+        "config-unknown-key",
+        ["train", "--config", "{d}/unknown.toml", "--out", "{out}"],
+        "learning_rat",
+    ),
     ("out-is-a-file", [*TRAIN, "--out", "{d}/a_file"], "is a file"),
     ("out-unwritable", [*TRAIN, "--out", "{d}/a_file/run"], "cannot write"),
     ("out-finished", [*TRAIN, "--out", "{d}/run_ae"], "--overwrite"),
     ("resume-not-a-run", ["train", "--resume", "--out", "{d}/not_a_run"], "not a kerasae run"),
     ("resume-no-out", ["train", "--resume"], "--out"),
-    ("resume-with-flags", ["train", "--resume", "--out", "{d}/run_ae", "--model", "pca"],
-     "drop --model"),
+    (
+        "resume-with-flags",
+        ["train", "--resume", "--out", "{d}/run_ae", "--model", "pca"],
+        "drop --model",
+    ),
     ("evaluate-not-a-run", ["evaluate", "{d}/not_a_run"], "not a kerasae run"),
     ("evaluate-missing", ["evaluate", "{d}/nowhere"], "not a kerasae run"),
     ("evaluate-no-config", ["evaluate", "{d}/no_config_run"], "not a kerasae run"),
@@ -145,12 +208,14 @@ CASES = [
     ("evaluate-unsafe-keras", ["evaluate", "{d}/unsafe_run"], "lambda"),
     ("evaluate-other-shape", ["evaluate", "{d}/run_ae", "--dataset", "{d}/table.csv"], "shape"),
     ("sample-not-a-run", ["sample", "{d}/not_a_run"], "not a kerasae run"),
-    ("sample-not-generative", ["sample", "{d}/run_ae", "--out", "{out}/s.png"],
-     "not generative"),
+    ("sample-not-generative", ["sample", "{d}/run_ae", "--out", "{out}/s.png"], "not generative"),
     ("sample-n-zero", ["sample", "{d}/run_ae", "-n", "0"], "positive"),
     ("export-not-a-run", ["export", "{d}/not_a_run"], "not a kerasae run"),
-    ("detect-not-a-run", ["detect", "{d}/not_a_run", "--data", "{d}/table.csv"],
-     "not a kerasae run"),
+    (
+        "detect-not-a-run",
+        ["detect", "{d}/not_a_run", "--data", "{d}/table.csv"],
+        "not a kerasae run",
+    ),
     ("info-unknown-model", ["info", "vea"], "unknown model"),
 ]
 
@@ -185,9 +250,11 @@ def test_safe_loading_refuses_foreign_and_unregistered_files(files):
     from kerasae import load_model
     from kerasae.errors import KerasaeError
 
-    for name, words in (("foreign_run/model.keras", "not a kerasae model"),
-                        ("corrupt_run/model.keras", "not a readable"),
-                        ("fake.keras", "not a kerasae model")):
+    for name, words in (
+        ("foreign_run/model.keras", "not a kerasae model"),
+        ("corrupt_run/model.keras", "not a readable"),
+        ("fake.keras", "not a kerasae model"),
+    ):
         with pytest.raises(KerasaeError, match=words):
             load_model(str(files / name))
     # safe_mode stays on: the lambda in the config is refused, never run
@@ -201,8 +268,13 @@ def test_safe_loading_refuses_foreign_and_unregistered_files(files):
 def test_real_process_prints_one_line(files, tmp_path, case):
     argv = _argv(dict((c[0], c[1]) for c in CASES)[case], files, tmp_path / "run")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}  # even with TF's own logging on
-    proc = subprocess.run([sys.executable, "-m", "kerasae", *argv], capture_output=True,
-                          text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kerasae", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout

@@ -1,4 +1,5 @@
 """Beta annealing, image-grid callbacks, latent traversals, and their CLI (`train`, `sample`)."""
+
 import glob
 import math
 import os
@@ -41,8 +42,7 @@ def test_sigmoid_schedule_formula():
 
 def test_cyclical_schedule_formula():
     # Fu et al. 2019: T = 12 epochs, M = 3 cycles (period 4), R = 0.5 of each rising
-    values = [beta_at(e, "cyclical", 1.0, cycles=3, ratio=0.5, total_epochs=12)
-              for e in range(12)]
+    values = [beta_at(e, "cyclical", 1.0, cycles=3, ratio=0.5, total_epochs=12) for e in range(12)]
     assert values == [0, 0.5, 1, 1] * 3
     with pytest.raises(KerasaeError, match="total number of epochs"):
         beta_at(0, "cyclical", 1.0)
@@ -54,16 +54,19 @@ def test_annealing_drives_the_compiled_training_step(digits):
     x = digits[0][:128]
     model = kerasae.create_model("beta_vae", input_shape=(8, 8, 1), beta=4.0, **TINY)
     model.compile()
-    history = model.fit(x, epochs=4, batch_size=64, verbose=0,
-                        callbacks=[BetaAnnealing("linear", warmup_epochs=2)]).history
+    history = model.fit(
+        x, epochs=4, batch_size=64, verbose=0, callbacks=[BetaAnnealing("linear", warmup_epochs=2)]
+    ).history
     assert history["beta"] == [0.0, 2.0, 4.0, 4.0]
     assert history["loss"][0] == pytest.approx(history["reconstruction"][0], rel=1e-6)
     np.testing.assert_allclose(
-        history["loss"], np.add(history["reconstruction"], np.multiply(history["beta"],
-                                                                        history["kl"])),
-        rtol=1e-4)
-    history = model.fit(x, epochs=4, batch_size=64, verbose=0,
-                        callbacks=[BetaAnnealing("cyclical", cycles=2)]).history
+        history["loss"],
+        np.add(history["reconstruction"], np.multiply(history["beta"], history["kl"])),
+        rtol=1e-4,
+    )
+    history = model.fit(
+        x, epochs=4, batch_size=64, verbose=0, callbacks=[BetaAnnealing("cyclical", cycles=2)]
+    ).history
     assert history["beta"] == [0.0, 4.0, 0.0, 4.0]
 
 
@@ -93,14 +96,20 @@ def test_grid_callbacks_write_pngs_on_schedule_and_to_tensorboard(digits, tmp_pa
     model = kerasae.create_model("vae", input_shape=(8, 8, 1), **TINY)
     model.compile()
     folder, logs = tmp_path / "samples", tmp_path / "tb"
-    callbacks = [SampleGrid(str(folder), every=2, n=9, log_dir=str(logs)),
-                 ReconstructionGrid(x, str(folder), every=2, n=4),
-                 LatentTraversal(str(folder), every=5, x_ref=x, steps=5)]
+    callbacks = [
+        SampleGrid(str(folder), every=2, n=9, log_dir=str(logs)),
+        ReconstructionGrid(x, str(folder), every=2, n=4),
+        LatentTraversal(str(folder), every=5, x_ref=x, steps=5),
+    ]
     model.fit(x, epochs=3, batch_size=32, verbose=0, callbacks=callbacks)
     names = sorted(os.path.basename(p) for p in glob.glob(str(folder / "*.png")))
-    assert names == ["reconstructions_epoch002.png", "reconstructions_epoch003.png",
-                     "samples_epoch002.png", "samples_epoch003.png",
-                     "traversal_epoch003.png"]  # every N epochs, and always after the last
+    assert names == [
+        "reconstructions_epoch002.png",
+        "reconstructions_epoch003.png",
+        "samples_epoch002.png",
+        "samples_epoch003.png",
+        "traversal_epoch003.png",
+    ]  # every N epochs, and always after the last
     assert glob.glob(str(logs / "images" / "events.out.tfevents.*"))
     with pytest.raises(KerasaeError, match="every must be a positive integer"):
         SampleGrid(str(folder), every=0)
@@ -109,9 +118,29 @@ def test_grid_callbacks_write_pngs_on_schedule_and_to_tensorboard(digits, tmp_pa
 @pytest.mark.slow
 def test_cli_train_with_annealing_then_sample_and_traverse(tmp_path, capsys):
     run = tmp_path / "run"
-    rc = main(["train", "--model", "beta_vae", "--dataset", "digits", "--latent-dim", "2",
-               "--param", "beta=4", "--param", "hidden_units=(16,)", "--beta-schedule",
-               "linear", "--beta-warmup", "2", "--epochs", "4", "--out", str(run)])
+    rc = main(
+        [
+            "train",
+            "--model",
+            "beta_vae",
+            "--dataset",
+            "digits",
+            "--latent-dim",
+            "2",
+            "--param",
+            "beta=4",
+            "--param",
+            "hidden_units=(16,)",
+            "--beta-schedule",
+            "linear",
+            "--beta-warmup",
+            "2",
+            "--epochs",
+            "4",
+            "--out",
+            str(run),
+        ]
+    )
     assert rc == 0
     header, *rows = (run / "history.csv").read_text().splitlines()
     columns = header.split(",")
@@ -124,14 +153,42 @@ def test_cli_train_with_annealing_then_sample_and_traverse(tmp_path, capsys):
     assert main(["sample", str(run), "-n", "16", "--out", str(grid)]) == 0
     assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     trav = tmp_path / "trav.png"
-    assert main(["sample", str(run), "--traverse", "--steps", "5", "--reference", "0",
-                 "--out", str(trav)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(run),
+                "--traverse",
+                "--steps",
+                "5",
+                "--reference",
+                "0",
+                "--out",
+                str(trav),
+            ]
+        )
+        == 0
+    )
     assert trav.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "2 latent dimensions x 5 steps" in capsys.readouterr().out
 
     assert main(["sample", str(run), "--traverse", "--steps", "1"]) == 2
-    assert main(["train", "--model", "ae", "--dataset", "digits", "--beta-schedule", "linear",
-                 "--out", str(tmp_path / "ae")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "ae",
+                "--dataset",
+                "digits",
+                "--beta-schedule",
+                "linear",
+                "--out",
+                str(tmp_path / "ae"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("kerasae: error: model 'ae' has no beta")
     assert not (tmp_path / "ae").exists()  # refused before the run folder was made
@@ -150,4 +207,3 @@ def test_grids_enlarge_small_images_and_label_traversal_rows(tmp_path):
     plain = save_grid(images[:18], str(tmp_path / "p.png"), rows=2)
     # the labels take a margin on the left: the same grid grows wider
     assert Image.open(labelled).size[0] > Image.open(plain).size[0]
-

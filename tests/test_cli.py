@@ -1,4 +1,5 @@
 """The `kerasae` command line: the run folder, evaluate --json, list/info, one-line errors."""
+
 import csv
 import json
 
@@ -11,8 +12,21 @@ from tests.helpers import run_cli
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
-    code = main(["train", "--model", "conv_ae", "--dataset", "digits", "--epochs", "3",
-                 "--latent-dim", "8", "--out", str(out)])
+    code = main(
+        [
+            "train",
+            "--model",
+            "conv_ae",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "3",
+            "--latent-dim",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     return out
 
@@ -51,25 +65,31 @@ def test_list_and_info(capsys):
 
 def test_config_file_and_param(tmp_path, capsys):
     cfg = tmp_path / "ae.toml"
-    cfg.write_text('model = "ae"\nepochs = 2\nlatent_dim = 4\nbatch_size = 64\n'
-                   '[params]\nhidden_units = [32]\n')
+    cfg.write_text(
+        'model = "ae"\nepochs = 2\nlatent_dim = 4\nbatch_size = 64\n'
+        "[params]\nhidden_units = [32]\n"
+    )
     out = tmp_path / "run"
-    assert main(["train", "--config", str(cfg), "--param", "activation=tanh",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["train", "--config", str(cfg), "--param", "activation=tanh", "--out", str(out)]) == 0
+    )
     config = json.loads((out / "config.json").read_text())
     assert config["model_config"]["hidden_units"] == [32]
     assert config["model_config"]["activation"] == "tanh" and config["epochs"] == 2
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--model", "convae"], "did you mean conv_ae"),
-    (["train", "--model", "ae", "--param", "hidden=3"], "unknown parameter 'hidden'"),
-    (["train", "--model", "ae", "--param", "hidden_units=abc"], "must be a list"),
-    (["train", "--model", "ae", "--epochs", "0"], "--epochs must be a positive integer"),
-    (["train", "--model", "ae", "--dataset", "nope"], "unknown dataset"),
-    (["evaluate", "/nonexistent/run"], "not a kerasae run folder"),
-    (["info", "vea_x"], "unknown model"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--model", "convae"], "did you mean conv_ae"),
+        (["train", "--model", "ae", "--param", "hidden=3"], "unknown parameter 'hidden'"),
+        (["train", "--model", "ae", "--param", "hidden_units=abc"], "must be a list"),
+        (["train", "--model", "ae", "--epochs", "0"], "--epochs must be a positive integer"),
+        (["train", "--model", "ae", "--dataset", "nope"], "unknown dataset"),
+        (["evaluate", "/nonexistent/run"], "not a kerasae run folder"),
+        (["info", "vea_x"], "unknown model"),
+    ],
+)
 def test_errors_are_one_line_exit_2(argv, message, capsys, tmp_path):
     assert main(argv + (["--out", str(tmp_path / "r")] if argv[0] == "train" else [])) == 2
     err = capsys.readouterr().err.strip().splitlines()

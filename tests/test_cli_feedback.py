@@ -1,6 +1,7 @@
 """What a newcomer sees: a quiet import, a header before the first epoch, --quiet, every
 default in --help, a re-run that reuses the finished run, Ctrl-C that says how to resume,
 and repeatable numbers."""
+
 import json
 import logging
 import os
@@ -17,8 +18,16 @@ from kerasae.cli import build_parser
 from tests.helpers import run_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--model", "ae", "--dataset", "digits", "--latent-dim", "2", "--param",
-        "hidden_units=(8,)"]
+TINY = [
+    "--model",
+    "ae",
+    "--dataset",
+    "digits",
+    "--latent-dim",
+    "2",
+    "--param",
+    "hidden_units=(8,)",
+]
 IMPORT_AND_FIT = """
 import numpy as np
 import kerasae
@@ -30,8 +39,14 @@ model.fit(np.random.rand(32, 8, 8, 1).astype("float32"), epochs=1, verbose=0)
 
 def _python(code, **env):
     clean = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**clean, "PYTHONPATH": ROOT, **env}, cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**clean, "PYTHONPATH": ROOT, **env},
+        cwd=ROOT,
+        timeout=300,
+    )
 
 
 def test_import_kerasae_and_training_print_nothing_on_stderr():
@@ -49,10 +64,15 @@ def test_help_shows_every_default():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices
     train_help = sub["train"].format_help().split("options:", 1)[1]
-    for flag, default in (("--epochs", "10"), ("--batch-size", "128"), ("--latent-dim", "16"),
-                          ("--seed", "0"), ("--strategy", "default"),
-                          ("--precision", "float32")):
-        line = train_help[train_help.index(f"  {flag}"):].split("\n  -", 1)[0]
+    for flag, default in (
+        ("--epochs", "10"),
+        ("--batch-size", "128"),
+        ("--latent-dim", "16"),
+        ("--seed", "0"),
+        ("--strategy", "default"),
+        ("--precision", "float32"),
+    ):
+        line = train_help[train_help.index(f"  {flag}") :].split("\n  -", 1)[0]
         assert f"default {default}" in " ".join(line.split()), (flag, line)
     assert "(default 64)" in " ".join(sub["sample"].format_help().split())
     assert "(default 16)" in " ".join(sub["compare"].format_help().split())
@@ -78,14 +98,16 @@ def test_train_header_quiet_and_a_rerun_that_reuses_the_finished_run(tmp_path):
     assert other.returncode == 2 and "(epochs differ)" in other.stderr
     assert len(other.stderr.strip().splitlines()) == 1
 
-    quiet = run_cli("train", *TINY, "--epochs", "1", "--out", tmp_path / "q", "--quiet",
-                    cwd=tmp_path)
+    quiet = run_cli(
+        "train", *TINY, "--epochs", "1", "--out", tmp_path / "q", "--quiet", cwd=tmp_path
+    )
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stdout.strip().splitlines() == [quiet.stdout.strip()]  # the result only
     assert quiet.stdout.startswith("trained ae for 1 epoch(s)")
 
-    verbose = run_cli("train", *TINY, "--epochs", "1", "--out", tmp_path / "v", "--verbose",
-                      cwd=tmp_path)
+    verbose = run_cli(
+        "train", *TINY, "--epochs", "1", "--out", tmp_path / "v", "--verbose", cwd=tmp_path
+    )
     assert verbose.returncode == 0, verbose.stderr
     assert verbose.stdout.index('Model: "encoder"') < verbose.stdout.index("12/12")  # steps
 
@@ -96,9 +118,14 @@ def test_ctrl_c_records_interrupted_and_resume_says_where_it_starts(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
     proc = subprocess.Popen(
         [sys.executable, "-m", "kerasae", "train", *TINY, "--epochs", "500", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
         # a child of a non-interactive shell may inherit SIGINT ignored
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     state = out / "checkpoints" / "state.json"
     deadline = time.time() + 120
     while not state.exists() and time.time() < deadline:
@@ -126,8 +153,10 @@ def test_evaluate_gives_the_same_vae_loss_every_time(tmp_path):
     from kerasae.runs.training import train
 
     run = str(tmp_path / "vae")
-    train(TrainConfig(model="vae", epochs=1, latent_dim=2, out=run,
-                      params={"hidden_units": [16]}), verbose=0)
+    train(
+        TrainConfig(model="vae", epochs=1, latent_dim=2, out=run, params={"hidden_units": [16]}),
+        verbose=0,
+    )
     losses = {evaluate(run)["test_loss"] for _ in range(2)}  # each call loads the model
     assert len(losses) == 1, losses
 
@@ -135,15 +164,17 @@ def test_evaluate_gives_the_same_vae_loss_every_time(tmp_path):
 def test_save_creates_the_folder_and_scores_are_described(tmp_path):
     from kerasae.runs.threshold import score_description
 
-    model = kerasae.create_model("vae", input_shape=(8, 8, 1), latent_dim=2,
-                                 hidden_units=(8,))
+    model = kerasae.create_model("vae", input_shape=(8, 8, 1), latent_dim=2, hidden_units=(8,))
     path = tmp_path / "not" / "yet" / "model.keras"
     model.save(str(path))
     assert path.is_file()
     assert score_description(model).startswith("negative ELBO in nats")
-    assert score_description(kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=2,
-                                                  hidden_units=(8,))) == \
-        "mean squared reconstruction error"
+    assert (
+        score_description(
+            kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=2, hidden_units=(8,))
+        )
+        == "mean squared reconstruction error"
+    )
 
 
 def test_vae_score_is_traced_once_for_every_batch_size(digits):
@@ -158,13 +189,16 @@ def test_many_models_in_one_process_raise_no_retracing_notice(caplog):
     from kerasae.quiet import no_false_retracing_notices
 
     x = np.random.default_rng(0).random((32, 8, 8, 1)).astype("float32")
-    notice = ("5 out of the last 5 calls to <function f at 0x1> triggered tf.function "
-              "retracing. Tracing is expensive ...")
+    notice = (
+        "5 out of the last 5 calls to <function f at 0x1> triggered tf.function "
+        "retracing. Tracing is expensive ..."
+    )
     with caplog.at_level(logging.WARNING, logger="tensorflow"):
         with no_false_retracing_notices():
             for _ in range(2):  # each its own train function, traced once
-                model = kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=2,
-                                             hidden_units=(4,))
+                model = kerasae.create_model(
+                    "ae", input_shape=(8, 8, 1), latent_dim=2, hidden_units=(4,)
+                )
                 model.compile()
                 model.fit(x, epochs=1, batch_size=32, verbose=0)
             tf.get_logger().warning(notice)  # TensorFlow's wording, as compare would see it

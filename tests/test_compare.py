@@ -1,4 +1,5 @@
 """`kerasae compare`: a pca row always, ratios to PCA, figures, run reuse, clear errors."""
+
 import csv
 import os
 
@@ -31,8 +32,20 @@ def test_resolve_models_puts_pca_first_and_expands_globs():
 
 def test_compare_digits_writes_table_and_figures(tmp_path, capsys):
     out = tmp_path / "c"
-    code, stdout, err = cli(capsys, "compare", "--dataset", "digits", "--latent-dim", "8",
-                            "--models", "ae,pca", "--epochs", "3", "--out", out)
+    code, stdout, err = cli(
+        capsys,
+        "compare",
+        "--dataset",
+        "digits",
+        "--latent-dim",
+        "8",
+        "--models",
+        "ae,pca",
+        "--epochs",
+        "3",
+        "--out",
+        out,
+    )
     assert code == 0, err
     with open(out / "comparison.csv") as f:
         rows = {r["model"]: r for r in csv.DictReader(f)}
@@ -49,12 +62,14 @@ def test_compare_digits_writes_table_and_figures(tmp_path, capsys):
     # a second call reuses both finished runs (no training); other settings are refused
     model_file = out / "ae" / "model.keras"
     mtime = model_file.stat().st_mtime_ns
-    code, stdout, err = cli(capsys, "compare", "--latent-dim", "8", "--models", "ae",
-                            "--epochs", "3", "--out", out)
+    code, stdout, err = cli(
+        capsys, "compare", "--latent-dim", "8", "--models", "ae", "--epochs", "3", "--out", out
+    )
     assert code == 0, err
     assert "reusing" in stdout and model_file.stat().st_mtime_ns == mtime
-    code, _, err = cli(capsys, "compare", "--latent-dim", "4", "--models", "ae",
-                       "--epochs", "3", "--out", out)
+    code, _, err = cli(
+        capsys, "compare", "--latent-dim", "4", "--models", "ae", "--epochs", "3", "--out", out
+    )
     assert code == 2 and "--retrain" in err and len(err.strip().splitlines()) == 1
 
 

@@ -4,6 +4,7 @@ The fixtures were recorded by tests/fixtures/v0_2/record.py on commit efdaa0f, b
 architecture-v2 move: a refactor must leave training histories, saved models, exports,
 fitted samplers and constructor signatures as they were.
 """
+
 import csv
 import json
 import os
@@ -25,16 +26,32 @@ def read_history(path):
 @pytest.mark.parametrize("model", RUNS)
 def test_training_repeats_the_recorded_history(model, tmp_path):
     out = tmp_path / model
-    result = run_cli("train", "--model", model, "--dataset", "digits", "--epochs", "2",
-                     "--seed", "0", "--out", out, "--quiet")
+    result = run_cli(
+        "train",
+        "--model",
+        model,
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--seed",
+        "0",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     now = read_history(out / "history.csv")
     then = read_history(os.path.join(HERE, "histories", f"{model}.csv"))
     assert [list(r) for r in now] == [list(r) for r in then]  # the same columns, in order
     for new, old in zip(now, then):
         for key in old:
-            np.testing.assert_allclose(float(new[key]), float(old[key]), rtol=TOLERANCE[model],
-                                       err_msg=f"{model} {key} epoch {old['epoch']}")
+            np.testing.assert_allclose(
+                float(new[key]),
+                float(old[key]),
+                rtol=TOLERANCE[model],
+                err_msg=f"{model} {key} epoch {old['epoch']}",
+            )
 
 
 #: relative tolerance per family: 0 (bitwise) wherever the arithmetic is unchanged. vae's
@@ -67,9 +84,12 @@ def test_a_fitted_sampler_loads_and_draws_the_same_codes(name):
 
     run = os.path.join(HERE, "runs", "ae")
     sampler = LatentSampler.load(os.path.join(run, "samplers", name))
-    np.testing.assert_allclose(sampler.sample_latent(8, seed=3),
-                               np.load(os.path.join(run, "outputs.npz"))[f"{name}_codes"],
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        sampler.sample_latent(8, seed=3),
+        np.load(os.path.join(run, "outputs.npz"))[f"{name}_codes"],
+        rtol=1e-6,
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("model", RUNS)
@@ -80,16 +100,31 @@ def test_an_export_of_the_old_release_runs_and_matches_its_model(model):
     with open(os.path.join(run, "export", "manifest.json")) as f:
         manifest = json.load(f)
     assert manifest["format"] == "kerasae-export" and manifest["format_version"] == 1
-    session = ort.InferenceSession(os.path.join(run, "export", "decoder.onnx"),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        os.path.join(run, "export", "decoder.onnx"), providers=["CPUExecutionProvider"]
+    )
     z = expected["encode"].astype("float32")
     out = session.run(None, {session.get_inputs()[0].name: z})[0]
     np.testing.assert_allclose(out, expected["decode"], atol=1e-5)
 
 
 #: the families that take the user's own networks since 0.3 (encoder=, decoder=)
-OWN_NETWORKS = {"ae", "conv_ae", "dae", "rae", "sparse_ae", "vae", "beta_vae", "iwae",
-                "beta_tcvae", "info_vae", "vamp", "factor_vae", "aae", "wae"}
+OWN_NETWORKS = {
+    "ae",
+    "conv_ae",
+    "dae",
+    "rae",
+    "sparse_ae",
+    "vae",
+    "beta_vae",
+    "iwae",
+    "beta_tcvae",
+    "info_vae",
+    "vamp",
+    "factor_vae",
+    "aae",
+    "wae",
+}
 
 
 def test_every_built_in_family_keeps_its_constructor_arguments():

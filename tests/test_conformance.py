@@ -7,6 +7,7 @@ to every encoder and decoder weight, and an exact `.keras` save/load round trip.
 parity over the registry is tests/test_export.py's.) Three deliberately broken models
 show that each stricter check fails, naming the cause.
 """
+
 import pytest
 
 import kerasae
@@ -42,8 +43,9 @@ def test_only_documented_families_override_train_step(name):
 
     cls = get_model_class(name)
     owner = next(c for c in cls.__mro__ if "train_step" in vars(c))
-    assert owner in (Autoencoder, AdversarialAutoencoder), \
+    assert owner in (Autoencoder, AdversarialAutoencoder), (
         f"{name} overrides train_step in {owner.__name__}; use compute_losses and hooks"
+    )
 
 
 def test_check_model_catches_a_broken_model(digits):
@@ -61,8 +63,9 @@ def test_check_model_catches_a_broken_model(digits):
         tiny_config = {"latent_dim": 2}
 
         def __init__(self, input_shape=(28, 28, 1), latent_dim=16, width=8, **kwargs):
-            super().__init__(input_shape=input_shape, latent_dim=latent_dim,
-                             hidden_units=(width,), **kwargs)
+            super().__init__(
+                input_shape=input_shape, latent_dim=latent_dim, hidden_units=(width,), **kwargs
+            )
 
         def get_config(self):
             return {k: v for k, v in super().get_config().items() if k != "width"}

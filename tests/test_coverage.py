@@ -1,4 +1,5 @@
 """Mode coverage: closed-form KL, a collapsed sampler is caught, `evaluate --generation`."""
+
 import json
 import math
 
@@ -33,14 +34,15 @@ def test_label_kl_closed_form():
 def test_collapsed_sampler_is_caught_and_a_faithful_one_is_not():
     data = load_dataset("digits")
     clf = train_classifier(data.x_train, data.y_train)
-    full = mode_coverage(_Sampler(data.x_test, data.y_test, range(10)), data, 1000,
-                         classifier=clf)
-    collapsed = mode_coverage(_Sampler(data.x_test, data.y_test, [3, 7]), data, 1000,
-                              classifier=clf)
+    full = mode_coverage(_Sampler(data.x_test, data.y_test, range(10)), data, 1000, classifier=clf)
+    collapsed = mode_coverage(
+        _Sampler(data.x_test, data.y_test, [3, 7]), data, 1000, classifier=clf
+    )
     assert full["classifier_accuracy"] > 0.9
     assert full["classes_covered"] == 10 and full["kl_to_data"] < 0.05, full
-    assert collapsed["classes_covered"] == 2 and set(collapsed["missing_classes"]) == \
-        set(range(10)) - {3, 7}
+    assert collapsed["classes_covered"] == 2 and set(collapsed["missing_classes"]) == set(
+        range(10)
+    ) - {3, 7}
     assert collapsed["kl_to_data"] > math.log(10 / 2) - 0.2, collapsed  # ~ log(5) nats
     # the same figures from samples drawn elsewhere (kerasae.quality's path)
     drawn = _Sampler(data.x_test, data.y_test, [3, 7]).sample(1000, seed=0)
@@ -51,10 +53,28 @@ def test_collapsed_sampler_is_caught_and_a_faithful_one_is_not():
 def test_evaluate_generation_cli(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("KERASAE_CACHE", str(tmp_path / "cache"))  # the FID-C classifier
     vae, ae = tmp_path / "vae", tmp_path / "ae"
-    train(TrainConfig(model="vae", dataset="digits", epochs=1, latent_dim=4, out=str(vae),
-                      params={"hidden_units": (64,)}), verbose=0)
-    train(TrainConfig(model="ae", dataset="digits", epochs=1, latent_dim=4, out=str(ae),
-                      params={"hidden_units": (16,)}), verbose=0)
+    train(
+        TrainConfig(
+            model="vae",
+            dataset="digits",
+            epochs=1,
+            latent_dim=4,
+            out=str(vae),
+            params={"hidden_units": (64,)},
+        ),
+        verbose=0,
+    )
+    train(
+        TrainConfig(
+            model="ae",
+            dataset="digits",
+            epochs=1,
+            latent_dim=4,
+            out=str(ae),
+            params={"hidden_units": (16,)},
+        ),
+        verbose=0,
+    )
     capsys.readouterr()
     assert main(["evaluate", str(vae), "--generation", "--samples", "500", "--json"]) == 0
     g = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["generation"]

@@ -1,4 +1,5 @@
 """Data loaders: every source becomes float32 in [0, 1] with a held-out test split."""
+
 import os
 
 import numpy as np
@@ -28,8 +29,10 @@ def test_digits_offline():
     np.testing.assert_array_equal(ds.x_test, again.x_test)
 
 
-@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"),
-                    reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not os.path.isdir("/usr/share/datasets/fashion-mnist"),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
 def test_fashion_mnist_from_debian():
     ds = load_dataset("fashion_mnist")
     check_unit_range(ds)
@@ -107,11 +110,14 @@ def test_csv_minmax_uses_training_split_only(tmp_path):
     np.testing.assert_allclose(again.x_test, ds.x_test)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("a,b\n1,x\n2,3\n", "not numeric"),
-    ("1,2\n3\n", "columns"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("a,b\n1,x\n2,3\n", "not numeric"),
+        ("1,2\n3\n", "columns"),
+        ("", "empty"),
+    ],
+)
 def test_bad_csv(tmp_path, content, message):
     (tmp_path / "bad.csv").write_text(content)
     with pytest.raises(KerasaeError, match=message):
@@ -133,7 +139,9 @@ def test_nan_and_unknown_sources(tmp_path):
 def test_scaling_and_pipeline():
     x = np.arange(12, dtype="float32").reshape(4, 3)
     scaled = apply_scaling(x, {"kind": "minmax", "min": [0, 1, 2], "max": [9, 10, 11]})
-    np.testing.assert_allclose(scaled[0], [0, 0, 0]) and np.testing.assert_allclose(scaled[-1], [1, 1, 1])
+    np.testing.assert_allclose(scaled[0], [0, 0, 0]) and np.testing.assert_allclose(
+        scaled[-1], [1, 1, 1]
+    )
     batches = list(make_tf_dataset(x, batch_size=3, shuffle=True).as_numpy_iterator())
     assert [len(b) for b in batches] == [3, 1]
     np.testing.assert_array_equal(np.sort(np.concatenate(batches), axis=0), x)
@@ -160,7 +168,8 @@ def test_fit_on_arrays_goes_through_the_kerasae_pipeline(monkeypatch):
     x = np.random.default_rng(0).random((96, 8)).astype("float32")
     model = kerasae.create_model("ae", input_shape=(8,), latent_dim=2, hidden_units=(16,))
     model.compile()
-    history = model.fit(x, x, epochs=6, batch_size=16, validation_data=(x[:32], x[:32]),
-                        verbose=0).history
+    history = model.fit(
+        x, x, epochs=6, batch_size=16, validation_data=(x[:32], x[:32]), verbose=0
+    ).history
     assert made == [(96, True), (32, False)]  # training shuffled, validation in order
     assert history["loss"][-1] < history["loss"][0] and len(history["val_loss"]) == 6

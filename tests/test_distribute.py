@@ -1,4 +1,5 @@
 """tf.distribute: mirrored over two logical CPU devices, two local workers, and errors."""
+
 import json
 import os
 import socket
@@ -58,9 +59,14 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_mirrored_two_cpu_devices_matches_one_device(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True,
-                          text=True, timeout=400, cwd=ROOT,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["replicas"] == [1, 2]
@@ -91,8 +97,11 @@ def _two_workers(args, cwd):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
         cmd = [sys.executable, "-m", "kerasae", "train", *args, "--strategy", "multiworker"]
-        procs.append(subprocess.Popen(cmd, cwd=cwd, env=env, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        procs.append(
+            subprocess.Popen(
+                cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        )
     results = []
     try:
         for p in procs:  # bounded: a worker waiting for a dead peer must not hang the suite
@@ -101,7 +110,7 @@ def _two_workers(args, cwd):
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    for rc, stdout, stderr in results:
+    for rc, _stdout, stderr in results:
         assert rc == 0, stderr[-3000:]
     return results
 
@@ -109,9 +118,25 @@ def _two_workers(args, cwd):
 @pytest.mark.slow
 def test_two_workers_on_localhost_train_end_to_end(tmp_path):
     out = tmp_path / "run"
-    _two_workers(["--model", "ae", "--dataset", "digits", "--epochs", "2", "--batch-size", "64",
-                  "--latent-dim", "2", "--param", "hidden_units=(16,)", "--out", str(out)],
-                 tmp_path)
+    _two_workers(
+        [
+            "--model",
+            "ae",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--latent-dim",
+            "2",
+            "--param",
+            "hidden_units=(16,)",
+            "--out",
+            str(out),
+        ],
+        tmp_path,
+    )
     chief, other = out, tmp_path / "run-worker1"  # worker 1 never writes into the chief's run
     for folder in (chief, other):
         assert (folder / "model.keras").is_file()
@@ -134,13 +159,33 @@ def test_two_workers_fit_statistics_of_a_streamed_folder(tmp_path):
     folder.mkdir()
     for i in range(48):
         Image.fromarray(rng.integers(0, 256, (8, 8), np.uint8)).save(folder / f"{i:02d}.png")
-    common = ["--dataset", str(folder), "--epochs", "1", "--batch-size", "8",
-              "--latent-dim", "2"]
-    _two_workers(["--model", "rae", "--param", "hidden_units=(16,)",
-                  "--out", str(tmp_path / "rae"), *common], tmp_path)
-    _two_workers(["--model", "sdae", "--param", "hidden_units=(16,)",
-                  "--param", "pretrain_epochs=1", "--out", str(tmp_path / "sdae"), *common],
-                 tmp_path)
+    common = ["--dataset", str(folder), "--epochs", "1", "--batch-size", "8", "--latent-dim", "2"]
+    _two_workers(
+        [
+            "--model",
+            "rae",
+            "--param",
+            "hidden_units=(16,)",
+            "--out",
+            str(tmp_path / "rae"),
+            *common,
+        ],
+        tmp_path,
+    )
+    _two_workers(
+        [
+            "--model",
+            "sdae",
+            "--param",
+            "hidden_units=(16,)",
+            "--param",
+            "pretrain_epochs=1",
+            "--out",
+            str(tmp_path / "sdae"),
+            *common,
+        ],
+        tmp_path,
+    )
     from kerasae.runs.folder import load_run
 
     means = []
@@ -151,8 +196,10 @@ def test_two_workers_fit_statistics_of_a_streamed_folder(tmp_path):
         assert float(model.latent_count.numpy()) > config["n_train"] / 2
         means.append(model.latent_mean.numpy())
     np.testing.assert_allclose(means[0], means[1], rtol=1e-5, atol=1e-6)
-    pretraining = [json.loads((f / "config.json").read_text())["pretraining"]
-                   for f in (tmp_path / "sdae", tmp_path / "sdae-worker1")]
+    pretraining = [
+        json.loads((f / "config.json").read_text())["pretraining"]
+        for f in (tmp_path / "sdae", tmp_path / "sdae-worker1")
+    ]
     assert len(pretraining[0]) == 2 and all(p["loss"] for p in pretraining[0])
 
 

@@ -1,4 +1,6 @@
-"""Divergence estimators against closed forms: MMD, KL, JS from a discriminator, W1 from a critic."""
+"""Divergence estimators against closed forms: MMD, KL, JS from a discriminator, W1 from a
+critic."""
+
 import math
 
 import keras
@@ -12,8 +14,9 @@ from kerasae.probability import adversarial, divergences
 
 def test_mmd_is_unbiased_near_zero_for_one_distribution_and_positive_for_a_shift():
     rng = np.random.default_rng(0)
-    same = [divergences.mmd(rng.normal(size=(100, 2)), rng.normal(size=(100, 2)))
-            for _ in range(12)]
+    same = [
+        divergences.mmd(rng.normal(size=(100, 2)), rng.normal(size=(100, 2))) for _ in range(12)
+    ]
     shifted = divergences.mmd(rng.normal(size=(100, 2)), rng.normal(1.0, 1.0, size=(100, 2)))
     assert abs(np.mean(same)) < 0.01
     assert min(same) < 0  # unbiased: no positive floor (a biased V-statistic is always > 0)
@@ -42,8 +45,9 @@ def test_kl_gaussian_closed_form_matches_monte_carlo():
     def log_normal(z, m, lv):
         return np.sum(-0.5 * (np.log(2 * np.pi) + lv + (z - m) ** 2 / np.exp(lv)), axis=-1)
 
-    mc = divergences.kl_monte_carlo(x, lambda z: log_normal(z, mu, logvar),
-                                    lambda z: log_normal(z, 0.0, 0.0))
+    mc = divergences.kl_monte_carlo(
+        x, lambda z: log_normal(z, mu, logvar), lambda z: log_normal(z, 0.0, 0.0)
+    )
     assert mc == pytest.approx(closed, abs=0.01)
 
 
@@ -61,24 +65,33 @@ def _train(net, loss_fn, p, q, steps, optimizer, batch=512, seed=0):
 
 
 def _mlp(units):
-    return keras.Sequential([keras.Input((1,))] + [keras.layers.Dense(u, activation="relu")
-                                                  for u in units] + [keras.layers.Dense(1)])
+    return keras.Sequential(
+        [keras.Input((1,))]
+        + [keras.layers.Dense(u, activation="relu") for u in units]
+        + [keras.layers.Dense(1)]
+    )
 
 
 def test_trained_discriminator_estimates_js_of_two_gaussians():
     xs = np.linspace(-12, 13, 200_001)
-    p = np.exp(-xs ** 2 / 2) / math.sqrt(2 * math.pi)
-    q = np.exp(-(xs - 1) ** 2 / 2) / math.sqrt(2 * math.pi)
+    p = np.exp(-(xs**2) / 2) / math.sqrt(2 * math.pi)
+    q = np.exp(-((xs - 1) ** 2) / 2) / math.sqrt(2 * math.pi)
     m = (p + q) / 2
     exact = 0.5 * np.trapezoid(p * np.log(p / m) + q * np.log(q / m), xs)  # ~0.1 nats
 
     disc = _mlp((16,))
-    _train(disc, lambda r, f: adversarial.discriminator_bce(disc(r), disc(f)),
-           lambda rng, n: rng.normal(0, 1, (n, 1)), lambda rng, n: rng.normal(1, 1, (n, 1)),
-           steps=400, optimizer=keras.optimizers.Adam(1e-2))
+    _train(
+        disc,
+        lambda r, f: adversarial.discriminator_bce(disc(r), disc(f)),
+        lambda rng, n: rng.normal(0, 1, (n, 1)),
+        lambda rng, n: rng.normal(1, 1, (n, 1)),
+        steps=400,
+        optimizer=keras.optimizers.Adam(1e-2),
+    )
     rng = np.random.default_rng(1)
-    estimate = divergences.jsd_from_discriminator(disc, rng.normal(0, 1, (50_000, 1)),
-                                                  rng.normal(1, 1, (50_000, 1)))
+    estimate = divergences.jsd_from_discriminator(
+        disc, rng.normal(0, 1, (50_000, 1)), rng.normal(1, 1, (50_000, 1))
+    )
     assert abs(estimate - exact) < 0.05, (estimate, exact)
 
 
@@ -88,7 +101,7 @@ def test_gradient_penalty_closed_form_for_a_linear_critic():
     fake = tf.constant(rng.normal(2.0, 1.0, size=(64, 3)), tf.float32)
     for slope, expected in ((1.0, 0.0), (2.0, 1.0), (0.5, 0.25)):
         w = tf.constant([[slope], [0.0], [0.0]])
-        gp = adversarial.gradient_penalty(lambda z, training=False: z @ w, real, fake, seed=0)
+        gp = adversarial.gradient_penalty(lambda z, training=False, w=w: z @ w, real, fake, seed=0)
         assert float(gp) == pytest.approx(expected, abs=1e-4)
 
 
@@ -96,15 +109,23 @@ def test_gradient_penalty_critic_estimates_w1_of_shifted_gaussians():
     critic = _mlp((32, 32))
 
     def loss(real, fake):
-        return (adversarial.critic_loss(critic(real), critic(fake))
-                + 10.0 * adversarial.gradient_penalty(critic, real, fake))
+        return adversarial.critic_loss(
+            critic(real), critic(fake)
+        ) + 10.0 * adversarial.gradient_penalty(critic, real, fake)
 
-    _train(critic, loss, lambda rng, n: rng.normal(0, 1, (n, 1)),
-           lambda rng, n: rng.normal(2, 1, (n, 1)), steps=400,
-           optimizer=keras.optimizers.Adam(2e-3, beta_1=0.5, beta_2=0.9), batch=256)
+    _train(
+        critic,
+        loss,
+        lambda rng, n: rng.normal(0, 1, (n, 1)),
+        lambda rng, n: rng.normal(2, 1, (n, 1)),
+        steps=400,
+        optimizer=keras.optimizers.Adam(2e-3, beta_1=0.5, beta_2=0.9),
+        batch=256,
+    )
     rng = np.random.default_rng(1)
-    w1 = divergences.w1_from_critic(critic, rng.normal(0, 1, (50_000, 1)),
-                                    rng.normal(2, 1, (50_000, 1)))
+    w1 = divergences.w1_from_critic(
+        critic, rng.normal(0, 1, (50_000, 1)), rng.normal(2, 1, (50_000, 1))
+    )
     assert abs(w1 - 2.0) < 0.2, w1  # W1 of a pure shift is the shift
 
 

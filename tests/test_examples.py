@@ -6,6 +6,7 @@ it writes and the figures it prints. examples/write_a_plugin.md is executed as a
 would paste it, with a venv of its own layered over this one, so that its `pip install`
 never adds a model to the shared venv that other processes are using.
 """
+
 import ast
 import glob
 import math
@@ -24,10 +25,22 @@ NUMBER = r"(-?[0-9.]+(?:e[-+]?[0-9]+)?)"
 
 def run_example(name, tmp_path, **env):
     """Run examples/NAME at tiny settings in tmp_path; returns its stdout."""
-    env = {**os.environ, "KERASAE_EXAMPLE_EPOCHS": "1", "KERASAE_EXAMPLE_OUT": str(tmp_path),
-           "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT, **env}
-    result = subprocess.run([sys.executable, os.path.join(EXAMPLES, name)], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "KERASAE_EXAMPLE_EPOCHS": "1",
+        "KERASAE_EXAMPLE_OUT": str(tmp_path),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": ROOT,
+        **env,
+    }
+    result = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, name)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -45,8 +58,11 @@ def pngs(folder):
 
 # ---------------------------------------------------------------------- cheap checks
 def test_every_example_has_a_test():
-    tested = {name[len("test_"):] + ".py" for name in globals()
-              if name.startswith("test_") and name[len("test_"):] + ".py" in SCRIPTS}
+    tested = {
+        name[len("test_") :] + ".py"
+        for name in globals()
+        if name.startswith("test_") and name[len("test_") :] + ".py" in SCRIPTS
+    }
     assert tested == set(SCRIPTS), f"examples without a test: {set(SCRIPTS) - tested}"
 
 
@@ -100,8 +116,11 @@ def test_wae_fashion_mnist(tmp_path):
 def test_anomaly_tabular(tmp_path):
     out = run_example("anomaly_tabular.py", tmp_path)
     assert "214 benign training rows; test: 143 benign, 212 malignant; 30 features" in out
-    rows = numbers(rf"(?m)^(?:ae|pca): AUROC {NUMBER}, average precision {NUMBER}; threshold "
-                   rf"{NUMBER} flags [0-9]+ rows: precision {NUMBER}, recall {NUMBER}$", out)
+    rows = numbers(
+        rf"(?m)^(?:ae|pca): AUROC {NUMBER}, average precision {NUMBER}; threshold "
+        rf"{NUMBER} flags [0-9]+ rows: precision {NUMBER}, recall {NUMBER}$",
+        out,
+    )
     assert len(rows) == 2
     for auroc, ap, threshold, precision, recall in rows:
         assert 0 <= auroc <= 1 and 0 <= ap <= 1 and threshold > 0
@@ -118,8 +137,12 @@ def test_deploy_onnx_decoder(tmp_path):
     assert "onnxruntime decoded 64 codes into images of shape (8, 8, 1)" in out
     (diff,) = numbers(rf"max \|onnx - keras\| over 64 samples: {NUMBER}", out)
     assert diff < 1e-4
-    assert sorted(os.listdir(tmp_path / "export")) == ["decoder.onnx", "encoder.onnx",
-                                                       "manifest.json", "scorer.onnx"]
+    assert sorted(os.listdir(tmp_path / "export")) == [
+        "decoder.onnx",
+        "encoder.onnx",
+        "manifest.json",
+        "scorer.onnx",
+    ]
     assert pngs(tmp_path) == ["onnx_samples.png"]
 
 
@@ -156,7 +179,7 @@ def walkthrough_steps(text):
         if kind == "bash":
             steps.append(("bash", body))
         else:  # a file listing: the last `path.py` named in the prose before it
-            paths = re.findall(r"`(/[^`\s]+\.py)`", text[last:match.start()])
+            paths = re.findall(r"`(/[^`\s]+\.py)`", text[last : match.start()])
             assert paths, f"no file path before the python block at {match.start()}"
             steps.append(("file", paths[-1], body))
         last = match.end()
@@ -170,11 +193,17 @@ def overlay_venv(root):
     import sysconfig
 
     venv = root / ".venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True,
-                   timeout=120)
-    purelib = subprocess.run([venv / "bin" / "python", "-c",
-                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True, timeout=120)
+    purelib = subprocess.run(
+        [
+            venv / "bin" / "python",
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     with open(os.path.join(purelib, "_shared_venv.pth"), "w", encoding="utf-8") as f:
         f.write(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
     for tool, module in (("pip", "pip"), ("kerasae", "kerasae")):
@@ -192,10 +221,12 @@ def test_write_a_plugin(tmp_path):
     root = tmp_path / "root"  # stands in for the checkout: holds .venv only
     root.mkdir()
     _, purelib = overlay_venv(root)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "KERASAE_DISABLE_PLUGINS", "VIRTUAL_ENV")}
-    env.update(PYTHONPATH=ROOT, PYTHONNOUSERSITE="1", PIP_NO_INDEX="1",
-               TF_CPP_MIN_LOG_LEVEL="3")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "KERASAE_DISABLE_PLUGINS", "VIRTUAL_ENV")
+    }
+    env.update(PYTHONPATH=ROOT, PYTHONNOUSERSITE="1", PIP_NO_INDEX="1", TF_CPP_MIN_LOG_LEVEL="3")
 
     steps = walkthrough_steps(text)
     assert [s[0] for s in steps].count("file") == 2
@@ -207,8 +238,14 @@ def test_write_a_plugin(tmp_path):
             with open(path, "w", encoding="utf-8") as f:
                 f.write(listing)
             continue
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", step[1]], cwd=root, env=env,
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", step[1]],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         output += result.stdout
         assert result.returncode == 0, f"{step[1]}\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
 
@@ -226,8 +263,8 @@ def test_write_a_plugin(tmp_path):
 def test_own_networks(tmp_path):
     out = run_example("own_networks.py", tmp_path)
     assert "same codes: True" in out
-    (first, last), = numbers(rf"loss {NUMBER} -> {NUMBER}", out)
+    ((first, last),) = numbers(rf"loss {NUMBER} -> {NUMBER}", out)
     assert math.isfinite(last)
-    worst, = numbers(rf"max \|diff\| {NUMBER}", out)
+    (worst,) = numbers(rf"max \|diff\| {NUMBER}", out)
     assert worst < 1e-4
     assert os.path.isfile(tmp_path / "export" / "encoder.onnx")

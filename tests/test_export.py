@@ -5,6 +5,7 @@ tiny config to ONNX (fp32 and fp16) and SavedModel; the export's own verificatio
 pass and the artifacts must reproduce `encode`/`decode` through the names the manifest
 promises, at a batch size the export never saw.
 """
+
 import json
 import os
 import subprocess
@@ -47,10 +48,16 @@ def test_every_model_exports_and_verifies(name, digits, tmp_path):
     manifest = export.export_model(model, out, fp16=True, real_x=x[:7])
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["model"]["name"] == name and on_disk["format"] == mf.FORMAT
-    assert set(on_disk["verification"]) == {"encoder.onnx", "encoder.fp16.onnx",
-                                            "encoder_savedmodel", "decoder.onnx",
-                                            "decoder.fp16.onnx", "decoder_savedmodel",
-                                            "scorer.onnx", "scorer_savedmodel"}
+    assert set(on_disk["verification"]) == {
+        "encoder.onnx",
+        "encoder.fp16.onnx",
+        "encoder_savedmodel",
+        "decoder.onnx",
+        "decoder.fp16.onnx",
+        "decoder_savedmodel",
+        "scorer.onnx",
+        "scorer_savedmodel",
+    }
     # the scorer is the model's own score (detect's), and float32 only
     score = _onnx_run(str(out / "scorer.onnx"), {"x": x[7:10]})["score"]
     np.testing.assert_allclose(score, model.score(x[7:10]), atol=1e-4, rtol=1e-5)
@@ -82,24 +89,32 @@ def test_conv_decoder_onnx_is_rewritten_unless_asked_not_to(tmp_path):
     ops = {}
     for optimize in (True, False):
         out = tmp_path / str(optimize)
-        manifest = export.export_model(model, out, formats=("onnx",), parts=("decoder",),
-                                          optimize=optimize)
+        manifest = export.export_model(
+            model, out, formats=("onnx",), parts=("decoder",), optimize=optimize
+        )
         assert manifest["onnx_optimized"] is optimize
         proto = onnx.load(str(out / "decoder.onnx"))
         ops[optimize] = [n.op_type for n in proto.graph.node]
         meta = {p.key: p.value for p in proto.metadata_props}
         assert meta.get("kerasae.phase_conv") == ("1" if optimize else None)
         z = np.random.default_rng(0).standard_normal((5, model.latent_dim)).astype("float32")
-        np.testing.assert_allclose(_onnx_run(str(out / "decoder.onnx"), {"z": z})["x_hat"],
-                                   model.decode(z), atol=1e-5)
+        np.testing.assert_allclose(
+            _onnx_run(str(out / "decoder.onnx"), {"z": z})["x_hat"], model.decode(z), atol=1e-5
+        )
     # the last upsampling layer (the one feeding the output Conv) became per-phase Convs
     assert ops[True].count("ConvTranspose") == ops[False].count("ConvTranspose") - 1
     assert "DepthToSpace" in ops[True] and "DepthToSpace" not in ops[False]
 
 
 def test_spatial_code_dae_exports_and_matches_keras(digits, tmp_path):
-    model = kerasae.create_model("dae", input_shape=(8, 8, 1), latent_dim=16,
-                                 architecture="conv", code="spatial", filters=(4, 8))
+    model = kerasae.create_model(
+        "dae",
+        input_shape=(8, 8, 1),
+        latent_dim=16,
+        architecture="conv",
+        code="spatial",
+        filters=(4, 8),
+    )
     export.export_model(model, tmp_path, formats=("onnx",))
     x = digits[0][:5]
     z = _onnx_run(str(tmp_path / "encoder.onnx"), {"x": x})["z"]
@@ -116,7 +131,9 @@ def prior_is_usable(prior, latent_dim):
     if prior["kind"] == "gmm":  # vamp's mixture (diagonal components), an aae's mixture
         scales = np.asarray(prior["scale_diag"])
         return np.asarray(prior["means"]).shape == scales.shape == (
-            len(prior["weights"]), latent_dim) and np.all(scales > 0)
+            len(prior["weights"]),
+            latent_dim,
+        ) and np.all(scales > 0)
     tril = np.asarray(prior["scale_tril"])
     return tril.shape == (latent_dim, latent_dim) and np.all(np.diag(tril) > 0)
 
@@ -128,18 +145,22 @@ def test_multi_output_encoder_keeps_layer_names_and_order(digits, tmp_path):
     class TwoHeads(AE):  # the shape of a VAE encoder, without registering a model
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
-            self.encoder = nets.build_encoder(self.data_shape, self.latent_dim, "mlp",
-                                              hidden_units=(8,),
-                                              output_names=("z_mean", "z_log_var"))
+            self.encoder = nets.build_encoder(
+                self.data_shape,
+                self.latent_dim,
+                "mlp",
+                hidden_units=(8,),
+                output_names=("z_mean", "z_log_var"),
+            )
 
         def encode(self, x, batch_size=256):
             return self.encoder(x)[0].numpy()
 
     model = TwoHeads(input_shape=(8, 8, 1), latent_dim=2, hidden_units=(8,))
-    manifest = export.export_model(model, tmp_path / "e", formats=("onnx",),
-                                      parts=("encoder",), real_x=digits[0][:7])
-    assert [o["name"] for o in manifest["parts"]["encoder"]["outputs"]] == \
-        ["z_mean", "z_log_var"]
+    manifest = export.export_model(
+        model, tmp_path / "e", formats=("onnx",), parts=("encoder",), real_x=digits[0][:7]
+    )
+    assert [o["name"] for o in manifest["parts"]["encoder"]["outputs"]] == ["z_mean", "z_log_var"]
     got = _onnx_run(str(tmp_path / "e" / "encoder.onnx"), {"x": digits[0][:5]})
     assert list(got) == ["z_mean", "z_log_var"]  # tf2onnx's alphabetical order undone
     mean, log_var = model.encoder(digits[0][:5])
@@ -158,8 +179,7 @@ def test_mismatch_fails_and_leaves_nothing(digits, tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_export, "run", broken)
     model = build("ae")
     with pytest.raises(KerasaeError, match=r"differs by 0\.5"):
-        export.export_model(model, tmp_path / "bad", formats=("onnx",),
-                               real_x=digits[0][:7])
+        export.export_model(model, tmp_path / "bad", formats=("onnx",), real_x=digits[0][:7])
     assert not (tmp_path / "bad").exists() and os.listdir(tmp_path) == []
 
 
@@ -178,8 +198,17 @@ def test_cli_exports_a_trained_run(tmp_path, capsys):
     from kerasae.runs.training import train
 
     run = str(tmp_path / "run")
-    train(TrainConfig(model="ae", epochs=1, latent_dim=3, batch_size=256, out=run,
-                      params={"hidden_units": [16]}), verbose=0)
+    train(
+        TrainConfig(
+            model="ae",
+            epochs=1,
+            latent_dim=3,
+            batch_size=256,
+            out=run,
+            params={"hidden_units": [16]},
+        ),
+        verbose=0,
+    )
     # commands name the run `run` from its parent, as users do: the manifest's no_prior
     # names the run by its folder name only (no path of the training machine)
     result = run_cli("export", "run", "--format", "onnx", cwd=tmp_path)
@@ -191,9 +220,22 @@ def test_cli_exports_a_trained_run(tmp_path, capsys):
     # kerasae sample and kerasae-runtime generate refuse this run alike, in the same words
     sample = run_cli("sample", "run", "--out", str(tmp_path / "s.png"), cwd=tmp_path)
     runtime = subprocess.run(
-        [sys.executable, "-m", "kerasae_runtime", "generate", os.path.join(run, "export"),
-         "-n", "4", "--out", str(tmp_path / "g.png")], capture_output=True, text=True,
-        env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "export")}, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "kerasae_runtime",
+            "generate",
+            os.path.join(run, "export"),
+            "-n",
+            "4",
+            "--out",
+            str(tmp_path / "g.png"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "export")},
+        timeout=120,
+    )
     assert sample.returncode == runtime.returncode == 2, runtime.stderr
     said = [r.stderr.strip().splitlines()[-1].split("error: ", 1)[1] for r in (sample, runtime)]
     assert said[0] == said[1] == manifest["no_prior"], said

@@ -4,6 +4,7 @@ Observed with tf2onnx 1.17 (opset 17): `keras.ops.argmin` lowers to Bitcast + Bi
 (its NaN test) around an ArgMin; tf2onnx does not raise, it logs "Tensorflow op [...: Bitcast]
 is not supported" and leaves the TensorFlow nodes in the ONNX graph.
 """
+
 import keras
 import numpy as np
 import pytest
@@ -33,10 +34,24 @@ class ArgminCode(keras.layers.Layer):
 class ArgminAE(AE):
     """An `ae` whose encoder ends in an argmin over CODES scores per latent unit."""
 
-    def __init__(self, input_shape=(8, 8, 1), latent_dim=2, hidden_units=(16,),
-                 activation="relu", loss="mse", use_tf=False, **kwargs):
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim,
-                         hidden_units=hidden_units, activation=activation, loss=loss, **kwargs)
+    def __init__(
+        self,
+        input_shape=(8, 8, 1),
+        latent_dim=2,
+        hidden_units=(16,),
+        activation="relu",
+        loss="mse",
+        use_tf=False,
+        **kwargs,
+    ):
+        super().__init__(
+            input_shape=input_shape,
+            latent_dim=latent_dim,
+            hidden_units=hidden_units,
+            activation=activation,
+            loss=loss,
+            **kwargs,
+        )
         x = keras.Input(self.data_shape, name="x")
         h = keras.layers.Dense(self.latent_dim * CODES)(keras.layers.Flatten()(x))
         z = ArgminCode(use_tf)(keras.layers.Reshape((self.latent_dim, CODES))(h))
@@ -78,11 +93,17 @@ def test_tf_argmin_exports(tmp_path):
 def test_known_fixes():
     from kerasae.export.onnx_export import GENERIC_FIX, _unsupported_message, known_fix
 
-    for op in ("RandomStandardNormal", "StatelessRandomNormalV2", "Multinomial",
-               "StatelessTruncatedNormalV2"):
+    for op in (
+        "RandomStandardNormal",
+        "StatelessRandomNormalV2",
+        "Multinomial",
+        "StatelessTruncatedNormalV2",
+    ):
         assert "posterior mean" in known_fix(op), op
     assert "tf.argmin" in known_fix("Bitcast")
     assert known_fix("SomeNewOp") == GENERIC_FIX
     one = _unsupported_message("decoder", 17, {"SomeNewOp": "decoder/layer/SomeNewOp"})
-    assert one == ("the decoder could not be converted to ONNX (opset 17): TensorFlow op "
-                   "SomeNewOp (at decoder/layer/SomeNewOp) did not convert; " + GENERIC_FIX)
+    assert one == (
+        "the decoder could not be converted to ONNX (opset 17): TensorFlow op "
+        "SomeNewOp (at decoder/layer/SomeNewOp) did not convert; " + GENERIC_FIX
+    )

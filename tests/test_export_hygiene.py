@@ -2,6 +2,7 @@
 a partial re-export never deletes the other parts, the manifest names files only inside
 the folder and no path of the training machine, the scorer and threshold travel, and the
 runtime's score and is_anomaly equal `kerasae detect`'s."""
+
 import csv
 import json
 import os
@@ -21,8 +22,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("hygiene") / "vae")
-    train(TrainConfig(model="vae", epochs=1, latent_dim=2, out=out,
-                      params={"hidden_units": [16]}), verbose=0)
+    train(
+        TrainConfig(model="vae", epochs=1, latent_dim=2, out=out, params={"hidden_units": [16]}),
+        verbose=0,
+    )
     return out
 
 
@@ -45,11 +48,12 @@ def test_the_same_weights_give_byte_identical_onnx_files(run, tmp_path):
 
 
 def test_manifest_records_version_time_and_no_machine_path(run, tmp_path):
-    manifest = export.export_run(run, out=str(tmp_path / "e"), formats=("onnx",),
-                                    version=3)
+    manifest = export.export_run(run, out=str(tmp_path / "e"), formats=("onnx",), version=3)
     assert manifest["model"]["version"] == 3 and manifest["created"].endswith("Z")
-    assert manifest["versions"]["kerasae"] and manifest["run"] == {"dataset": "digits",
-                                                                  "name": "vae"}
+    assert manifest["versions"]["kerasae"] and manifest["run"] == {
+        "dataset": "digits",
+        "name": "vae",
+    }
     text = (tmp_path / "e" / "manifest.json").read_text()
     assert os.path.abspath(run) not in text and str(tmp_path) not in text
     threshold = json.loads((tmp_path / "e" / "threshold.json").read_text())
@@ -67,8 +71,9 @@ def test_a_partial_re_export_never_deletes_the_other_parts(run, tmp_path):
     export.export_run(run, out=out, formats=("onnx",))  # every part again: fine
 
 
-def test_runtime_refuses_paths_outside_the_export_and_non_numpy_data(run, tmp_path, runtime,
-                                                                    capsys):
+def test_runtime_refuses_paths_outside_the_export_and_non_numpy_data(
+    run, tmp_path, runtime, capsys
+):
     import shutil
 
     from kerasae_runtime.cli import main
@@ -87,8 +92,19 @@ def test_runtime_refuses_paths_outside_the_export_and_non_numpy_data(run, tmp_pa
     np.save(tmp_path / "strings.npy", np.array([["a", "b"]]))
     (tmp_path / "text.npy").write_text("1,2,3\n")
     for bad, said in (("strings.npy", "has dtype <U1"), ("text.npy", "is not a NumPy")):
-        assert main(["score", str(out), "--data", str(tmp_path / bad),
-                     "--out", str(tmp_path / "s.npy")]) == 2
+        assert (
+            main(
+                [
+                    "score",
+                    str(out),
+                    "--data",
+                    str(tmp_path / bad),
+                    "--out",
+                    str(tmp_path / "s.npy"),
+                ]
+            )
+            == 2
+        )
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and said in err[0], err
 
@@ -99,15 +115,29 @@ def test_runtime_score_and_is_anomaly_equal_detect(model, tmp_path, runtime):
     from kerasae.cli import main
 
     out = str(tmp_path / model)
-    train(TrainConfig(model=model, epochs=1, latent_dim=2, out=out,
-                      params={"hidden_units": [16]}), verbose=0)
+    train(
+        TrainConfig(model=model, epochs=1, latent_dim=2, out=out, params={"hidden_units": [16]}),
+        verbose=0,
+    )
     export.export_run(out, formats=("onnx",))
     from kerasae.data.sources import load_dataset
 
     raw = load_dataset("digits").x_test * 16.0  # raw units of the training data
     np.save(tmp_path / "x.npy", raw.astype("float32"))
-    assert main(["detect", out, "--data", str(tmp_path / "x.npy"), "--out",
-                 str(tmp_path / "scores.csv"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                out,
+                "--data",
+                str(tmp_path / "x.npy"),
+                "--out",
+                str(tmp_path / "scores.csv"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     with open(tmp_path / "scores.csv") as f:
         rows = list(csv.DictReader(f))
     want = np.array([float(r["score"]) for r in rows])

@@ -5,6 +5,7 @@ The speed check is given fixed timings (a fake `quantize.timed` that still runs 
 sessions): real timings on a shared CI machine would make these tests pass or fail by
 chance. BENCHMARKS.md has the measured ones.
 """
+
 import argparse
 import json
 import os
@@ -23,8 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def build(name):
-    return kerasae.create_model(name, input_shape=(8, 8, 1),
-                                **get_model_class(name).tiny_config)
+    return kerasae.create_model(name, input_shape=(8, 8, 1), **get_model_class(name).tiny_config)
 
 
 def fixed_timings(monkeypatch, fp32_ms, int8_ms):
@@ -46,8 +46,7 @@ def runtime():
     sys.path.remove(os.path.join(ROOT, "export"))
 
 
-def test_an_mlp_exports_int8_files_that_match_and_load(digits, tmp_path, monkeypatch,
-                                                        runtime):
+def test_an_mlp_exports_int8_files_that_match_and_load(digits, tmp_path, monkeypatch, runtime):
     fixed_timings(monkeypatch, fp32_ms=2.0, int8_ms=1.0)
     x = digits[0][:64]
     model = build("ae")
@@ -67,8 +66,7 @@ def test_an_mlp_exports_int8_files_that_match_and_load(digits, tmp_path, monkeyp
     ops = {n.op_type for n in onnx.load(str(out / "decoder.int8.onnx")).graph.node}
     assert "MatMulInteger" in ops and "MatMul" not in ops
     z = np.asarray(model.encode(x[7:40]), dtype="float32")
-    sess = ort.InferenceSession(str(out / "decoder.int8.onnx"),
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(out / "decoder.int8.onnx"), providers=["CPUExecutionProvider"])
     got = sess.run(["x_hat"], {"z": z})[0]
     expected = np.asarray(model.decode(z))
     assert got.dtype == np.float32
@@ -91,8 +89,14 @@ def test_a_part_no_faster_quantized_refuses_the_whole_export(digits, tmp_path, m
     fixed_timings(monkeypatch, fp32_ms=1.0, int8_ms=1.5)
     out = tmp_path / "export"
     with pytest.raises(KerasaeError) as info:
-        export.export_model(build("conv_ae"), out, formats=("onnx",), parts=("decoder",),
-                               int8=True, real_x=digits[0][:7])
+        export.export_model(
+            build("conv_ae"),
+            out,
+            formats=("onnx",),
+            parts=("decoder",),
+            int8=True,
+            real_x=digits[0][:7],
+        )
     message = str(info.value)
     assert message.startswith("--int8: the decoder runs slower quantized (1.50 ms vs 1.00 ms")
     assert "\n" not in message and "export without --int8" in message
@@ -103,10 +107,19 @@ def test_a_part_beyond_tolerance_is_refused(digits, tmp_path, monkeypatch):
     fixed_timings(monkeypatch, fp32_ms=2.0, int8_ms=1.0)
     monkeypatch.setitem(verify.TOLERANCE, "int8", 1e-9)
     out = tmp_path / "export"
-    with pytest.raises(KerasaeError, match=r"^--int8: decoder\.int8\.onnx does not match "
-                                           r"the Keras decoder.*export without --int8$"):
-        export.export_model(build("ae"), out, formats=("onnx",), parts=("decoder",),
-                               int8=True, real_x=digits[0][:7])
+    with pytest.raises(
+        KerasaeError,
+        match=r"^--int8: decoder\.int8\.onnx does not match "
+        r"the Keras decoder.*export without --int8$",
+    ):
+        export.export_model(
+            build("ae"),
+            out,
+            formats=("onnx",),
+            parts=("decoder",),
+            int8=True,
+            real_x=digits[0][:7],
+        )
     assert not out.exists()
 
 
@@ -116,12 +129,14 @@ def test_a_graph_without_dense_weights_is_refused(tmp_path):
 
     w = numpy_helper.from_array(np.ones((1, 1, 3, 3), dtype="float32"), "w")
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "conv",
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
+        "conv",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1, 4, 4])], [w])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1, 4, 4])],
+        [w],
+    )
     src = str(tmp_path / "decoder.onnx")
-    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
-                    src)
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), src)
     with pytest.raises(KerasaeError, match="^--int8: the decoder has no MatMul/Gemm weights"):
         quantize.quantize(src, str(tmp_path / "decoder.int8.onnx"), "decoder")
     assert os.listdir(tmp_path) == ["decoder.onnx"]
@@ -132,9 +147,10 @@ def test_int8_needs_onnx(tmp_path):
         export.export_model(build("ae"), tmp_path / "e", formats=("savedmodel",), int8=True)
 
 
-@pytest.mark.parametrize("fmt, refused", [("onnx", False), ("all", False),
-                                          ("savedmodel", True), ("triton", True),
-                                          ("tfserving", True)])
+@pytest.mark.parametrize(
+    "fmt, refused",
+    [("onnx", False), ("all", False), ("savedmodel", True), ("triton", True), ("tfserving", True)],
+)
 def test_cli_int8_applies_to_onnx_formats(fmt, refused):
     from kerasae.cli import export as cli
 

@@ -5,6 +5,7 @@ that folder, as `kerasae export --format triton/tfserving` does after its own ex
 Each config.pbtxt is parsed with Triton's own `ModelConfig` protobuf and compared with
 the ONNX graph it describes; the TF Serving decoder is loaded the way a server loads it.
 """
+
 import json
 import os
 import shutil
@@ -27,8 +28,9 @@ needs_tritonclient = pytest.mark.skipif(pb is None, reason="pip install -e .[tri
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, digits):
-    model = kerasae.create_model("vae", input_shape=(8, 8, 1),
-                                 **get_model_class("vae").tiny_config)
+    model = kerasae.create_model(
+        "vae", input_shape=(8, 8, 1), **get_model_class("vae").tiny_config
+    )
     out = tmp_path_factory.mktemp("layouts") / "export"
     manifest = export.export_model(model, out, real_x=digits[0][:7])
     return model, out, manifest
@@ -46,18 +48,39 @@ def _graph_io(path):
     import onnx
 
     graph = onnx.load(str(path)).graph
-    names = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.INT64: "TYPE_INT64",
-             onnx.TensorProto.INT32: "TYPE_INT32"}
-    return [[(v.name, names[v.type.tensor_type.elem_type],
-              [d.dim_value if d.HasField("dim_value") else -1
-               for d in v.type.tensor_type.shape.dim]) for v in values]
-            for values in (graph.input, graph.output)]
+    names = {
+        onnx.TensorProto.FLOAT: "TYPE_FP32",
+        onnx.TensorProto.INT64: "TYPE_INT64",
+        onnx.TensorProto.INT32: "TYPE_INT32",
+    }
+    return [
+        [
+            (
+                v.name,
+                names[v.type.tensor_type.elem_type],
+                [
+                    d.dim_value if d.HasField("dim_value") else -1
+                    for d in v.type.tensor_type.shape.dim
+                ],
+            )
+            for v in values
+        ]
+        for values in (graph.input, graph.output)
+    ]
 
 
 def _config_io(config):
-    return [[(t.name, pb.DataType.Name(t.data_type),
-              [-1] + ([] if t.HasField("reshape") and not t.reshape.shape else list(t.dims)))
-             for t in tensors] for tensors in (config.input, config.output)]
+    return [
+        [
+            (
+                t.name,
+                pb.DataType.Name(t.data_type),
+                [-1] + ([] if t.HasField("reshape") and not t.reshape.shape else list(t.dims)),
+            )
+            for t in tensors
+        ]
+        for tensors in (config.input, config.output)
+    ]
 
 
 @needs_tritonclient
@@ -76,14 +99,18 @@ def test_triton_repository_matches_the_onnx_graphs(exported, tmp_path):
         assert config.HasField("dynamic_batching")
         assert config.dynamic_batching.max_queue_delay_microseconds == 100
         assert _config_io(config) == _graph_io(folder / "1" / "model.onnx")
-        assert [t.name for t in config.input] == \
-            [t["name"] for t in manifest["parts"][part]["inputs"]]
-        assert [t.name for t in config.output] == \
-            [t["name"] for t in manifest["parts"][part]["outputs"]]
-        assert (folder / "1" / "model.onnx").read_bytes() == \
-            (export / manifest["parts"][part]["files"]["onnx"]).read_bytes()
-        assert json.loads((folder / "kerasae_manifest.json").read_text()) == \
-            json.loads((export / "manifest.json").read_text())
+        assert [t.name for t in config.input] == [
+            t["name"] for t in manifest["parts"][part]["inputs"]
+        ]
+        assert [t.name for t in config.output] == [
+            t["name"] for t in manifest["parts"][part]["outputs"]
+        ]
+        assert (folder / "1" / "model.onnx").read_bytes() == (
+            export / manifest["parts"][part]["files"]["onnx"]
+        ).read_bytes()
+        assert json.loads((folder / "kerasae_manifest.json").read_text()) == json.loads(
+            (export / "manifest.json").read_text()
+        )
     dec = _parse(repo / "vae_decoder" / "config.pbtxt")
     assert [(t.name, list(t.dims)) for t in dec.input] == [("z", [2])]
     assert [(t.name, list(t.dims)) for t in dec.output] == [("x_hat", [8, 8, 1])]
@@ -97,10 +124,14 @@ def _with_scalar_part(export, dst):
     shutil.copytree(export, dst)
     graph = helper.make_graph(
         [helper.make_node("ReduceSumSquare", ["x"], ["score"], axes=[1, 2, 3], keepdims=0)],
-        "critic", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8, 8, 1])],
-        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch"])])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
-              str(dst / "critic.onnx"))
+        "critic",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8, 8, 1])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch"])],
+    )
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+        str(dst / "critic.onnx"),
+    )
     manifest = json.loads((dst / "manifest.json").read_text())
     manifest["parts"]["critic"] = {"files": {"onnx": "critic.onnx"}}
     (dst / "manifest.json").write_text(json.dumps(manifest))
@@ -133,8 +164,9 @@ def test_hand_written_config_is_the_same_message(exported, tmp_path, max_batch_s
     for part in ("encoder", "decoder", "critic"):
         path = str(export / f"{part}.onnx")
         by_hand = triton._text_by_hand(part, path, max_batch_size, 100)
-        assert text_format.Parse(by_hand, pb.ModelConfig()) == \
-            triton.model_config(part, path, max_batch_size, 100)
+        assert text_format.Parse(by_hand, pb.ModelConfig()) == triton.model_config(
+            part, path, max_batch_size, 100
+        )
 
 
 def test_tfserving_layout_serves_like_the_keras_decoder(exported, tmp_path):
@@ -148,8 +180,7 @@ def test_tfserving_layout_serves_like_the_keras_decoder(exported, tmp_path):
         assert sorted(os.listdir(repo / servable)) == ["3", "kerasae_manifest.json"]
         assert (repo / servable / "3" / "saved_model.pb").is_file()
         assert (repo / servable / "3" / "variables").is_dir()
-    serve = tf.saved_model.load(str(repo / "digits_decoder" / "3")).signatures[
-        "serving_default"]
+    serve = tf.saved_model.load(str(repo / "digits_decoder" / "3")).signatures["serving_default"]
     z = np.random.default_rng(1).standard_normal((5, model.latent_dim)).astype("float32")
     x_hat = serve(z=tf.constant(z))["x_hat"].numpy()
     np.testing.assert_allclose(x_hat, np.asarray(model.decoder(z)), atol=1e-5)
@@ -180,15 +211,20 @@ def test_layouts_refuse_foreign_folders_and_replace_their_own(exported, tmp_path
     assert not (tmp_path / "new").exists()
 
 
-@pytest.mark.parametrize("flags, said", [
-    (["--format", "onnx", "--version", "0"], "--version must be at least 1"),
-    (["--format", "tfserving", "--max-batch-size", "8"], "--max-batch-size applies to "
-                                                         "--format triton"),
-    (["--format", "onnx", "--name", "x"], "--name applies to --format triton or tfserving"),
-    (["--format", "triton", "--fp16"], "--fp16 applies to --format onnx or all"),
-    (["--format", "triton", "--max-batch-size", "-1"], "--max-batch-size must be 0"),
-    (["--format", "tfserving", "--version", "0"], "--version must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "flags, said",
+    [
+        (["--format", "onnx", "--version", "0"], "--version must be at least 1"),
+        (
+            ["--format", "tfserving", "--max-batch-size", "8"],
+            "--max-batch-size applies to --format triton",
+        ),
+        (["--format", "onnx", "--name", "x"], "--name applies to --format triton or tfserving"),
+        (["--format", "triton", "--fp16"], "--fp16 applies to --format onnx or all"),
+        (["--format", "triton", "--max-batch-size", "-1"], "--max-batch-size must be 0"),
+        (["--format", "tfserving", "--version", "0"], "--version must be at least 1"),
+    ],
+)
 def test_cli_refuses_flags_that_do_not_apply(flags, said, tmp_path, capsys):
     from kerasae.cli import main
 
@@ -205,14 +241,32 @@ def test_cli_writes_both_layouts_from_a_trained_run(tmp_path, capsys):
     from kerasae.runs.training import train
 
     run = str(tmp_path / "run")
-    train(TrainConfig(model="vae", epochs=1, latent_dim=2, params={"hidden_units": [16]},
-                      out=run), verbose=0)
-    assert main(["export", run, "--format", "triton", "--out", str(tmp_path / "repo"),
-                 "--max-batch-size", "32", "-q"]) == 0
+    train(
+        TrainConfig(model="vae", epochs=1, latent_dim=2, params={"hidden_units": [16]}, out=run),
+        verbose=0,
+    )
+    assert (
+        main(
+            [
+                "export",
+                run,
+                "--format",
+                "triton",
+                "--out",
+                str(tmp_path / "repo"),
+                "--max-batch-size",
+                "32",
+                "-q",
+            ]
+        )
+        == 0
+    )
     config = _parse(tmp_path / "repo" / "vae_decoder" / "config.pbtxt")
     assert config.max_batch_size == 32 and [t.name for t in config.input] == ["z"]
-    assert main(["export", run, "--format", "tfserving", "--name", "digits",
-                 "--version", "2", "-q"]) == 0
+    assert (
+        main(["export", run, "--format", "tfserving", "--name", "digits", "--version", "2", "-q"])
+        == 0
+    )
     assert (tmp_path / "run" / "tfserving" / "digits_decoder" / "2" / "saved_model.pb").is_file()
     out = capsys.readouterr().out
     triton_line = next(line for line in out.splitlines() if "(triton: " in line)
@@ -220,5 +274,4 @@ def test_cli_writes_both_layouts_from_a_trained_run(tmp_path, capsys):
     # the temporary export is gone; the run folder holds only what was asked for
     assert not [e for e in os.listdir(run) if e.startswith(".")]
     # a layout is never written over a folder of another kind
-    assert main(["export", run, "--format", "tfserving", "--out",
-                 str(tmp_path / "repo")]) == 2
+    assert main(["export", run, "--format", "tfserving", "--out", str(tmp_path / "repo")]) == 2

@@ -2,6 +2,7 @@
 `kerasae sample` draws from, and kerasae-runtime draws exactly the same codes and images
 for the same seed; a model with neither a prior nor a fitted sampler refuses alike on
 both sides."""
+
 import json
 import os
 import subprocess
@@ -32,22 +33,24 @@ def runtime():
 
 def build(name, **overrides):
     cls = get_model_class(name)
-    return kerasae.create_model(name, input_shape=(8, 8, 1), **{**cls.tiny_config,
-                                                                 **overrides})
+    return kerasae.create_model(name, input_shape=(8, 8, 1), **{**cls.tiny_config, **overrides})
 
 
 def export_decoder(model, out, sampler=None, **options):
     """The decoder alone: all `generate` needs, and the quickest export."""
-    return export.export_model(model, out, formats=("onnx",), parts=("decoder",),
-                                  sampler=sampler, **options)
+    return export.export_model(
+        model, out, formats=("onnx",), parts=("decoder",), sampler=sampler, **options
+    )
 
 
 def assert_same_draws(runtime, out, sampler, model, n=16, seed=7):
     dec = runtime.Decoder.load(str(out), device="cpu")
-    np.testing.assert_allclose(dec.sample_latent(n, seed), sampler.sample_latent(n, seed),
-                               atol=1e-5)
-    np.testing.assert_allclose(dec.generate(n, seed=seed), sampler.generate(model, n, seed),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        dec.sample_latent(n, seed), sampler.sample_latent(n, seed), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        dec.generate(n, seed=seed), sampler.generate(model, n, seed), atol=1e-4
+    )
     assert not np.allclose(dec.generate(n, seed=seed), dec.generate(n, seed=seed + 1))
 
 
@@ -104,7 +107,7 @@ def test_vamp_and_aae_priors_export_their_own_mixtures(runtime):
     np.testing.assert_allclose(spec["scale_diag"], np.exp(0.5 * log_vars))
     z = rmf.sample_prior(spec, 30000, seed=0)
     np.testing.assert_allclose(z.mean(axis=0), means.mean(axis=0), atol=0.03)
-    var = (np.exp(log_vars) + means ** 2).mean(axis=0) - means.mean(axis=0) ** 2
+    var = (np.exp(log_vars) + means**2).mean(axis=0) - means.mean(axis=0) ** 2
     np.testing.assert_allclose(z.var(axis=0), var, rtol=0.05, atol=1e-3)
 
     for prior in ("mixture", "uniform"):
@@ -117,11 +120,17 @@ def test_vamp_and_aae_priors_export_their_own_mixtures(runtime):
     assert model_prior(build("aae"))["kind"] == "standard_normal"  # the Gaussian prior
 
 
-@pytest.mark.parametrize("name, kwargs", [("vamp", {"num_pseudo_inputs": 3}),
-                                          ("aae", {"prior": "mixture", "latent_dim": 3}),
-                                          ("aae", {"prior": "uniform", "latent_dim": 3})])
-def test_mixture_and_uniform_priors_sample_the_same_images_on_both_sides(tmp_path, runtime,
-                                                                        name, kwargs):
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("vamp", {"num_pseudo_inputs": 3}),
+        ("aae", {"prior": "mixture", "latent_dim": 3}),
+        ("aae", {"prior": "uniform", "latent_dim": 3}),
+    ],
+)
+def test_mixture_and_uniform_priors_sample_the_same_images_on_both_sides(
+    tmp_path, runtime, name, kwargs
+):
     """`kerasae sample`'s prior sampler draws the manifest's own prior in numpy, so even
     a mixture or a uniform prior gives the runtime's very images, not just their law."""
     model = build(name, **kwargs)
@@ -154,7 +163,8 @@ def test_a_sampler_named_by_the_run_but_missing_is_an_error_not_a_fallback(tmp_p
 def test_two_stage_export_draws_what_kerasae_draws(digits, tmp_path, runtime):
     model = build("ae")
     sampler = create_sampler("two_stage", hidden_units=(16,), epochs=2).fit(
-        model, digits[0][:300], seed=0)
+        model, digits[0][:300], seed=0
+    )
     manifest = export_decoder(model, tmp_path / "e", sampler)
     assert manifest["prior"]["kind"] == "two_stage"
     assert "sampler.onnx" in manifest["files"]  # checksummed like every part
@@ -167,8 +177,7 @@ def test_pixelcnn_export_draws_what_kerasae_draws(digits, tmp_path, runtime):
     model.compile()
     model.fit(digits[0][:256], epochs=1, batch_size=64, verbose=0)
     cls = type(create_sampler("pixelcnn"))
-    sampler = create_sampler("pixelcnn", **cls.tiny_config).fit(model, digits[0][:256],
-                                                                seed=0)
+    sampler = create_sampler("pixelcnn", **cls.tiny_config).fit(model, digits[0][:256], seed=0)
     manifest = export_decoder(model, tmp_path / "e", sampler)
     prior = manifest["prior"]
     assert prior["kind"] == "pixelcnn" and prior["grid"] == list(sampler.grid)
@@ -178,9 +187,14 @@ def test_pixelcnn_export_draws_what_kerasae_draws(digits, tmp_path, runtime):
 
 # ------------------------------------------------------------------ the CLIs
 def _runtime_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "kerasae_runtime", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": RUNTIME})
+    return subprocess.run(
+        [sys.executable, "-m", "kerasae_runtime", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": RUNTIME},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -189,15 +203,34 @@ def conv_run(tmp_path_factory):
     from kerasae.cli import main
 
     where = tmp_path_factory.mktemp("samplers")
-    assert main(["train", "--model", "conv_ae", "--dataset", "digits", "--epochs", "1",
-                 "--latent-dim", "4", "--param", "filters=4,8", "--out", str(where / "r"),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "conv_ae",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "1",
+                "--latent-dim",
+                "4",
+                "--param",
+                "filters=4,8",
+                "--out",
+                str(where / "r"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return where
 
 
 @pytest.mark.slow
-def test_cli_sample_and_runtime_generate_refuse_alike_without_a_sampler(conv_run, capsys,
-                                                                        monkeypatch):
+def test_cli_sample_and_runtime_generate_refuse_alike_without_a_sampler(
+    conv_run, capsys, monkeypatch
+):
     from kerasae.cli import main
 
     monkeypatch.chdir(conv_run)
@@ -214,23 +247,48 @@ def test_cli_sample_and_runtime_generate_refuse_alike_without_a_sampler(conv_run
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["gaussian", "gmm"])
-def test_cli_sample_and_runtime_generate_give_the_same_images(conv_run, name, capsys,
-                                                              monkeypatch):
+def test_cli_sample_and_runtime_generate_give_the_same_images(conv_run, name, capsys, monkeypatch):
     """The issue's acceptance: `kerasae sample RUN --sampler NAME --seed S --out a.npy`
     and `kerasae-runtime generate EXPORT --seed S --out b.npy` agree within 1e-4."""
     from kerasae.cli import main
 
     monkeypatch.chdir(conv_run)
     assert main(["fit-sampler", "r", "--sampler", name]) == 0
-    assert main(["sample", "r", "--sampler", name, "--seed", "11", "-n", "24",
-                 "--out", f"{name}_a.npy"]) == 0
-    assert main(["export", "r", "--format", "onnx", "--sampler", name,
-                 "--out", f"export_{name}"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "r",
+                "--sampler",
+                name,
+                "--seed",
+                "11",
+                "-n",
+                "24",
+                "--out",
+                f"{name}_a.npy",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["export", "r", "--format", "onnx", "--sampler", name, "--out", f"export_{name}"])
+        == 0
+    )
     said = capsys.readouterr().out
     assert f"from the {name} sampler" in said  # kerasae sample
     assert f"kerasae-runtime generate draws from sampler {name} ({name})" in said  # export
-    result = _runtime_cli("generate", f"export_{name}", "--seed", "11", "-n", "24",
-                          "--out", f"{name}_b.npy", cwd=conv_run)
+    result = _runtime_cli(
+        "generate",
+        f"export_{name}",
+        "--seed",
+        "11",
+        "-n",
+        "24",
+        "--out",
+        f"{name}_b.npy",
+        cwd=conv_run,
+    )
     assert result.returncode == 0, result.stderr
     assert f"seed 11, sampler {name} ({name}): {name} sampler (" in result.stdout
     a, b = (np.load(conv_run / f"{name}_{s}.npy", allow_pickle=False) for s in "ab")
@@ -240,30 +298,47 @@ def test_cli_sample_and_runtime_generate_give_the_same_images(conv_run, name, ca
 
 @pytest.mark.slow
 def test_cli_default_is_the_runs_sampler_and_layouts_say_what_they_leave_out(
-        conv_run, capsys, monkeypatch):
+    conv_run, capsys, monkeypatch
+):
     """Fitting makes a sampler the run's default: `kerasae sample` and `kerasae export`
     without --sampler both use it. A triton layout carries an array sampler in each
     model's kerasae_manifest.json, and warns that a learned one's sampler.onnx stays out."""
     from kerasae.cli import main
 
     monkeypatch.chdir(conv_run)
-    assert main(["fit-sampler", "r", "--sampler", "two_stage", "--param",
-                 "hidden_units=(16,)", "--param", "epochs=2"]) == 0
+    assert (
+        main(
+            [
+                "fit-sampler",
+                "r",
+                "--sampler",
+                "two_stage",
+                "--param",
+                "hidden_units=(16,)",
+                "--param",
+                "epochs=2",
+            ]
+        )
+        == 0
+    )
     assert main(["sample", "r", "--seed", "2", "-n", "8", "--out", "ts_a.npy"]) == 0
     assert main(["export", "r", "--format", "onnx", "--out", "export_ts"]) == 0
     manifest = json.loads((conv_run / "export_ts" / "manifest.json").read_text())
     assert manifest["prior"]["sampler"] == "two_stage" and "sampler.onnx" in manifest["files"]
-    result = _runtime_cli("generate", "export_ts", "--seed", "2", "-n", "8",
-                          "--out", "ts_b.npy", cwd=conv_run)
+    result = _runtime_cli(
+        "generate", "export_ts", "--seed", "2", "-n", "8", "--out", "ts_b.npy", cwd=conv_run
+    )
     assert result.returncode == 0, result.stderr
     np.testing.assert_allclose(np.load("ts_a.npy"), np.load("ts_b.npy"), atol=1e-4)
 
     with pytest.warns(UserWarning, match="sampler.onnx is not in it"):
         export.export_layout("r", "triton", out="triton_ts")
-    copy = json.loads((conv_run / "triton_ts" / "conv_ae_decoder" /
-                       "kerasae_manifest.json").read_text())
+    copy = json.loads(
+        (conv_run / "triton_ts" / "conv_ae_decoder" / "kerasae_manifest.json").read_text()
+    )
     assert copy["prior"]["kind"] == "two_stage"
     layout = export.export_layout("r", "triton", out="triton_gmm", sampler="gmm")
-    copy = json.loads((conv_run / "triton_gmm" / "conv_ae_decoder" /
-                       "kerasae_manifest.json").read_text())
+    copy = json.loads(
+        (conv_run / "triton_gmm" / "conv_ae_decoder" / "kerasae_manifest.json").read_text()
+    )
     assert copy["prior"] == layout["prior"] and copy["prior"]["kind"] == "gmm"

@@ -6,6 +6,7 @@ Each distribution is a real `.dist-info` folder next to its package in a tempora
 PYTHONPATH, so `importlib.metadata` finds it as it finds a pip-installed plugin, and the CLI
 runs in a subprocess as a user runs it.
 """
+
 import importlib
 import json
 import os
@@ -18,29 +19,41 @@ import pytest
 from tests.helpers import run_cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KINDS = {"samplers": "kerasae.samplers", "datasets": "kerasae.datasets",
-         "exporters": "kerasae.exporters", "architectures": "kerasae.architectures"}
-DEMO = {"kerasae.samplers": {"diag": "kerasae_ext_demo.sampler:DiagonalGaussian"},
-        "kerasae.datasets": {"blobs": "kerasae_ext_demo.data:Blobs",
-                             "gauss": "kerasae_ext_demo.data:GaussianCloud"},
-        "kerasae.exporters": {"keras_file": "kerasae_ext_demo.export:KerasFile"},
-        "kerasae.architectures": {"resmlp": "kerasae_ext_demo.nets:ResidualMLP"}}
+KINDS = {
+    "samplers": "kerasae.samplers",
+    "datasets": "kerasae.datasets",
+    "exporters": "kerasae.exporters",
+    "architectures": "kerasae.architectures",
+}
+DEMO = {
+    "kerasae.samplers": {"diag": "kerasae_ext_demo.sampler:DiagonalGaussian"},
+    "kerasae.datasets": {
+        "blobs": "kerasae_ext_demo.data:Blobs",
+        "gauss": "kerasae_ext_demo.data:GaussianCloud",
+    },
+    "kerasae.exporters": {"keras_file": "kerasae_ext_demo.export:KerasFile"},
+    "kerasae.architectures": {"resmlp": "kerasae_ext_demo.nets:ResidualMLP"},
+}
 
 
 def _distribution(site, dist, groups):
     info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("".join(
-        f"[{group}]\n" + "".join(f"{n} = {t}\n" for n, t in points.items())
-        for group, points in groups.items()))
+    (info / "entry_points.txt").write_text(
+        "".join(
+            f"[{group}]\n" + "".join(f"{n} = {t}\n" for n, t in points.items())
+            for group, points in groups.items()
+        )
+    )
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
-    shutil.copytree(os.path.join(HERE, "plugin_ext", "kerasae_ext_demo"),
-                    site / "kerasae_ext_demo")
+    shutil.copytree(
+        os.path.join(HERE, "plugin_ext", "kerasae_ext_demo"), site / "kerasae_ext_demo"
+    )
     _distribution(site, "kerasae-ext-demo", DEMO)
     return site
 
@@ -74,10 +87,15 @@ def in_process(site):
         registry.restore(state)
 
 
-@pytest.mark.parametrize("kind, names", [("samplers", ("diag", "gmm")),
-                                          ("datasets", ("blobs", "gauss", "digits")),
-                                          ("exporters", ("keras_file", "onnx", "triton")),
-                                          ("architectures", ("resmlp", "mlp"))])
+@pytest.mark.parametrize(
+    "kind, names",
+    [
+        ("samplers", ("diag", "gmm")),
+        ("datasets", ("blobs", "gauss", "digits")),
+        ("exporters", ("keras_file", "onnx", "triton")),
+        ("architectures", ("resmlp", "mlp")),
+    ],
+)
 def test_list_shows_a_plugin_of_every_kind(site, kind, names):
     result = cli(site, "list", "--kind", kind)
     assert result.returncode == 0, result.stderr
@@ -92,8 +110,23 @@ def test_a_plugin_data_source_sampler_and_format_end_to_end(site, tmp_path):
     from kerasae_runtime import Decoder
 
     run = tmp_path / "run"
-    result = cli(site, "train", "--model", "ae", "--dataset", "blobs", "--epochs", "2",
-                 "--latent-dim", "2", "--param", "hidden_units=(16,)", "--out", run, "--quiet")
+    result = cli(
+        site,
+        "train",
+        "--model",
+        "ae",
+        "--dataset",
+        "blobs",
+        "--epochs",
+        "2",
+        "--latent-dim",
+        "2",
+        "--param",
+        "hidden_units=(16,)",
+        "--out",
+        run,
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads((run / "config.json").read_text())["n_train"] == 480
     result = cli(site, "fit-sampler", run, "--sampler", "diag")
@@ -102,25 +135,44 @@ def test_a_plugin_data_source_sampler_and_format_end_to_end(site, tmp_path):
     assert result.returncode == 0, result.stderr
     samples = np.load(tmp_path / "s.npy")
     assert samples.shape == (8, 8) and np.isfinite(samples).all()
-    result = cli(site, "export", run, "--format", "onnx,keras_file", "--parts",
-                 "encoder,decoder")
+    result = cli(site, "export", run, "--format", "onnx,keras_file", "--parts", "encoder,decoder")
     assert result.returncode == 0, result.stderr
     manifest = json.loads((run / "export" / "manifest.json").read_text())
-    assert manifest["parts"]["decoder"]["files"] == {"onnx": "decoder.onnx",
-                                                    "keras_file": "decoder.keras"}
+    assert manifest["parts"]["decoder"]["files"] == {
+        "onnx": "decoder.onnx",
+        "keras_file": "decoder.keras",
+    }
     assert "decoder.keras" in manifest["verification"] and manifest["prior"]["kind"] == "gmm"
     # the runtime draws the plugin sampler's codes as kerasae does, for the same seed
-    np.testing.assert_allclose(Decoder.load(run / "export").generate(8, seed=3), samples,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        Decoder.load(run / "export").generate(8, seed=3), samples, atol=1e-5
+    )
 
 
 @pytest.mark.slow
 def test_a_plugin_path_scheme_and_architecture_train_and_reopen(site, tmp_path):
     run = tmp_path / "run"
-    result = cli(site, "train", "--model", "vae", "--dataset", "gauss:6", "--epochs", "2",
-                 "--latent-dim", "2", "--param", "architecture=resmlp", "--param",
-                 "hidden_units=(16,16)", "--param", "likelihood=gaussian", "--out", run,
-                 "--quiet")
+    result = cli(
+        site,
+        "train",
+        "--model",
+        "vae",
+        "--dataset",
+        "gauss:6",
+        "--epochs",
+        "2",
+        "--latent-dim",
+        "2",
+        "--param",
+        "architecture=resmlp",
+        "--param",
+        "hidden_units=(16,16)",
+        "--param",
+        "likelihood=gaussian",
+        "--out",
+        run,
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     config = json.loads((run / "config.json").read_text())
     assert config["dataset"] == "gauss:6" and config["model_config"]["architecture"] == "resmlp"
@@ -154,7 +206,7 @@ def test_the_plugin_architecture_passes_its_conformance_check(in_process):
     assert report["loss_after"] < report["loss_before"]
 
 
-BROKEN = '''raise RuntimeError("boom at import")\n'''
+BROKEN = """raise RuntimeError("boom at import")\n"""
 
 
 @pytest.fixture(scope="module")
@@ -165,30 +217,57 @@ def broken_site(tmp_path_factory):
     (site / "kerasae_ext_broken").mkdir()
     (site / "kerasae_ext_broken" / "__init__.py").write_text("")
     (site / "kerasae_ext_broken" / "mod.py").write_text(BROKEN)
-    _distribution(site, "kerasae-ext-broken", {
-        group: {f"broken_{kind}": "kerasae_ext_broken.mod:Thing"}
-        for kind, group in KINDS.items()})
-    shutil.copytree(os.path.join(HERE, "plugin_ext", "kerasae_ext_demo"),
-                    site / "kerasae_ext_clash")
+    _distribution(
+        site,
+        "kerasae-ext-broken",
+        {
+            group: {f"broken_{kind}": "kerasae_ext_broken.mod:Thing"}
+            for kind, group in KINDS.items()
+        },
+    )
+    shutil.copytree(
+        os.path.join(HERE, "plugin_ext", "kerasae_ext_demo"), site / "kerasae_ext_clash"
+    )
     for path in (site / "kerasae_ext_clash").glob("*.py"):
         path.write_text(path.read_text().replace("kerasae_ext_demo", "kerasae_ext_clash"))
-    _distribution(site, "kerasae-ext-clash", {
-        group: {name: target.replace("kerasae_ext_demo", "kerasae_ext_clash")
-                for name, target in points.items()} for group, points in DEMO.items()})
+    _distribution(
+        site,
+        "kerasae-ext-clash",
+        {
+            group: {
+                name: target.replace("kerasae_ext_demo", "kerasae_ext_clash")
+                for name, target in points.items()
+            }
+            for group, points in DEMO.items()
+        },
+    )
     return site
 
 
-@pytest.mark.parametrize("kind, name", [("samplers", "diag"), ("datasets", "blobs"),
-                                         ("exporters", "keras_file"),
-                                         ("architectures", "resmlp")])
+@pytest.mark.parametrize(
+    "kind, name",
+    [
+        ("samplers", "diag"),
+        ("datasets", "blobs"),
+        ("exporters", "keras_file"),
+        ("architectures", "resmlp"),
+    ],
+)
 def test_broken_and_clashing_plugins_of_every_kind(site, broken_site, kind, name):
     result = cli(site, "list", "--kind", kind, extra=(broken_site,))
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
-    singular = {"samplers": "sampler", "datasets": "data source", "exporters": "exporter",
-                "architectures": "architecture"}[kind]
-    assert any(f"'kerasae-ext-broken' could not provide kerasae {singular} 'broken_{kind}'"
-               in w and "boom at import" in w for w in warnings), result.stderr
+    singular = {
+        "samplers": "sampler",
+        "datasets": "data source",
+        "exporters": "exporter",
+        "architectures": "architecture",
+    }[kind]
+    assert any(
+        f"'kerasae-ext-broken' could not provide kerasae {singular} 'broken_{kind}'" in w
+        and "boom at import" in w
+        for w in warnings
+    ), result.stderr
     assert any(f"name '{name}' is provided by distributions" in w for w in warnings)
     assert len(warnings) == len(set(warnings))  # each problem once
     listed = [line.split()[0] for line in result.stdout.splitlines()]
@@ -197,8 +276,19 @@ def test_broken_and_clashing_plugins_of_every_kind(site, broken_site, kind, name
 
 
 def test_a_clashing_sampler_name_is_refused_until_qualified(site, broken_site, tmp_path):
-    result = cli(site, "train", "--model", "ae", "--sampler", "diag", "--out", tmp_path / "r",
-                 extra=(broken_site,))
+    result = cli(
+        site,
+        "train",
+        "--model",
+        "ae",
+        "--sampler",
+        "diag",
+        "--out",
+        tmp_path / "r",
+        extra=(broken_site,),
+    )
     assert result.returncode == 2
-    assert "sampler name 'diag' is provided by several distributions; choose one: " \
-           "kerasae-ext-demo:diag or kerasae-ext-clash:diag" in result.stderr
+    assert (
+        "sampler name 'diag' is provided by several distributions; choose one: "
+        "kerasae-ext-demo:diag or kerasae-ext-clash:diag" in result.stderr
+    )

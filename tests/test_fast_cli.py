@@ -4,6 +4,7 @@
 registered model; what it cannot read is imported instead (the fallback), and a plugin
 whose entry point is broken is still named in one warning and left out of the listing.
 """
+
 import importlib
 import importlib.metadata
 import inspect
@@ -35,15 +36,19 @@ sys.exit(code or (3 if heavy else 0))
 """
 
 
-@pytest.mark.parametrize("argv, expect", [
-    (["list"], "vae "),
-    (["info", "vae"], "generative: yes"),
-    (["--help"], "usage: kerasae"),
-    (["--version"], "kerasae "),
-])
+@pytest.mark.parametrize(
+    "argv, expect",
+    [
+        (["list"], "vae "),
+        (["info", "vae"], "generative: yes"),
+        (["--help"], "usage: kerasae"),
+        (["--version"], "kerasae "),
+    ],
+)
 def test_commands_import_no_tensorflow(argv, expect):
-    proc = subprocess.run([sys.executable, "-c", NO_TF, *argv], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TF, *argv], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert expect in proc.stdout and "Traceback" not in proc.stderr
 
@@ -116,10 +121,16 @@ def plugins(monkeypatch, tmp_path):
             (tmp_path / f"{module}.py").write_text(source)
             written.append(module)
         importlib.invalidate_caches()  # the folder's listing may be cached from before
-        extra[:] = [types.SimpleNamespace(
-            name=name, value=value, group=registry.GROUP, dist=types.SimpleNamespace(name=dist),
-            load=importlib.metadata.EntryPoint(name, value, registry.GROUP).load)
-            for name, value, dist in entry_points]
+        extra[:] = [
+            types.SimpleNamespace(
+                name=name,
+                value=value,
+                group=registry.GROUP,
+                dist=types.SimpleNamespace(name=dist),
+                load=importlib.metadata.EntryPoint(name, value, registry.GROUP).load,
+            )
+            for name, value, dist in entry_points
+        ]
         registry._reset_for_tests()
 
     yield install
@@ -150,8 +161,10 @@ def test_inherited_members_aliases_and_constants(plugins):
 
 
 def test_unreadable_class_is_described_by_importing_it(plugins, capsys):
-    plugins({"kerasae_fast_dynamic": FAMILY},
-            [("dynamic", "kerasae_fast_dynamic:Dynamic", "dynamic-dist")])
+    plugins(
+        {"kerasae_fast_dynamic": FAMILY},
+        [("dynamic", "kerasae_fast_dynamic:Dynamic", "dynamic-dist")],
+    )
     with pytest.raises(introspect.StaticReadError):
         introspect.read("kerasae_fast_dynamic:Dynamic")
     assert main(["list", "dyn*"]) == 0
@@ -164,17 +177,23 @@ def test_unreadable_class_is_described_by_importing_it(plugins, capsys):
 
 
 def test_broken_entry_points_warn_once_and_are_left_out(plugins, capsys):
-    plugins({"kerasae_fast_broken": FAMILY},
-            [("ghost", "kerasae_fast_no_such_module:Ghost", "ghost-dist"),
-             ("absent", "kerasae_fast_broken:Absent", "absent-dist")])
+    plugins(
+        {"kerasae_fast_broken": FAMILY},
+        [
+            ("ghost", "kerasae_fast_no_such_module:Ghost", "ghost-dist"),
+            ("absent", "kerasae_fast_broken:Absent", "absent-dist"),
+        ],
+    )
     with pytest.raises(introspect.StaticReadError):
         introspect.read("kerasae_fast_no_such_module:Ghost")
     assert main(["list"]) == 0
     captured = capsys.readouterr()
     listed = {line.split()[0] for line in captured.out.splitlines()}
     assert {"ae", "vae"} <= listed and not {"ghost", "absent"} & listed
-    for dist, reason in [("ghost-dist", "ModuleNotFoundError: No module named"),
-                         ("absent-dist", "AttributeError")]:
+    for dist, reason in [
+        ("ghost-dist", "ModuleNotFoundError: No module named"),
+        ("absent-dist", "AttributeError"),
+    ]:
         lines = [line for line in captured.err.splitlines() if dist in line]
         assert len(lines) == 1, captured.err
         assert lines[0].startswith("kerasae: warning:") and reason in lines[0]

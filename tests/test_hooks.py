@@ -4,6 +4,7 @@ A model with both hooks (an initial code offset fitted to the first batch; a ste
 and an EMA of the batch's code means fed by `aux_names`) is trained in memory, reloaded,
 and crashed and resumed through `kerasae.runs.train`, as `kerasae train --resume` does.
 """
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -26,14 +27,18 @@ class HookedAE(AE):
     aux_names = ("code_mean",)
 
     def __init__(self, input_shape=(8, 8, 1), latent_dim=2, hidden_units=(8,), **kwargs):
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim,
-                         hidden_units=hidden_units, **kwargs)
-        self.offset = self.add_weight(shape=(latent_dim,), initializer="zeros",
-                                      trainable=False, name="offset")
-        self.ema = self.add_weight(shape=(latent_dim,), initializer="zeros", trainable=False,
-                                   name="ema")
-        self.steps_seen = self.add_weight(shape=(), dtype="int32", initializer="zeros",
-                                          trainable=False, name="steps_seen")
+        super().__init__(
+            input_shape=input_shape, latent_dim=latent_dim, hidden_units=hidden_units, **kwargs
+        )
+        self.offset = self.add_weight(
+            shape=(latent_dim,), initializer="zeros", trainable=False, name="offset"
+        )
+        self.ema = self.add_weight(
+            shape=(latent_dim,), initializer="zeros", trainable=False, name="ema"
+        )
+        self.steps_seen = self.add_weight(
+            shape=(), dtype="int32", initializer="zeros", trainable=False, name="steps_seen"
+        )
 
     def initialize(self, x_batch):
         CALLS.append((tf.executing_eagerly(), int(x_batch.shape[0])))

@@ -1,4 +1,5 @@
 """The DAE score estimate and Langevin sampling against closed forms (Alain and Bengio 2014)."""
+
 import numpy as np
 import pytest
 
@@ -12,11 +13,19 @@ CENTERS = np.array([[0.25, 0.25], [0.25, 0.75], [0.75, 0.25], [0.75, 0.75]])
 def fit_dae(x, sigma, epochs):
     import keras
 
-    model = kerasae.create_model("dae", input_shape=(2,), latent_dim=32,
-                                 hidden_units=(128, 128), noise="gaussian", noise_level=sigma)
+    model = kerasae.create_model(
+        "dae",
+        input_shape=(2,),
+        latent_dim=32,
+        hidden_units=(128, 128),
+        noise="gaussian",
+        noise_level=sigma,
+    )
     steps = epochs * int(np.ceil(len(x) / 128))
-    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps)),
-                  steps_per_execution=32)
+    model.compile(
+        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps)),
+        steps_per_execution=32,
+    )
     model.fit(x, epochs=epochs, batch_size=128, verbose=0)
     return model
 
@@ -58,16 +67,23 @@ def test_langevin_from_uniform_noise_moves_chains_to_the_data(mixture):
     nearest = np.argmin(((samples[:, None] - CENTERS[None]) ** 2).sum(-1), axis=1)
     assert np.bincount(nearest, minlength=4).min() > 150  # every mode is reached
     # the noise-level schedule also reaches the data, and clipping keeps chains in range
-    annealed, chain = langevin(model, 200, steps=30, x0=start[:200], seed=4, anneal=True,
-                               return_chain=True)
+    annealed, chain = langevin(
+        model, 200, steps=30, x0=start[:200], seed=4, anneal=True, return_chain=True
+    )
     assert chain.shape == (31, 200, 2) and chain.min() >= 0 and chain.max() <= 1
     assert mmd(standardized(annealed), standardized(reference)) * 3 < before
 
 
 def test_models_without_a_score_are_refused():
     ae = kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=2, hidden_units=(8,))
-    masked = kerasae.create_model("dae", input_shape=(8, 8, 1), latent_dim=2,
-                                  hidden_units=(8,), noise="masking", noise_level=0.2)
+    masked = kerasae.create_model(
+        "dae",
+        input_shape=(8, 8, 1),
+        latent_dim=2,
+        hidden_units=(8,),
+        noise="masking",
+        noise_level=0.2,
+    )
     for model in (ae, masked):
         with pytest.raises(NotGenerativeError, match="no score estimate"):
             langevin(model, 4, steps=2)

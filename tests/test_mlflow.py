@@ -1,5 +1,6 @@
 """MLflow tracking (kerasae.tracking): a real `mlflow server`, the local SQLite default, a
 plain `model.fit` with MLflowLogger, and the errors a user can meet (server down, no mlflow)."""
+
 import argparse
 import os
 import signal
@@ -49,10 +50,27 @@ def mlflow_server(tmp_path_factory):
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job workers
     with open(root / "server.log", "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
-             str(port), "--workers", "1", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
-             "--artifacts-destination", str(root / "artifacts")],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{root}/mlflow.db",
+                "--artifacts-destination",
+                str(root / "artifacts"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -63,8 +81,9 @@ def mlflow_server(tmp_path_factory):
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("mlflow server did not start:\n" +
-                            (root / "server.log").read_text()[-3000:])
+                pytest.fail(
+                    "mlflow server did not start:\n" + (root / "server.log").read_text()[-3000:]
+                )
             time.sleep(0.5)
         yield url
     finally:
@@ -88,10 +107,26 @@ def _only_run(client, experiment):
 
 @pytest.mark.slow  # a server start (~10-20 s) and a CLI training run
 def test_cli_train_logs_to_a_server(mlflow_server, tmp_path, monkeypatch):
-    proc = run_cli("train", "--model", "ae", "--dataset", "digits", "--epochs", "2",
-                   "--latent-dim", "4", "--out", tmp_path / "run", "--track", "mlflow",
-                   "--tracking-uri", mlflow_server, "--experiment", "kerasae-test",
-                   cwd=tmp_path)
+    proc = run_cli(
+        "train",
+        "--model",
+        "ae",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--latent-dim",
+        "4",
+        "--out",
+        tmp_path / "run",
+        "--track",
+        "mlflow",
+        "--tracking-uri",
+        mlflow_server,
+        "--experiment",
+        "kerasae-test",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "View run" not in proc.stdout and proc.stderr == ""  # MLflow's noise silenced
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -120,15 +155,28 @@ def test_logger_with_plain_fit(digits, tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
     x = digits[0][:128]
-    model = kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=2,
-                                 hidden_units=(16,))
+    model = kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=2, hidden_units=(16,))
     model.compile()
-    logger = MLflowLogger(uri, "plain-fit", run_name="fit",
-                                   params={"model": "ae", "params": {"hidden_units": [16]},
-                                           "note": "x" * 7000, "unset": None},
-                                   artifacts_dir=str(folder))
-    model.fit(x, epochs=2, batch_size=64, validation_data=(x[:64],), verbose=0,
-              callbacks=[keras.callbacks.CSVLogger(str(folder / "history.csv")), logger])
+    logger = MLflowLogger(
+        uri,
+        "plain-fit",
+        run_name="fit",
+        params={
+            "model": "ae",
+            "params": {"hidden_units": [16]},
+            "note": "x" * 7000,
+            "unset": None,
+        },
+        artifacts_dir=str(folder),
+    )
+    model.fit(
+        x,
+        epochs=2,
+        batch_size=64,
+        validation_data=(x[:64],),
+        verbose=0,
+        callbacks=[keras.callbacks.CSVLogger(str(folder / "history.csv")), logger],
+    )
     model.save(folder / "model.keras")
     logger.log_artifacts()
     client = mlflow.MlflowClient(uri)
@@ -156,8 +204,13 @@ def test_default_uri_is_a_local_sqlite_file(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     for key, value in QUIET.items():
         monkeypatch.setenv(key, value)
-    config = TrainConfig(model="ae", epochs=1, latent_dim=2, params={"hidden_units": [16]},
-                         out=str(tmp_path / "run"))
+    config = TrainConfig(
+        model="ae",
+        epochs=1,
+        latent_dim=2,
+        params={"hidden_units": [16]},
+        out=str(tmp_path / "run"),
+    )
     callbacks = tracking.tracking_callbacks(_args(track="mlflow"), config)
     train(config, callbacks=callbacks, verbose=0)
     tracking.finish(callbacks)
@@ -173,8 +226,21 @@ def test_unreachable_server_fails_before_training(tmp_path, capsys):
     from kerasae.cli import main
 
     start = time.monotonic()
-    code = main(["train", "--model", "ae", "--epochs", "1", "--out", str(tmp_path / "run"),
-                 "--track", "mlflow", "--tracking-uri", DEAD_URI])
+    code = main(
+        [
+            "train",
+            "--model",
+            "ae",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            "--track",
+            "mlflow",
+            "--tracking-uri",
+            DEAD_URI,
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 2
     lines = err.strip().splitlines()
@@ -185,8 +251,11 @@ def test_unreachable_server_fails_before_training(tmp_path, capsys):
 
 
 def test_logger_errors_are_one_line():
-    with pytest.raises(KerasaeError, match="cannot reach MLflow at http://127.0.0.1:1 "
-                                           r"\(Connection refused\)"):
+    with pytest.raises(
+        KerasaeError,
+        match="cannot reach MLflow at http://127.0.0.1:1 "
+        r"\(Connection refused\)",
+    ):
         MLflowLogger(DEAD_URI).connect()
     with pytest.raises(KerasaeError, match="--tracking-uri needs --track mlflow"):
         tracking.tracking_callbacks(_args(tracking_uri=DEAD_URI), {})
@@ -202,6 +271,7 @@ def test_without_mlflow_installed(monkeypatch):
 
 
 def test_flatten_params():
-    flat = flatten_params({"a": {"b": {"c": 1}}, "l": (1, 2), "s": "x", "n": None,
-                                    "bad key!": True})
+    flat = flatten_params(
+        {"a": {"b": {"c": 1}}, "l": (1, 2), "s": "x", "n": None, "bad key!": True}
+    )
     assert flat == {"a.b.c": "1", "l": "[1, 2]", "s": "x", "bad key_": "True"}

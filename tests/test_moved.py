@@ -1,6 +1,7 @@
 """The module paths of kerasae 0.2 keep working for one release, each with a warning
 (kerasae.moved): every name in the record of the move resolves to the object that now
 lives at its new path."""
+
 import importlib
 import warnings
 
@@ -18,21 +19,26 @@ def _pairs():
                 yield old, name, new
 
 
-@pytest.mark.parametrize("old, name, new", list(_pairs()),
-                         ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "old, name, new", list(_pairs()), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_an_old_path_resolves_with_a_deprecation_warning(old, name, new):
     target = importlib.import_module(new)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         module = importlib.import_module(old)
         if name is None:  # moved whole: any of its names
-            name = next(n for n in vars(target) if not n.startswith("_")
-                        and getattr(getattr(target, n), "__module__", None) == new)
+            name = next(
+                n
+                for n in vars(target)
+                if not n.startswith("_") and getattr(getattr(target, n), "__module__", None) == new
+            )
         value = getattr(module, name)
     assert value is getattr(target, name)
     if name not in dir(module):  # a package's public name needs no warning
-        assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message)
-                   for w in caught), [str(w.message) for w in caught]
+        assert any(
+            issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught
+        ), [str(w.message) for w in caught]
 
 
 def test_an_old_module_import_statement_works():

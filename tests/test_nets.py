@@ -1,4 +1,5 @@
 """Shared network builders: conv and MLP encoders/decoders round-trip any input shape."""
+
 import numpy as np
 import pytest
 
@@ -20,15 +21,19 @@ def test_encoder_decoder_shapes(shape, architecture):
     assert x_hat.min() >= 0 and x_hat.max() <= 1  # sigmoid output for [0, 1] data
     if architecture == "conv":
         assert any(type(layer).__name__ == "Conv2DTranspose" for layer in dec.layers)
-        assert all(layer.strides == (2, 2) for layer in enc.layers
-                   if type(layer).__name__ == "Conv2D")
+        assert all(
+            layer.strides == (2, 2) for layer in enc.layers if type(layer).__name__ == "Conv2D"
+        )
 
 
 def test_multi_head_encoder_names_its_outputs():
-    enc = nets.build_encoder((8, 8, 1), 2, "mlp", output_names=("z_mean", "z_log_var"),
-                             hidden_units=(8,))
-    assert [t.name.split("/")[0] for t in enc.outputs] == ["z_mean", "z_log_var"] or \
-        enc.output_names == ["z_mean", "z_log_var"]
+    enc = nets.build_encoder(
+        (8, 8, 1), 2, "mlp", output_names=("z_mean", "z_log_var"), hidden_units=(8,)
+    )
+    assert [t.name.split("/")[0] for t in enc.outputs] == [
+        "z_mean",
+        "z_log_var",
+    ] or enc.output_names == ["z_mean", "z_log_var"]
 
 
 def test_conv_on_tabular_data_is_refused():
@@ -60,22 +65,28 @@ def test_spatial_code_is_a_grid_of_local_codes(shape):
 
 def test_bad_spatial_codes_are_refused():
     with pytest.raises(KerasaeError, match="multiple of 49"):
-        nets.check_architecture("conv", (28, 28, 1), code="spatial", latent_dim=50,
-                                filters=(8, 16))
+        nets.check_architecture(
+            "conv", (28, 28, 1), code="spatial", latent_dim=50, filters=(8, 16)
+        )
     with pytest.raises(KerasaeError, match="architecture='conv'"):
-        nets.check_architecture("mlp", (28, 28, 1), code="spatial", latent_dim=49,
-                                filters=(8, 16))
+        nets.check_architecture("mlp", (28, 28, 1), code="spatial", latent_dim=49, filters=(8, 16))
     with pytest.raises(KerasaeError, match="code must be one of dense, spatial"):
         nets.check_architecture("conv", (28, 28, 1), code="grid", latent_dim=49)
 
 
 # ------------------------------------------------------------------ depth from the image size
-@pytest.mark.parametrize("shape, expected, expected_wide", [
-    ((8, 8, 1), (32, 64), (64, 128)), ((28, 28, 1), (32, 64), (64, 128)),
-    ((12, 12), (32, 64), (64, 128)), ((32, 32, 3), (32, 64, 128), (64, 128, 256)),
-    ((64, 40, 3), (32, 64, 128), (64, 128, 256)),
-    ((64, 64, 3), (32, 64, 128, 256), (32, 64, 128, 256)),
-    ((128, 128, 3), (16, 32, 64, 128, 256), (16, 32, 64, 128, 256))])
+@pytest.mark.parametrize(
+    "shape, expected, expected_wide",
+    [
+        ((8, 8, 1), (32, 64), (64, 128)),
+        ((28, 28, 1), (32, 64), (64, 128)),
+        ((12, 12), (32, 64), (64, 128)),
+        ((32, 32, 3), (32, 64, 128), (64, 128, 256)),
+        ((64, 40, 3), (32, 64, 128), (64, 128, 256)),
+        ((64, 64, 3), (32, 64, 128, 256), (32, 64, 128, 256)),
+        ((128, 128, 3), (16, 32, 64, 128, 256), (16, 32, 64, 128, 256)),
+    ],
+)
 def test_default_depth_follows_the_image_size(shape, expected, expected_wide):
     assert nets.default_filters(shape) == expected  # vae's base width, 32
     assert nets.default_filters(shape, base=64) == expected_wide  # conv_ae's
@@ -94,9 +105,13 @@ def test_explicit_filters_win_and_bad_ones_are_refused():
 
 
 #: (family, conv kwargs, the fixed default filters every release before deeper nets had)
-FAMILIES = [("conv_ae", {}, (64, 128)), ("vae", {"architecture": "conv"}, (32, 64)),
-            ("wae", {}, (64, 128)), ("aae", {}, (64, 128)),
-            ("dae", {"architecture": "conv"}, (64, 128))]
+FAMILIES = [
+    ("conv_ae", {}, (64, 128)),
+    ("vae", {"architecture": "conv"}, (32, 64)),
+    ("wae", {}, (64, 128)),
+    ("aae", {}, (64, 128)),
+    ("dae", {"architecture": "conv"}, (64, 128)),
+]
 
 
 @pytest.mark.parametrize("name, kwargs, old", FAMILIES)
@@ -109,9 +124,12 @@ def test_28x28_defaults_are_unchanged(name, kwargs, old):
     assert model.count_params() == explicit.count_params()
 
 
-@pytest.mark.parametrize("name, kwargs, old", [  # 3-16 s each: all but conv_ae in CI
-    f if f[0] == "conv_ae" else pytest.param(*f, marks=pytest.mark.slow)
-    for f in FAMILIES])
+@pytest.mark.parametrize(
+    "name, kwargs, old",
+    [  # 3-16 s each: all but conv_ae in CI
+        f if f[0] == "conv_ae" else pytest.param(*f, marks=pytest.mark.slow) for f in FAMILIES
+    ],
+)
 def test_64x64_defaults_build_train_and_reload(name, kwargs, old):
     import kerasae
 
@@ -128,7 +146,8 @@ def test_64x64_defaults_build_train_and_reload(name, kwargs, old):
     # the size-based default would now pick others (an old config's explicit filters)
     clone = type(model).from_config(config)
     clone.set_weights(model.get_weights())
-    np.testing.assert_allclose(np.asarray(clone.encode(x[:2])), np.asarray(model.encode(x[:2])),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(clone.encode(x[:2])), np.asarray(model.encode(x[:2])), atol=1e-5
+    )
     old_config = {**config, "filters": list(old)}
     assert type(model).from_config(old_config).get_config()["filters"] == tuple(old)

@@ -2,6 +2,7 @@
 built from an encoder and a decoder. Shapes are checked up front with one-line errors; the
 model trains, saves to and loads from model.keras with safe_mode on, exports with parity,
 and resumes from its run folder (config.json keeps the networks, serialized)."""
+
 import json
 import shutil
 
@@ -30,14 +31,22 @@ def decoder(final="sigmoid"):
     return keras.Model(z, layers.Activation(final)(h) if final else h)
 
 
-@pytest.mark.parametrize("name, heads", [("ae", 1), ("dae", 1), ("rae", 1), ("aae", 1),
-                                         ("vae", 2), ("iwae", 2), ("vamp", 2)])
+@pytest.mark.parametrize(
+    "name, heads",
+    [("ae", 1), ("dae", 1), ("rae", 1), ("aae", 1), ("vae", 2), ("iwae", 2), ("vamp", 2)],
+)
 def test_a_family_trains_on_the_users_networks(name, heads, digits):
     x = digits[0][:256]
     enc, dec = encoder(heads), decoder()
-    model = kerasae.create_model(name, input_shape=SHAPE, latent_dim=LATENT, encoder=enc,
-                                 decoder=dec, **({"disc_units": (8,)} if name == "aae" else {}),
-                                 **({"num_pseudo_inputs": 8} if name == "vamp" else {}))
+    model = kerasae.create_model(
+        name,
+        input_shape=SHAPE,
+        latent_dim=LATENT,
+        encoder=enc,
+        decoder=dec,
+        **({"disc_units": (8,)} if name == "aae" else {}),
+        **({"num_pseudo_inputs": 8} if name == "vamp" else {}),
+    )
     assert model.encoder is enc and model.decoder is dec
     model.compile()
     before = model.evaluate(x, verbose=0, return_dict=True)["loss"]
@@ -49,8 +58,9 @@ def test_saved_and_loaded_with_safe_mode_and_exported_with_parity(digits, tmp_pa
     from kerasae.export import export_model
 
     x = digits[0][:64]
-    model = kerasae.create_model("vae", input_shape=SHAPE, latent_dim=LATENT,
-                                 encoder=encoder(2), decoder=decoder())
+    model = kerasae.create_model(
+        "vae", input_shape=SHAPE, latent_dim=LATENT, encoder=encoder(2), decoder=decoder()
+    )
     model.compile()
     model.fit(x, epochs=1, verbose=0)
     assert model.get_config()["encoder"]["class_name"] == "Functional"  # in its config
@@ -63,14 +73,24 @@ def test_saved_and_loaded_with_safe_mode_and_exported_with_parity(digits, tmp_pa
     assert max(c["max_abs_diff"] for c in manifest["verification"].values()) < 1e-4
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"encoder": encoder(latent=5)}, r"the encoder must return one code of shape \(batch, 3\)"),
-    ({"decoder": keras.Sequential([keras.Input((3,)), layers.Dense(10)])},
-     r"the decoder must return one tensor of shape \(batch, 8, 8, 1\)"),
-    ({"encoder": "not a network"}, "encoder must be a keras.Model"),
-    ({"encoder": keras.Sequential([keras.Input((5,)), layers.Dense(3)])},
-     r"the encoder cannot take inputs of shape \(8, 8, 1\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"encoder": encoder(latent=5)},
+            r"the encoder must return one code of shape \(batch, 3\)",
+        ),
+        (
+            {"decoder": keras.Sequential([keras.Input((3,)), layers.Dense(10)])},
+            r"the decoder must return one tensor of shape \(batch, 8, 8, 1\)",
+        ),
+        ({"encoder": "not a network"}, "encoder must be a keras.Model"),
+        (
+            {"encoder": keras.Sequential([keras.Input((5,)), layers.Dense(3)])},
+            r"the encoder cannot take inputs of shape \(8, 8, 1\)",
+        ),
+    ],
+)
 def test_a_network_of_the_wrong_shape_is_refused_in_one_line(kwargs, message):
     with pytest.raises(KerasaeError, match=message) as caught:
         kerasae.create_model("ae", input_shape=SHAPE, latent_dim=LATENT, **kwargs)
@@ -81,15 +101,24 @@ def test_what_a_probabilistic_or_sparse_family_needs_is_named():
     with pytest.raises(KerasaeError, match=r"2 outputs \(mean and log-variance\)"):
         kerasae.create_model("vae", input_shape=SHAPE, latent_dim=LATENT, encoder=encoder(1))
     with pytest.raises(KerasaeError, match=r"end in keras.layers.Activation\('sigmoid'\)"):
-        kerasae.create_model("vae", input_shape=SHAPE, latent_dim=LATENT, encoder=encoder(2),
-                             decoder=decoder(final=None))
-    gaussian = kerasae.create_model("vae", input_shape=SHAPE, latent_dim=LATENT,
-                                    encoder=encoder(2), decoder=decoder(final=None),
-                                    likelihood="gaussian")
+        kerasae.create_model(
+            "vae",
+            input_shape=SHAPE,
+            latent_dim=LATENT,
+            encoder=encoder(2),
+            decoder=decoder(final=None),
+        )
+    gaussian = kerasae.create_model(
+        "vae",
+        input_shape=SHAPE,
+        latent_dim=LATENT,
+        encoder=encoder(2),
+        decoder=decoder(final=None),
+        likelihood="gaussian",
+    )
     assert gaussian.decoder_logits is None
     with pytest.raises(KerasaeError, match="sparse_ae's encoder must end in a sigmoid"):
-        kerasae.create_model("sparse_ae", input_shape=SHAPE, latent_dim=LATENT,
-                             encoder=encoder(1))
+        kerasae.create_model("sparse_ae", input_shape=SHAPE, latent_dim=LATENT, encoder=encoder(1))
 
 
 def test_a_family_that_builds_its_own_networks_refuses_them():
@@ -102,9 +131,22 @@ def test_networks_from_keras_files_train_from_the_cli_and_resume(tmp_path):
     encoder().save(tmp_path / "enc.keras")
     decoder().save(tmp_path / "dec.keras")
     run = tmp_path / "run"
-    args = ("train", "--model", "ae", "--dataset", "digits", "--latent-dim", str(LATENT),
-            "--param", f"encoder={tmp_path / 'enc.keras'}", "--param",
-            f"decoder={tmp_path / 'dec.keras'}", "--out", run, "--quiet")
+    args = (
+        "train",
+        "--model",
+        "ae",
+        "--dataset",
+        "digits",
+        "--latent-dim",
+        str(LATENT),
+        "--param",
+        f"encoder={tmp_path / 'enc.keras'}",
+        "--param",
+        f"decoder={tmp_path / 'dec.keras'}",
+        "--out",
+        run,
+        "--quiet",
+    )
     result = run_cli(*args, "--epochs", "1")
     assert result.returncode == 0, result.stderr
     config = json.loads((run / "config.json").read_text())

@@ -1,5 +1,6 @@
 """`pca` on a stream larger than it may hold: incremental PCA in bounded memory, which
 spans the same subspace as the exact SVD."""
+
 import numpy as np
 import pytest
 
@@ -24,8 +25,11 @@ def test_a_large_stream_is_fitted_incrementally_to_the_exact_subspace(monkeypatc
     monkeypatch.setattr(pca_module, "CHUNK_ROWS", 600)
     seen = []
     real = pca_module.IncrementalPCA.partial_fit
-    monkeypatch.setattr(pca_module.IncrementalPCA, "partial_fit",
-                        lambda self, rows, *a, **k: seen.append(len(rows)) or real(self, rows))
+    monkeypatch.setattr(
+        pca_module.IncrementalPCA,
+        "partial_fit",
+        lambda self, rows, *a, **k: seen.append(len(rows)) or real(self, rows),
+    )
     streamed = kerasae.create_model("pca", input_shape=(64,), latent_dim=4)
     history = streamed.fit(make_tf_dataset(x, 100, shuffle=False), verbose=0)
     assert len(seen) >= 3 and max(seen) <= 700  # chunks, never the whole stream at once

@@ -1,4 +1,5 @@
-"""The ConvTranspose + Conv rewrite (kerasae.exporters.phase_conv) is exact and targeted."""
+"""The ConvTranspose + Conv rewrite (kerasae.export.phase_conv) is exact and targeted."""
+
 import numpy as np
 import pytest
 
@@ -6,40 +7,81 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from kerasae.export import phase_conv
+from kerasae.export import phase_conv  # noqa: E402
 
 
-def graph(kernel, stride, pads, conv_kernel=3, conv_pads=(1, 1, 1, 1), activation="Relu",
-          bias=True, c_in=5, c_mid=6, c_out=2, seed=0, tail=True):
+def graph(
+    kernel,
+    stride,
+    pads,
+    conv_kernel=3,
+    conv_pads=(1, 1, 1, 1),
+    activation="Relu",
+    bias=True,
+    c_in=5,
+    c_mid=6,
+    c_out=2,
+    seed=0,
+    tail=True,
+):
     """x (N, c_in, 5, 4) -> ConvTranspose -> [activation] -> [Conv] -> y."""
     rng = np.random.default_rng(seed)
-    inits = [numpy_helper.from_array(
-        rng.standard_normal((c_in, c_mid, kernel, kernel)).astype("float32"), "Wt")]
+    inits = [
+        numpy_helper.from_array(
+            rng.standard_normal((c_in, c_mid, kernel, kernel)).astype("float32"), "Wt"
+        )
+    ]
     ins = ["x", "Wt"]
     if bias:
         inits.append(numpy_helper.from_array(rng.standard_normal(c_mid).astype("float32"), "Bt"))
         ins.append("Bt")
-    nodes = [helper.make_node("ConvTranspose", ins, ["t"], name="deconv",
-                              kernel_shape=[kernel, kernel], strides=[stride, stride],
-                              pads=list(pads))]
+    nodes = [
+        helper.make_node(
+            "ConvTranspose",
+            ins,
+            ["t"],
+            name="deconv",
+            kernel_shape=[kernel, kernel],
+            strides=[stride, stride],
+            pads=list(pads),
+        )
+    ]
     last = "t"
     if activation:
         extra = {"alpha": 0.2} if activation == "LeakyRelu" else {}
         nodes.append(helper.make_node(activation, ["t"], ["a"], name="act", **extra))
         last = "a"
     if tail:
-        inits.append(numpy_helper.from_array(rng.standard_normal(
-            (c_out, c_mid, conv_kernel, conv_kernel)).astype("float32"), "Wc"))
+        inits.append(
+            numpy_helper.from_array(
+                rng.standard_normal((c_out, c_mid, conv_kernel, conv_kernel)).astype("float32"),
+                "Wc",
+            )
+        )
         inits.append(numpy_helper.from_array(rng.standard_normal(c_out).astype("float32"), "Bc"))
-        nodes.append(helper.make_node("Conv", [last, "Wc", "Bc"], ["y"], name="conv",
-                                      kernel_shape=[conv_kernel, conv_kernel],
-                                      pads=list(conv_pads)))
+        nodes.append(
+            helper.make_node(
+                "Conv",
+                [last, "Wc", "Bc"],
+                ["y"],
+                name="conv",
+                kernel_shape=[conv_kernel, conv_kernel],
+                pads=list(conv_pads),
+            )
+        )
     else:
         nodes.append(helper.make_node("Identity", [last], ["y"]))
-    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, ["n", c_in, 5, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT,
-                                       ["n", c_out if tail else c_mid, "h", "w"])], inits)
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", c_in, 5, 4])],
+        [
+            helper.make_tensor_value_info(
+                "y", TensorProto.FLOAT, ["n", c_out if tail else c_mid, "h", "w"]
+            )
+        ],
+        inits,
+    )
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -92,6 +134,7 @@ def test_old_opsets_are_left_alone():  # DepthToSpace's mode arrived in opset 11
 
 def test_a_shared_activation_output_is_not_fused():
     model = graph(3, 2, (0, 0, 1, 1))
-    model.graph.output.append(helper.make_tensor_value_info("a", TensorProto.FLOAT,
-                                                            ["n", 6, "h", "w"]))
+    model.graph.output.append(
+        helper.make_tensor_value_info("a", TensorProto.FLOAT, ["n", 6, "h", "w"])
+    )
     assert phase_conv.rewrite(model) == 0  # "a" is needed whole, as a graph output

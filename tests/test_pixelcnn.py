@@ -2,6 +2,7 @@
 grid that learns (its loss falls, it beats the codes' own frequencies), draws the spec's
 numbers (same seed, same codes; codebook rows), survives save/load, refuses a model with no
 codebook, and its sampler.onnx driven by the spec's loop in onnxruntime gives the same z."""
+
 import json
 import os
 
@@ -83,13 +84,15 @@ def test_the_network_is_causal(fitted):
         i, j = divmod(p, w)
         later = base.copy().reshape(8, -1)
         later[:, p:] = rng.integers(0, 16, later[:, p:].shape)
-        np.testing.assert_allclose(sampler.network(later.reshape(base.shape)).numpy()
-                                   [:, i, j], logits[:, i, j], atol=1e-5)
+        np.testing.assert_allclose(
+            sampler.network(later.reshape(base.shape)).numpy()[:, i, j], logits[:, i, j], atol=1e-5
+        )
         if p:
             earlier = base.copy().reshape(8, -1)
             earlier[:, :p] = (earlier[:, :p] + 1) % 16
             changed_by_past |= not np.allclose(
-                sampler.network(earlier.reshape(base.shape)).numpy()[:, i, j], logits[:, i, j])
+                sampler.network(earlier.reshape(base.shape)).numpy()[:, i, j], logits[:, i, j]
+            )
     assert changed_by_past
 
 
@@ -103,8 +106,9 @@ def test_draws_are_seeded_codebook_rows_the_decoder_takes(fitted):
     # U is drawn up front, row by row: more draws (in two chunks) begin with the same ones
     np.testing.assert_array_equal(sampler.sample_latent(1100, seed=3)[:40], z)
     # the spec's loop on the Keras network gives the same indices, and z is their codes
-    indices = spec_draw(lambda idx: sampler.network(idx.astype("int32")).numpy(), 40,
-                        sampler.grid, 16, seed=3)
+    indices = spec_draw(
+        lambda idx: sampler.network(idx.astype("int32")).numpy(), 40, sampler.grid, 16, seed=3
+    )
     np.testing.assert_array_equal(z, model.codes_of(indices))
     assert sampler.generate(model, 5, seed=1).shape == (5, 8, 8, 1)
     with pytest.raises(KerasaeError, match="positive integer"):
@@ -123,8 +127,9 @@ def test_save_load_round_trip_without_pickles(fitted, tmp_path):
         np.testing.assert_array_equal(f["codebook"], sampler.codebook)
     loaded = LatentSampler.load(folder)
     assert isinstance(loaded, PixelCNNSampler) and loaded.history == sampler.history
-    np.testing.assert_array_equal(loaded.sample_latent(30, seed=7),
-                                  sampler.sample_latent(30, seed=7))
+    np.testing.assert_array_equal(
+        loaded.sample_latent(30, seed=7), sampler.sample_latent(30, seed=7)
+    )
 
 
 def test_refuses_models_without_a_codebook_and_bad_options():
@@ -159,8 +164,9 @@ def test_onnx_driven_by_the_spec_loop_gives_the_same_z(fitted, tmp_path):
     z = sess.run(["z"], {"indices": indices})[0]
     assert z.shape == (n, spec["dim"]) and z.dtype == np.float32
     np.testing.assert_allclose(z, sampler.sample_latent(n, seed=seed), atol=1e-5)
-    np.testing.assert_allclose(logits_of(indices), sampler.network(
-        indices.astype("int32")).numpy(), atol=1e-4)
+    np.testing.assert_allclose(
+        logits_of(indices), sampler.network(indices.astype("int32")).numpy(), atol=1e-4
+    )
     # the same weights give the same bytes (the manifest lists the file's sha256)
     again = tmp_path / "again"
     sampler.export_spec(str(again))
@@ -174,16 +180,22 @@ def test_a_7x7_grid_fits_and_exports(digits, tmp_path):
 
     x = np.kron(digits[0][:600], np.ones((1, 3, 3, 1), "float32"))
     x = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)))
-    model = train_vq_vae(x, input_shape=(28, 28, 1), latent_dim=49 * 4, filters=(8, 16),
-                         num_embeddings=16)
+    model = train_vq_vae(
+        x, input_shape=(28, 28, 1), latent_dim=49 * 4, filters=(8, 16), num_embeddings=16
+    )
     sampler = create_sampler("pixelcnn", filters=32, blocks=2, epochs=6).fit(model, x, seed=1)
     assert sampler.grid == (7, 7) and sampler.history[-1] < 0.8 * sampler.history[0]
     assert sampler.network.get_layer("mask_a").kernel.shape[:2] == (7, 7)
     spec = sampler.export_spec(str(tmp_path))
-    sess = ort.InferenceSession(str(tmp_path / "sampler.onnx"),
-                                providers=["CPUExecutionProvider"])
-    indices = spec_draw(lambda idx: sess.run(["logits"], {"indices": idx})[0], 64,
-                        tuple(spec["grid"]), spec["num_embeddings"], seed=2)
-    np.testing.assert_allclose(sess.run(["z"], {"indices": indices})[0],
-                               sampler.sample_latent(64, seed=2), atol=1e-5)
+    sess = ort.InferenceSession(str(tmp_path / "sampler.onnx"), providers=["CPUExecutionProvider"])
+    indices = spec_draw(
+        lambda idx: sess.run(["logits"], {"indices": idx})[0],
+        64,
+        tuple(spec["grid"]),
+        spec["num_embeddings"],
+        seed=2,
+    )
+    np.testing.assert_allclose(
+        sess.run(["z"], {"indices": indices})[0], sampler.sample_latent(64, seed=2), atol=1e-5
+    )
     assert model.decode(sampler.sample_latent(4, seed=0)).shape == (4, 28, 28, 1)

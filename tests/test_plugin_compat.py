@@ -4,6 +4,7 @@ Each distribution is a real `.dist-info` folder (with its entry points) next to 
 package in a temporary folder on PYTHONPATH, so `importlib.metadata` finds it exactly as
 it finds a pip-installed plugin, and the CLI runs in a subprocess as a user runs it.
 """
+
 import csv
 import json
 import os
@@ -17,7 +18,7 @@ from tests.helpers import run_cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-CLASH_MODULE = '''"""A plugin that also calls its model `ae` (its own variant, with a tanh code)."""
+CLASH_MODULE = '''"""A plugin that also calls its model `ae` (its own variant, a tanh code)."""
 import keras
 
 from kerasae import nets, register_model
@@ -62,18 +63,22 @@ def _env(site):
 
 def _python(site, code):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **_env(site)}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.slow
 def test_an_api1_plugin_passes_the_stricter_checks_unchanged(site):
-    proc = _python(site, "import warnings\n"
-                         "from kerasae.testing import check_model\n"
-                         "with warnings.catch_warnings(record=True) as caught:\n"
-                         "    warnings.simplefilter('always')\n"
-                         "    print(check_model('v1_demo', input_shape=(8, 8, 1), export=False))\n"
-                         "print([str(w.message) for w in caught if 'API' in str(w.message)])")
+    proc = _python(
+        site,
+        "import warnings\n"
+        "from kerasae.testing import check_model\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    print(check_model('v1_demo', input_shape=(8, 8, 1), export=False))\n"
+        "print([str(w.message) for w in caught if 'API' in str(w.message)])",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report, api_warnings = proc.stdout.strip().splitlines()[-2:]
     assert "'model': 'v1_demo'" in report
@@ -83,8 +88,20 @@ def test_an_api1_plugin_passes_the_stricter_checks_unchanged(site):
 @pytest.mark.slow
 def test_an_api1_plugin_trains_from_the_cli(site, tmp_path):
     run = tmp_path / "run"
-    proc = run_cli("train", "--model", "v1_demo", "--dataset", "digits", "--epochs", "2",
-                   "--latent-dim", "4", "--out", run, env=_env(site))
+    proc = run_cli(
+        "train",
+        "--model",
+        "v1_demo",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--latent-dim",
+        "4",
+        "--out",
+        run,
+        env=_env(site),
+    )
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert {"reconstruction", "code_norm", "val_code_norm"} <= set(rows[0])
@@ -105,8 +122,20 @@ def test_a_name_clash_lists_both_with_one_warning(site):
 @pytest.mark.slow
 def test_the_qualified_name_trains_exports_and_is_recorded(site, tmp_path):
     run = tmp_path / "run"
-    proc = run_cli("train", "--model", "kerasae-clash:ae", "--dataset", "digits", "--epochs",
-                   "1", "--latent-dim", "4", "--out", run, env=_env(site))
+    proc = run_cli(
+        "train",
+        "--model",
+        "kerasae-clash:ae",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1",
+        "--latent-dim",
+        "4",
+        "--out",
+        run,
+        env=_env(site),
+    )
     assert proc.returncode == 0, proc.stderr
     config = json.load(open(run / "config.json"))
     assert config["model"] == "kerasae-clash:ae"
@@ -116,6 +145,9 @@ def test_the_qualified_name_trains_exports_and_is_recorded(site, tmp_path):
     assert manifest["model"]["name"] == "kerasae-clash:ae"
     assert manifest["model"]["class"].endswith("TanhAE")
     # the bare name still means the built-in
-    proc = _python(site, "import kerasae; m = kerasae.create_model('ae', input_shape=(8, 8, 1));"
-                         "print(type(m).__module__)")
+    proc = _python(
+        site,
+        "import kerasae; m = kerasae.create_model('ae', input_shape=(8, 8, 1));"
+        "print(type(m).__module__)",
+    )
     assert proc.stdout.strip() == "kerasae.models.ae", proc.stderr

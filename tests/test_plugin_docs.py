@@ -3,6 +3,7 @@
 The guide's python blocks that register a model are executed as they stand (a reader
 copies them), then put through the same conformance checks as every built-in.
 """
+
 import os
 import re
 
@@ -11,8 +12,9 @@ import pytest
 from kerasae import testing
 from kerasae.models import registry
 
-DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
-                   "plugins.md")
+DOC = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "plugins.md"
+)
 
 
 def _model_blocks():

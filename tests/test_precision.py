@@ -1,4 +1,5 @@
 """Mixed precision and the fast path: layers compute in half precision, losses stay float32."""
+
 import keras
 import numpy as np
 import pytest
@@ -13,8 +14,9 @@ from tests.helpers import registry_params
 
 def _fit(name, x, policy, epochs=3):
     with precision_policy(policy):
-        model = kerasae.create_model(name, input_shape=x.shape[1:],
-                                     **get_model_class(name).tiny_config)
+        model = kerasae.create_model(
+            name, input_shape=x.shape[1:], **get_model_class(name).tiny_config
+        )
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
         history = model.fit(make_tf_dataset(x, 64), epochs=epochs, verbose=0).history
     return model, history
@@ -27,7 +29,7 @@ def test_mixed_bfloat16_trains_with_float32_losses(name, digits):
     x = digits[0][:256]
     model, history = _fit(name, x, "mixed_bfloat16")
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
-    dense = next(l for l in model.encoder.layers if isinstance(l, keras.layers.Dense))
+    dense = next(layer for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense))
     assert dense.compute_dtype == "bfloat16" and dense.variable_dtype == "float32"
     assert model.decoder.output.dtype == "float32"
     losses = model.compute_losses(x[:32], training=False)
@@ -46,9 +48,18 @@ def test_precision_through_train_and_saved_run(tmp_path):
     from kerasae.runs.folder import load_run
     from kerasae.runs.training import train
 
-    out, model, history = train(TrainConfig(model="ae", epochs=1, batch_size=256, latent_dim=2,
-                                            params={"hidden_units": (16,)}, out=str(tmp_path / "r"),
-                                            precision="mixed_bfloat16"), verbose=0)
+    out, model, history = train(
+        TrainConfig(
+            model="ae",
+            epochs=1,
+            batch_size=256,
+            latent_dim=2,
+            params={"hidden_units": (16,)},
+            out=str(tmp_path / "r"),
+            precision="mixed_bfloat16",
+        ),
+        verbose=0,
+    )
     config, loaded = load_run(out)
     assert config["precision"] == "mixed_bfloat16" and config["status"] == "finished"
     assert keras.config.dtype_policy().name == "float32"

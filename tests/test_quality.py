@@ -1,5 +1,6 @@
 """FID-C and precision/recall (kerasae.quality): real data scores well, noise badly, the
 numbers repeat for a seed, the classifier is cached per dataset, `evaluate --generation`."""
+
 import json
 import os
 
@@ -97,8 +98,9 @@ def test_classifier_is_cached_per_dataset(cache, digits_data, digits_classifier,
     stamp = os.stat(weights).st_mtime_ns
     trained = []
     real_train = classifier.train_classifier
-    monkeypatch.setattr(classifier, "train_classifier",
-                        lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    monkeypatch.setattr(
+        classifier, "train_classifier", lambda *a, **k: trained.append(1) or real_train(*a, **k)
+    )
     again = classifier.classifier_for(load_dataset("digits"))
     assert trained == [] and os.stat(weights).st_mtime_ns == stamp
     x = digits_data.x_test[:50]
@@ -106,14 +108,19 @@ def test_classifier_is_cached_per_dataset(cache, digits_data, digits_classifier,
     # other data (here the same pixels as vectors, labels of two classes) gets its own
     # classifier: an MLP, in its own folder
     keep = digits_data.y_train < 2
-    vectors = Dataset("digits vectors", digits_data.x_train[keep].reshape(-1, 64),
-                      digits_data.x_test.reshape(-1, 64)[:40], digits_data.y_train[keep],
-                      np.minimum(digits_data.y_test[:40], 1))
+    vectors = Dataset(
+        "digits vectors",
+        digits_data.x_train[keep].reshape(-1, 64),
+        digits_data.x_test.reshape(-1, 64)[:40],
+        digits_data.y_train[keep],
+        np.minimum(digits_data.y_test[:40], 1),
+    )
     other = classifier.classifier_for(vectors)
     assert trained == [1] and other.info["kind"] == "mlp" and other.folder != folder
     assert os.path.basename(other.folder).startswith("digits_vectors-64-")
-    assert sorted(os.listdir(os.path.join(str(cache), "classifiers"))) == \
-        sorted([os.path.basename(folder), os.path.basename(other.folder)])
+    assert sorted(os.listdir(os.path.join(str(cache), "classifiers"))) == sorted(
+        [os.path.basename(folder), os.path.basename(other.folder)]
+    )
 
 
 def test_cache_folder_and_unlabelled_data(monkeypatch, tmp_path, digits_data):
@@ -139,8 +146,18 @@ def test_evaluate_generation_cli(cache, tmp_path, capsys):
     from kerasae.runs.training import train
 
     run = tmp_path / "conv_ae"
-    train(TrainConfig(model="conv_ae", dataset="digits", epochs=2, latent_dim=4, out=str(run),
-                      sampler="gmm", params={"filters": (8, 16)}), verbose=0)
+    train(
+        TrainConfig(
+            model="conv_ae",
+            dataset="digits",
+            epochs=2,
+            latent_dim=4,
+            out=str(run),
+            sampler="gmm",
+            params={"filters": (8, 16)},
+        ),
+        verbose=0,
+    )
     capsys.readouterr()
     assert main(["evaluate", str(run), "--generation", "--samples", "300", "--json"]) == 0
     g = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["generation"]

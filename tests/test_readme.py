@@ -5,6 +5,7 @@ command in one must parse with the real argument parser (flags, choices, types).
 quick start and the blocks marked `<!-- readme-test: run -->` are then run for real, in
 order, in a fresh folder whose `.venv` is this test's environment (slow).
 """
+
 import glob
 import os
 import re
@@ -15,9 +16,13 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOCS = ["README.md", *sorted(glob.glob("docs/*.md", root_dir=ROOT)),
-        *sorted(glob.glob("examples/*.md", root_dir=ROOT)), "export/README.md",
-        *sorted(glob.glob("plugins/*/README.md", root_dir=ROOT))]
+DOCS = [
+    "README.md",
+    *sorted(glob.glob("docs/*.md", root_dir=ROOT)),
+    *sorted(glob.glob("examples/*.md", root_dir=ROOT)),
+    "export/README.md",
+    *sorted(glob.glob("plugins/*/README.md", root_dir=ROOT)),
+]
 BLOCK = re.compile(r"(<!-- readme-test: run -->\n)?```bash\n(.*?)```", re.S)
 SETUP = re.compile(r"^python3 -m venv \.venv && \.venv/bin/pip install [^&]+&& ")
 
@@ -102,8 +107,14 @@ def test_quick_start_twice_then_the_marked_blocks_run(tmp_path):
     env.pop("VIRTUAL_ENV", None)
 
     def bash(script):
-        return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=900)
+        return subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", script],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
 
     main_command = SETUP.sub("", quick.strip())
     for attempt in ("first run", "second run: reuses runs/demo"):
@@ -114,7 +125,14 @@ def test_quick_start_twice_then_the_marked_blocks_run(tmp_path):
     script = "".join(f"echo '### README block {i}'\n{text}" for i, text in enumerate(runnable))
     result = bash(script)
     assert result.returncode == 0, f"{result.stdout[-1500:]}\n{result.stderr[-2000:]}"
-    for made in ("grid.png", "cmp/comparison.md", "runs/vae/export/manifest.json",
-                 "deploy/vae/decoder.fp16.onnx", "runs/ae/top5/scores.csv",
-                 "runs/vae/report.html", "vae-report.html", "mlruns.db"):
+    for made in (
+        "grid.png",
+        "cmp/comparison.md",
+        "runs/vae/export/manifest.json",
+        "deploy/vae/decoder.fp16.onnx",
+        "runs/ae/top5/scores.csv",
+        "runs/vae/report.html",
+        "vae-report.html",
+        "mlruns.db",
+    ):
         assert (tmp_path / made).exists(), made

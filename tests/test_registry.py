@@ -1,9 +1,11 @@
 """The entry-point registry: laziness, fault-tolerant plugin discovery, duplicates, opt-out.
 
-Fake entry points stand in for installed distributions (`kerasae.models.registry.MODELS._entry_points`
+Fake entry points stand in for installed distributions
+(`kerasae.models.registry.MODELS._entry_points`
 is monkeypatched); the CLI tests put a real `.dist-info` folder on PYTHONPATH so
 `importlib.metadata` finds a genuinely broken distribution, as a user would have it.
 """
+
 import importlib.metadata
 import subprocess
 import sys
@@ -65,6 +67,7 @@ def _boom():
 def _ae_class():
     """A plugin's own class (a fresh subclass: binding it must not touch the built-in AE)."""
     from kerasae.models.ae import AE
+
     return type("PluginAE", (AE,), {"__module__": "plugin_pkg.models"})
 
 
@@ -72,12 +75,15 @@ def test_broken_plugins_warn_once_naming_the_distribution(fake_plugins):
     fake_plugins(
         FakeEntryPoint("ghost", "kerasae_test_no_such_module:Ghost", "ghost-dist"),
         FakeEntryPoint("bomb", "bomb_pkg:Bomb", "bomb-dist", loader=_boom),
-        FakeEntryPoint("notmodel", "pkg:thing", "junk-dist", loader=lambda: dict))
+        FakeEntryPoint("notmodel", "pkg:thing", "junk-dist", loader=lambda: dict),
+    )
     # Listing imports nothing, so the broken names are listed; the rest is untouched.
     assert set(BUILTINS) | {"ghost", "bomb", "notmodel"} <= set(kerasae.list_models())
-    cases = {"ghost": ("ghost-dist", "ModuleNotFoundError"),
-             "bomb": ("bomb-dist", "RuntimeError: boom at import"),
-             "notmodel": ("junk-dist", "not a subclass of kerasae.models.base.Autoencoder")}
+    cases = {
+        "ghost": ("ghost-dist", "ModuleNotFoundError"),
+        "bomb": ("bomb-dist", "RuntimeError: boom at import"),
+        "notmodel": ("junk-dist", "not a subclass of kerasae.models.base.Autoencoder"),
+    }
     for name, (dist, reason) in cases.items():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -105,30 +111,39 @@ def test_listing_does_not_load_plugins(fake_plugins):
 
 
 def test_list_models_imports_neither_models_nor_tensorflow():
-    code = ("import sys, kerasae; names = kerasae.list_models(); "
-            "assert {'ae', 'conv_ae', 'pca'} <= set(names), names; "
-            "light = ('kerasae.models', 'kerasae.models.registry', 'kerasae.models.saving'); "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras') "
-            "or (m.startswith('kerasae.models') and m not in light)]; assert not bad, bad")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys, kerasae; names = kerasae.list_models(); "
+        "assert {'ae', 'conv_ae', 'pca'} <= set(names), names; "
+        "light = ('kerasae.models', 'kerasae.models.registry', 'kerasae.models.saving'); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras') "
+        "or (m.startswith('kerasae.models') and m not in light)]; assert not bad, bad"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
 
 
 def test_a_clash_with_a_builtin_keeps_both_reachable(fake_plugins, tmp_path):
-    with pytest.warns(RuntimeWarning, match="'ae' is provided by distributions 'kerasae' and "
-                      "'copycat'; 'ae' is kerasae's, use copycat:ae for the other"):
-        fake_plugins(FakeEntryPoint("ae", "plugin_pkg.models:PluginAE", "copycat",
-                                    loader=_ae_class))
+    with pytest.warns(
+        RuntimeWarning,
+        match="'ae' is provided by distributions 'kerasae' and "
+        "'copycat'; 'ae' is kerasae's, use copycat:ae for the other",
+    ):
+        fake_plugins(
+            FakeEntryPoint("ae", "plugin_pkg.models:PluginAE", "copycat", loader=_ae_class)
+        )
         names = kerasae.list_models()
     assert names.count("ae") == 1 and "copycat:ae" in names
     assert registry.get_entry("ae").dist == "kerasae"
     assert registry.get_model_class("ae").__module__ == "kerasae.models.ae"
-    plugin = kerasae.create_model("copycat:ae", input_shape=(8, 8, 1), latent_dim=2,
-                                  hidden_units=(8,))
+    plugin = kerasae.create_model(
+        "copycat:ae", input_shape=(8, 8, 1), latent_dim=2, hidden_units=(8,)
+    )
     assert type(plugin).__name__ == "PluginAE" and plugin.registered_name == "copycat:ae"
-    assert kerasae.create_model("Copycat:ae", input_shape=(8, 8, 1)).registered_name == \
-        "copycat:ae"  # distribution names compare normalised
+    assert (
+        kerasae.create_model("Copycat:ae", input_shape=(8, 8, 1)).registered_name == "copycat:ae"
+    )  # distribution names compare normalised
     plugin.save(tmp_path / "p.keras")  # the saved file names the qualified model
     assert type(kerasae.load_model(str(tmp_path / "p.keras"))).__name__ == "PluginAE"
     builtin = kerasae.create_model("kerasae:ae", input_shape=(8, 8, 1))
@@ -136,14 +151,21 @@ def test_a_clash_with_a_builtin_keeps_both_reachable(fake_plugins, tmp_path):
 
 
 def test_a_clash_between_plugins_refuses_the_bare_name(fake_plugins):
-    with pytest.warns(RuntimeWarning, match="'twin' is provided by distributions 'first' and "
-                      "'second'; 'twin' alone is refused, use first:twin, second:twin"):
-        fake_plugins(FakeEntryPoint("twin", "a:A", "first", loader=_ae_class),
-                     FakeEntryPoint("twin", "b:B", "second", loader=_boom))
+    with pytest.warns(
+        RuntimeWarning,
+        match="'twin' is provided by distributions 'first' and "
+        "'second'; 'twin' alone is refused, use first:twin, second:twin",
+    ):
+        fake_plugins(
+            FakeEntryPoint("twin", "a:A", "first", loader=_ae_class),
+            FakeEntryPoint("twin", "b:B", "second", loader=_boom),
+        )
         names = kerasae.list_models("*twin")
     assert names == ["first:twin", "second:twin"]
-    with pytest.raises(KerasaeError, match="'twin' is provided by several distributions; "
-                       "choose one: first:twin or second:twin"):
+    with pytest.raises(
+        KerasaeError,
+        match="'twin' is provided by several distributions; choose one: first:twin or second:twin",
+    ):
         kerasae.create_model("twin")
     assert registry.get_model_class("first:twin").registered_name == "first:twin"
     with pytest.raises(KerasaeError, match="second.*failed to load"):
@@ -153,17 +175,24 @@ def test_a_clash_between_plugins_refuses_the_bare_name(fake_plugins):
 def test_the_entry_point_name_wins_over_the_class_name(fake_plugins):
     def misnamed():
         from kerasae.models.ae import AE
-        return kerasae.register_model("old_name")(
-            type("Misnamed", (AE,), {"__module__": "misnamed_pkg"}))
 
-    fake_plugins(FakeEntryPoint("new_name", "misnamed_pkg:Misnamed", "misnamed-dist",
-                                loader=misnamed))
-    with pytest.warns(RuntimeWarning, match="'misnamed-dist' lists kerasae model 'new_name' "
-                      "as entry point, but its class Misnamed registers itself as 'old_name'"):
+        return kerasae.register_model("old_name")(
+            type("Misnamed", (AE,), {"__module__": "misnamed_pkg"})
+        )
+
+    fake_plugins(
+        FakeEntryPoint("new_name", "misnamed_pkg:Misnamed", "misnamed-dist", loader=misnamed)
+    )
+    with pytest.warns(
+        RuntimeWarning,
+        match="'misnamed-dist' lists kerasae model 'new_name' "
+        "as entry point, but its class Misnamed registers itself as 'old_name'",
+    ):
         cls = registry.get_model_class("new_name")
     assert cls.registered_name == "new_name"
     assert "old_name" not in kerasae.list_models()
     import keras
+
     assert keras.saving.get_registered_name(cls) == "kerasae>new_name"
 
 
@@ -171,8 +200,7 @@ def test_a_plugin_cannot_list_a_builtin_class_under_another_name(fake_plugins):
     from kerasae.models.ae import AE
 
     registry.get_model_class("ae")
-    fake_plugins(FakeEntryPoint("thief", "kerasae.models.ae:AE", "thief-dist",
-                                loader=lambda: AE))
+    fake_plugins(FakeEntryPoint("thief", "kerasae.models.ae:AE", "thief-dist", loader=lambda: AE))
     registry.get_model_class("ae")
     with pytest.warns(RuntimeWarning, match="thief-dist.*already registered as 'ae'"):
         with pytest.raises(KerasaeError, match="thief"):
@@ -180,17 +208,22 @@ def test_a_plugin_cannot_list_a_builtin_class_under_another_name(fake_plugins):
     assert AE.registered_name == "ae"
 
 
-@pytest.mark.parametrize("value, hidden", [
-    ("1", {"p1", "p2", "p3"}),
-    ("true", {"p1", "p2", "p3"}),
-    ("Plugin_One", {"p1"}),               # distribution names compare normalised (PEP 503)
-    ("plugin-two, p3", {"p2", "p3"}),     # a list of distributions and/or model names
-    ("0", set()),
-])
+@pytest.mark.parametrize(
+    "value, hidden",
+    [
+        ("1", {"p1", "p2", "p3"}),
+        ("true", {"p1", "p2", "p3"}),
+        ("Plugin_One", {"p1"}),  # distribution names compare normalised (PEP 503)
+        ("plugin-two, p3", {"p2", "p3"}),  # a list of distributions and/or model names
+        ("0", set()),
+    ],
+)
 def test_disable_plugins(fake_plugins, monkeypatch, value, hidden):
-    fake_plugins(FakeEntryPoint("p1", "x:X", "plugin-one", loader=_ae_class),
-                 FakeEntryPoint("p2", "x:X", "plugin.two", loader=_ae_class),
-                 FakeEntryPoint("p3", "x:X", "plugin-three", loader=_ae_class))
+    fake_plugins(
+        FakeEntryPoint("p1", "x:X", "plugin-one", loader=_ae_class),
+        FakeEntryPoint("p2", "x:X", "plugin.two", loader=_ae_class),
+        FakeEntryPoint("p3", "x:X", "plugin-three", loader=_ae_class),
+    )
     monkeypatch.setenv("KERASAE_DISABLE_PLUGINS", value)
     names = set(kerasae.list_models())
     assert set(BUILTINS) <= names  # built-ins are never disabled
@@ -200,6 +233,7 @@ def test_disable_plugins(fake_plugins, monkeypatch, value, hidden):
 def test_api_version_mismatch_is_a_warning(fake_plugins):
     def future():
         from kerasae.models.ae import AE
+
         return type("FutureAE", (AE,), {"kerasae_api_version": 99})
 
     fake_plugins(FakeEntryPoint("future", "f:F", "future-dist", loader=future))
@@ -234,9 +268,11 @@ def broken_distribution(tmp_path):
     info = tmp_path / "kerasae_broken_plugin-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: kerasae-broken-plugin\nVersion: 0.1\n")
+        "Metadata-Version: 2.1\nName: kerasae-broken-plugin\nVersion: 0.1\n"
+    )
     (info / "entry_points.txt").write_text(
-        "[kerasae.models]\nghost = kerasae_broken_plugin_missing.models:Ghost\n")
+        "[kerasae.models]\nghost = kerasae_broken_plugin_missing.models:Ghost\n"
+    )
     return {"PYTHONPATH": str(tmp_path)}
 
 
@@ -254,9 +290,22 @@ def test_cli_list_survives_a_broken_distribution(broken_distribution):
 @pytest.mark.slow
 def test_cli_builtin_training_survives_a_broken_distribution(broken_distribution, tmp_path):
     out = tmp_path / "run"
-    proc = run_cli("train", "--model", "ae", "--dataset", "digits", "--epochs", "1",
-                   "--latent-dim", "2", "--param", "hidden_units=(16,)", "--out", out,
-                   env=broken_distribution)
+    proc = run_cli(
+        "train",
+        "--model",
+        "ae",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1",
+        "--latent-dim",
+        "2",
+        "--param",
+        "hidden_units=(16,)",
+        "--out",
+        out,
+        env=broken_distribution,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (out / "model.keras").is_file()
     assert "kerasae-broken-plugin" not in proc.stderr  # training ae never touches it

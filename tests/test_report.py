@@ -9,6 +9,7 @@ CSP violations). `--enable-logging=stderr` would miss the last kind, which is th
 broken data URI or an external reference causes. A control page with known errors first
 proves that the check sees them.
 """
+
 import base64
 import io
 import json
@@ -37,8 +38,17 @@ def run_dir(tmp_path_factory):
     from kerasae.runs.training import train
 
     out = str(tmp_path_factory.mktemp("report") / "vae-run")
-    train(TrainConfig(model="vae", dataset="digits", epochs=2, latent_dim=2, out=out,
-                      params={"hidden_units": [32]}), verbose=0)  # about 5 s
+    train(
+        TrainConfig(
+            model="vae",
+            dataset="digits",
+            epochs=2,
+            latent_dim=2,
+            out=out,
+            params={"hidden_units": [32]},
+        ),
+        verbose=0,
+    )  # about 5 s
     # a real `kerasae export` manifest and files (of a tiny vae), where export writes them
     shutil.copytree(FIXTURE_EXPORT, os.path.join(out, "export"))
     return out
@@ -68,13 +78,18 @@ def test_report_holds_every_section_inline(run_dir, report):
     uris = re.findall(r'src="(data:[^"]*)"', page)
     assert len(uris) == page.count(PNG_URI) == 7
     for uri in uris:
-        Image.open(io.BytesIO(base64.b64decode(uri[len(PNG_URI):]))).verify()
-    for caption in ("loss: loss and val_loss", "kl: kl and val_kl",
-                    "samples/reconstructions_epoch002.png", "samples/samples_epoch002.png",
-                    "samples/traversal_epoch002.png"):
+        Image.open(io.BytesIO(base64.b64decode(uri[len(PNG_URI) :]))).verify()
+    for caption in (
+        "loss: loss and val_loss",
+        "kl: kl and val_kl",
+        "samples/reconstructions_epoch002.png",
+        "samples/samples_epoch002.png",
+        "samples/traversal_epoch002.png",
+    ):
         assert caption in page
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)|url\(|@import|<script""",
-                         page, re.I)
+    assert not re.search(
+        r"""(src|href)\s*=\s*["']?(https?:|//)|url\(|@import|<script""", page, re.I
+    )
     metrics = evaluate(run_dir)  # deterministic: the posterior mean is decoded
     assert f"{metrics['test_mse']:.6g}" in page and f"{metrics['psnr']:.2f}" in page
     with open(os.path.join(run_dir, "threshold.json")) as f:
@@ -98,9 +113,22 @@ sys.exit(code or (3 if heavy else 0))
 
 def test_no_evaluate_imports_no_tensorflow(run_dir, tmp_path):
     out = tmp_path / "page.html"
-    proc = subprocess.run([sys.executable, "-c", NO_TF, "report", run_dir, "--no-evaluate",
-                           "--quiet", "--out", str(out)], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_TF,
+            "report",
+            run_dir,
+            "--no-evaluate",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
     page = out.read_text()
@@ -108,8 +136,11 @@ def test_no_evaluate_imports_no_tensorflow(run_dir, tmp_path):
 
 
 def test_unavailable_data_leaves_the_metrics_out(run_dir, tmp_path, capsys):
-    run = shutil.copytree(run_dir, tmp_path / "moved", ignore=shutil.ignore_patterns(
-        "report.html", "tensorboard", "checkpoints", "export"))
+    run = shutil.copytree(
+        run_dir,
+        tmp_path / "moved",
+        ignore=shutil.ignore_patterns("report.html", "tensorboard", "checkpoints", "export"),
+    )
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "dataset": str(tmp_path / "gone.npy")}))
     assert main(["report", str(run), "--quiet"]) == 0
@@ -134,8 +165,10 @@ def _fake_run(folder, config):
 
 def test_text_from_the_run_is_escaped(tmp_path, capsys):
     evil = '<script>alert("x")</script>'
-    run = _fake_run(tmp_path / "run<i>", {"model": evil, "dataset": "a&b",
-                                          "model_config": {evil: evil, "units": [1, 2]}})
+    run = _fake_run(
+        tmp_path / "run<i>",
+        {"model": evil, "dataset": "a&b", "model_config": {evil: evil, "units": [1, 2]}},
+    )
     assert main(["report", str(run), "--no-evaluate"]) == 0
     page = (run / "report.html").read_text()
     assert "<script" not in page and "<b>" not in page and "<i>" not in page
@@ -148,21 +181,31 @@ def test_text_from_the_run_is_escaped(tmp_path, capsys):
 
 
 def test_latest_grid_of_each_kind(tmp_path):
-    for name in ("samples_epoch9.png", "samples_epoch10.png", "traversal_epoch003.png",
-                 "reconstructions_epoch002.png", "reconstructions.png", "notes.txt"):
+    for name in (
+        "samples_epoch9.png",
+        "samples_epoch10.png",
+        "traversal_epoch003.png",
+        "reconstructions_epoch002.png",
+        "reconstructions.png",
+        "notes.txt",
+    ):
         (tmp_path / name).write_bytes(b"")
     assert {k: os.path.basename(p) for k, p in latest_grids(str(tmp_path)).items()} == {
-        "samples": "samples_epoch10.png", "traversal": "traversal_epoch003.png",
+        "samples": "samples_epoch10.png",
+        "traversal": "traversal_epoch003.png",
         # `kerasae sample` writes its unnumbered grid after training: the newest
-        "reconstructions": "reconstructions.png"}
+        "reconstructions": "reconstructions.png",
+    }
 
 
 def test_bad_run_folder_is_one_line_exit_2(tmp_path):
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     (unfinished / "config.json").write_text("{}")
-    for folder, message in [(tmp_path, "is not a kerasae run folder (no config.json)"),
-                            (unfinished, "holds no trained model yet")]:
+    for folder, message in [
+        (tmp_path, "is not a kerasae run folder (no config.json)"),
+        (unfinished, "holds no trained model yet"),
+    ]:
         proc = run_cli("report", folder)  # no --no-evaluate: checked before TensorFlow
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
@@ -180,16 +223,26 @@ def chromium():
         if path:
             return path
     if os.environ.get("CI"):
-        pytest.fail("CI is set but no chromium binary is on PATH (.ci/run installs the "
-                    "Debian package chromium)")
-    pytest.skip("no chromium binary on PATH (apt-get install chromium); the page was "
-                "checked as text only")
+        pytest.fail(
+            "CI is set but no chromium binary is on PATH (.ci/run installs the "
+            "Debian package chromium)"
+        )
+    pytest.skip(
+        "no chromium binary on PATH (apt-get install chromium); the page was checked as text only"
+    )
 
 
 def _flags(profile):
     # --no-sandbox: Chromium refuses to run as root otherwise (containers, CI)
-    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--no-first-run", "--no-default-browser-check", f"--user-data-dir={profile}"]
+    return [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--no-default-browser-check",
+        f"--user-data-dir={profile}",
+    ]
 
 
 # Chromium wants the protocol on fds 3 and 4 exactly; our pipe ends may be anywhere, even
@@ -215,9 +268,21 @@ class DevTools:
         cmd_r, self._cmd_w = os.pipe()
         self._ev_r, ev_w = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", TRAMPOLINE, str(cmd_r), str(ev_w), chromium,
-             *_flags(profile), "--remote-debugging-pipe", "about:blank"],
-            pass_fds=(cmd_r, ev_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-c",
+                TRAMPOLINE,
+                str(cmd_r),
+                str(ev_w),
+                chromium,
+                *_flags(profile),
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            pass_fds=(cmd_r, ev_w),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(cmd_r)
         os.close(ev_w)
         self.deadline = time.monotonic() + timeout
@@ -254,8 +319,9 @@ class DevTools:
 
     def open_page(self):
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.send("Target.attachToTarget", targetId=target,
-                                 flatten=True)["sessionId"]
+        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)[
+            "sessionId"
+        ]
         for domain in ("Page", "Runtime", "Log"):
             self.send(f"{domain}.enable")
 
@@ -269,9 +335,14 @@ class DevTools:
         while time.monotonic() < end:
             self._read(end - time.monotonic())
         errors = [_console_error(m) for m in self.events if m.get("method") in CONSOLE_ERRORS]
-        state = self.send("Runtime.evaluate", returnByValue=True, expression=(
-            "({title: document.title, images: document.images.length, broken: "
-            "[...document.images].filter(i => !i.complete || !i.naturalWidth).length})"))
+        state = self.send(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=(
+                "({title: document.title, images: document.images.length, broken: "
+                "[...document.images].filter(i => !i.complete || !i.naturalWidth).length})"
+            ),
+        )
         return [e for e in errors if e], state["result"]["value"]
 
     def close(self):
@@ -327,9 +398,18 @@ def test_page_in_chromium(chromium, report, tmp_path):
     assert state == {"title": "kerasae report: vae-run", "images": 7, "broken": 0}
 
     shot = tmp_path / "shot.png"
-    subprocess.run([chromium, *_flags(tmp_path / "profile-shot"), f"--screenshot={shot}",
-                    "--window-size=1200,2000", url], capture_output=True, timeout=120,
-                   check=True)
+    subprocess.run(
+        [
+            chromium,
+            *_flags(tmp_path / "profile-shot"),
+            f"--screenshot={shot}",
+            "--window-size=1200,2000",
+            url,
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     image = Image.open(shot).convert("RGB")
     assert image.size == (1200, 2000)
     colors = image.getcolors(maxcolors=1 << 16) or []
@@ -337,7 +417,12 @@ def test_page_in_chromium(chromium, report, tmp_path):
     white = next((n for n, c in colors if c == (255, 255, 255)), 0)
     assert white < 0.98 * image.size[0] * image.size[1], "the screenshot is blank"
 
-    dom = subprocess.run([chromium, *_flags(tmp_path / "profile-dom"), "--dump-dom", url],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    dom = subprocess.run(
+        [chromium, *_flags(tmp_path / "profile-dom"), "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert "<title>kerasae report: vae-run</title>" in dom
     assert dom.count(PNG_URI) == 7 and '<section id="export">' in dom

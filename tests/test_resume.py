@@ -4,6 +4,7 @@ In-process tests crash a run with an exception from a callback (the run folder t
 looks exactly as after a kill between two epochs); `test_sigkill_*` kills a real
 training process with SIGKILL at random moments and resumes it each time.
 """
+
 import csv
 import os
 import random
@@ -38,8 +39,10 @@ class TwoOptimizerAE(Autoencoder):
 
     def __init__(self, input_shape=(8, 8, 1), latent_dim=2, **kwargs):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, **kwargs)
-        self.set_networks(build_encoder(self.data_shape, self.latent_dim, hidden_units=(8,)),
-                           build_decoder(self.latent_dim, self.data_shape, hidden_units=(8,)))
+        self.set_networks(
+            build_encoder(self.data_shape, self.latent_dim, hidden_units=(8,)),
+            build_decoder(self.latent_dim, self.data_shape, hidden_units=(8,)),
+        )
 
     def compile(self, optimizer=None, **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
@@ -101,8 +104,9 @@ class OptimizerSteps(keras.callbacks.Callback):
         self.at_start, self.after = None, {}
 
     def steps(self):
-        opts = [self.model.optimizer] + [getattr(self.model, name, None)
-                                         for name in ("disc_optimizer", "decoder_optimizer")]
+        opts = [self.model.optimizer] + [
+            getattr(self.model, name, None) for name in ("disc_optimizer", "decoder_optimizer")
+        ]
         return [int(opt.iterations.numpy()) for opt in opts if opt is not None]
 
     def on_train_begin(self, logs=None):
@@ -130,19 +134,26 @@ def _params(model):
 
 def config(run, model="ae", epochs=4, **kw):
     params = _params(model)
-    return TrainConfig(model=model, epochs=epochs, batch_size=BATCH, latent_dim=2,
-                       params=dict(params), out=str(run), **kw)
+    return TrainConfig(
+        model=model,
+        epochs=epochs,
+        batch_size=BATCH,
+        latent_dim=2,
+        params=dict(params),
+        out=str(run),
+        **kw,
+    )
 
 
 # aae: the real two-optimizer layout (autoencoder + discriminator, kerasae.models.adversarial)
-@pytest.mark.parametrize("model", registry_params(["ae", "_two_optimizer_test_ae", "aae"],
-                                                  fast=("ae",)))
+@pytest.mark.parametrize(
+    "model", registry_params(["ae", "_two_optimizer_test_ae", "aae"], fast=("ae",))
+)
 def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model, two_optimizer_ae):
     run = tmp_path / "run"
     counter, crashed_steps = EpochCounter(), OptimizerSteps()
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(config(run, model), callbacks=[counter, crashed_steps, Crash(at_epoch=2)],
-              verbose=0)
+        train(config(run, model), callbacks=[counter, crashed_steps, Crash(at_epoch=2)], verbose=0)
     assert not is_finished(run) and history_epochs(run) == [1, 2]
     before = checkpoints.history_dict(checkpoints.read_state(run / "checkpoints")["history"])
 
@@ -155,9 +166,9 @@ def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model, two_o
             seen["w"] = [w.copy() for w in self.model.get_weights()]
 
     counter, resumed_steps = EpochCounter(), OptimizerSteps()  # fresh, as in a new process
-    _, model_obj, history = train(resume_config(str(run)),
-                                  callbacks=[counter, Peek(), resumed_steps],
-                                  verbose=0, resume=True)
+    _, model_obj, history = train(
+        resume_config(str(run)), callbacks=[counter, Peek(), resumed_steps], verbose=0, resume=True
+    )
     # every optimizer (Adam moments and step counter) resumed where epoch 2 left it
     assert len(resumed_steps.at_start) == (1 if model == "ae" else 2)
     assert resumed_steps.at_start == crashed_steps.after[1] and min(crashed_steps.after[1]) > 0
@@ -188,8 +199,11 @@ def test_cosine_schedule_decays_to_zero_across_a_resume(tmp_path):
     run = tmp_path / "run"
     rates = LearningRates()
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(config(run, lr_schedule="cosine", learning_rate=2e-3),
-              callbacks=[rates, Crash(at_epoch=2)], verbose=0)
+        train(
+            config(run, lr_schedule="cosine", learning_rate=2e-3),
+            callbacks=[rates, Crash(at_epoch=2)],
+            verbose=0,
+        )
     resumed = LearningRates()
     train(resume_config(str(run)), callbacks=[resumed], verbose=0, resume=True)
     assert read_json(run / CONFIG)["lr_schedule"] == "cosine"
@@ -206,8 +220,17 @@ def test_nan_guard_keeps_last_checkpoint_and_resume_recovers(tmp_path, capsys):
     with pytest.raises(RuntimeError):
         train(config(run, epochs=3), callbacks=[Crash(at_epoch=2)], verbose=0)
     # a fresh start in the same folder would throw the two epochs away: refused
-    fresh = ["train", "--model", "ae", "--latent-dim", "2", "--param", "hidden_units=(8,)",
-             "--out", run]
+    fresh = [
+        "train",
+        "--model",
+        "ae",
+        "--latent-dim",
+        "2",
+        "--param",
+        "hidden_units=(8,)",
+        "--out",
+        run,
+    ]
     assert cli.main(fresh) == 2 and "--resume" in capsys.readouterr().err
 
     argv = ["train", "--out", run, "--resume", "--epochs", "4", "--learning-rate", "1e30"]
@@ -234,8 +257,13 @@ def _state_epoch(run):
 
 def _start(*args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen([sys.executable, "-m", "kerasae", "train", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kerasae", "train", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _kill_when(proc, ready, delay, timeout=240):
@@ -259,8 +287,20 @@ def test_sigkill_at_random_moments_then_resume_to_the_full_count(tmp_path):
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)
     run, epochs = str(tmp_path / "run"), 40
-    proc = _start("--model", "ae", "--latent-dim", "2", "--param", "hidden_units=(8,)",
-                  "--batch-size", "128", "--epochs", str(epochs), "--out", run)
+    proc = _start(
+        "--model",
+        "ae",
+        "--latent-dim",
+        "2",
+        "--param",
+        "hidden_units=(8,)",
+        "--batch-size",
+        "128",
+        "--epochs",
+        str(epochs),
+        "--out",
+        run,
+    )
     # the acceptance case: killed right after its third epoch
     assert _kill_when(proc, lambda: _state_epoch(run) >= 3, 0.0), proc.stderr.read()
     kills = 1
@@ -273,12 +313,18 @@ def test_sigkill_at_random_moments_then_resume_to_the_full_count(tmp_path):
         assert history_epochs(run) in (list(range(1, reached + 1)), list(range(1, reached)))
         proc = _start("--resume", "--out", run)
         # a random moment within the next epoch or two: mid-step, mid-checkpoint, mid-CSV
-        if not _kill_when(proc, lambda: _state_epoch(run) > reached, rng.uniform(0, 0.4)):
+        if not _kill_when(
+            proc, lambda reached=reached: _state_epoch(run) > reached, rng.uniform(0, 0.4)
+        ):
             break
         kills += 1
     assert kills == 6, f"run finished after only {kills} kills (seed {seed})"
-    done = subprocess.run([sys.executable, "-m", "kerasae", "train", "--resume", "--out", run],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "kerasae", "train", "--resume", "--out", run],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert is_finished(run), f"seed {seed}"
     assert history_epochs(run) == list(range(1, epochs + 1)), f"seed {seed}"

@@ -1,4 +1,5 @@
 """Latent samplers (kerasae.samplers): fitted moments, seeds, storage, runs and the CLI."""
+
 import json
 import os
 import shutil
@@ -20,8 +21,7 @@ def tiny_ae(digits):
 
     keras.utils.set_random_seed(0)
     x = digits[0]
-    model = kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=4,
-                                 hidden_units=(32,))
+    model = kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=4, hidden_units=(32,))
     model.compile()
     model.fit(x, epochs=3, batch_size=64, verbose=0)
     return model, x, model.encode(x).astype("float64")
@@ -40,8 +40,14 @@ def saved_ae(tiny_ae, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("samplers") / "ae-run"
     tiny_ae[0].save(str(folder / "model.keras"))
-    config = {"model": "ae", "dataset": "digits", "seed": 0, "status": "finished",
-              "scaling": load_dataset("digits").scaling, "input_shape": [8, 8, 1]}
+    config = {
+        "model": "ae",
+        "dataset": "digits",
+        "seed": 0,
+        "status": "finished",
+        "scaling": load_dataset("digits").scaling,
+        "input_shape": [8, 8, 1],
+    }
     (folder / "config.json").write_text(json.dumps(config))
     return folder
 
@@ -60,8 +66,7 @@ def test_gaussian_draws_have_the_codes_moments(tiny_ae):
     assert z.shape == (40000, 4) and z.dtype == np.float32
     scale = codes.std(axis=0).max()
     assert np.allclose(z.mean(axis=0), codes.mean(axis=0), atol=0.03 * scale)
-    assert np.allclose(np.cov(z, rowvar=False), np.cov(codes, rowvar=False),
-                       atol=0.05 * scale ** 2)
+    assert np.allclose(np.cov(z, rowvar=False), np.cov(codes, rowvar=False), atol=0.05 * scale**2)
 
 
 def test_gmm_draws_have_the_fitted_moments(gmm, tiny_ae):
@@ -73,16 +78,16 @@ def test_gmm_draws_have_the_fitted_moments(gmm, tiny_ae):
     # scale_tril is the Cholesky factor of each covariance (not of the precision)
     covs = gmm.scale_tril @ np.transpose(gmm.scale_tril, (0, 2, 1))
     assert np.allclose(covs, reference.covariances_, rtol=1e-6, atol=1e-9)
-    assert np.allclose(gmm.weights, reference.weights_) and gmm.weights.sum() == \
-        pytest.approx(1.0)
+    assert np.allclose(gmm.weights, reference.weights_) and gmm.weights.sum() == pytest.approx(1.0)
     mean = gmm.weights @ gmm.means
-    second = np.einsum("k,kij->ij", gmm.weights,
-                       covs + np.einsum("ki,kj->kij", gmm.means, gmm.means))
+    second = np.einsum(
+        "k,kij->ij", gmm.weights, covs + np.einsum("ki,kj->kij", gmm.means, gmm.means)
+    )
     cov = second - np.outer(mean, mean)
     z = gmm.sample_latent(60000, seed=2).astype("float64")
     scale = np.sqrt(np.diag(cov)).max()
     assert np.allclose(z.mean(axis=0), mean, atol=0.03 * scale)
-    assert np.allclose(np.cov(z, rowvar=False), cov, atol=0.05 * scale ** 2)
+    assert np.allclose(np.cov(z, rowvar=False), cov, atol=0.05 * scale**2)
     # the mixture's moments are the codes' (EM keeps the first two moments at convergence)
     assert np.allclose(mean, codes.mean(axis=0), atol=0.03 * scale)
 
@@ -141,17 +146,23 @@ def test_two_stage_warns_when_its_second_vae_collapses(tiny_ae, monkeypatch):
     assert spread(codes, codes.std(axis=0)) == pytest.approx(1.0)
     assert spread(np.repeat(codes[:1], 50, axis=0), codes.std(axis=0)) == 0.0
     sampler = samplers.create_sampler("two_stage", hidden_units=(8,), epochs=1)
-    monkeypatch.setattr(sampler, "sample_latent",
-                        lambda n, seed=None: np.repeat(codes[:1], n, axis=0))
-    with pytest.warns(UserWarning, match=r"two_stage: the second VAE collapsed .* use "
-                                         r"--sampler gmm or gaussian"):
+    monkeypatch.setattr(
+        sampler, "sample_latent", lambda n, seed=None: np.repeat(codes[:1], n, axis=0)
+    )
+    with pytest.warns(
+        UserWarning,
+        match=r"two_stage: the second VAE collapsed .* use "
+        r"--sampler gmm or gaussian",
+    ):
         sampler.fit(model, x, seed=0)
     assert sampler.extra_meta()["spread"] == 0.0
 
 
 def test_unknown_names_and_options_are_refused():
-    with pytest.raises(KerasaeError, match="unknown sampler 'nope'; use one of .*gaussian, "
-                                           "gmm, .*prior, two_stage"):
+    with pytest.raises(
+        KerasaeError,
+        match="unknown sampler 'nope'; use one of .*gaussian, gmm, .*prior, two_stage",
+    ):
         samplers.create_sampler("nope")
     with pytest.raises(KerasaeError, match="unknown option.*n_comp.*n_components"):
         samplers.create_sampler("gmm", n_comp=3)
@@ -180,8 +191,10 @@ def test_a_run_without_a_sampler_says_how_to_fit_one(ae_run, capsys):
 
 
 def test_fit_sampler_then_sample(ae_run, tiny_ae, capsys):
-    assert main(["fit-sampler", str(ae_run), "--sampler", "gmm", "--param",
-                 "n_components=3", "-q"]) == 0
+    assert (
+        main(["fit-sampler", str(ae_run), "--sampler", "gmm", "--param", "n_components=3", "-q"])
+        == 0
+    )
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "gmm sampler (3 components" in out[0]
     config = json.loads((ae_run / "config.json").read_text())
@@ -201,8 +214,22 @@ def test_fit_sampler_then_sample(ae_run, tiny_ae, capsys):
 
 def test_train_refuses_a_sampler_that_does_not_apply(tmp_path, capsys):
     for name, message in (("prior", "not generative"), ("zzz", "unknown sampler 'zzz'")):
-        assert main(["train", "--model", "ae", "--epochs", "1", "--sampler", name,
-                     "--out", str(tmp_path / name)]) == 2
+        assert (
+            main(
+                [
+                    "train",
+                    "--model",
+                    "ae",
+                    "--epochs",
+                    "1",
+                    "--sampler",
+                    name,
+                    "--out",
+                    str(tmp_path / name),
+                ]
+            )
+            == 2
+        )
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0]
         assert not (tmp_path / name / "model.keras").exists()
@@ -212,15 +239,35 @@ def test_train_refuses_a_sampler_that_does_not_apply(tmp_path, capsys):
 def test_train_with_gmm_then_sample(tmp_path):
     """The issue's acceptance: a conv_ae trained with --sampler gmm samples."""
     run = tmp_path / "r"
-    proc = run_cli("train", "--model", "conv_ae", "--dataset", "digits", "--epochs", "3",
-                   "--sampler", "gmm", "--out", run, "-q")
+    proc = run_cli(
+        "train",
+        "--model",
+        "conv_ae",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "3",
+        "--sampler",
+        "gmm",
+        "--out",
+        run,
+        "-q",
+    )
     assert proc.returncode == 0, proc.stderr
     config = json.loads((run / "config.json").read_text())
     assert config["sampler"] == "gmm" and config["samplers"] == ["gmm"]
     assert sorted(os.listdir(run / "samplers" / "gmm")) == ["arrays.npz", "sampler.json"]
     for out in ("g.png", "g.npy", "h.npy"):
-        proc = run_cli("sample", run, "-n", "16", "--out", tmp_path / out, "--seed",
-                       "1" if out == "h.npy" else "0")
+        proc = run_cli(
+            "sample",
+            run,
+            "-n",
+            "16",
+            "--out",
+            tmp_path / out,
+            "--seed",
+            "1" if out == "h.npy" else "0",
+        )
         assert proc.returncode == 0, proc.stderr
         assert "gmm sampler (10 components" in proc.stdout
     g, h = (np.load(tmp_path / f, allow_pickle=False) for f in ("g.npy", "h.npy"))

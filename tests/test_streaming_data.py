@@ -3,6 +3,7 @@
 Small generated folders: two image sizes in nested subfolders, a corrupt file and a text
 file; TFRecords written by convert-tfrecord and by hand (raw pixels, no keys).
 """
+
 import os
 import shutil
 
@@ -39,12 +40,15 @@ def tree(tmp_path_factory):
 
 def pixels(x):
     """The rows of float batches as uint8 byte strings, sorted (order-free comparison)."""
-    return sorted(bytes(r) for r in np.round(np.asarray(x) * 255).astype(np.uint8)
-                  .reshape(len(x), -1))
+    return sorted(
+        bytes(r) for r in np.round(np.asarray(x) * 255).astype(np.uint8).reshape(len(x), -1)
+    )
 
 
 def test_folder_resizes_skips_corrupt_files_and_batches_in_unit_range(tree):
-    with pytest.warns(UserWarning, match=r"skipped 1 files that could not be decoded: broken\.png"):
+    with pytest.warns(
+        UserWarning, match=r"skipped 1 files that could not be decoded: broken\.png"
+    ):
         data = load_dataset(str(tree), image_size=(8, 8))
     assert data.streaming and data.skipped == 1 and data.input_shape == (8, 8, 3)
     assert data.n_train + data.n_test == 30 and data.n_test > 0  # .hidden and notes.txt left out
@@ -65,8 +69,9 @@ def test_folder_pixels_head_and_channels(tree):
     want = np.stack([np.asarray(Image.open(tree / "a" / k)) for k in keys]) / np.float32(255)
     np.testing.assert_array_equal(data.head("train", 5), want)  # decoded exactly, in key order
     np.testing.assert_array_equal(data.head("train", 5), data.head("train", 5))
-    shuffled = np.concatenate(list(data.batches("train", 6, shuffle=True, seed=3)
-                                   .as_numpy_iterator()))
+    shuffled = np.concatenate(
+        list(data.batches("train", 6, shuffle=True, seed=3).as_numpy_iterator())
+    )
     assert pixels(shuffled) == pixels(data.arrays("train"))
     grey = load_dataset(str(tree / "a"), channels=1)
     assert grey.input_shape == (12, 10, 1)
@@ -97,7 +102,7 @@ def test_damaged_image_past_its_header_is_dropped_not_fatal(tree, tmp_path):
     folder = tmp_path / "truncated"
     shutil.copytree(tree / "a", folder)
     good = (folder / "05.png").read_bytes()
-    (folder / "05.png").write_bytes(good[:len(good) // 2])  # header intact, data cut
+    (folder / "05.png").write_bytes(good[: len(good) // 2])  # header intact, data cut
     data = load_dataset(str(folder))
     everything = data.arrays("train").shape[0] + data.arrays("test").shape[0]
     assert everything == 19  # the damaged file left out of the epoch, the rest read
@@ -108,8 +113,10 @@ def test_convert_tfrecord_round_trip_equals_the_folder(tree, tmp_path, capsys):
     from kerasae.cli import main
 
     out = tmp_path / "records"
-    assert main(["convert-tfrecord", str(tree), str(out), "--shards", "3",
-                 "--image-size", "8,8"]) == 0
+    assert (
+        main(["convert-tfrecord", str(tree), str(out), "--shards", "3", "--image-size", "8,8"])
+        == 0
+    )
     assert "wrote 30 images (8x8x3, 1 skipped) to 3 TFRecord file(s)" in capsys.readouterr().out
     assert sorted(os.listdir(out)) == [f"data-0000{i}-of-00003.tfrecord" for i in range(3)]
     folder = load_dataset(str(tree), image_size=(8, 8))
@@ -121,7 +128,8 @@ def test_convert_tfrecord_round_trip_equals_the_folder(tree, tmp_path, capsys):
     np.testing.assert_array_equal(records.head("test", 3), records.head("test", 3))
     whole = open_images(str(out), split=False)  # what detect scores: every record, in order
     assert whole.count("all") == 30 and pixels(whole.arrays("all")) == pixels(
-        np.concatenate([folder.arrays("train"), folder.arrays("test")]))
+        np.concatenate([folder.arrays("train"), folder.arrays("test")])
+    )
     # a second conversion into the same folder is refused without --overwrite
     assert main(["convert-tfrecord", str(tree), str(out), "--image-size", "8,8"]) == 2
     assert "--overwrite" in capsys.readouterr().err
@@ -135,13 +143,23 @@ def test_raw_pixel_tfrecords_without_keys_split_by_file(tmp_path):
     for f in range(5):
         name = f"raw.tfrecord-{f:05d}-of-00005"  # TensorFlow Datasets' naming
         with tf.io.TFRecordWriter(str(tmp_path / name)) as writer:
-            for img in images[2 * f:2 * f + 2]:
-                feature = {"pixels": tf.train.Feature(bytes_list=tf.train.BytesList(
-                    value=[img.tobytes()]))}
-                feature.update({k: tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
-                                for k, v in zip(("height", "width", "channels"), img.shape)})
-                writer.write(tf.train.Example(features=tf.train.Features(
-                    feature=feature)).SerializeToString())
+            for img in images[2 * f : 2 * f + 2]:
+                feature = {
+                    "pixels": tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[img.tobytes()])
+                    )
+                }
+                feature.update(
+                    {
+                        k: tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+                        for k, v in zip(("height", "width", "channels"), img.shape)
+                    }
+                )
+                writer.write(
+                    tf.train.Example(
+                        features=tf.train.Features(feature=feature)
+                    ).SerializeToString()
+                )
     with pytest.raises(KerasaeError, match="no bytes feature 'image'.*--feature NAME"):
         load_dataset(str(tmp_path / "*.tfrecord*"))
     data = load_dataset(str(tmp_path), feature="pixels")  # a folder of them
@@ -159,8 +177,12 @@ def test_large_npy_is_memory_mapped_uint8_and_batches_like_memory(tmp_path, monk
     mapped = load_dataset(str(tmp_path / "x.npy"))
     assert not memory.streaming and mapped.streaming
     assert isinstance(mapped._x, np.memmap) and mapped._x.dtype == np.uint8
-    assert (mapped.n_train, mapped.n_test, mapped.input_shape, mapped.scaling) == \
-        (memory.n_train, memory.n_test, memory.input_shape, memory.scaling)
+    assert (mapped.n_train, mapped.n_test, mapped.input_shape, mapped.scaling) == (
+        memory.n_train,
+        memory.n_test,
+        memory.input_shape,
+        memory.scaling,
+    )
     for split in ("train", "test"):
         streamed = list(mapped.batches(split, 8).as_numpy_iterator())
         held = list(memory.batches(split, 8).as_numpy_iterator())
@@ -173,7 +195,7 @@ def test_large_npy_is_memory_mapped_uint8_and_batches_like_memory(tmp_path, monk
     f = np.random.default_rng(4).normal(size=(40, 3)).astype("float32") * 10
     np.save(tmp_path / "f.npy", f)
     mapped_f = load_dataset(str(tmp_path / "f.npy"))
-    monkeypatch.setattr(data_module, "MMAP_BYTES", 2 ** 30)
+    monkeypatch.setattr(data_module, "MMAP_BYTES", 2**30)
     memory_f = load_dataset(str(tmp_path / "f.npy"))
     assert mapped_f.streaming and mapped_f.scaling == memory_f.scaling
     np.testing.assert_array_equal(mapped_f.arrays("train"), memory_f.x_train)
@@ -190,10 +212,12 @@ def test_named_sets_stay_uint8_and_x_train_is_unchanged():
 
 def test_one_line_errors(tmp_path):
     (tmp_path / "empty").mkdir()
-    cases = [(str(tmp_path / "empty"), {}, "folder .* holds no images"),
-             (str(tmp_path / "nothing" / "*.tfrecord"), {}, "matches no files; quote a glob"),
-             ("digits", {"image_size": (8, 8)}, "--image-size applies to image folders"),
-             (str(tmp_path / "empty"), {"channels": 2}, "--channels must be 1 or 3")]
+    cases = [
+        (str(tmp_path / "empty"), {}, "folder .* holds no images"),
+        (str(tmp_path / "nothing" / "*.tfrecord"), {}, "matches no files; quote a glob"),
+        ("digits", {"image_size": (8, 8)}, "--image-size applies to image folders"),
+        (str(tmp_path / "empty"), {"channels": 2}, "--channels must be 1 or 3"),
+    ]
     for source, kwargs, message in cases:
         with pytest.raises(KerasaeError, match=message) as info:
             load_dataset(source, **kwargs)
@@ -202,8 +226,11 @@ def test_one_line_errors(tmp_path):
 
 def test_mixed_sizes_name_two_files_and_the_fix(tree):
     with pytest.warns(UserWarning):
-        with pytest.raises(KerasaeError, match=r"a/00\.png is 12x10, b/c/00\.png is "
-                                               r"16x14\); pass --image-size H,W"):
+        with pytest.raises(
+            KerasaeError,
+            match=r"a/00\.png is 12x10, b/c/00\.png is "
+            r"16x14\); pass --image-size H,W",
+        ):
             load_dataset(str(tree))
 
 
@@ -228,8 +255,10 @@ def test_two_workers_read_disjoint_halves(tree, tmp_path, monkeypatch):
     for source in (str(tree / "a"), str(tmp_path / "rec")):  # files by HINT, records by FILE
         data = load_dataset(source)
         whole = data.batches("train", 4)
-        parts = [np.concatenate(list(auto_shard_dataset(whole, 2, i, 2).as_numpy_iterator()))
-                 for i in range(2)]
+        parts = [
+            np.concatenate(list(auto_shard_dataset(whole, 2, i, 2).as_numpy_iterator()))
+            for i in range(2)
+        ]
         assert min(len(p) for p in parts) >= data.n_train // 4  # both workers read some
         assert pixels(np.concatenate(parts)) == pixels(data.arrays("train"))  # all, once
 
@@ -257,8 +286,7 @@ def test_one_pass_has_its_length_so_keras_counts_steps_and_loss_right(tree):
 
     data = load_dataset(str(tree / "a"), image_size=(8, 8))
     assert int(data.batches("test", 3).cardinality()) == -(-data.n_test // 3)
-    assert int(data.batches("train", 3, drop_remainder=True).cardinality()) == \
-        data.n_train // 3
+    assert int(data.batches("train", 3, drop_remainder=True).cardinality()) == data.n_train // 3
     model = create_model("ae", input_shape=(8, 8, 3), latent_dim=2, hidden_units=(8,))
     model.compile()
     in_memory = model.evaluate(data.arrays("test"), batch_size=3, verbose=0)

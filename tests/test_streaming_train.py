@@ -5,6 +5,7 @@ TFRecord files `convert-tfrecord` writes from them. No path may read a whole spl
 memory: the end-to-end test forbids `arrays()` on the streamed dataset and checks that
 the data object holds no array of examples.
 """
+
 import csv
 import json
 import os
@@ -35,13 +36,12 @@ def make_folder(path, n=60, corrupt=True, truncated=None):
     for i in range(n):
         centre, radius = rng.uniform(4, 12, 2), rng.uniform(2, 6)
         img = np.zeros((SIZE, SIZE, 3), np.uint8)
-        img[(yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 < radius ** 2] = \
-            rng.integers(100, 255, 3)
+        img[(yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 < radius**2] = rng.integers(100, 255, 3)
         file = path / ("sub" if i % 3 == 0 else "") / f"img{i:03d}.png"
         Image.fromarray(img).save(file)
         if i == truncated:
             data = file.read_bytes()
-            file.write_bytes(data[:len(data) // 2])
+            file.write_bytes(data[: len(data) // 2])
     if corrupt:
         (path / "broken.png").write_bytes(b"not a png at all")
     return path
@@ -81,8 +81,7 @@ def held_example_arrays(data):
 
 
 # ---------------------------------------------------------------------- fast checks
-def test_an_epoch_is_one_known_length_pass_and_multiworker_steps_are_equal(tmp_path,
-                                                                            monkeypatch):
+def test_an_epoch_is_one_known_length_pass_and_multiworker_steps_are_equal(tmp_path, monkeypatch):
     folder = make_folder(tmp_path / "imgs", n=40)
     data = rundata.open_data({"dataset": str(folder), "image_size": [SIZE, SIZE]})
     assert data.streaming and data.skipped == 1 and data.n_train + data.n_test == 40
@@ -98,6 +97,7 @@ def test_an_epoch_is_one_known_length_pass_and_multiworker_steps_are_equal(tmp_p
 
     epoch1, epoch2 = rows(train), rows(train)
     assert epoch1 == epoch2 == rows(data.batches("train", 64))  # each epoch: every example once
+
     def order():
         return [b.reshape(len(b), -1).sum(axis=1).tolist() for b in train.as_numpy_iterator()]
 
@@ -127,9 +127,16 @@ def test_detect_streams_a_folder_and_names_each_file(tmp_path):
     model = create_model("ae", input_shape=(SIZE, SIZE, 3), latent_dim=2, hidden_units=(8,))
     model.compile()
     model.save(run / "model.keras")
-    write_json(run / "config.json", {"model": "ae", "dataset": str(folder),
-                                     "image_size": [SIZE, SIZE], "seed": 0,
-                                     "scaling": {"kind": "divide", "scale": 255.0}})
+    write_json(
+        run / "config.json",
+        {
+            "model": "ae",
+            "dataset": str(folder),
+            "image_size": [SIZE, SIZE],
+            "seed": 0,
+            "scaling": {"kind": "divide", "scale": 255.0},
+        },
+    )
     out = tmp_path / "scores.csv"
     summary = anomaly.detect(str(run), str(folder), threshold=0.05, out=str(out))
     with open(out, newline="") as f:
@@ -143,13 +150,15 @@ def test_detect_streams_a_folder_and_names_each_file(tmp_path):
     for row in rows:  # each score is that file's own
         with Image.open(folder / row["path"]) as im:
             images.append(np.asarray(im, dtype="float32") / 255.0)
-        assert float(row["score"]) == pytest.approx(float(model.score(images[-1][None])[0]),
-                                                    rel=1e-4)
+        assert float(row["score"]) == pytest.approx(
+            float(model.score(images[-1][None])[0]), rel=1e-4
+        )
         assert int(row["is_anomaly"]) == (float(row["score"]) > 0.05)
     # the model scores a tf.data pipeline of batches as it scores the array
     x = np.stack(images)
-    np.testing.assert_allclose(model.score(tf.data.Dataset.from_tensor_slices(x).batch(4)),
-                               model.score(x), rtol=1e-5)
+    np.testing.assert_allclose(
+        model.score(tf.data.Dataset.from_tensor_slices(x).batch(4)), model.score(x), rtol=1e-5
+    )
 
 
 def test_image_options_are_checked_and_recorded(tmp_path, capsys):
@@ -170,8 +179,7 @@ def test_image_options_are_checked_and_recorded(tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2
     assert "argument --image-size: must be HEIGHT,WIDTH in pixels" in err
-    assert options.data_options({"image_size": [4, 5], "channels": None}) == \
-        {"image_size": (4, 5)}
+    assert options.data_options({"image_size": [4, 5], "channels": None}) == {"image_size": (4, 5)}
 
 
 def test_log_likelihood_of_a_stream_equals_that_of_the_array(digits):
@@ -203,15 +211,30 @@ def test_folder_train_evaluate_detect_compare_resume(tmp_path, capsys, monkeypat
     folder = make_folder(tmp_path / "imgs")
     run = tmp_path / "run"
     common = ["--image-size", f"{SIZE},{SIZE}", "--param", "filters=(4,8)"]
-    code, out, err = cli(capsys, "train", "--model", "conv_ae", "--dataset", folder,
-                         "--epochs", "1", "--batch-size", "16", "--out", run, *common)
+    code, out, err = cli(
+        capsys,
+        "train",
+        "--model",
+        "conv_ae",
+        "--dataset",
+        folder,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--out",
+        run,
+        *common,
+    )
     assert code == 0, err
     assert "skipped 1 files that could not be decoded: broken.png" in err
     config = json.loads((run / "config.json").read_text())
     assert config["image_size"] == [SIZE, SIZE] and config["skipped_files"] == 1
     assert config["n_train"] + config["n_test"] == 60
-    assert f"({config['n_train']} train / {config['n_test']} test examples of shape " \
-           "16x16x3) (1 undecodable file skipped)" in out, out
+    assert (
+        f"({config['n_train']} train / {config['n_test']} test examples of shape "
+        "16x16x3) (1 undecodable file skipped)" in out
+    ), out
     steps = -(-config["n_train"] // 16)
     assert f"{steps}/{steps}" in out  # Keras knew the epoch's length
 
@@ -228,9 +251,22 @@ def test_folder_train_evaluate_detect_compare_resume(tmp_path, capsys, monkeypat
         paths = [r["path"] for r in csv.DictReader(f)]
     assert len(paths) == 60 and "sub/img000.png" in paths and "broken.png" not in paths
 
-    code, out, err = cli(capsys, "compare", "--dataset", folder, "--image-size",
-                         f"{SIZE},{SIZE}", "--models", "ae", "--epochs", "1",
-                         "--latent-dim", "4", "--out", tmp_path / "cmp")
+    code, out, err = cli(
+        capsys,
+        "compare",
+        "--dataset",
+        folder,
+        "--image-size",
+        f"{SIZE},{SIZE}",
+        "--models",
+        "ae",
+        "--epochs",
+        "1",
+        "--latent-dim",
+        "4",
+        "--out",
+        tmp_path / "cmp",
+    )
     assert code == 0, err
     with open(tmp_path / "cmp" / "comparison.csv", newline="") as f:
         table = {r["model"]: float(r["test_mse"]) for r in csv.DictReader(f)}
@@ -243,9 +279,19 @@ def test_folder_train_evaluate_detect_compare_resume(tmp_path, capsys, monkeypat
 
     resumed = tmp_path / "resumed"
     with pytest.raises(RuntimeError):
-        train(TrainConfig(model="conv_ae", dataset=str(folder), image_size=(SIZE, SIZE),
-                          epochs=3, batch_size=16, params={"filters": (4, 8)},
-                          out=str(resumed)), callbacks=[Crash()], verbose=0)
+        train(
+            TrainConfig(
+                model="conv_ae",
+                dataset=str(folder),
+                image_size=(SIZE, SIZE),
+                epochs=3,
+                batch_size=16,
+                params={"filters": (4, 8)},
+                out=str(resumed),
+            ),
+            callbacks=[Crash()],
+            verbose=0,
+        )
     config = resume_config(str(resumed))
     assert config.image_size == [SIZE, SIZE]  # the data is reopened the same way
     _, _, history = train(config, verbose=0, resume=True)
@@ -261,9 +307,22 @@ def test_tfrecord_run_reads_the_folder_split(tmp_path, capsys):
     code, out, err = cli(capsys, "convert-tfrecord", folder, records, "--shards", "3")
     assert code == 0, err
     run = tmp_path / "run"
-    code, out, err = cli(capsys, "train", "--model", "ae", "--dataset",
-                         f"{records}/*.tfrecord", "--epochs", "2", "--latent-dim", "4",
-                         "--batch-size", "8", "--out", run)
+    code, out, err = cli(
+        capsys,
+        "train",
+        "--model",
+        "ae",
+        "--dataset",
+        f"{records}/*.tfrecord",
+        "--epochs",
+        "2",
+        "--latent-dim",
+        "4",
+        "--batch-size",
+        "8",
+        "--out",
+        run,
+    )
     assert code == 0, err
     config = json.loads((run / "config.json").read_text())
     folder_data = rundata.open_data({"dataset": str(folder)})
@@ -299,11 +358,38 @@ def test_two_workers_stream_their_own_files(tmp_path):
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        cmd = [sys.executable, "-m", "kerasae", "train", "--model", "ae", "--dataset",
-               str(folder), "--epochs", "2", "--batch-size", "8", "--latent-dim", "2",
-               "--param", "hidden_units=(16,)", "--strategy", "multiworker", "--out", str(out)]
-        procs.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        cmd = [
+            sys.executable,
+            "-m",
+            "kerasae",
+            "train",
+            "--model",
+            "ae",
+            "--dataset",
+            str(folder),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--latent-dim",
+            "2",
+            "--param",
+            "hidden_units=(16,)",
+            "--strategy",
+            "multiworker",
+            "--out",
+            str(out),
+        ]
+        procs.append(
+            subprocess.Popen(
+                cmd,
+                cwd=tmp_path,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
     results = []
     try:
         for p in procs:  # bounded: a worker waiting for a dead peer must not hang the suite
@@ -312,7 +398,7 @@ def test_two_workers_stream_their_own_files(tmp_path):
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    for rc, stdout, stderr in results:
+    for rc, _stdout, stderr in results:
         assert rc == 0, stderr[-3000:]
     rows = [(f / "history.csv").read_text().splitlines() for f in (out, tmp_path / "run-worker1")]
     assert rows[0] == rows[1] and len(rows[0]) == 3

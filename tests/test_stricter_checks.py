@@ -3,6 +3,7 @@
 Each model below lowers its own loss, so the old "a short fit lowers the loss" check
 passes them all; the stricter checks of plugin API 2 must not.
 """
+
 import keras
 import pytest
 import tensorflow as tf
@@ -43,16 +44,27 @@ class UndeclaredKey(AE):
 
     def compute_losses(self, x, training=False):
         z = self.encoder(x, training=training)
-        return {"loss": self.reconstruction_loss(x, self.decoder(z, training=training)),
-                "code_mean": ops.mean(z)}
+        return {
+            "loss": self.reconstruction_loss(x, self.decoder(z, training=training)),
+            "code_mean": ops.mean(z),
+        }
 
 
-@pytest.mark.parametrize("cls, message", [
-    (NoEncoderGradient, r"no gradient to 4 of the 8 trainable weights .*enc_dense0/kernel.*stop_gradient"),
-    (FlippedPenalty, r"lowered the loss .* but not the reconstruction error.*sign flipped"),
-    (UndeclaredKey, r"UndeclaredKey.compute_losses returned 'code_mean', which is not "
-                    r"declared"),
-])
+@pytest.mark.parametrize(
+    "cls, message",
+    [
+        (
+            NoEncoderGradient,
+            r"no gradient to 4 of the 8 trainable weights .*enc_dense0/kernel.*stop_gradient",
+        ),
+        (FlippedPenalty, r"lowered the loss .* but not the reconstruction error.*sign flipped"),
+        (
+            UndeclaredKey,
+            r"UndeclaredKey.compute_losses returned 'code_mean', which is not "
+            r"declared",
+        ),
+    ],
+)
 def test_check_model_fails_broken_models_naming_the_cause(cls, message, digits):
     with pytest.raises(AssertionError, match=message):
         testing.check_model(cls, data=digits[0][:256], export=False)
@@ -78,11 +90,15 @@ def test_missing_and_non_scalar_outputs_are_named(digits):
 
         def compute_losses(self, x, training=False):
             z = self.encoder(x, training=training)
-            return {"loss": self.reconstruction_loss(x, self.decoder(z)),
-                    "code": ops.mean(z, axis=0)}
+            return {
+                "loss": self.reconstruction_loss(x, self.decoder(z)),
+                "code": ops.mean(z, axis=0),
+            }
 
     x = tf.constant(digits[0][:8])
-    with pytest.raises(KerasaeError, match="Missing.compute_losses did not return 'kl'.*loss_names"):
+    with pytest.raises(
+        KerasaeError, match="Missing.compute_losses did not return 'kl'.*loss_names"
+    ):
         model = testing.build(Missing)
         model.check_outputs(model.compute_losses(x))
     with pytest.raises(KerasaeError, match=r"'code' of shape \(2,\).*must be scalars"):
@@ -92,14 +108,17 @@ def test_missing_and_non_scalar_outputs_are_named(digits):
 
 def test_metrics_are_logged_and_not_differentiated(digits):
     """A metric is in the history; a metric that would change the gradient does not."""
+
     class WithMetric(AE):
         tiny_config = {"latent_dim": 2, "hidden_units": (16,)}
         metric_names = ("code_norm",)
 
         def compute_losses(self, x, training=False):
             z = self.encoder(x, training=training)
-            return {"loss": self.reconstruction_loss(x, self.decoder(z, training=training)),
-                    "code_norm": 1e6 * ops.mean(ops.square(z))}
+            return {
+                "loss": self.reconstruction_loss(x, self.decoder(z, training=training)),
+                "code_norm": 1e6 * ops.mean(ops.square(z)),
+            }
 
     x = digits[0][:128]
     keras.utils.set_random_seed(0)
@@ -128,11 +147,19 @@ class CodeL2(keras.layers.Layer):
 
 def test_add_loss_terms_are_trained_and_logged(digits):
     """Losses that layers add (add_loss, regularizers) reach the logged loss and training."""
+
     class Penalised(AE):
-        def __init__(self, input_shape=(8, 8, 1), latent_dim=2, hidden_units=(16,),
-                     code_weight=0.0, **kwargs):
-            super().__init__(input_shape=input_shape, latent_dim=latent_dim,
-                             hidden_units=hidden_units, **kwargs)
+        def __init__(
+            self,
+            input_shape=(8, 8, 1),
+            latent_dim=2,
+            hidden_units=(16,),
+            code_weight=0.0,
+            **kwargs,
+        ):
+            super().__init__(
+                input_shape=input_shape, latent_dim=latent_dim, hidden_units=hidden_units, **kwargs
+            )
             encoder = self.encoder
             if code_weight:
                 code = CodeL2(code_weight, name="code_l2")(encoder.output)

@@ -1,4 +1,5 @@
 """vae / beta_vae and the TFP distribution layers: closed forms, gradients, training, saving."""
+
 import json
 
 import keras
@@ -19,18 +20,20 @@ def tiny(name="vae", **kwargs):
 
 
 def closed_form_kl(mu, log_var):
-    return 0.5 * np.sum(mu ** 2 + np.exp(log_var) - 1.0 - log_var, axis=-1)
+    return 0.5 * np.sum(mu**2 + np.exp(log_var) - 1.0 - log_var, axis=-1)
 
 
 def test_analytic_kl_equals_closed_form():
     rng = np.random.default_rng(0)
     mu, log_var = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
     expected = closed_form_kl(mu, log_var)
-    np.testing.assert_allclose(gaussian_kl(tf.constant(mu), tf.constant(log_var)), expected,
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        gaussian_kl(tf.constant(mu), tf.constant(log_var)), expected, rtol=1e-10
+    )
     layer = GaussianPosterior()
-    np.testing.assert_allclose(layer.kl(tf.constant(mu, "float32"), tf.constant(log_var, "float32")),
-                               expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        layer.kl(tf.constant(mu, "float32"), tf.constant(log_var, "float32")), expected, rtol=1e-5
+    )
 
 
 def test_monte_carlo_kl_is_unbiased():
@@ -40,8 +43,7 @@ def test_monte_carlo_kl_is_unbiased():
     draws = 20_000
     m, lv = tf.repeat(mu, draws, axis=0), tf.repeat(log_var, draws, axis=0)
     estimate = np.mean(layer.kl(m, lv, layer.sample(m, lv, seed=(3, 4))))
-    np.testing.assert_allclose(estimate, closed_form_kl(mu.numpy(), log_var.numpy())[0],
-                               rtol=0.03)
+    np.testing.assert_allclose(estimate, closed_form_kl(mu.numpy(), log_var.numpy())[0], rtol=0.03)
 
 
 def test_reparameterized_sample_gradient_matches_finite_difference():
@@ -58,7 +60,7 @@ def test_reparameterized_sample_gradient_matches_finite_difference():
         value = f(mu, log_var)
     grads = tape.gradient(value, [mu, log_var])
     h = 1e-6
-    for k, (param, grad) in enumerate(zip((mu, log_var), grads)):
+    for k, (_param, grad) in enumerate(zip((mu, log_var), grads)):
         for j in range(2):
             step = tf.one_hot([[j]], 2, dtype="float64")[0] * h
             plus = f(mu + step, log_var) if k == 0 else f(mu, log_var + step)
@@ -106,8 +108,9 @@ def test_likelihoods_equal_their_closed_forms():
     np.testing.assert_allclose(BernoulliLikelihood()(x, logits), expected, rtol=1e-5)
     mean = 1 / (1 + np.exp(-logits))
     s = 0.2
-    expected = np.sum(0.5 * ((x - mean) / s) ** 2 + np.log(s) + 0.5 * np.log(2 * np.pi),
-                      axis=(1, 2, 3))
+    expected = np.sum(
+        0.5 * ((x - mean) / s) ** 2 + np.log(s) + 0.5 * np.log(2 * np.pi), axis=(1, 2, 3)
+    )
     np.testing.assert_allclose(GaussianLikelihood(scale=s)(x, mean), expected, rtol=1e-5)
 
 
@@ -121,9 +124,11 @@ def test_training_lowers_negative_elbo_and_samples_are_images(digits, architectu
     after = float(np.mean(model.score(x, samples=2)))
     assert after < before - 1.0, (before, after)
     assert set(history) >= {"loss", "reconstruction", "kl", "beta"}
-    np.testing.assert_allclose(np.array(history["loss"]),
-                               np.array(history["reconstruction"]) + np.array(history["kl"]),
-                               rtol=1e-4)  # beta = 1: loss is the negative ELBO
+    np.testing.assert_allclose(
+        np.array(history["loss"]),
+        np.array(history["reconstruction"]) + np.array(history["kl"]),
+        rtol=1e-4,
+    )  # beta = 1: loss is the negative ELBO
     samples = model.sample(16, seed=0)
     assert samples.shape == (16, 8, 8, 1)
     assert samples.min() >= 0.0 and samples.max() <= 1.0
@@ -134,8 +139,10 @@ def test_export_contract(digits):
     model = tiny("beta_vae")
     assert model.beta == 4.0
     x = digits[0][:6]
-    assert [t.name.split("/")[0] for t in model.encoder.outputs] == ["z_mean", "z_log_var"] \
-        or model.encoder.output_names == ["z_mean", "z_log_var"]
+    assert [t.name.split("/")[0] for t in model.encoder.outputs] == [
+        "z_mean",
+        "z_log_var",
+    ] or model.encoder.output_names == ["z_mean", "z_log_var"]
     mean, log_var = model.encoder(x)
     np.testing.assert_allclose(model.encode(x), mean, rtol=1e-6)
     np.testing.assert_allclose(model.encode_distribution(x)[1], log_var, rtol=1e-6)
@@ -154,18 +161,23 @@ def test_save_load_keeps_beta_and_learned_scale(digits, tmp_path):
     model.save(path)
     loaded = kerasae.load_model(str(path))
     assert float(loaded.beta_variable) == 2.5
-    assert json.loads(json.dumps(loaded.get_config())) == json.loads(json.dumps(model.get_config()))
+    assert json.loads(json.dumps(loaded.get_config())) == json.loads(
+        json.dumps(model.get_config())
+    )
     assert float(loaded.likelihood_layer.log_scale) == float(model.likelihood_layer.log_scale)
     assert float(model.likelihood_layer.log_scale) != pytest.approx(np.log(0.1))  # it learned
     np.testing.assert_array_equal(loaded.score(x), model.score(x))
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"likelihood": "poisson"}, "likelihood must be one of"),
-    ({"kl": "exact"}, "kl must be one of"),
-    ({"beta": -1.0}, "beta must be"),
-    ({"likelihood": "gaussian", "likelihood_scale": 0.0}, "likelihood_scale must be positive"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"likelihood": "poisson"}, "likelihood must be one of"),
+        ({"kl": "exact"}, "kl must be one of"),
+        ({"beta": -1.0}, "beta must be"),
+        ({"likelihood": "gaussian", "likelihood_scale": 0.0}, "likelihood_scale must be positive"),
+    ],
+)
 def test_bad_parameters_are_user_errors(kwargs, words):
     with pytest.raises(KerasaeError, match=words):
         tiny(**kwargs)

@@ -1,5 +1,6 @@
 """kerasae.nets.VectorQuantizer (van den Oord et al. 2017): lookup, straight-through
 gradients, losses, EMA codebook, dead-code restarts, k-means init, saving and ONNX export."""
+
 import warnings
 
 import keras
@@ -90,8 +91,9 @@ def test_codebook_loss_trains_the_codebook_and_commitment_loss_the_encoder():
         with tf.GradientTape() as tape:
             tape.watch(z)
             loss = vq.quantize(z)[name]
-        g_z, g_e = tape.gradient(loss, [z, vq.codebook.value],
-                                 unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        g_z, g_e = tape.gradient(
+            loss, [z, vq.codebook.value], unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
         assert bool(np.any(g_e != 0)) is moves_codebook, name
         assert bool(np.any(g_z != 0)) is not moves_codebook, name
 
@@ -116,10 +118,12 @@ def test_ema_update_in_tf_function_moves_codes_to_batch_means_like_numpy(jit_com
     codebook = np.array([[0, 0], [4, 0], [0, 4], [9, 9]], "f8")
     vq.codebook.assign(codebook)
     vq.ema_sum.assign(codebook)
-    z = np.concatenate([rng.normal([1, 0.5], 0.3, (20, 2)),
-                        rng.normal([3.5, 1], 0.3, (12, 2))]).astype("f4")
-    step = tf.function(lambda z: (vq.quantize(z)["loss"], vq.ema_update(z)),
-                       jit_compile=jit_compile)
+    z = np.concatenate(
+        [rng.normal([1, 0.5], 0.3, (20, 2)), rng.normal([3.5, 1], 0.3, (12, 2))]
+    ).astype("f4")
+    step = tf.function(
+        lambda z: (vq.quantize(z)["loss"], vq.ema_update(z)), jit_compile=jit_compile
+    )
     size, ema_sum, want = np.ones(k), codebook.copy(), codebook
     for _ in range(3):
         idx = _brute_force(z, vq.codebook.numpy())
@@ -161,8 +165,9 @@ def test_kmeans_init_lowers_quantisation_error_on_clustered_data():
         if init != "random-weights":
             np.testing.assert_allclose(error, errors[init], rtol=1e-4)
             # the EMA statistics agree with the new codebook
-            np.testing.assert_allclose(vq.ema_sum / vq.cluster_size[:, None], vq.codebook,
-                                       rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(
+                vq.ema_sum / vq.cluster_size[:, None], vq.codebook, rtol=1e-5, atol=1e-6
+            )
     assert errors["kmeans++"] < 0.01 * errors["random-weights"], errors
     assert errors["random"] < 0.5 * errors["random-weights"], errors
 
@@ -177,11 +182,29 @@ def test_kmeans_init_with_fewer_vectors_than_codes():
 
 
 def test_config_round_trip():
-    vq = VectorQuantizer(5, 3, beta=0.4, ema=True, decay=0.95, epsilon=1e-4,
-                         restart_threshold=None, seed=3, name="vq")
+    vq = VectorQuantizer(
+        5,
+        3,
+        beta=0.4,
+        ema=True,
+        decay=0.95,
+        epsilon=1e-4,
+        restart_threshold=None,
+        seed=3,
+        name="vq",
+    )
     config = vq.get_config()
-    for key in ("num_embeddings", "embedding_dim", "beta", "ema", "decay", "epsilon",
-                "restart_threshold", "embeddings_initializer", "seed"):
+    for key in (
+        "num_embeddings",
+        "embedding_dim",
+        "beta",
+        "ema",
+        "decay",
+        "epsilon",
+        "restart_threshold",
+        "embeddings_initializer",
+        "seed",
+    ):
         assert key in config, key
     clone = VectorQuantizer.from_config(config)
     assert clone.get_config() == config
@@ -225,8 +248,9 @@ def test_onnx_export_is_argmin_and_gather_and_matches_keras():
     x = np.random.default_rng(8).normal(size=(32, 4)).astype("f4")
     vq.kmeans_init(pre(x))
     spec = [tf.TensorSpec((None, 4), tf.float32, name="x")]
-    fn = tf.function(lambda x: {"z_q": model(x), "indices": vq.indices(pre(x))},
-                     input_signature=spec)
+    fn = tf.function(
+        lambda x: {"z_q": model(x), "indices": vq.indices(pre(x))}, input_signature=spec
+    )
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=17)
     ops = {n.op_type for n in proto.graph.node}
     assert {"ArgMin", "Gather"} <= ops and "Bitcast" not in ops, ops

@@ -2,6 +2,7 @@
 the straight-through gradient, EMA codebook updates without gradients, indices that are
 the quantizer's nearest codes, decode(encode(x)) == reconstruct(x), the latent_dim
 refusal, ONNX export parity of codes and indices, and the CLI end to end."""
+
 import json
 import os
 
@@ -119,8 +120,22 @@ def test_latent_dim_is_grid_times_embedding_dim_or_a_one_line_error():
 def test_cli_latent_dim_refusal_is_one_line(capsys, tmp_path):
     from kerasae.cli import main
 
-    assert main(["train", "--model", "vq_vae", "--dataset", "digits", "--latent-dim", "6",
-                 "--out", str(tmp_path / "run")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "vq_vae",
+                "--dataset",
+                "digits",
+                "--latent-dim",
+                "6",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "multiple of 4" in err[0] and "256" in err[0], err
     assert not (tmp_path / "run").exists()
@@ -145,23 +160,26 @@ def test_onnx_export_matches_codes_and_indices(digits, tmp_path):
     model.fit(x[:512], epochs=1, batch_size=64, verbose=0)
     manifest = export.export_model(model, tmp_path / "e", fp16=True, real_x=x[:7])
     outputs = manifest["parts"]["encoder"]["outputs"]
-    assert [(o["name"], o["dtype"], o["shape"]) for o in outputs] == \
-        [("z", "float32", [None, 128]), ("indices", "int32", [None, 4, 4])]
+    assert [(o["name"], o["dtype"], o["shape"]) for o in outputs] == [
+        ("z", "float32", [None, 128]),
+        ("indices", "int32", [None, 4, 4]),
+    ]
     batch = x[100:400]  # many real inputs: every index must agree, not most
     for name in ("encoder.onnx", "encoder.fp16.onnx"):
-        sess = ort.InferenceSession(str(tmp_path / "e" / name),
-                                    providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(str(tmp_path / "e" / name), providers=["CPUExecutionProvider"])
         z, idx = sess.run(["z", "indices"], {"x": batch})
         assert idx.dtype == np.int32
         np.testing.assert_array_equal(idx, model.encode_indices(batch))
         np.testing.assert_allclose(z, model.encode(batch), atol=1e-6)
-    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "e" / "encoder.fp16.onnx"))
-            .metadata_props}
+    meta = {
+        p.key: p.value for p in onnx.load(str(tmp_path / "e" / "encoder.fp16.onnx")).metadata_props
+    }
     assert meta["kerasae.fp16"] == "kept float32 (ArgMin)"  # near-ties must not flip
     ops = {n.op_type for n in onnx.load(str(tmp_path / "e" / "encoder.onnx")).graph.node}
     assert {"ArgMin", "Gather"} <= ops
-    dec = ort.InferenceSession(str(tmp_path / "e" / "decoder.onnx"),
-                               providers=["CPUExecutionProvider"])
+    dec = ort.InferenceSession(
+        str(tmp_path / "e" / "decoder.onnx"), providers=["CPUExecutionProvider"]
+    )
     x_hat = dec.run(["x_hat"], {"z": model.encode(batch)})[0]
     np.testing.assert_allclose(x_hat, model.reconstruct(batch), atol=1e-5)
 
@@ -180,15 +198,15 @@ def test_verification_fails_on_one_wrong_index(digits, tmp_path, monkeypatch):
 
     monkeypatch.setattr(onnx_export, "run", off_by_one)
     with pytest.raises(KerasaeError, match=r"integer output 'indices' .* differs in 1 of"):
-        export.export_model(small(), tmp_path / "bad", formats=("onnx",),
-                               real_x=digits[0][:7])
+        export.export_model(small(), tmp_path / "bad", formats=("onnx",), real_x=digits[0][:7])
 
 
 @pytest.mark.slow
 def test_cli_trains_on_digits_and_exports(tmp_path):
     run = str(tmp_path / "run")
-    result = run_cli("train", "--model", "vq_vae", "--dataset", "digits", "--epochs", "2",
-                     "--out", run)
+    result = run_cli(
+        "train", "--model", "vq_vae", "--dataset", "digits", "--epochs", "2", "--out", run
+    )
     assert result.returncode == 0, result.stderr
     header = open(os.path.join(run, "history.csv")).readline().strip().split(",")
     assert {"perplexity", "usage", "commitment", "val_usage"} <= set(header)
@@ -198,5 +216,4 @@ def test_cli_trains_on_digits_and_exports(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "encoder.onnx: verified" in result.stdout
     manifest = json.load(open(os.path.join(run, "export", "manifest.json")))
-    assert [o["dtype"] for o in manifest["parts"]["encoder"]["outputs"]] == \
-        ["float32", "int32"]
+    assert [o["dtype"] for o in manifest["parts"]["encoder"]["outputs"]] == ["float32", "int32"]

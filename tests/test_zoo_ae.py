@@ -1,5 +1,6 @@
 """factor_vae, rae and sparse_ae: their estimators and penalties against closed forms, the
 RAE's ex-post Gaussian sampler, and each family through `kerasae train` (slow)."""
+
 import csv
 
 import keras
@@ -57,8 +58,9 @@ def test_tc_estimate_separates_correlated_from_independent_codes():
     estimates = []
     for codes in (independent, correlated):
         keras.utils.set_random_seed(0)
-        model = kerasae.create_model("factor_vae", input_shape=SHAPE, latent_dim=2,
-                                     hidden_units=(8,), disc_units=(64, 64))
+        model = kerasae.create_model(
+            "factor_vae", input_shape=SHAPE, latent_dim=2, hidden_units=(8,), disc_units=(64, 64)
+        )
         model.compile(disc_optimizer=keras.optimizers.Adam(3e-3, beta_1=0.5, beta_2=0.9))
         estimates.append(_trained_tc(model, codes))
     low, high = estimates
@@ -68,9 +70,15 @@ def test_tc_estimate_separates_correlated_from_independent_codes():
 
 def test_factor_vae_trains_logs_and_keeps_both_optimizers(digits, tmp_path):
     x = digits[0][:512]
-    model = kerasae.create_model("factor_vae", input_shape=SHAPE, latent_dim=4,
-                                 hidden_units=(32,), disc_units=(32, 32),
-                                 likelihood="gaussian", learn_scale=True)
+    model = kerasae.create_model(
+        "factor_vae",
+        input_shape=SHAPE,
+        latent_dim=4,
+        hidden_units=(32,),
+        disc_units=(32, 32),
+        likelihood="gaussian",
+        learn_scale=True,
+    )
     model.compile()
     scale = float(model.likelihood_layer.log_scale.numpy())
     history = model.fit(x, epochs=3, batch_size=64, verbose=0).history
@@ -99,8 +107,9 @@ def test_factor_vae_refuses_bad_parameters():
 
 # ------------------------------------------------------------------ rae
 def _rae(**params):
-    return kerasae.create_model("rae", input_shape=SHAPE, latent_dim=3, architecture="mlp",
-                                hidden_units=(32,), **params)
+    return kerasae.create_model(
+        "rae", input_shape=SHAPE, latent_dim=3, architecture="mlp", hidden_units=(32,), **params
+    )
 
 
 def test_rae_samples_only_after_fit_from_the_fitted_gaussian(digits, tmp_path):
@@ -116,18 +125,17 @@ def test_rae_samples_only_after_fit_from_the_fitted_gaussian(digits, tmp_path):
     codes = model.encode(x).astype("float64")
     mean, tril = model.latent_mean.numpy(), model.latent_scale_tril.numpy()
     np.testing.assert_allclose(mean, codes.mean(axis=0), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(tril @ tril.T, np.cov(codes, rowvar=False), rtol=1e-3,
-                               atol=1e-5)
+    np.testing.assert_allclose(tril @ tril.T, np.cov(codes, rowvar=False), rtol=1e-3, atol=1e-5)
     assert int(model.latent_count.numpy()) == len(x)
 
     draws = model.sample_latent(20000, seed=0)  # what sample() decodes
     cov = tril @ tril.T
     se = np.sqrt(np.diag(cov) / len(draws))
     assert np.all(np.abs(draws.mean(axis=0) - mean) < 5 * se)
-    np.testing.assert_allclose(np.cov(draws, rowvar=False), cov,
-                               atol=0.05 * np.max(np.diag(cov)))
-    np.testing.assert_array_equal(model.sample(5, seed=1),
-                                  model.decode(model.sample_latent(5, seed=1)))
+    np.testing.assert_allclose(np.cov(draws, rowvar=False), cov, atol=0.05 * np.max(np.diag(cov)))
+    np.testing.assert_array_equal(
+        model.sample(5, seed=1), model.decode(model.sample_latent(5, seed=1))
+    )
 
     path = tmp_path / "rae.keras"
     model.save(path)
@@ -165,7 +173,7 @@ def test_jacobian_penalty_closed_form_for_a_linear_map():
     dense(z)
     kernel = dense.kernel.numpy()
     # J = W^T at every z: the mean over outputs of ||dD_i/dz||^2 is ||W||_F^2 / 5
-    exact = (kernel ** 2).sum() / 5
+    exact = (kernel**2).sum() / 5
     assert float(regularizers.jacobian_penalty(dense, z)) == pytest.approx(exact, rel=1e-5)
     # the random-projection estimate RAE trains with is unbiased: E ||J u||^2 = ||J||_F^2
     estimate = float(regularizers.jacobian_penalty(dense, z, projections=4000, seed=0))
@@ -183,9 +191,11 @@ def test_rae_gp_penalty_matches_finite_differences(digits):
     for k in range(z.shape[1]):
         step = np.zeros_like(z)
         step[:, k] = eps
-        column = (model.decode((z + step).astype("float32")).astype("float64")
-                  - model.decode((z - step).astype("float32"))) / (2 * eps)
-        total += np.sum(column ** 2)
+        column = (
+            model.decode((z + step).astype("float32")).astype("float64")
+            - model.decode((z - step).astype("float32"))
+        ) / (2 * eps)
+        total += np.sum(column**2)
     assert got == pytest.approx(total / (len(z) * n_out), rel=2e-2)
     out = model.compute_losses(tf.constant(digits[0][:4]))
     assert float(out["decoder_penalty"]) == pytest.approx(got, rel=1e-4)
@@ -196,10 +206,11 @@ def test_rae_l2_penalty_is_the_decoder_kernels_squared_norm(digits):
     out = model.compute_losses(tf.constant(digits[0][:16]))
     kernels = [w.numpy() for w in model.decoder.trainable_weights if w.name == "kernel"]
     assert len(kernels) == 2  # one hidden layer and the output layer; biases are not decayed
-    assert float(out["decoder_penalty"]) == pytest.approx(sum((k ** 2).sum() for k in kernels),
-                                                          rel=1e-5)
+    assert float(out["decoder_penalty"]) == pytest.approx(
+        sum((k**2).sum() for k in kernels), rel=1e-5
+    )
     z = model.encode(digits[0][:16])
-    assert float(out["code_penalty"]) == pytest.approx(0.5 * (z ** 2).sum(1).mean(), rel=1e-5)
+    assert float(out["code_penalty"]) == pytest.approx(0.5 * (z**2).sum(1).mean(), rel=1e-5)
 
 
 def test_rae_refuses_bad_parameters():
@@ -212,8 +223,7 @@ def test_rae_refuses_bad_parameters():
 # ------------------------------------------------------------------ sparse_ae
 def test_sparsity_kl_matches_the_closed_form():
     rho, rho_hat = 0.05, np.array([0.05, 0.2, 0.01, 0.5])
-    expected = np.sum(rho * np.log(rho / rho_hat)
-                      + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
+    expected = np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
     assert float(regularizers.sparsity_kl(rho, rho_hat)) == pytest.approx(expected, rel=1e-5)
     assert float(regularizers.sparsity_kl(rho, np.full(8, rho))) == pytest.approx(0.0, abs=1e-6)
     assert np.isfinite(float(regularizers.sparsity_kl(rho, np.array([0.0, 1.0]))))  # dead units
@@ -221,8 +231,13 @@ def test_sparsity_kl_matches_the_closed_form():
 
 def test_sparse_ae_drives_mean_activation_to_rho(digits):
     x = digits[0]
-    model = kerasae.create_model("sparse_ae", input_shape=SHAPE, latent_dim=100,  # overcomplete
-                                 rho=0.05, sparsity_weight=1.0)
+    model = kerasae.create_model(
+        "sparse_ae",
+        input_shape=SHAPE,
+        latent_dim=100,  # overcomplete
+        rho=0.05,
+        sparsity_weight=1.0,
+    )
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     before = float(model.encode(x).mean())
     history = model.fit(x, epochs=5, batch_size=64, verbose=0).history
@@ -239,17 +254,38 @@ def test_sparse_ae_refuses_bad_parameters():
 
 # ------------------------------------------------------------------ the CLI
 @pytest.mark.slow
-@pytest.mark.parametrize("name, columns", [
-    ("factor_vae", {"tc", "disc_loss", "kl", "reconstruction", "val_tc"}),
-    ("rae", {"code_penalty", "decoder_penalty", "val_decoder_penalty"}),
-    ("sparse_ae", {"sparsity", "mean_activation", "val_mean_activation"}),
-])
+@pytest.mark.parametrize(
+    "name, columns",
+    [
+        ("factor_vae", {"tc", "disc_loss", "kl", "reconstruction", "val_tc"}),
+        ("rae", {"code_penalty", "decoder_penalty", "val_decoder_penalty"}),
+        ("sparse_ae", {"sparsity", "mean_activation", "val_mean_activation"}),
+    ],
+)
 def test_cli_train(name, columns, tmp_path):
     out = tmp_path / "run"
-    params = {"factor_vae": ["--param", "disc_units=(64,64)"],
-              "rae": ["--param", "architecture=mlp"], "sparse_ae": []}[name]
-    assert main(["train", "--model", name, "--dataset", "digits", "--epochs", "2",
-                 *params, "--out", str(out)]) == 0
+    params = {
+        "factor_vae": ["--param", "disc_units=(64,64)"],
+        "rae": ["--param", "architecture=mlp"],
+        "sparse_ae": [],
+    }[name]
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                name,
+                "--dataset",
+                "digits",
+                "--epochs",
+                "2",
+                *params,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(out / "history.csv")))
     assert len(rows) == 2 and {"loss", *columns} <= set(rows[0])
     if name != "sparse_ae":  # generative: rae through the Gaussian fitted at the end of fit

@@ -6,6 +6,7 @@ Closed forms where there are any: a linear-Gaussian model whose log p(x) is exac
 reduce to the VAE and to the plain reconstruction, the VampPrior against a direct numpy
 mixture). The slow tests train each family with the CLI and evaluate --log-likelihood.
 """
+
 import json
 import math
 
@@ -27,8 +28,9 @@ TINY = {"hidden_units": (16,), "filters": (4, 8)}
 
 
 def tiny(name, latent_dim=2, **kwargs):
-    return kerasae.create_model(name, input_shape=(8, 8, 1), latent_dim=latent_dim,
-                                **{**TINY, **kwargs})
+    return kerasae.create_model(
+        name, input_shape=(8, 8, 1), latent_dim=latent_dim, **{**TINY, **kwargs}
+    )
 
 
 # ------------------------------------------------------------ a model with an exact log p(x)
@@ -42,22 +44,28 @@ class LinearGaussianVAE(VAE):
 
     def __init__(self, kernel, bias, scale, broaden=0.4):
         d, m = kernel.shape[1], kernel.shape[0]
-        super().__init__(input_shape=(d,), latent_dim=m, hidden_units=(4,),
-                         likelihood="gaussian", likelihood_scale=scale)
+        super().__init__(
+            input_shape=(d,),
+            latent_dim=m,
+            hidden_units=(4,),
+            likelihood="gaussian",
+            likelihood_scale=scale,
+        )
         w = kernel.T  # x = z @ kernel + bias, i.e. W = kernel^T
-        cov = np.linalg.inv(np.eye(m) + w.T @ w / scale ** 2)
-        gain = w @ cov / scale ** 2  # (d, m): mean^T = (x - b)^T W cov / s^2
+        cov = np.linalg.inv(np.eye(m) + w.T @ w / scale**2)
+        gain = w @ cov / scale**2  # (d, m): mean^T = (x - b)^T W cov / s^2
         x = keras.Input((d,), name="x")
         heads = [keras.layers.Dense(m, name=n)(x) for n in ("z_mean", "z_log_var")]
         encoder = keras.Model(x, heads, name="encoder")
         encoder.get_layer("z_mean").set_weights([gain, -bias @ gain])
         encoder.get_layer("z_log_var").set_weights(
-            [np.zeros((d, m)), np.log(np.diag(cov)) + broaden])
+            [np.zeros((d, m)), np.log(np.diag(cov)) + broaden]
+        )
         z = keras.Input((m,), name="z")
         decoder = keras.Model(z, keras.layers.Dense(d, name="x_hat")(z), name="decoder")
         decoder.get_layer("x_hat").set_weights([kernel, bias])
         self.set_networks(encoder, decoder)
-        self.marginal = multivariate_normal(bias, w @ w.T + scale ** 2 * np.eye(d))
+        self.marginal = multivariate_normal(bias, w @ w.T + scale**2 * np.eye(d))
 
 
 @pytest.fixture(scope="module")
@@ -120,14 +128,13 @@ def test_iwae_bound_is_above_the_elbo_of_the_same_draws(digits):
     log_px_z = np.sum(flat * logits - np.logaddexp(0, logits), axis=1)
     log_pz = norm.logpdf(z).sum(axis=1)
     log_qz = norm.logpdf(z, mean, np.exp(0.5 * log_var)).sum(axis=1)
-    np.testing.assert_allclose(log_w.reshape(-1), log_px_z + log_pz - log_qz, rtol=1e-4,
-                               atol=1e-3)
+    np.testing.assert_allclose(log_w.reshape(-1), log_px_z + log_pz - log_qz, rtol=1e-4, atol=1e-3)
     losses = model.compute_losses(x, training=True)
     assert float(losses["iwae_bound"]) >= float(losses["elbo"])
     np.testing.assert_allclose(float(losses["loss"]), -float(losses["iwae_bound"]))
-    np.testing.assert_allclose(float(losses["elbo"]),
-                               -float(losses["reconstruction"]) - float(losses["kl"]),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        float(losses["elbo"]), -float(losses["reconstruction"]) - float(losses["kl"]), rtol=1e-5
+    )
 
 
 def test_iwae_with_one_sample_is_the_elbo_and_has_no_beta(digits):
@@ -159,8 +166,7 @@ def test_beta_tcvae_terms_sum_to_the_kl_and_match_the_reference_estimator(digits
     log_qz_x = norm.logpdf(z, mean, np.exp(0.5 * log_var)).sum(-1)
     np.testing.assert_allclose(mi, log_qz_x - log_qz, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(tc, log_qz - log_marginals, rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(dwkl, log_marginals - norm.logpdf(z).sum(-1), rtol=1e-4,
-                               atol=1e-3)
+    np.testing.assert_allclose(dwkl, log_marginals - norm.logpdf(z).sum(-1), rtol=1e-4, atol=1e-3)
 
 
 def test_beta_tcvae_weights(digits):
@@ -168,28 +174,46 @@ def test_beta_tcvae_weights(digits):
     model = tiny("beta_tcvae", alpha=0.5, gamma=2.0)
     assert model.beta == 6.0
     out = {k: float(v) for k, v in model.compute_losses(x, training=True).items()}
-    np.testing.assert_allclose(out["loss"], out["reconstruction"] + 0.5 * out["mutual_info"]
-                               + 6.0 * out["total_correlation"] + 2.0 * out["dimwise_kl"],
-                               rtol=1e-5)
-    np.testing.assert_allclose(out["kl"], out["mutual_info"] + out["total_correlation"]
-                               + out["dimwise_kl"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        out["loss"],
+        out["reconstruction"]
+        + 0.5 * out["mutual_info"]
+        + 6.0 * out["total_correlation"]
+        + 2.0 * out["dimwise_kl"],
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        out["kl"],
+        out["mutual_info"] + out["total_correlation"] + out["dimwise_kl"],
+        rtol=1e-5,
+        atol=1e-5,
+    )
     assert out["beta"] == 6.0
     with pytest.raises(KerasaeError, match="dataset_size"):
         tiny("beta_tcvae", dataset_size=0)
 
 
 # -------------------------------------------------------------------------- info_vae
-@pytest.mark.parametrize("alpha, lambda_, kl_weight, mmd_weight",
-                         [(0.0, 1.0, 1.0, 0.0),   # the VAE's negative ELBO
-                          (1.0, 0.0, 0.0, 0.0),   # reconstruction alone
-                          (0.0, 1000.0, 1.0, 999.0),  # the default, MMD-VAE
-                          (0.5, 10.0, 0.5, 9.5)])
+@pytest.mark.parametrize(
+    "alpha, lambda_, kl_weight, mmd_weight",
+    [
+        (0.0, 1.0, 1.0, 0.0),  # the VAE's negative ELBO
+        (1.0, 0.0, 0.0, 0.0),  # reconstruction alone
+        (0.0, 1000.0, 1.0, 999.0),  # the default, MMD-VAE
+        (0.5, 10.0, 0.5, 9.5),
+    ],
+)
 def test_info_vae_weights(digits, alpha, lambda_, kl_weight, mmd_weight):
     model = tiny("info_vae", alpha=alpha, lambda_=lambda_)
-    out = {k: float(v) for k, v in
-           model.compute_losses(tf.constant(digits[0][:32]), training=True).items()}
-    np.testing.assert_allclose(out["loss"], out["reconstruction"] + kl_weight * out["kl"]
-                               + mmd_weight * out["mmd"], rtol=1e-5)
+    out = {
+        k: float(v)
+        for k, v in model.compute_losses(tf.constant(digits[0][:32]), training=True).items()
+    }
+    np.testing.assert_allclose(
+        out["loss"],
+        out["reconstruction"] + kl_weight * out["kl"] + mmd_weight * out["mmd"],
+        rtol=1e-5,
+    )
 
 
 def test_info_vae_alpha0_lambda1_is_the_vae(digits):
@@ -218,8 +242,9 @@ def test_info_vae_mmd_is_the_papers_kernel_and_bad_weights_fail():
         return (kk.sum() - np.trace(kk)) / (len(kk) * (len(kk) - 1))
 
     expected = within(k(q, q)) + within(k(p, p)) - 2 * k(q, p).mean()
-    np.testing.assert_allclose(float(model.mmd(q.astype("float32"), p.astype("float32"))),
-                               expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        float(model.mmd(q.astype("float32"), p.astype("float32"))), expected, rtol=1e-4, atol=1e-6
+    )
     for bad in ({"alpha": 1.5}, {"alpha": 0.0, "lambda_": 0.5}, {"kernel": "cosine"}):
         with pytest.raises(KerasaeError):
             tiny("info_vae", **bad)
@@ -233,14 +258,15 @@ def test_vamp_prior_is_the_mixture_of_pseudo_input_posteriors():
     z = np.random.default_rng(1).normal(0, 2, (50, 2))
     comp = norm.logpdf(z[:, None], means[None], np.exp(0.5 * log_vars)[None]).sum(-1)
     expected = logsumexp(comp, axis=1) - math.log(7)
-    np.testing.assert_allclose(model.log_prior(z.astype("float32")), expected, rtol=1e-5,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        model.log_prior(z.astype("float32")), expected, rtol=1e-5, atol=1e-4
+    )
     # a density: it integrates to 1 over the plane (a grid fine against every scale)
     scale = np.exp(0.5 * log_vars).min()
     grid = np.arange(-10, 10, min(0.05, scale / 4))
     zz = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2).astype("float32")
     step = grid[1] - grid[0]
-    total = np.exp(np.asarray(model.log_prior(zz), "float64")).sum() * step ** 2
+    total = np.exp(np.asarray(model.log_prior(zz), "float64")).sum() * step**2
     np.testing.assert_allclose(total, 1.0, rtol=1e-3)
 
 
@@ -260,8 +286,7 @@ def test_vamp_pseudo_inputs_train_but_stay_out_of_the_networks(digits):
     kl = model.kl_divergence(mean, log_var, z)
     mean, log_var, z64 = (np.asarray(t, "float64") for t in (mean, log_var, z))
     log_q = norm.logpdf(z64, mean, np.exp(0.5 * log_var)).sum(axis=1)
-    np.testing.assert_allclose(kl, log_q - np.asarray(model.log_prior(z)), rtol=1e-4,
-                               atol=1e-3)
+    np.testing.assert_allclose(kl, log_q - np.asarray(model.log_prior(z)), rtol=1e-4, atol=1e-3)
     samples = model.sample(6, seed=2)
     assert samples.shape == (6, 8, 8, 1)
     np.testing.assert_array_equal(samples, model.sample(6, seed=2))
@@ -269,18 +294,30 @@ def test_vamp_pseudo_inputs_train_but_stay_out_of_the_networks(digits):
     means, log_vars = model.prior_components()
     assert spec["kind"] == "gmm" and len(spec["weights"]) == model.num_pseudo_inputs
     np.testing.assert_allclose(spec["means"], means, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(spec["scale_diag"], np.exp(0.5 * np.asarray(log_vars)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(spec["scale_diag"], np.exp(0.5 * np.asarray(log_vars)), rtol=1e-5)
 
 
 # ------------------------------------------------------------------------- the CLI
 @pytest.mark.slow
-@pytest.mark.parametrize("name, params", [("iwae", ()), ("beta_tcvae", ("dataset_size=1437",)),
-                                          ("info_vae", ()), ("vamp", ())])
+@pytest.mark.parametrize(
+    "name, params",
+    [("iwae", ()), ("beta_tcvae", ("dataset_size=1437",)), ("info_vae", ()), ("vamp", ())],
+)
 def test_cli_trains_each_family(name, params, tmp_path):
     out = tmp_path / name
-    args = ["train", "--model", name, "--dataset", "digits", "--epochs", "2",
-            "--latent-dim", "4", "--out", str(out)]
+    args = [
+        "train",
+        "--model",
+        name,
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--latent-dim",
+        "4",
+        "--out",
+        str(out),
+    ]
     for p in params:
         args += ["--param", p]
     assert main(args) == 0
@@ -294,8 +331,24 @@ def test_cli_trains_each_family(name, params, tmp_path):
 @pytest.fixture(scope="module")
 def vae_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ll") / "vae"
-    assert main(["train", "--model", "vae", "--dataset", "digits", "--epochs", "1",
-                 "--latent-dim", "4", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "vae",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "1",
+                "--latent-dim",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -316,8 +369,24 @@ def test_evaluate_prints_the_log_likelihood(vae_run, capsys):
 @pytest.mark.slow
 def test_evaluate_log_likelihood_refuses_an_ae(tmp_path, capsys):
     out = tmp_path / "ae"
-    assert main(["train", "--model", "ae", "--dataset", "digits", "--epochs", "1",
-                 "--latent-dim", "4", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "ae",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "1",
+                "--latent-dim",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["evaluate", str(out), "--log-likelihood"]) == 2
     err = capsys.readouterr().err.strip()

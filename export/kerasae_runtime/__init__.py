@@ -8,6 +8,7 @@
 Reads the `manifest.json` written by `kerasae export`, verifies the SHA-256 of each file
 before loading it, and picks onnxruntime's CUDA provider when it is available.
 """
+
 from kerasae_runtime.manifest import ExportError
 from kerasae_runtime.parts import Autoencoder, Decoder, Encoder, Scorer
 

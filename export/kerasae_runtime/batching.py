@@ -8,9 +8,11 @@ batch has `max_batch` rows or `max_delay` seconds have passed since the first ar
 runs the whole batch in a thread (the event loop stays free to accept more), then splits
 the outputs back by row offsets. The wait is adaptive: after a batch of one request (no
 concurrent load) the next request runs at once, so a lone client pays no delay; once
-batches hold several requests, the worker waits up to `max_delay` to fill them. A request never crosses batches, and one that would
+batches hold several requests, the worker waits up to `max_delay` to fill them. A request never
+crosses batches, and one that would
 overflow the current batch opens the next one.
 """
+
 import asyncio
 
 import numpy as np
@@ -87,8 +89,9 @@ class Batcher:
             if self.on_batch:
                 self.on_batch(len(items), sum(len(x) for x in xs))
             try:
-                out = await loop.run_in_executor(self.executor, self.fn,
-                                                 np.concatenate(xs) if len(xs) > 1 else xs[0])
+                out = await loop.run_in_executor(
+                    self.executor, self.fn, np.concatenate(xs) if len(xs) > 1 else xs[0]
+                )
             except Exception as exc:  # the whole batch failed: every request hears why
                 for _, future in items:
                     if not future.done():
@@ -97,8 +100,11 @@ class Batcher:
             start = 0
             for x, future in items:
                 stop_row = start + len(x)
-                part = ({k: v[start:stop_row] for k, v in out.items()} if isinstance(out, dict)
-                        else out[start:stop_row])
+                part = (
+                    {k: v[start:stop_row] for k, v in out.items()}
+                    if isinstance(out, dict)
+                    else out[start:stop_row]
+                )
                 if not future.done():
                     future.set_result(part)
                 start = stop_row

@@ -1,6 +1,7 @@
 """Request and response bodies of `kerasae-runtime serve`: JSON or .npy in, checked
 before any work (size, fields, types, finite numbers), and JSON (orjson) or .npy out.
 Every client mistake is a `RequestError` with its 4xx status."""
+
 import io
 import json
 
@@ -23,8 +24,11 @@ async def read_body(request, limit):
         if not length.isdigit():
             raise RequestError(400, f"invalid Content-Length {length!r}")
         if int(length) > limit:
-            raise RequestError(413, f"the body has {length} bytes; this server takes at most "
-                                    f"{limit} (--max-request-bytes)")
+            raise RequestError(
+                413,
+                f"the body has {length} bytes; this server takes at most "
+                f"{limit} (--max-request-bytes)",
+            )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -38,14 +42,16 @@ def _array(value, field):
     if isinstance(value, np.ndarray):
         array = value
     elif not isinstance(value, list):
-        raise RequestError(422, f"{field} must be a (nested) list of numbers, got "
-                                f"{type(value).__name__}")
+        raise RequestError(
+            422, f"{field} must be a (nested) list of numbers, got {type(value).__name__}"
+        )
     else:
         try:
             array = np.asarray(value)
         except ValueError:
-            raise RequestError(422, f"{field} is ragged: every example must have the same "
-                                    "shape") from None
+            raise RequestError(
+                422, f"{field} is ragged: every example must have the same shape"
+            ) from None
     if array.dtype.kind not in "iuf":
         raise RequestError(422, f"{field} must hold numbers only (got {array.dtype} values)")
     if array.size and not np.isfinite(array).all():
@@ -74,8 +80,9 @@ def parse(body, request, name, field, allowed):
         return {field: _array(array, field), "raw": raw in ("true", "1")}
     # curl -d sends its default form type; the body is still the JSON object it was given
     if kind not in ("application/json", "application/x-www-form-urlencoded", ""):
-        raise RequestError(415, f"unsupported content type {kind!r}; send application/json "
-                                f"or {NPY}")
+        raise RequestError(
+            415, f"unsupported content type {kind!r}; send application/json or {NPY}"
+        )
     try:
         fields = json.loads(body, parse_constant=_reject_constant)
     except ValueError as exc:
@@ -84,8 +91,11 @@ def parse(body, request, name, field, allowed):
         raise RequestError(400, "the body must be a JSON object")
     unknown = sorted(set(fields) - set(allowed))
     if unknown:
-        raise RequestError(400, f"unknown field {', '.join(map(repr, unknown))}; /v1/{name} "
-                                f"takes {', '.join(allowed)}")
+        raise RequestError(
+            400,
+            f"unknown field {', '.join(map(repr, unknown))}; /v1/{name} "
+            f"takes {', '.join(allowed)}",
+        )
     if not isinstance(fields.get("raw", False), bool):
         raise RequestError(422, "raw must be true or false")
     if field is not None:
@@ -101,10 +111,11 @@ def render(out, accept):
         name, value = next(iter(out.items()))
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(value))
-        return Response(buffer.getvalue(), media_type=NPY,
-                        headers={"X-Kerasae-Output": name})
+        return Response(buffer.getvalue(), media_type=NPY, headers={"X-Kerasae-Output": name})
     import orjson  # numpy straight to JSON: several times faster than tolist + json
 
-    body = orjson.dumps({k: None if v is None else np.ascontiguousarray(v)
-                         for k, v in out.items()}, option=orjson.OPT_SERIALIZE_NUMPY)
+    body = orjson.dumps(
+        {k: None if v is None else np.ascontiguousarray(v) for k, v in out.items()},
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
     return Response(body, media_type="application/json")

@@ -10,6 +10,7 @@
 `--scaled`. The active execution provider is printed on stderr. User errors: one line on
 stderr, exit 2.
 """
+
 import argparse
 import os
 import sys
@@ -24,9 +25,12 @@ class _Parser(argparse.ArgumentParser):
 def _common(p):
     p.add_argument("export_dir")
     p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
-                   help="the ONNX files to load: fp16/int8 need an export made with "
-                        "--fp16/--int8")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "fp16", "int8"),
+        help="the ONNX files to load: fp16/int8 need an export made with --fp16/--int8",
+    )
 
 
 def build_parser():
@@ -36,8 +40,11 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"kerasae-runtime {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    p = sub.add_parser("generate", help="decode draws from the export's latent sampler (the "
-                                        "run's, or the model's prior) to a PNG grid or .npy")
+    p = sub.add_parser(
+        "generate",
+        help="decode draws from the export's latent sampler (the "
+        "run's, or the model's prior) to a PNG grid or .npy",
+    )
     _common(p)
     p.add_argument("-n", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
@@ -48,28 +55,40 @@ def build_parser():
         _common(p)
         p.add_argument("--data", required=True, help=".npy array of examples")
         p.add_argument("--out", required=True, help=".npy file to write")
-        p.add_argument("--scaled", action="store_true",
-                       help="the data is already in the model's [0, 1] units")
+        p.add_argument(
+            "--scaled", action="store_true", help="the data is already in the model's [0, 1] units"
+        )
         p.set_defaults(func=globals()[f"cmd_{name}"])
     p = sub.add_parser("info", help="the manifest summary, checksums and providers")
     p.add_argument("export_dir")
-    p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"),
-                   help="the device whose active provider is reported")
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cuda", "cpu"),
+        help="the device whose active provider is reported",
+    )
     p.set_defaults(func=cmd_info)
     p = sub.add_parser("serve", help="an HTTP server with dynamic batching (the serve extra)")
     _common(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-batch", type=_positive, default=256,
-                   help="rows per onnxruntime call, and the most one request may send")
-    p.add_argument("--max-delay-ms", type=float, default=5.0,
-                   help="how long a batch waits for more requests")
+    p.add_argument(
+        "--max-batch",
+        type=_positive,
+        default=256,
+        help="rows per onnxruntime call, and the most one request may send",
+    )
+    p.add_argument(
+        "--max-delay-ms", type=float, default=5.0, help="how long a batch waits for more requests"
+    )
     p.add_argument("--workers", type=_positive, default=1, help="server processes")
     p.add_argument("--max-request-bytes", type=_positive, default=16 << 20)
-    p.add_argument("--threads", type=_positive, default=None,
-                   help="onnxruntime intra-op threads per session")
-    p.add_argument("--no-batching", action="store_true",
-                   help="run every request alone (for comparison)")
+    p.add_argument(
+        "--threads", type=_positive, default=None, help="onnxruntime intra-op threads per session"
+    )
+    p.add_argument(
+        "--no-batching", action="store_true", help="run every request alone (for comparison)"
+    )
     p.set_defaults(func=cmd_serve)
     return parser
 
@@ -85,8 +104,7 @@ def _positive(text):
 
 
 def _note(part):
-    print(f"kerasae-runtime: {part.part} on {part.provider} ({part.precision})",
-          file=sys.stderr)
+    print(f"kerasae-runtime: {part.part} on {part.provider} ({part.precision})", file=sys.stderr)
 
 
 def _load_npy(path):
@@ -98,16 +116,21 @@ def _load_npy(path):
         raise ExportError(f"--data {path} must be an existing .npy file")
     with open(path, "rb") as f:
         if not f.read(6).startswith(b"\x93NUMPY"):
-            raise ExportError(f"--data {path} is not a NumPy .npy file (no .npy header); "
-                              "write it with numpy.save")
+            raise ExportError(
+                f"--data {path} is not a NumPy .npy file (no .npy header); "
+                "write it with numpy.save"
+            )
     try:
         x = np.load(path, allow_pickle=False)
     except ValueError as exc:  # object arrays: they would need unpickling
-        raise ExportError(f"--data {path} cannot be read without unpickling ({exc}); save a "
-                          "numeric array") from None
+        raise ExportError(
+            f"--data {path} cannot be read without unpickling ({exc}); save a numeric array"
+        ) from None
     if x.dtype.kind not in "biuf":
-        raise ExportError(f"--data {path} has dtype {x.dtype}; save a numeric array "
-                          "(float32 as the manifest says)")
+        raise ExportError(
+            f"--data {path} has dtype {x.dtype}; save a numeric array "
+            "(float32 as the manifest says)"
+        )
     return x
 
 
@@ -134,8 +157,10 @@ def cmd_generate(args):
     dec = Decoder.load(args.export_dir, device=args.device, precision=args.precision)
     _note(dec)
     images = dec.generate(args.n, seed=args.seed)  # no prior: the model's refusal, exit 2
-    print(f"wrote {_save(args.out, images)} ({args.n} samples, seed {args.seed}, sampler "
-          f"{dec.sampler.describe()})")
+    print(
+        f"wrote {_save(args.out, images)} ({args.n} samples, seed {args.seed}, sampler "
+        f"{dec.sampler.describe()})"
+    )
 
 
 def cmd_encode(args):
@@ -157,10 +182,14 @@ def cmd_score(args):
     scores = ae.score(data, raw=not args.scaled)
     flagged = ""
     if ae.threshold is not None:  # detect's default decision: above the run's threshold
-        flagged = (f"; {int(ae.is_anomaly(scores).sum())} above the threshold "
-                   f"{ae.threshold:.6g} (is_anomaly)")
-    print(f"wrote {_save(args.out, scores)} ({len(scores)} scores, mean {scores.mean():.5g}"
-          f"{flagged})")
+        flagged = (
+            f"; {int(ae.is_anomaly(scores).sum())} above the threshold "
+            f"{ae.threshold:.6g} (is_anomaly)"
+        )
+    print(
+        f"wrote {_save(args.out, scores)} ({len(scores)} scores, mean {scores.mean():.5g}"
+        f"{flagged})"
+    )
 
 
 def cmd_info(args):
@@ -171,28 +200,35 @@ def cmd_info(args):
     for rel in m.get("files", {}):
         mf.verify_file(args.export_dir, m, rel)
     model = m["model"]
-    print(f"model: {model['name']} (latent_dim {model['latent_dim']}, input "
-          f"{tuple(model['input_shape'])}, generative {model['generative']})")
+    print(
+        f"model: {model['name']} (latent_dim {model['latent_dim']}, input "
+        f"{tuple(model['input_shape'])}, generative {model['generative']})"
+    )
     for part, info in m["parts"].items():
         ins = ", ".join(f"{i['name']}{tuple(i['shape'])}" for i in info["inputs"])
         outs = ", ".join(f"{o['name']}{tuple(o['shape'])}" for o in info["outputs"])
         print(f"{part}: {ins} -> {outs}; files {', '.join(info['files'].values())}")
     prior = m.get("prior") or {}
-    print(f"prior: {prior.get('kind', 'none')}"
-          f"{' (sampler ' + prior['sampler'] + ')' if prior.get('sampler') else ''}; scaling: "
-          f"{(m.get('scaling') or {}).get('kind', 'identity')}")
+    print(
+        f"prior: {prior.get('kind', 'none')}"
+        f"{' (sampler ' + prior['sampler'] + ')' if prior.get('sampler') else ''}; scaling: "
+        f"{(m.get('scaling') or {}).get('kind', 'identity')}"
+    )
     print(f"checksums: {len(m.get('files', {}))} files verified")
     print(f"onnxruntime providers available: {', '.join(available_providers())}")
     for part in m["parts"]:
         rel, info = mf.part_file(m, part, "fp32")
-        active = Session(os.path.join(args.export_dir, rel), info["inputs"][0]["name"],
-                         [o["name"] for o in info["outputs"]], device=args.device,
-                         warmup=False).provider
+        active = Session(
+            os.path.join(args.export_dir, rel),
+            info["inputs"][0]["name"],
+            [o["name"] for o in info["outputs"]],
+            device=args.device,
+            warmup=False,
+        ).provider
         print(f"{part}: active provider {active} (device {args.device})")
 
 
-SERVE_EXTRA = ("kerasae-runtime serve needs the serve extra: "
-               "pip install 'kerasae-runtime[serve]'")
+SERVE_EXTRA = "kerasae-runtime serve needs the serve extra: pip install 'kerasae-runtime[serve]'"
 
 
 def cmd_serve(args):
@@ -206,9 +242,15 @@ def cmd_serve(args):
     from kerasae_runtime import serve
 
     settings = serve.Settings(
-        args.export_dir, device=args.device, precision=args.precision, threads=args.threads,
-        max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
-        max_request_bytes=args.max_request_bytes, batching=not args.no_batching)
+        args.export_dir,
+        device=args.device,
+        precision=args.precision,
+        threads=args.threads,
+        max_batch=args.max_batch,
+        max_delay_ms=args.max_delay_ms,
+        max_request_bytes=args.max_request_bytes,
+        batching=not args.no_batching,
+    )
     serve.run(settings, host=args.host, port=args.port, workers=args.workers)
 
 
@@ -216,16 +258,18 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from kerasae_runtime.manifest import ExportError
 
-    warnings.showwarning = lambda msg, *a, **k: print(f"kerasae-runtime: warning: {msg}",
-                                                      file=sys.stderr)
+    warnings.showwarning = lambda msg, *a, **k: print(
+        f"kerasae-runtime: warning: {msg}", file=sys.stderr
+    )
     try:
         return args.func(args) or 0
     except ExportError as exc:
         print(f"kerasae-runtime: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"kerasae-runtime: error: {exc.strerror or exc}: {exc.filename or ''}",
-              file=sys.stderr)
+        print(
+            f"kerasae-runtime: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr
+        )
         return 2
 
 

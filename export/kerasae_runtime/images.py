@@ -1,4 +1,5 @@
 """A PNG grid of generated examples with Pillow (no matplotlib in a service image)."""
+
 import math
 
 import numpy as np
@@ -19,11 +20,12 @@ def grid(images, pad=1, min_tile=32):
     h, w = h * zoom, w * zoom
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    canvas = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad, *x.shape[3:]),
-                     dtype=np.float32)
+    canvas = np.ones(
+        (rows * (h + pad) - pad, cols * (w + pad) - pad, *x.shape[3:]), dtype=np.float32
+    )
     for i, img in enumerate(x):
         r, c = divmod(i, cols)
-        canvas[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = img
+        canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
     return (canvas * 255).round().astype(np.uint8)
 
 

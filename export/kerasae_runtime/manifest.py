@@ -7,6 +7,7 @@ SHA-256 of every file it is about to hand to onnxruntime (a truncated copy or a 
 file fails here with a clear message, not as a wrong number in production). This module
 needs numpy only: importing it imports neither onnxruntime nor TensorFlow.
 """
+
 import hashlib
 import json
 import os
@@ -25,8 +26,9 @@ class ExportError(ValueError):
 def read(export_dir):
     path = os.path.join(export_dir, MANIFEST)
     if not os.path.isfile(path):
-        raise ExportError(f"{export_dir} has no {MANIFEST}; pass the folder written by "
-                          "`kerasae export`")
+        raise ExportError(
+            f"{export_dir} has no {MANIFEST}; pass the folder written by `kerasae export`"
+        )
     try:
         with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
@@ -35,9 +37,11 @@ def read(export_dir):
     if manifest.get("format") != FORMAT:
         raise ExportError(f"{path} is not a kerasae export manifest")
     if manifest.get("format_version") not in SUPPORTED_VERSIONS:
-        raise ExportError(f"{path} has format_version {manifest.get('format_version')}; this "
-                          "kerasae-runtime reads versions "
-                          f"{', '.join(map(str, SUPPORTED_VERSIONS))}: upgrade kerasae-runtime")
+        raise ExportError(
+            f"{path} has format_version {manifest.get('format_version')}; this "
+            "kerasae-runtime reads versions "
+            f"{', '.join(map(str, SUPPORTED_VERSIONS))}: upgrade kerasae-runtime"
+        )
     return manifest
 
 
@@ -73,8 +77,10 @@ def verify_file(export_dir, manifest, rel):
     if not os.path.isfile(path):
         raise ExportError(f"{path} is missing; copy the whole export folder")
     if sha256(path) != entry["sha256"]:
-        raise ExportError(f"{path} does not match its SHA-256 in {MANIFEST} (corrupted or "
-                          "modified); copy the export folder again or re-export")
+        raise ExportError(
+            f"{path} does not match its SHA-256 in {MANIFEST} (corrupted or "
+            "modified); copy the export folder again or re-export"
+        )
     return path
 
 
@@ -82,10 +88,16 @@ def inside(rel):
     """A manifest path must name a file inside the export folder (no ../, no absolute
     path): a tampered manifest must not make the runtime read files elsewhere."""
     norm = os.path.normpath(str(rel))
-    if os.path.isabs(str(rel)) or norm == ".." or norm.startswith(".." + os.sep) or \
-            str(rel).startswith(("/", "\\")):
-        raise ExportError(f"{MANIFEST} names {rel!r}, a path outside the export folder; the "
-                          "manifest is damaged or tampered with: re-export the model")
+    if (
+        os.path.isabs(str(rel))
+        or norm == ".."
+        or norm.startswith(".." + os.sep)
+        or str(rel).startswith(("/", "\\"))
+    ):
+        raise ExportError(
+            f"{MANIFEST} names {rel!r}, a path outside the export folder; the "
+            "manifest is damaged or tampered with: re-export the model"
+        )
     return rel
 
 
@@ -97,15 +109,19 @@ FILE_KEYS = {"fp32": "onnx", "fp16": "onnx_fp16", "int8": "onnx_int8"}
 def part_file(manifest, part, precision):
     info = manifest.get("parts", {}).get(part)
     if info is None:
-        raise ExportError(f"this export has no {part}; export it with "
-                          f"`kerasae export RUN --parts encoder,decoder,scorer`")
+        raise ExportError(
+            f"this export has no {part}; export it with "
+            f"`kerasae export RUN --parts encoder,decoder,scorer`"
+        )
     key = FILE_KEYS.get(precision)
     if key is None:
         raise ExportError(f"precision must be one of {', '.join(FILE_KEYS)}, got {precision!r}")
     if key not in info.get("files", {}):
         flag = "" if precision == "fp32" else f" --{precision}"
-        raise ExportError(f"this export has no {precision} ONNX {part}; run "
-                          f"`kerasae export RUN --format onnx{flag}`")
+        raise ExportError(
+            f"this export has no {precision} ONNX {part}; run "
+            f"`kerasae export RUN --format onnx{flag}`"
+        )
     return info["files"][key], info
 
 
@@ -147,8 +163,9 @@ PRIOR_KINDS = ARRAY_KINDS + LEARNED_KINDS
 def draw_gaussian(rng, mean, scale_tril, n):
     """n draws of N(mean, L L^T): eps first, float64 until the end."""
     eps = rng.standard_normal((n, len(mean)))
-    return (np.asarray(mean, np.float64) + eps @ np.asarray(scale_tril, np.float64).T
-            ).astype(np.float32)
+    return (np.asarray(mean, np.float64) + eps @ np.asarray(scale_tril, np.float64).T).astype(
+        np.float32
+    )
 
 
 def draw_mixture(rng, weights, means, scales, n):
@@ -173,8 +190,10 @@ def sample_prior(prior, n, seed=None, no_prior=None):
         raise ExportError(no_prior or "this export records no prior to generate from")
     kind, n = prior.get("kind"), int(n)
     if kind in LEARNED_KINDS:
-        raise ExportError(f"the {kind} sampler is a network (sampler.onnx): draw from it "
-                          "with Decoder.load(EXPORT_DIR).generate or kerasae_runtime.samplers")
+        raise ExportError(
+            f"the {kind} sampler is a network (sampler.onnx): draw from it "
+            "with Decoder.load(EXPORT_DIR).generate or kerasae_runtime.samplers"
+        )
     if kind not in ARRAY_KINDS:
         raise ExportError(f"unknown prior kind {kind!r}; upgrade kerasae-runtime")
     dim = int(prior["dim"])
@@ -186,8 +205,9 @@ def sample_prior(prior, n, seed=None, no_prior=None):
         return rng.uniform(low, high, (n, dim)).astype(np.float32)
     if kind == "standard_normal":
         return rng.standard_normal((n, dim)).astype(np.float32)
-    return draw_gaussian(rng, _array(prior, "mean", (dim,)),
-                         _array(prior, "scale_tril", (dim, dim)), n)
+    return draw_gaussian(
+        rng, _array(prior, "mean", (dim,)), _array(prior, "scale_tril", (dim, dim)), n
+    )
 
 
 def _mixture(prior, dim):
@@ -196,11 +216,16 @@ def _mixture(prior, dim):
     means = _array(prior, "means", (count, dim))
     # full components: Cholesky factors; diagonal ones (a VampPrior's) may give just the
     # diagonal, K x d numbers instead of K x d x d
-    tril = _array(prior, "scale_diag", (count, dim)) if "scale_diag" in prior else \
-        _array(prior, "scale_tril", (count, dim, dim))
+    tril = (
+        _array(prior, "scale_diag", (count, dim))
+        if "scale_diag" in prior
+        else _array(prior, "scale_tril", (count, dim, dim))
+    )
     if count == 0 or np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, atol=1e-6):
-        raise ExportError(f"the gmm prior's weights in {MANIFEST} are not a probability "
-                          "vector; the manifest is damaged: re-export the model")
+        raise ExportError(
+            f"the gmm prior's weights in {MANIFEST} are not a probability "
+            "vector; the manifest is damaged: re-export the model"
+        )
     return weights, means, tril
 
 
@@ -211,9 +236,14 @@ def _array(prior, key, shape):
         value = np.asarray(prior[key], dtype=np.float64)
     except (KeyError, TypeError, ValueError):
         value = None
-    if value is None or (shape is not None and value.shape != shape) or \
-            not np.isfinite(value).all():
+    if (
+        value is None
+        or (shape is not None and value.shape != shape)
+        or not np.isfinite(value).all()
+    ):
         want = "" if shape is None else f" of shape {shape}"
-        raise ExportError(f"the {prior.get('kind')} prior in {MANIFEST} lacks a finite "
-                          f"{key!r}{want}; the manifest is damaged: re-export the model")
+        raise ExportError(
+            f"the {prior.get('kind')} prior in {MANIFEST} lacks a finite "
+            f"{key!r}{want}; the manifest is damaged: re-export the model"
+        )
     return value

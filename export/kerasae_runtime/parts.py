@@ -9,6 +9,7 @@
 Inputs are in the model's units ([0, 1], like `kerasae`'s `model.encode`) unless
 `raw=True`, which first applies the run's input scaling from the manifest.
 """
+
 import numpy as np
 
 from kerasae_runtime import manifest as mf
@@ -32,10 +33,14 @@ class _Part:
         SHA-256 first."""
         manifest = mf.read(export_dir)
         rel, info = mf.part_file(manifest, cls.part, precision)
-        path = mf.verify_file(export_dir, manifest, rel) if verify else \
-            f"{export_dir}/{rel}"
-        session = Session(path, info["inputs"][0]["name"],
-                          [o["name"] for o in info["outputs"]], device=device, threads=threads)
+        path = mf.verify_file(export_dir, manifest, rel) if verify else f"{export_dir}/{rel}"
+        session = Session(
+            path,
+            info["inputs"][0]["name"],
+            [o["name"] for o in info["outputs"]],
+            device=device,
+            threads=threads,
+        )
         part = cls(export_dir, manifest, session, info, precision)
         part.options = {"device": device, "threads": threads, "verify": verify}
         return part
@@ -58,7 +63,8 @@ class _Part:
                 name = self.info["inputs"][0]["name"]
                 raise mf.ExportError(
                     f"the {self.part} expects {name} of shape (batch, "
-                    f"{', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
+                    f"{', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}"
+                )
         if not np.isfinite(x).all():
             raise mf.ExportError("the input contains NaN or infinite values")
         return x
@@ -103,8 +109,9 @@ class Decoder(_Part):
         if getattr(self, "_sampler", None) is None:
             from kerasae_runtime.samplers import Sampler
 
-            self._sampler = Sampler.load(self.export_dir, self.manifest,
-                                         **getattr(self, "options", {}))
+            self._sampler = Sampler.load(
+                self.export_dir, self.manifest, **getattr(self, "options", {})
+            )
         return self._sampler
 
     @property
@@ -137,10 +144,12 @@ class Autoencoder:
         info = mf.read(export_dir).get("parts", {}).get("scorer")
         if info is not None:  # float32, or int8 where --int8 verified one; never fp16
             int8 = options.get("precision") == "int8" and "onnx_int8" in info.get("files", {})
-            scorer = Scorer.load(export_dir, **{**options, "precision": "int8" if int8
-                                                else "fp32"})
-        return cls(Encoder.load(export_dir, **options), Decoder.load(export_dir, **options),
-                   scorer)
+            scorer = Scorer.load(
+                export_dir, **{**options, "precision": "int8" if int8 else "fp32"}
+            )
+        return cls(
+            Encoder.load(export_dir, **options), Decoder.load(export_dir, **options), scorer
+        )
 
     @property
     def threshold(self):
@@ -151,15 +160,18 @@ class Autoencoder:
     def is_anomaly(self, scores):
         """scores > threshold, as `kerasae detect` decides by default."""
         if self.threshold is None:
-            raise mf.ExportError("this export carries no threshold (threshold.json); "
-                                 "re-export the run with kerasae >= 0.3")
+            raise mf.ExportError(
+                "this export carries no threshold (threshold.json); "
+                "re-export the run with kerasae >= 0.3"
+            )
         return np.asarray(scores) > self.threshold
 
     def reconstruct(self, x, raw=False, batch_size=1024):
         if raw:
             x = mf.scale(x, self.encoder.manifest.get("scaling"))
-        return self.decoder.decode(self.encoder.encode(x, batch_size=batch_size),
-                                   batch_size=batch_size)
+        return self.decoder.decode(
+            self.encoder.encode(x, batch_size=batch_size), batch_size=batch_size
+        )
 
     def score(self, x, raw=False, batch_size=1024):
         """Per-example anomaly score (higher = stranger): the scorer's, which is the model's
@@ -167,8 +179,7 @@ class Autoencoder:
         in the model's [0, 1] units, as `kerasae`'s default `score`."""
         if self.scorer is not None:
             return self.scorer.score(x, raw, batch_size)
-        x = self.encoder._check(mf.scale(x, self.encoder.manifest.get("scaling")) if raw
-                                else x)
+        x = self.encoder._check(mf.scale(x, self.encoder.manifest.get("scaling")) if raw else x)
         x_hat = self.reconstruct(x, batch_size=batch_size)
         return np.mean((x - x_hat).reshape(len(x), -1) ** 2, axis=1)
 

@@ -17,6 +17,7 @@ are a network in `sampler.onnx`, run here with onnxruntime:
 All randomness comes from one `numpy.random.default_rng(seed)`, in the order kerasae
 uses, so the same seed gives the same codes on both sides.
 """
+
 import numpy as np
 
 from kerasae_runtime import manifest as mf
@@ -38,10 +39,15 @@ class Sampler:
         if prior and prior.get("kind") in mf.LEARNED_KINDS:
             rel = prior.get("file")
             if not isinstance(rel, str):
-                raise mf.ExportError(f"the {prior['kind']} prior in {mf.MANIFEST} names no "
-                                     "file; the manifest is damaged: re-export the model")
-            path = mf.verify_file(export_dir, manifest, rel) if verify else \
-                f"{export_dir}/{mf.inside(rel)}"
+                raise mf.ExportError(
+                    f"the {prior['kind']} prior in {mf.MANIFEST} names no "
+                    "file; the manifest is damaged: re-export the model"
+                )
+            path = (
+                mf.verify_file(export_dir, manifest, rel)
+                if verify
+                else f"{export_dir}/{mf.inside(rel)}"
+            )
             session = _session(path, device, threads)
         return cls(prior, manifest.get("no_prior"), session)
 
@@ -79,8 +85,9 @@ def two_stage(session, prior, n, seed=None):
     dim = prior.get("noise_dim", prior.get("second_latent_dim"))
     u = np.random.default_rng(seed).standard_normal((n, int(dim)))
     u = u.astype(np.float32)
-    return np.concatenate([session.run(["z"], {"u": u[i:i + CHUNK]})[0]
-                           for i in range(0, n, CHUNK)]).astype(np.float32)
+    return np.concatenate(
+        [session.run(["z"], {"u": u[i : i + CHUNK]})[0] for i in range(0, n, CHUNK)]
+    ).astype(np.float32)
 
 
 def pixelcnn(session, prior, n, seed=None):
@@ -88,9 +95,9 @@ def pixelcnn(session, prior, n, seed=None):
     h, w = (int(d) for d in prior["grid"])
     k = int(prior["num_embeddings"])
     uniforms = np.random.default_rng(seed).random((n, h * w))  # all drawn first: the
-    chunks = []                                                # seed fixes every row
+    chunks = []  # seed fixes every row
     for start in range(0, n, CHUNK):
-        u = uniforms[start:start + CHUNK]
+        u = uniforms[start : start + CHUNK]
         indices = np.zeros((len(u), h, w), dtype=np.int64)
         for p in range(h * w):
             i, j = divmod(p, w)
@@ -99,7 +106,7 @@ def pixelcnn(session, prior, n, seed=None):
             probs = np.exp(logits - logits.max(axis=1, keepdims=True))
             probs /= probs.sum(axis=1, keepdims=True)
             # searchsorted(cdf, u, side="right") row by row: how many cdf entries <= u
-            chosen = (np.cumsum(probs, axis=1) <= u[:, p:p + 1]).sum(axis=1)
+            chosen = (np.cumsum(probs, axis=1) <= u[:, p : p + 1]).sum(axis=1)
             indices[:, i, j] = np.minimum(chosen, k - 1)
         chunks.append(session.run(["z"], {"indices": indices})[0])
     return np.concatenate(chunks).astype(np.float32)
@@ -119,8 +126,10 @@ def _session(path, device, threads):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
-        return ort.InferenceSession(path, sess_options=options,
-                                    providers=sessions.requested_providers(device))
+        return ort.InferenceSession(
+            path, sess_options=options, providers=sessions.requested_providers(device)
+        )
     except Exception as exc:
-        raise mf.ExportError(f"onnxruntime cannot load {path}: "
-                             f"{str(exc).splitlines()[0]}") from None
+        raise mf.ExportError(
+            f"onnxruntime cannot load {path}: {str(exc).splitlines()[0]}"
+        ) from None

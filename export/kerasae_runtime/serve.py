@@ -11,11 +11,13 @@ Inputs are in the model's [0, 1] units unless `"raw": true` (`?raw=true` for .np
 as in the Python API. A body may be `application/x-npy` (one array: x, or z for decode);
 with `Accept: application/x-npy` the response is the endpoint's first output as .npy (its
 name in the `X-Kerasae-Output` header; bodies are read and checked in `bodies.py`).
-Concurrent requests to a part are batched (`batching.py`). Client mistakes are 4xx with `{"error": "..."}`: 400 malformed body or
+Concurrent requests to a part are batched (`batching.py`). Client mistakes are 4xx with `{"error":
+"..."}`: 400 malformed body or
 unknown field, 404 a part the export lacks, 413 a body over --max-request-bytes, 415 an
 unsupported content type, 422 a wrong value (shape, dtype, NaN/inf, more rows than
 --max-batch, n out of range).
 """
+
 import asyncio
 import contextlib
 import dataclasses
@@ -65,8 +67,7 @@ def load_parts(settings):
     """{"encoder", "decoder", "autoencoder"}: each loaded part, or None where the export
     lacks it. Both parts load through `Autoencoder.load`, so it sees the export's extras."""
     sessions.configure(spinning=False)  # see session.py: a server shares its cores
-    options = dict(device=settings.device, precision=settings.precision,
-                   threads=settings.threads)
+    options = dict(device=settings.device, precision=settings.precision, threads=settings.threads)
     present = mf.read(settings.export_dir).get("parts", {})
     if "encoder" in present and "decoder" in present:
         ae = Autoencoder.load(settings.export_dir, **options)
@@ -78,7 +79,7 @@ def load_parts(settings):
             raise mf.ExportError(f"{settings.export_dir} has neither an encoder nor a decoder")
         parts = {"encoder": enc, "decoder": dec, "autoencoder": None}
     if parts["decoder"] is not None and parts["decoder"].prior:
-        parts["decoder"].sampler  # a learned sampler's sampler.onnx: checked and opened now
+        _ = parts["decoder"].sampler  # a learned sampler's sampler.onnx: checked and opened now
     return parts
 
 
@@ -94,22 +95,28 @@ class Server:
         self.threshold = _threshold(self.parts["autoencoder"])
         self.metrics = Metrics(settings.max_batch)
         enc, dec, ae = self.parts["encoder"], self.parts["decoder"], self.parts["autoencoder"]
-        fns = {"encoder": enc and enc.encode_all,
-               "decoder": dec and (lambda z: {"x_hat": dec.decode(z)}),
-               "reconstruct": ae and (lambda x: {"x_hat": ae.reconstruct(x)}),
-               "score": ae and (lambda x: {"score": ae.score(x)})}
+        fns = {
+            "encoder": enc and enc.encode_all,
+            "decoder": dec and (lambda z: {"x_hat": dec.decode(z)}),
+            "reconstruct": ae and (lambda x: {"x_hat": ae.reconstruct(x)}),
+            "score": ae and (lambda x: {"score": ae.score(x)}),
+        }
         # batching: one call in flight per batcher; without it, calls run side by side
-        self.executor = ThreadPoolExecutor(len(fns) if settings.batching else
-                                           max(4, os.cpu_count() or 1), "kerasae-serve")
+        self.executor = ThreadPoolExecutor(
+            len(fns) if settings.batching else max(4, os.cpu_count() or 1), "kerasae-serve"
+        )
         self.batchers = {}
         for key, fn in fns.items():
             if fn is None:
                 continue
             observe = self.metrics.observe_batch(key)
             self.batchers[key] = (
-                Batcher(fn, settings.max_batch, settings.max_delay_ms / 1000, self.executor,
-                        observe) if settings.batching
-                else Direct(fn, self.executor, observe))
+                Batcher(
+                    fn, settings.max_batch, settings.max_delay_ms / 1000, self.executor, observe
+                )
+                if settings.batching
+                else Direct(fn, self.executor, observe)
+            )
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app):
@@ -129,8 +136,11 @@ class Server:
         if len(x) == 0:
             raise RequestError(422, "no examples given (the array is empty)")
         if len(x) > self.settings.max_batch:
-            raise RequestError(422, f"{len(x)} examples in one request; this server takes at "
-                                    f"most {self.settings.max_batch} (--max-batch)")
+            raise RequestError(
+                422,
+                f"{len(x)} examples in one request; this server takes at "
+                f"most {self.settings.max_batch} (--max-batch)",
+            )
         return x
 
     async def compute(self, name, fields):
@@ -138,19 +148,27 @@ class Server:
         enc, dec = self.parts["encoder"], self.parts["decoder"]
         if name == "generate":
             n, seed = fields.get("n", 16), fields.get("seed")
-            if not isinstance(n, int) or isinstance(n, bool) or \
-                    not 1 <= n <= self.settings.max_batch:
-                raise RequestError(422, f"n must be an integer from 1 to "
-                                        f"{self.settings.max_batch}, got {n!r}")
-            if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)
-                                     or not 0 <= seed < 2 ** 63):
+            if (
+                not isinstance(n, int)
+                or isinstance(n, bool)
+                or not 1 <= n <= self.settings.max_batch
+            ):
+                raise RequestError(
+                    422, f"n must be an integer from 1 to {self.settings.max_batch}, got {n!r}"
+                )
+            if seed is not None and (
+                not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63
+            ):
                 raise RequestError(422, f"seed must be a non-negative integer, got {seed!r}")
             try:  # no prior (not generative) or one this runtime cannot draw: 404
                 sampler = dec.sampler
                 # a learned sampler runs a network per draw (pixelcnn: one per code
                 # position): off the event loop; array samplers draw in place
-                z = (await asyncio.to_thread(sampler.sample, n, seed) if sampler.learned
-                     else sampler.sample(n, seed))
+                z = (
+                    await asyncio.to_thread(sampler.sample, n, seed)
+                    if sampler.learned
+                    else sampler.sample(n, seed)
+                )
             except mf.ExportError as exc:
                 raise RequestError(404, str(exc)) from None
             out = await self.batchers["decoder"].submit(z)
@@ -171,14 +189,21 @@ class Server:
         if self.parts[need] is not None:
             return None
         lacking = [p for p in ("encoder", "decoder") if self.parts[p] is None]
-        return (f"this export has no {' and no '.join(lacking)}: /v1/{name} needs "
-                f"{'the encoder and the decoder' if need == 'autoencoder' else 'the ' + need}")
+        return (
+            f"this export has no {' and no '.join(lacking)}: /v1/{name} needs "
+            f"{'the encoder and the decoder' if need == 'autoencoder' else 'the ' + need}"
+        )
 
     async def handle(self, request):
         name = request.path_params["name"]
         if name not in ENDPOINTS:
-            return JSONResponse({"error": f"no endpoint /v1/{name}; there are "
-                                 f"{', '.join('/v1/' + e for e in ENDPOINTS)}"}, 404)
+            return JSONResponse(
+                {
+                    "error": f"no endpoint /v1/{name}; there are "
+                    f"{', '.join('/v1/' + e for e in ENDPOINTS)}"
+                },
+                404,
+            )
         start, status, kind = time.perf_counter(), 200, None
         try:
             missing = self._missing(name)
@@ -197,8 +222,9 @@ class Server:
         except Exception as exc:  # a server fault, not the client's: logged, no traceback sent
             log.exception("/v1/%s failed", name)
             status, kind = 500, "internal"
-            response = JSONResponse({"error": f"internal error ({type(exc).__name__}); "
-                                     "see the server's log"}, status)
+            response = JSONResponse(
+                {"error": f"internal error ({type(exc).__name__}); see the server's log"}, status
+            )
         self.metrics.observe_request(name, status, time.perf_counter() - start, kind)
         return response
 
@@ -207,15 +233,20 @@ class Server:
         info["serve"] = {
             "providers": {p: part.provider for p, part in self._loaded().items()},
             "precision": self.settings.precision,
-            "batching": {"enabled": self.settings.batching,
-                         "max_batch": self.settings.max_batch,
-                         "max_delay_ms": self.settings.max_delay_ms},
+            "batching": {
+                "enabled": self.settings.batching,
+                "max_batch": self.settings.max_batch,
+                "max_delay_ms": self.settings.max_delay_ms,
+            },
             "max_rows_per_request": self.settings.max_batch,
             "max_request_bytes": self.settings.max_request_bytes,
             "endpoints": [f"/v1/{e}" for e in ENDPOINTS if not self._missing(e)],
             "threshold": self.threshold,
-            "is_anomaly": ("score > threshold" if self.threshold is not None else
-                           "null: this export carries no anomaly threshold"),
+            "is_anomaly": (
+                "score > threshold"
+                if self.threshold is not None
+                else "null: this export carries no anomaly threshold"
+            ),
         }
         return JSONResponse(info)
 
@@ -237,11 +268,15 @@ async def _http_error(request, exc):
 
 def create_app(settings, parts=None):
     server = Server(settings, parts)
-    routes = [Route("/healthz", server.healthz), Route("/v1/model", server.model),
-              Route("/metrics", server.prometheus),
-              Route("/v1/{name}", server.handle, methods=["POST"])]
-    app = Starlette(routes=routes, lifespan=server.lifespan,
-                    exception_handlers={HTTPException: _http_error})
+    routes = [
+        Route("/healthz", server.healthz),
+        Route("/v1/model", server.model),
+        Route("/metrics", server.prometheus),
+        Route("/v1/{name}", server.handle, methods=["POST"]),
+    ]
+    app = Starlette(
+        routes=routes, lifespan=server.lifespan, exception_handlers={HTTPException: _http_error}
+    )
     app.state.server = server
     return app
 
@@ -256,8 +291,9 @@ def run(settings, host="127.0.0.1", port=8000, workers=1):
 
     # keep-alive longer than a loaded server's worst latency: a connection the server
     # closes as the client reuses it is a failed request
-    options = dict(host=host, port=port, access_log=False, timeout_graceful_shutdown=30,
-                   timeout_keep_alive=60)
+    options = dict(
+        host=host, port=port, access_log=False, timeout_graceful_shutdown=30, timeout_keep_alive=60
+    )
     if workers > 1:  # uvicorn's worker processes import the app by name
         load_parts(settings)  # fail here, once, with one line, not in every worker
         os.environ[ENV] = json.dumps(dataclasses.asdict(settings))

@@ -11,6 +11,7 @@ first real request does not pay for onnxruntime's lazy allocations. A server tur
 thread pool's spin-waiting off (`configure(spinning=False)`): spinning threads burn the
 cores that the event loop and the other requests need between calls.
 """
+
 import warnings
 
 import numpy as np
@@ -43,8 +44,10 @@ def requested_providers(device):
         raise ExportError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     available = available_providers()
     if device == "cuda" and CUDA not in available:
-        raise ExportError("device='cuda' but this onnxruntime has no CUDAExecutionProvider; "
-                          "install onnxruntime-gpu (kerasae-runtime[gpu]) or use device='cpu'")
+        raise ExportError(
+            "device='cuda' but this onnxruntime has no CUDAExecutionProvider; "
+            "install onnxruntime-gpu (kerasae-runtime[gpu]) or use device='cpu'"
+        )
     if device == "cpu":
         return [CPU]
     return [p for p in PREFERENCE if p in available or p == CPU]
@@ -57,8 +60,16 @@ def _warmup_shape(node):
 class Session:
     """One ONNX file: `run(x) -> {output name: array}` in fixed-size chunks."""
 
-    def __init__(self, path, input_name, output_names, device="auto", threads=None,
-                 spinning=None, warmup=None):
+    def __init__(
+        self,
+        path,
+        input_name,
+        output_names,
+        device="auto",
+        threads=None,
+        spinning=None,
+        warmup=None,
+    ):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -72,15 +83,18 @@ class Session:
         try:
             self.session = ort.InferenceSession(path, sess_options=options, providers=wanted)
         except Exception as exc:
-            raise ExportError(f"onnxruntime cannot load {path}: "
-                              f"{str(exc).splitlines()[0]}") from None
+            raise ExportError(
+                f"onnxruntime cannot load {path}: {str(exc).splitlines()[0]}"
+            ) from None
         self.provider = self.session.get_providers()[0]
         if wanted[0] != CPU and self.provider == CPU:
-            message = (f"onnxruntime could not start the {wanted[0]} for {path} and fell "
-                       "back to the CPU (check the CUDA, cuDNN and TensorRT libraries)")
+            message = (
+                f"onnxruntime could not start the {wanted[0]} for {path} and fell "
+                "back to the CPU (check the CUDA, cuDNN and TensorRT libraries)"
+            )
             if device == "cuda":
                 raise ExportError(message)
-            warnings.warn(message)
+            warnings.warn(message, stacklevel=2)
         self.input_name = input_name
         self.output_names = list(output_names)
         if _DEFAULTS["warmup"] if warmup is None else warmup:
@@ -92,8 +106,9 @@ class Session:
             import onnxruntime as ort
 
             binding = self.session.io_binding()
-            binding.bind_ortvalue_input(self.input_name,
-                                        ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0))
+            binding.bind_ortvalue_input(
+                self.input_name, ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0)
+            )
             for name in self.output_names:
                 binding.bind_output(name, "cuda")
             self.session.run_with_iobinding(binding)
@@ -104,6 +119,8 @@ class Session:
         x = np.ascontiguousarray(x, dtype=np.float32)
         if len(x) == 0:
             raise ExportError("no examples given (the input array is empty)")
-        chunks = [self._run_chunk(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-        return {name: np.concatenate([c[k] for c in chunks])
-                for k, name in enumerate(self.output_names)}
+        chunks = [self._run_chunk(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return {
+            name: np.concatenate([c[k] for c in chunks])
+            for k, name in enumerate(self.output_names)
+        }

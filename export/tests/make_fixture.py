@@ -8,6 +8,7 @@ digits, exported as fp32 and fp16 ONNX (encoder, decoder, scorer, threshold.json
 own, the negative ELBO `kerasae detect` uses), so the runtime's tests check parity
 without TensorFlow.
 """
+
 import os
 import shutil
 import tempfile
@@ -26,8 +27,17 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         run = os.path.join(tmp, "run")
-        train(TrainConfig(model="vae", epochs=5, latent_dim=2, batch_size=64, out=run,
-                          params={"hidden_units": [16]}), verbose=0)
+        train(
+            TrainConfig(
+                model="vae",
+                epochs=5,
+                latent_dim=2,
+                batch_size=64,
+                out=run,
+                params={"hidden_units": [16]},
+            ),
+            verbose=0,
+        )
         if os.path.isdir(OUT):
             shutil.rmtree(OUT)
         export_run(run, out=OUT, formats=("onnx",), fp16=True)
@@ -36,8 +46,9 @@ def main():
         x = raw / 16.0
         z = model.encode(x)
         x_hat = model.decode(z)
-        np.savez(os.path.join(HERE, "expected.npz"), raw=raw, z=z, x_hat=x_hat,
-                 score=model.score(x))
+        np.savez(
+            os.path.join(HERE, "expected.npz"), raw=raw, z=z, x_hat=x_hat, score=model.score(x)
+        )
     print(f"wrote {OUT} and expected.npz")
 
 

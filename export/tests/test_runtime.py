@@ -3,6 +3,7 @@
 These tests run in a venv without TensorFlow (CI makes one): parity with what Keras
 computed (expected.npz), checksums, providers, the prior, and the CLI.
 """
+
 import os
 import shutil
 import subprocess
@@ -37,13 +38,15 @@ def test_encoder_matches_keras_on_raw_inputs(expected):
 def test_decoder_and_score_match_keras(expected):
     dec = Decoder.load(FIXTURE)
     np.testing.assert_allclose(dec.decode(expected["z"]), expected["x_hat"], atol=1e-4)
-    np.testing.assert_allclose(dec.decode(expected["z"], raw=True), expected["x_hat"] * 16,
-                               atol=2e-3)  # back in the digits' 0..16 units
+    np.testing.assert_allclose(
+        dec.decode(expected["z"], raw=True), expected["x_hat"] * 16, atol=2e-3
+    )  # back in the digits' 0..16 units
     half = Decoder.load(FIXTURE, precision="fp16").decode(expected["z"])
     np.testing.assert_allclose(half, expected["x_hat"], atol=2e-2)
     ae = Autoencoder.load(FIXTURE)
-    np.testing.assert_allclose(ae.score(expected["raw"], raw=True), expected["score"],
-                               rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(
+        ae.score(expected["raw"], raw=True), expected["score"], rtol=1e-3, atol=1e-6
+    )
     # a digit scores lower than noise it never saw
     noise = np.random.default_rng(0).random((16, 8, 8, 1), dtype=np.float32)
     assert np.median(ae.score(noise)) > np.median(expected["score"])
@@ -59,8 +62,12 @@ def test_generate_is_seeded_and_in_range():
 
 
 def test_fitted_gaussian_prior_has_its_moments():
-    prior = {"kind": "gaussian", "dim": 2, "mean": [1.0, -2.0],
-             "scale_tril": [[2.0, 0.0], [0.5, 0.3]]}
+    prior = {
+        "kind": "gaussian",
+        "dim": 2,
+        "mean": [1.0, -2.0],
+        "scale_tril": [[2.0, 0.0], [0.5, 0.3]],
+    }
     z = mf.sample_prior(prior, 40000, seed=0)
     np.testing.assert_allclose(z.mean(axis=0), [1.0, -2.0], atol=0.05)
     tril = np.asarray(prior["scale_tril"])
@@ -106,14 +113,31 @@ def test_cli_generate_encode_score(tmp_path, expected, capsys):
     grid = tmp_path / "grid.png"
     assert main(["generate", FIXTURE, "-n", "9", "--out", str(grid)]) == 0
     assert Image.open(grid).size == (3 * 32 + 2, 3 * 32 + 2)  # 8x8 tiles shown at 32x32
-    assert "on CPUExecutionProvider" in capsys.readouterr().err or \
-        "CUDAExecutionProvider" in available_providers()
+    assert (
+        "on CPUExecutionProvider" in capsys.readouterr().err
+        or "CUDAExecutionProvider" in available_providers()
+    )
     np.save(tmp_path / "x.npy", expected["raw"])
-    assert main(["encode", FIXTURE, "--data", str(tmp_path / "x.npy"),
-                 "--out", str(tmp_path / "z.npy")]) == 0
+    assert (
+        main(
+            [
+                "encode",
+                FIXTURE,
+                "--data",
+                str(tmp_path / "x.npy"),
+                "--out",
+                str(tmp_path / "z.npy"),
+            ]
+        )
+        == 0
+    )
     np.testing.assert_allclose(np.load(tmp_path / "z.npy"), expected["z"], atol=1e-4)
-    assert main(["score", FIXTURE, "--data", str(tmp_path / "x.npy"),
-                 "--out", str(tmp_path / "s.npy")]) == 0
+    assert (
+        main(
+            ["score", FIXTURE, "--data", str(tmp_path / "x.npy"), "--out", str(tmp_path / "s.npy")]
+        )
+        == 0
+    )
     assert np.load(tmp_path / "s.npy").shape == (16,)
     capsys.readouterr()
     assert main(["encode", FIXTURE, "--data", str(tmp_path / "nope.npy"), "--out", "z.npy"]) == 2
@@ -123,18 +147,31 @@ def test_cli_generate_encode_score(tmp_path, expected, capsys):
 
 def test_console_entry_point_runs_without_tensorflow(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", "import sys; from kerasae_runtime.cli import main; "
-         "code = main(sys.argv[1:]); assert 'tensorflow' not in sys.modules; sys.exit(code)",
-         "info", FIXTURE], capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from kerasae_runtime.cli import main; "
+            "code = main(sys.argv[1:]); assert 'tensorflow' not in sys.modules; sys.exit(code)",
+            "info",
+            FIXTURE,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "model: vae" in result.stdout and "files verified" in result.stdout
 
 
 # ------------------------------------------------------------------ latent samplers
-GMM = {"kind": "gmm", "dim": 2, "sampler": "gmm", "weights": [0.2, 0.5, 0.3],
-       "means": [[-8.0, 0.0], [0.0, 6.0], [8.0, -3.0]],
-       "scale_tril": [[[0.5, 0.0], [0.2, 0.3]], [[1.0, 0.0], [0.0, 0.4]],
-                      [[0.3, 0.0], [-0.1, 0.6]]]}
+GMM = {
+    "kind": "gmm",
+    "dim": 2,
+    "sampler": "gmm",
+    "weights": [0.2, 0.5, 0.3],
+    "means": [[-8.0, 0.0], [0.0, 6.0], [8.0, -3.0]],
+    "scale_tril": [[[0.5, 0.0], [0.2, 0.3]], [[1.0, 0.0], [0.0, 0.4]], [[0.3, 0.0], [-0.1, 0.6]]],
+}
 
 
 def test_gmm_prior_has_the_mixture_moments_and_repeats_per_seed():
@@ -146,8 +183,9 @@ def test_gmm_prior_has_the_mixture_moments_and_repeats_per_seed():
     second = sum(wk * (t @ t.T + np.outer(m, m)) for wk, m, t in zip(w, mu, tril))
     # tolerances: a few standard errors of 60,000 draws (the variances are about 50)
     np.testing.assert_allclose(z.mean(axis=0), mean, atol=0.1)
-    np.testing.assert_allclose(np.cov(z, rowvar=False), second - np.outer(mean, mean),
-                               rtol=0.03, atol=0.5)
+    np.testing.assert_allclose(
+        np.cov(z, rowvar=False), second - np.outer(mean, mean), rtol=0.03, atol=0.5
+    )
     # each component's share: the nearest mean labels a draw (they are well apart)
     nearest = np.argmin(((z[:, None, :] - mu[None]) ** 2).sum(-1), axis=1)
     np.testing.assert_allclose(np.bincount(nearest) / len(z), w, atol=0.01)
@@ -176,9 +214,11 @@ def test_uniform_prior_and_damaged_or_unknown_entries():
     z = mf.sample_prior(box, 20000, seed=0)
     assert z.min() >= -1.5 and z.max() <= 2.0
     np.testing.assert_allclose(z.mean(axis=0), 0.25, atol=0.03)
-    for damaged, key in (({**GMM, "weights": [0.5, 0.6, -0.1]}, "probability"),
-                         ({**GMM, "means": [[0.0, 0.0]]}, "'means' of shape"),
-                         ({**GMM, "scale_tril": None}, "scale_tril")):
+    for damaged, key in (
+        ({**GMM, "weights": [0.5, 0.6, -0.1]}, "probability"),
+        ({**GMM, "means": [[0.0, 0.0]]}, "'means' of shape"),
+        ({**GMM, "scale_tril": None}, "scale_tril"),
+    ):
         with pytest.raises(ExportError, match=key):
             mf.sample_prior(damaged, 2, seed=0)
     with pytest.raises(ExportError, match="upgrade kerasae-runtime"):
@@ -222,8 +262,10 @@ def test_pixelcnn_samples_positions_in_raster_order_by_inverse_cdf():
         flat = indices.reshape(n, -1)
         prev = np.concatenate([np.full((n, 1), -1), flat[:, :-1]], axis=1)
         logits = np.where(np.arange(k) == ((prev + 1) % k)[..., None], 30.0, 0.0)
-        return {"logits": logits.reshape(n, h, w, k).astype(np.float32),
-                "z": codebook[indices].reshape(n, -1)}
+        return {
+            "logits": logits.reshape(n, h, w, k).astype(np.float32),
+            "z": codebook[indices].reshape(n, -1),
+        }
 
     session = _FakeSession(net)
     prior = {"kind": "pixelcnn", "dim": h * w, "grid": [h, w], "num_embeddings": k}
@@ -232,9 +274,12 @@ def test_pixelcnn_samples_positions_in_raster_order_by_inverse_cdf():
     np.testing.assert_array_equal(z, expect)
     assert len(session.feeds) == h * w + 1 and session.feeds[0]["indices"].dtype == np.int64
     # with flat logits the uniforms decide: index = floor(u * K), the spec's inverse CDF
-    flat = _FakeSession(lambda indices: {
-        "logits": np.zeros((len(indices), h, w, k), np.float32),
-        "z": indices.reshape(len(indices), -1).astype(np.float32)})
+    flat = _FakeSession(
+        lambda indices: {
+            "logits": np.zeros((len(indices), h, w, k), np.float32),
+            "z": indices.reshape(len(indices), -1).astype(np.float32),
+        }
+    )
     got = samplers.Sampler(prior, session=flat).sample(50, seed=7)
     u = np.random.default_rng(7).random((50, h * w))
     np.testing.assert_array_equal(got, np.minimum(np.floor(u * k), k - 1))
@@ -246,8 +291,13 @@ def test_a_learned_sampler_needs_its_checksummed_file(tmp_path):
     copy = tmp_path / "export"
     shutil.copytree(FIXTURE, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["prior"] = {"kind": "two_stage", "dim": 2, "sampler": "two_stage",
-                         "second_latent_dim": 2, "file": "sampler.onnx"}
+    manifest["prior"] = {
+        "kind": "two_stage",
+        "dim": 2,
+        "sampler": "two_stage",
+        "second_latent_dim": 2,
+        "file": "sampler.onnx",
+    }
     (copy / "manifest.json").write_text(json.dumps(manifest))
     dec = Decoder.load(str(copy))
     with pytest.raises(ExportError, match="sampler.onnx is not listed"):
@@ -294,19 +344,22 @@ def test_serve_generate_draws_from_the_exports_sampler(tmp_path):
     out = asyncio.run(server.compute("generate", {"n": 4, "seed": 2}))
     dec = Decoder.load(str(tmp_path / "g" / "export"))
     np.testing.assert_allclose(out["x_hat"], dec.generate(4, seed=2), atol=1e-6)
-    np.testing.assert_allclose(out["x_hat"], dec.decode(mf.sample_prior(gmm, 4, seed=2)),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        out["x_hat"], dec.decode(mf.sample_prior(gmm, 4, seed=2)), atol=1e-6
+    )
 
     learned = {"kind": "two_stage", "dim": 2, "second_latent_dim": 2, "file": "sampler.onnx"}
     server.parts["decoder"]._sampler = samplers.Sampler(
-        learned, session=_FakeSession(lambda u: {"z": 0.5 * u - 1}))
+        learned, session=_FakeSession(lambda u: {"z": 0.5 * u - 1})
+    )
     out = asyncio.run(server.compute("generate", {"n": 3, "seed": 5}))
     u = np.random.default_rng(5).standard_normal((3, 2)).astype(np.float32)
     np.testing.assert_allclose(out["x_hat"], dec.decode(0.5 * u - 1), atol=1e-6)
 
     refusal = "model 'conv_ae' is not generative (...); fit a latent sampler: ..."
-    server = serve.Server(serve.Settings(_with_prior(tmp_path / "n", None, refusal),
-                                         batching=False))
+    server = serve.Server(
+        serve.Settings(_with_prior(tmp_path / "n", None, refusal), batching=False)
+    )
     with pytest.raises(RequestError) as info:
         asyncio.run(server.compute("generate", {"n": 2}))
     assert info.value.status == 404 and info.value.message == refusal

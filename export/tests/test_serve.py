@@ -3,6 +3,7 @@
 The server runs as a subprocess (`python -m kerasae_runtime serve ...`), as in production,
 and is always stopped. Runs without TensorFlow; needs the serve and test extras.
 """
+
 import asyncio
 import contextlib
 import io
@@ -42,9 +43,21 @@ def _free_port():
 def running_server(*flags, export_dir=FIXTURE):
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kerasae_runtime", "serve", export_dir, "--port", str(port),
-         *flags], cwd=os.path.dirname(HERE), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        [
+            sys.executable,
+            "-m",
+            "kerasae_runtime",
+            "serve",
+            export_dir,
+            "--port",
+            str(port),
+            *flags,
+        ],
+        cwd=os.path.dirname(HERE),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -73,8 +86,9 @@ def running_server(*flags, export_dir=FIXTURE):
 
 @pytest.fixture(scope="module")
 def server():
-    with running_server("--max-batch", "64", "--max-delay-ms", "20",
-                        "--max-request-bytes", str(LIMIT)) as (_, url):
+    with running_server(
+        "--max-batch", "64", "--max-delay-ms", "20", "--max-request-bytes", str(LIMIT)
+    ) as (_, url):
         yield url
 
 
@@ -109,9 +123,11 @@ def test_every_endpoint_matches_the_python_api(server, expected):
     # .npy in and out
     buffer = io.BytesIO()
     np.save(buffer, enc.encode(x))
-    r = httpx.post(f"{server}/v1/decode", content=buffer.getvalue(),
-                   headers={"content-type": "application/x-npy",
-                            "accept": "application/x-npy"})
+    r = httpx.post(
+        f"{server}/v1/decode",
+        content=buffer.getvalue(),
+        headers={"content-type": "application/x-npy", "accept": "application/x-npy"},
+    )
     assert r.status_code == 200 and r.headers["x-kerasae-output"] == "x_hat"
     np.testing.assert_allclose(np.load(io.BytesIO(r.content)), ae.reconstruct(x), atol=1e-5)
     assert httpx.get(f"{server}/healthz").json()["status"] == "ok"
@@ -124,29 +140,33 @@ def test_every_endpoint_matches_the_python_api(server, expected):
         assert "no anomaly threshold" in info["serve"]["is_anomaly"]
 
 
-@pytest.mark.parametrize("path, body, status, words", [
-    ("decode", b'{"z": [[0.1, 0.2]', 400, "not valid JSON"),
-    ("decode", b'[1, 2]', 400, "JSON object"),
-    ("decode", b'{"z": [[0.1, 0.2]], "temperature": 1}', 400, "unknown field 'temperature'"),
-    ("decode", b'{"x": [[0.1, 0.2]]}', 400, "unknown field 'x'"),
-    ("decode", b'{}', 400, "missing field 'z'"),
-    ("decode", b'{"z": [[0.1, 0.2, 0.3]]}', 422, "shape (batch, 2)"),
-    ("decode", b'{"z": [[0.1, NaN]]}', 422, "NaN"),
-    ("decode", b'{"z": [[0.1, 1e999]]}', 422, "infinite"),
-    ("decode", b'{"z": [["0.1", "a"]]}', 422, "numbers only"),
-    ("decode", b'{"z": [[0.1], [0.1, 0.2]]}', 422, "ragged"),
-    ("decode", b'{"z": "0.1"}', 422, "list of numbers"),
-    ("decode", json.dumps({"z": [[0.0, 0.0]] * 65}).encode(), 422, "--max-batch"),
-    ("generate", b'{"n": 0}', 422, "n must be"),
-    ("generate", b'{"n": 1000}', 422, "n must be"),
-    ("generate", b'{"n": 2.5}', 422, "n must be"),
-    ("generate", b'{"n": 2, "seed": -1}', 422, "seed"),
-    ("encode", b'{"x": [[1]], "raw": "yes"}', 422, "raw must be"),
-    ("nothing", b'{}', 404, "no endpoint /v1/nothing"),
-])
+@pytest.mark.parametrize(
+    "path, body, status, words",
+    [
+        ("decode", b'{"z": [[0.1, 0.2]', 400, "not valid JSON"),
+        ("decode", b"[1, 2]", 400, "JSON object"),
+        ("decode", b'{"z": [[0.1, 0.2]], "temperature": 1}', 400, "unknown field 'temperature'"),
+        ("decode", b'{"x": [[0.1, 0.2]]}', 400, "unknown field 'x'"),
+        ("decode", b"{}", 400, "missing field 'z'"),
+        ("decode", b'{"z": [[0.1, 0.2, 0.3]]}', 422, "shape (batch, 2)"),
+        ("decode", b'{"z": [[0.1, NaN]]}', 422, "NaN"),
+        ("decode", b'{"z": [[0.1, 1e999]]}', 422, "infinite"),
+        ("decode", b'{"z": [["0.1", "a"]]}', 422, "numbers only"),
+        ("decode", b'{"z": [[0.1], [0.1, 0.2]]}', 422, "ragged"),
+        ("decode", b'{"z": "0.1"}', 422, "list of numbers"),
+        ("decode", json.dumps({"z": [[0.0, 0.0]] * 65}).encode(), 422, "--max-batch"),
+        ("generate", b'{"n": 0}', 422, "n must be"),
+        ("generate", b'{"n": 1000}', 422, "n must be"),
+        ("generate", b'{"n": 2.5}', 422, "n must be"),
+        ("generate", b'{"n": 2, "seed": -1}', 422, "seed"),
+        ("encode", b'{"x": [[1]], "raw": "yes"}', 422, "raw must be"),
+        ("nothing", b"{}", 404, "no endpoint /v1/nothing"),
+    ],
+)
 def test_bad_requests_get_4xx_naming_the_problem(server, path, body, status, words):
-    r = httpx.post(f"{server}/v1/{path}", content=body,
-                   headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{server}/v1/{path}", content=body, headers={"content-type": "application/json"}
+    )
     assert r.status_code == status, r.text
     assert words in r.json()["error"]
 
@@ -154,18 +174,22 @@ def test_bad_requests_get_4xx_naming_the_problem(server, path, body, status, wor
 def test_bodies_over_the_limit_are_refused_with_413(server):
     big = json.dumps({"z": [[0.5, 0.5]] * 20000}).encode()
     assert len(big) > LIMIT
-    r = httpx.post(f"{server}/v1/decode", content=big,
-                   headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{server}/v1/decode", content=big, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413 and "--max-request-bytes" in r.json()["error"]
 
     def chunks():  # no Content-Length: refused while streaming
         for i in range(0, len(big), 16384):
-            yield big[i:i + 16384]
-    r = httpx.post(f"{server}/v1/decode", content=chunks(),
-                   headers={"content-type": "application/json"})
+            yield big[i : i + 16384]
+
+    r = httpx.post(
+        f"{server}/v1/decode", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413 and "--max-request-bytes" in r.json()["error"]
-    r = httpx.post(f"{server}/v1/decode", content=b"not npy",
-                   headers={"content-type": "application/x-npy"})
+    r = httpx.post(
+        f"{server}/v1/decode", content=b"not npy", headers={"content-type": "application/x-npy"}
+    )
     assert r.status_code == 400 and ".npy" in r.json()["error"]
     assert httpx.get(f"{server}/v1/decode").status_code == 405
 
@@ -173,15 +197,15 @@ def test_bodies_over_the_limit_are_refused_with_413(server):
 def test_concurrent_mixed_requests_are_batched_and_none_is_lost(server):
     dec = Decoder.load(FIXTURE)
     rng = np.random.default_rng(0)
-    zs = [rng.standard_normal((int(rng.integers(1, 4)), 2)).astype(np.float32)
-          for _ in range(200)]
+    zs = [rng.standard_normal((int(rng.integers(1, 4)), 2)).astype(np.float32) for _ in range(200)]
 
     async def one(client, i):
         if i % 10 == 3:
             return i, await client.post("/v1/decode", json={"z": [[1.0, 2.0, 3.0]]})
         if i % 10 == 7:
-            return i, await client.post("/v1/decode", content=b"{oops",
-                                        headers={"content-type": "application/json"})
+            return i, await client.post(
+                "/v1/decode", content=b"{oops", headers={"content-type": "application/json"}
+            )
         if i % 10 == 5:
             return i, await client.post("/v1/generate", json={"n": 2, "seed": i})
         return i, await client.post("/v1/decode", json={"z": zs[i].tolist()})
@@ -212,21 +236,35 @@ def test_concurrent_mixed_requests_are_batched_and_none_is_lost(server):
 def _batches(url):
     """(onnxruntime calls, requests they served) of the decoder, from /metrics."""
     text = httpx.get(f"{url}/metrics").text
-    samples = {s.name: s.value for family in text_string_to_metric_families(text)
-               for s in family.samples if s.labels.get("part") == "decoder"}
-    return samples.get("kerasae_batch_requests_count", 0), \
-        samples.get("kerasae_batch_requests_sum", 0)
+    samples = {
+        s.name: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.labels.get("part") == "decoder"
+    }
+    return samples.get("kerasae_batch_requests_count", 0), samples.get(
+        "kerasae_batch_requests_sum", 0
+    )
 
 
 def test_metrics_parse_and_count_requests(server):
     httpx.post(f"{server}/v1/decode", json={"z": [[0.0, 0.0]]})
     httpx.post(f"{server}/v1/decode", json={"z": [[0.0]]})
-    families = {f.name: f for f in text_string_to_metric_families(
-        httpx.get(f"{server}/metrics").text)}
-    assert {"kerasae_requests", "kerasae_request_seconds", "kerasae_batch_rows",
-            "kerasae_batch_requests", "kerasae_errors"} <= set(families)
-    counts = {(s.labels["endpoint"], s.labels["status"]): s.value
-              for s in families["kerasae_requests"].samples if s.name.endswith("_total")}
+    families = {
+        f.name: f for f in text_string_to_metric_families(httpx.get(f"{server}/metrics").text)
+    }
+    assert {
+        "kerasae_requests",
+        "kerasae_request_seconds",
+        "kerasae_batch_rows",
+        "kerasae_batch_requests",
+        "kerasae_errors",
+    } <= set(families)
+    counts = {
+        (s.labels["endpoint"], s.labels["status"]): s.value
+        for s in families["kerasae_requests"].samples
+        if s.name.endswith("_total")
+    }
     assert counts[("decode", "200")] >= 1 and counts[("decode", "422")] >= 1
 
 
@@ -241,8 +279,10 @@ def test_a_missing_part_is_a_404_naming_it(tmp_path):
             r = httpx.post(f"{url}/v1/{path}", json={"x": np.zeros((1, 8, 8, 1)).tolist()})
             assert r.status_code == 404 and "no encoder" in r.json()["error"]
         assert httpx.post(f"{url}/v1/generate", json={"n": 2}).status_code == 200
-        assert httpx.get(f"{url}/v1/model").json()["serve"]["endpoints"] == \
-            ["/v1/generate", "/v1/decode"]
+        assert httpx.get(f"{url}/v1/model").json()["serve"]["endpoints"] == [
+            "/v1/generate",
+            "/v1/decode",
+        ]
 
 
 def test_sigterm_lets_in_flight_requests_finish():
@@ -257,9 +297,16 @@ def test_sigterm_lets_in_flight_requests_finish():
             yield z[10:]
 
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            tasks = [asyncio.create_task(client.post(
-                "/v1/decode", content=slow_body(),
-                headers={"content-type": "application/json"})) for _ in range(8)]
+            tasks = [
+                asyncio.create_task(
+                    client.post(
+                        "/v1/decode",
+                        content=slow_body(),
+                        headers={"content-type": "application/json"},
+                    )
+                )
+                for _ in range(8)
+            ]
             await asyncio.sleep(1.0)
             proc.send_signal(signal.SIGTERM)
             await asyncio.sleep(0.5)
@@ -278,10 +325,18 @@ def test_sigterm_lets_in_flight_requests_finish():
 
 
 def test_cli_without_the_serve_extra_says_so_in_one_line():
-    code = ("import sys; sys.modules['uvicorn'] = None; from kerasae_runtime.cli import main; "
-            f"sys.exit(main(['serve', {FIXTURE!r}]))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, cwd=os.path.dirname(HERE))
+    code = (
+        "import sys; sys.modules['uvicorn'] = None; from kerasae_runtime.cli import main; "
+        f"sys.exit(main(['serve', {FIXTURE!r}]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.path.dirname(HERE),
+    )
     assert result.returncode == 2
-    assert result.stderr == ("kerasae-runtime serve needs the serve extra: "
-                             "pip install 'kerasae-runtime[serve]'\n")
+    assert result.stderr == (
+        "kerasae-runtime serve needs the serve extra: pip install 'kerasae-runtime[serve]'\n"
+    )

@@ -7,11 +7,15 @@
 Used by kerasae.runs and by users' own `fit`; a model never imports them. May import the
 base and `kerasae.plots`.
 """
+
 from kerasae import lazy
 
-__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
-    "kerasae.callbacks.annealing": "BetaAnnealing beta_at SCHEDULES",
-    "kerasae.callbacks.grids": "SampleGrid ReconstructionGrid LatentTraversal traversal_codes "
-                               "traversal_images default_grid_callbacks GRID_EXAMPLES",
-    "kerasae.callbacks.mlflow": "MLflowLogger",
-}))
+__getattr__, __dir__ = lazy.namespace(
+    __name__,
+    """
+    kerasae.callbacks.annealing: BetaAnnealing beta_at SCHEDULES
+    kerasae.callbacks.grids: SampleGrid ReconstructionGrid LatentTraversal traversal_codes
+        traversal_images default_grid_callbacks GRID_EXAMPLES
+    kerasae.callbacks.mlflow: MLflowLogger
+""",
+)

@@ -4,6 +4,7 @@ Schedules: linear warm-up (Bowman et al., "Generating Sentences from a Continuou
 CoNLL 2016), cyclical (Fu et al., "Cyclical Annealing Schedule", NAACL 2019) and a
 logistic ramp.
 """
+
 import math
 
 import keras
@@ -46,12 +47,14 @@ class BetaAnnealing(keras.callbacks.Callback):
     step reads, so no retracing is needed; the model logs the value as `beta`.
     """
 
-    def __init__(self, schedule="linear", warmup_epochs=10, cycles=4, ratio=0.5,
-                 total_epochs=None):
+    def __init__(
+        self, schedule="linear", warmup_epochs=10, cycles=4, ratio=0.5, total_epochs=None
+    ):
         super().__init__()
         if schedule not in SCHEDULES:
-            raise KerasaeError(f"--beta-schedule must be one of {', '.join(SCHEDULES)}, "
-                               f"got {schedule!r}")
+            raise KerasaeError(
+                f"--beta-schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}"
+            )
         for name, value in (("--beta-warmup", warmup_epochs), ("--beta-cycles", cycles)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise KerasaeError(f"{name} must be a positive integer, got {value!r}")
@@ -64,14 +67,23 @@ class BetaAnnealing(keras.callbacks.Callback):
     def check_model(model):
         if getattr(model, "beta_variable", None) is None:
             name = getattr(model, "registered_name", type(model).__name__)
-            raise KerasaeError(f"model {name!r} has no beta (KL weight) to anneal; use "
-                               "--beta-schedule with a family that has one (vae, beta_vae, "
-                               "beta_tcvae, factor_vae, vamp)")
+            raise KerasaeError(
+                f"model {name!r} has no beta (KL weight) to anneal; use "
+                "--beta-schedule with a family that has one (vae, beta_vae, "
+                "beta_tcvae, factor_vae, vamp)"
+            )
 
     def value(self, epoch):
         total = self.total_epochs or (self.params or {}).get("epochs")
-        return beta_at(epoch, self.schedule, float(self.model.beta), self.warmup_epochs,
-                       self.cycles, self.ratio, total)
+        return beta_at(
+            epoch,
+            self.schedule,
+            float(self.model.beta),
+            self.warmup_epochs,
+            self.cycles,
+            self.ratio,
+            total,
+        )
 
     def on_train_begin(self, logs=None):
         self.check_model(self.model)

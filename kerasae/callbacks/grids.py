@@ -4,6 +4,7 @@ Traversals: Higgins et al., "beta-VAE" (ICLR 2017), figure 1 style. Grids go to 
 under the run's `samples/` folder and, given a TensorBoard log folder, to TensorBoard as
 images.
 """
+
 import os
 
 import keras
@@ -22,7 +23,7 @@ def traversal_codes(z_ref, steps=9, span=3.0, dims=None):
     values = np.linspace(-span, span, steps, dtype="float32")
     codes = np.repeat(z_ref[None], len(dims) * steps, axis=0)
     for row, d in enumerate(dims):
-        codes[row * steps:(row + 1) * steps, d] = values
+        codes[row * steps : (row + 1) * steps, d] = values
     return codes
 
 
@@ -43,8 +44,9 @@ class _GridCallback(keras.callbacks.Callback):
 
     def __init__(self, folder, every=None, log_dir=None):
         super().__init__()
-        if every is not None and (isinstance(every, bool) or not isinstance(every, int)
-                                  or every <= 0):
+        if every is not None and (
+            isinstance(every, bool) or not isinstance(every, int) or every <= 0
+        ):
             raise KerasaeError(f"every must be a positive integer, got {every!r}")
         self.folder, self.every, self.log_dir = folder, every, log_dir
         self._writer = None
@@ -64,8 +66,13 @@ class _GridCallback(keras.callbacks.Callback):
 
         images, rows, title = self.images()
         path = os.path.join(self.folder, f"{self.stem}_epoch{epoch + 1:03d}.png")
-        save_grid(images, path, rows=rows, title=f"{title}, epoch {epoch + 1}",
-                  row_labels=self.row_labels)
+        save_grid(
+            images,
+            path,
+            rows=rows,
+            title=f"{title}, epoch {epoch + 1}",
+            row_labels=self.row_labels,
+        )
         if self.log_dir:
             if self._writer is None:
                 self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "images"))
@@ -114,8 +121,9 @@ class LatentTraversal(_GridCallback):
 
     stem = "traversal"
 
-    def __init__(self, folder, every=None, x_ref=None, steps=9, span=3.0, max_dims=16,
-                 log_dir=None):
+    def __init__(
+        self, folder, every=None, x_ref=None, steps=9, span=3.0, max_dims=16, log_dir=None
+    ):
         super().__init__(folder, every, log_dir)
         self.x_ref = None if x_ref is None else np.asarray(x_ref[:1], dtype="float32")
         self.steps, self.span, self.max_dims = steps, span, max_dims
@@ -137,12 +145,17 @@ def default_grid_callbacks(model, run_dir, data):
     dataset (only the first test examples are read, `data.head`) or an array of examples."""
     if not is_image_shape(tuple(model.data_shape)):
         return []
-    x_test = data.head("test", GRID_EXAMPLES) if hasattr(data, "head") else \
-        np.asarray(data[:GRID_EXAMPLES], dtype="float32")
+    x_test = (
+        data.head("test", GRID_EXAMPLES)
+        if hasattr(data, "head")
+        else np.asarray(data[:GRID_EXAMPLES], dtype="float32")
+    )
     folder = os.path.join(run_dir, "samples")
     log_dir = os.path.join(run_dir, "tensorboard")
     out = [ReconstructionGrid(x_test, folder, log_dir=log_dir)]
     if model.generative:
-        out += [SampleGrid(folder, log_dir=log_dir),
-                LatentTraversal(folder, x_ref=x_test, log_dir=log_dir)]
+        out += [
+            SampleGrid(folder, log_dir=log_dir),
+            LatentTraversal(folder, x_ref=x_test, log_dir=log_dir),
+        ]
     return out

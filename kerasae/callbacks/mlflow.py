@@ -4,6 +4,7 @@ The run's parameters (the resolved config, flattened) when training begins, ever
 metric at each epoch's end (step = 1-based epoch), and the run folder's files when training
 ends. mlflow is imported only when a logger connects, so kerasae works without it.
 """
+
 import atexit
 import contextlib
 import dataclasses
@@ -38,8 +39,11 @@ RUN_FOLDERS = ("samples", "export")
 FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
-_UNREACHABLE = re.compile(r"Failed to establish|Connection refused|Max retries exceeded|"
-                          r"timed out|Name or service not known|Connection aborted", re.I)
+_UNREACHABLE = re.compile(
+    r"Failed to establish|Connection refused|Max retries exceeded|"
+    r"timed out|Name or service not known|Connection aborted",
+    re.I,
+)
 
 
 def import_mlflow():
@@ -47,10 +51,13 @@ def import_mlflow():
         import mlflow  # optional: the mlflow extra
     except ImportError as exc:
         if exc.name == "mlflow":
-            raise KerasaeError("MLflow tracking needs the mlflow package; pip install "
-                               "'kerasae[mlflow]'") from None
-        raise KerasaeError(f"mlflow failed to import ({exc}); reinstall it: pip install "
-                           "--force-reinstall 'kerasae[mlflow]'") from None
+            raise KerasaeError(
+                "MLflow tracking needs the mlflow package; pip install 'kerasae[mlflow]'"
+            ) from None
+        raise KerasaeError(
+            f"mlflow failed to import ({exc}); reinstall it: pip install "
+            "--force-reinstall 'kerasae[mlflow]'"
+        ) from None
     return mlflow
 
 
@@ -69,8 +76,9 @@ def flatten_params(config, prefix=""):
         if isinstance(value, dict):
             flat.update(flatten_params(value, name + "."))
         elif value is not None:
-            text = (json.dumps(value, default=str) if isinstance(value, (list, tuple))
-                    else str(value))
+            text = (
+                json.dumps(value, default=str) if isinstance(value, (list, tuple)) else str(value)
+            )
             flat[_key(name)] = text[:MAX_PARAM_LENGTH]
     return flat
 
@@ -121,8 +129,9 @@ class MLflowLogger(keras.callbacks.Callback):
     called afterwards; MLflow accepts them on a finished run.
     """
 
-    def __init__(self, tracking_uri=None, experiment=None, run_name=None, params=None,
-                 artifacts_dir=None):
+    def __init__(
+        self, tracking_uri=None, experiment=None, run_name=None, params=None, artifacts_dir=None
+    ):
         super().__init__()
         self.tracking_uri, self.experiment = tracking_uri, experiment or DEFAULT_EXPERIMENT
         # not self.params: Keras sets that to fit's own (epochs, steps)
@@ -153,7 +162,8 @@ class MLflowLogger(keras.callbacks.Callback):
                     raise KerasaeError(
                         f"MLflow experiment {self.experiment!r} at {self.uri} was deleted; "
                         f"restore it (mlflow experiments restore --experiment-id "
-                        f"{experiment.experiment_id}) or pass another --experiment")
+                        f"{experiment.experiment_id}) or pass another --experiment"
+                    )
                 else:
                     self._experiment_id = experiment.experiment_id
         self._client = client
@@ -170,7 +180,8 @@ class MLflowLogger(keras.callbacks.Callback):
                 raise KerasaeError(
                     f"cannot reach MLflow at {self.uri} ({_reason(exc)}); start the server "
                     "(mlflow server --host 127.0.0.1 --port 5000) or pass another "
-                    f"--tracking-uri (the default {DEFAULT_URI} needs none)") from None
+                    f"--tracking-uri (the default {DEFAULT_URI} needs none)"
+                ) from None
             raise KerasaeError(f"MLflow at {self.uri} failed: {_reason(exc)}") from None
 
     def on_train_begin(self, logs=None):
@@ -180,8 +191,9 @@ class MLflowLogger(keras.callbacks.Callback):
         if self._active_run_id is not None:
             self.run_id = self._active_run_id
         else:  # a new run for each fit
-            run = self._call(self._client.create_run, self._experiment_id,
-                             run_name=_value(self.run_name))
+            run = self._call(
+                self._client.create_run, self._experiment_id, run_name=_value(self.run_name)
+            )
             self.run_id, self._owns_run, self._uploaded = run.info.run_id, True, {}
             atexit.register(self._end, "FAILED", True)  # fit raised: never left RUNNING
         params = _value(self.run_params)
@@ -230,8 +242,11 @@ class MLflowLogger(keras.callbacks.Callback):
 
 def run_artifacts(folder):
     """(path, artifact folder or None) for a run folder's RUN_FILES and RUN_FOLDERS."""
-    out = [(os.path.join(folder, name), None) for name in RUN_FILES
-           if os.path.isfile(os.path.join(folder, name))]
+    out = [
+        (os.path.join(folder, name), None)
+        for name in RUN_FILES
+        if os.path.isfile(os.path.join(folder, name))
+    ]
     for name in RUN_FOLDERS:
         for root, dirs, files in os.walk(os.path.join(folder, name)):
             dirs.sort()

@@ -5,6 +5,7 @@ and sets `func`, and `needs_tensorflow=False` where the command never builds or 
 model (TensorFlow takes seconds to import). A user error prints one line on stderr and
 exits 2 (no traceback unless --debug); warnings print as one line each.
 """
+
 import argparse
 import importlib
 import os
@@ -15,8 +16,19 @@ from kerasae import quiet
 from kerasae.errors import KerasaeError
 from kerasae.version import __version__
 
-COMMAND_MODULES = ("models", "train", "evaluate", "sample", "detect", "compare", "export",
-                   "new_plugin", "report", "fit_sampler", "convert_tfrecord")
+COMMAND_MODULES = (
+    "models",
+    "train",
+    "evaluate",
+    "sample",
+    "detect",
+    "compare",
+    "export",
+    "new_plugin",
+    "report",
+    "fit_sampler",
+    "convert_tfrecord",
+)
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -24,8 +36,12 @@ class _HelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if ("default" in text or not action.option_strings or action.default is None
-                or action.default in (False, argparse.SUPPRESS, [])):
+        if (
+            "default" in text
+            or not action.option_strings
+            or action.default is None
+            or action.default in (False, argparse.SUPPRESS, [])
+        ):
             return text
         return f"{text} (default {action.default})".strip()
 
@@ -42,10 +58,18 @@ class _Parser(argparse.ArgumentParser):
 def add_verbosity(parser):
     """--quiet / --verbose, the same on every long command (`verbosity(args)` reads them)."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("-q", "--quiet", action="store_true",
-                       help="print only the result (no header, progress or notes)")
-    group.add_argument("-v", "--verbose", action="store_true",
-                       help="also print details: model summaries, per-step progress")
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only the result (no header, progress or notes)",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also print details: model summaries, per-step progress",
+    )
 
 
 def verbosity(args):
@@ -109,8 +133,11 @@ def main(argv=None):
         print(file=sys.stdout, flush=True)  # end a progress bar's line
         resume = getattr(exc, "resume_command", None)  # kerasae.runs.RunInterrupted
         if resume:
-            print(f"kerasae: interrupted after {exc.epochs_done} of {exc.epochs} epochs; "
-                  f"continue with: {resume}", file=sys.stderr)
+            print(
+                f"kerasae: interrupted after {exc.epochs_done} of {exc.epochs} epochs; "
+                f"continue with: {resume}",
+                file=sys.stderr,
+            )
         else:
             print("kerasae: interrupted", file=sys.stderr)
         return 130
@@ -118,6 +145,9 @@ def main(argv=None):
         if args.debug:
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"kerasae: internal error: {type(exc).__name__}: {first} "
-              "(rerun with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"kerasae: internal error: {type(exc).__name__}: {first} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1

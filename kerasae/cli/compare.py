@@ -1,31 +1,45 @@
 """`kerasae compare`: several families at one latent size against PCA (kerasae.compare)."""
+
 import os
 
 from kerasae.cli import add_verbosity, verbosity
 
 
 def register(sub):
-    p = sub.add_parser("compare", help="train and compare models at one latent size, "
-                                       "always against pca")
-    p.add_argument("--dataset", default="digits",
-                   help="digits, fashion_mnist, mnist, cifar10, or a path (an image folder, "
-                        "TFRecord files, .npy, .npz, .csv; default digits)")
+    p = sub.add_parser(
+        "compare", help="train and compare models at one latent size, always against pca"
+    )
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits, fashion_mnist, mnist, cifar10, or a path (an image folder, "
+        "TFRecord files, .npy, .npz, .csv; default digits)",
+    )
     from kerasae.cli.train import (
         add_image_options,  # imports TensorFlow: only when used
     )
 
     add_image_options(p)
     p.add_argument("--latent-dim", type=int, default=16)
-    p.add_argument("--models", default="ae,conv_ae",
-                   help="comma-separated names or globs, e.g. 'ae,*vae*'; pca is always added")
+    p.add_argument(
+        "--models",
+        default="ae,conv_ae",
+        help="comma-separated names or globs, e.g. 'ae,*vae*'; pca is always added",
+    )
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="comparison folder, one run per model inside "
-                                 "(default runs/compare-DATASET-TIME); finished runs with "
-                                 "the same settings are reused")
-    p.add_argument("--retrain", action="store_true",
-                   help="train again even where OUT/MODEL holds a finished run")
+    p.add_argument(
+        "--out",
+        help="comparison folder, one run per model inside "
+        "(default runs/compare-DATASET-TIME); finished runs with "
+        "the same settings are reused",
+    )
+    p.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train again even where OUT/MODEL holds a finished run",
+    )
 
     add_verbosity(p)
     p.set_defaults(func=cmd_compare)
@@ -34,10 +48,20 @@ def register(sub):
 def cmd_compare(args):
     from kerasae.evaluation.compare import compare  # imports TensorFlow: only when used
 
-    result = compare(dataset=args.dataset, latent_dim=args.latent_dim, models=args.models,
-                     epochs=args.epochs, out=args.out, batch_size=args.batch_size,
-                     seed=args.seed, retrain=args.retrain, verbose=verbosity(args),
-                     image_size=args.image_size, channels=args.channels, feature=args.feature)
+    result = compare(
+        dataset=args.dataset,
+        latent_dim=args.latent_dim,
+        models=args.models,
+        epochs=args.epochs,
+        out=args.out,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        retrain=args.retrain,
+        verbose=verbosity(args),
+        image_size=args.image_size,
+        channels=args.channels,
+        feature=args.feature,
+    )
     with open(os.path.join(result["out"], "comparison.md"), encoding="utf-8") as f:
         print(f.read().rstrip())
     figures = ", ".join(os.path.basename(p) for p in result["figures"])

@@ -1,4 +1,5 @@
 """`kerasae convert-tfrecord SOURCE OUT_DIR`: an image folder or array as sharded TFRecords."""
+
 import sys
 
 from kerasae.cli import add_verbosity, verbosity
@@ -6,18 +7,29 @@ from kerasae.data.options import parse_image_size
 
 
 def register(sub):
-    p = sub.add_parser("convert-tfrecord",
-                       help="write an image folder or a .npy/.npz of uint8 images as sharded "
-                            "TFRecord files (PNG `image` and `key` features) to train from")
+    p = sub.add_parser(
+        "convert-tfrecord",
+        help="write an image folder or a .npy/.npz of uint8 images as sharded "
+        "TFRecord files (PNG `image` and `key` features) to train from",
+    )
     p.add_argument("source", help="an image folder (read recursively) or a .npy/.npz file")
     p.add_argument("out_dir", help="the folder for OUT_DIR/data-00000-of-0000N.tfrecord")
-    p.add_argument("--shards", type=int, help="number of files (default: one per 10,000 "
-                                              "records, so workers can shard by file)")
-    p.add_argument("--image-size", metavar="H,W", help="resize every image to H x W "
-                                                      "(default: keep; a folder of mixed "
-                                                      "sizes needs it)")
-    p.add_argument("--channels", type=int, choices=(1, 3),
-                   help="1 (greyscale) or 3 (RGB) (default: those of the first image)")
+    p.add_argument(
+        "--shards",
+        type=int,
+        help="number of files (default: one per 10,000 records, so workers can shard by file)",
+    )
+    p.add_argument(
+        "--image-size",
+        metavar="H,W",
+        help="resize every image to H x W (default: keep; a folder of mixed sizes needs it)",
+    )
+    p.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        help="1 (greyscale) or 3 (RGB) (default: those of the first image)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
 
     add_verbosity(p)
@@ -33,13 +45,21 @@ def cmd_convert_tfrecord(args):
     quiet = verbosity(args) == 0
     size = parse_image_size(args.image_size) if args.image_size else None
     live = sys.stdout.isatty() and not quiet  # a count that rewrites its own line
-    summary = convert(args.source, args.out_dir, shards=args.shards, image_size=size,
-                      channels=args.channels, overwrite=args.overwrite,
-                      progress=progress if live else None)
+    summary = convert(
+        args.source,
+        args.out_dir,
+        shards=args.shards,
+        image_size=size,
+        channels=args.channels,
+        overwrite=args.overwrite,
+        progress=progress if live else None,
+    )
     if not quiet:
         h, w, c = summary["input_shape"]
         skipped = f", {summary['skipped']} skipped" if summary["skipped"] else ""
         start = "\r" if live else ""
-        print(f"{start}wrote {summary['records']} images ({h}x{w}x{c}{skipped}) to "
-              f"{summary['shards']} TFRecord file(s) in {summary['out']}")
+        print(
+            f"{start}wrote {summary['records']} images ({h}x{w}x{c}{skipped}) to "
+            f"{summary['shards']} TFRecord file(s) in {summary['out']}"
+        )
     return 0

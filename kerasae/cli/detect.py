@@ -1,4 +1,6 @@
-"""`kerasae detect RUN_DIR --data PATH`: anomaly scores, decisions and figures (kerasae.anomaly)."""
+"""`kerasae detect RUN_DIR --data PATH`: anomaly scores, decisions and figures
+(kerasae.anomaly)."""
+
 import json
 
 from kerasae.cli import add_verbosity, verbosity
@@ -7,21 +9,37 @@ from kerasae.cli import add_verbosity, verbosity
 def register(sub):
     p = sub.add_parser("detect", help="score data for anomalies with a trained run")
     p.add_argument("run_dir")
-    p.add_argument("--data", required=True,
-                   help="examples to score: .npy, .npz, .csv, an image folder or TFRecord "
-                        "files (streamed in file order, read at the run's --image-size and "
-                        "--channels; the CSV names each file), or a named dataset (its test "
-                        "split); raw values, scaled like the training data")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="examples to score: .npy, .npz, .csv, an image folder or TFRecord "
+        "files (streamed in file order, read at the run's --image-size and "
+        "--channels; the CSV names each file), or a named dataset (its test "
+        "split); raw values, scaled like the training data",
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--threshold", type=float, help="flag scores above this value")
-    group.add_argument("--contamination", type=float, metavar="RATE",
-                       help="flag this fraction of the scored data (the highest scores)")
-    group.add_argument("--percentile", type=float, metavar="P",
-                       help="threshold at the P-th percentile of the training scores")
-    p.add_argument("--labels", help="0/1 per example (1 = anomaly): .npy, .csv or .txt; "
-                                    "adds AUROC, average precision and a ROC curve")
-    p.add_argument("--out", help="scores CSV (default RUN_DIR/detect/scores.csv); the "
-                                 "figures are written next to it")
+    group.add_argument(
+        "--contamination",
+        type=float,
+        metavar="RATE",
+        help="flag this fraction of the scored data (the highest scores)",
+    )
+    group.add_argument(
+        "--percentile",
+        type=float,
+        metavar="P",
+        help="threshold at the P-th percentile of the training scores",
+    )
+    p.add_argument(
+        "--labels",
+        help="0/1 per example (1 = anomaly): .npy, .csv or .txt; "
+        "adds AUROC, average precision and a ROC curve",
+    )
+    p.add_argument(
+        "--out",
+        help="scores CSV (default RUN_DIR/detect/scores.csv); the figures are written next to it",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
 
     add_verbosity(p)
@@ -31,18 +49,28 @@ def register(sub):
 def cmd_detect(args):
     from kerasae.evaluation.anomaly import detect  # imports TensorFlow: only when used
 
-    s = detect(args.run_dir, args.data, threshold=args.threshold,
-               contamination=args.contamination, percentile=args.percentile,
-               labels=args.labels, out=args.out)
+    s = detect(
+        args.run_dir,
+        args.data,
+        threshold=args.threshold,
+        contamination=args.contamination,
+        percentile=args.percentile,
+        labels=args.labels,
+        out=args.out,
+    )
     if args.json:
         print(json.dumps(s, sort_keys=True))
         return 0
     print(f"{s['model']}: scored {s['n']} examples from {s['data']} ({s['score']})")
-    print(f"threshold {s['threshold']:.6g} ({s['threshold_from']}): {s['n_flagged']} flagged "
-          f"as anomalies ({s['n_flagged'] / s['n']:.1%})")
+    print(
+        f"threshold {s['threshold']:.6g} ({s['threshold_from']}): {s['n_flagged']} flagged "
+        f"as anomalies ({s['n_flagged'] / s['n']:.1%})"
+    )
     if "auroc" in s:
-        print(f"AUROC {s['auroc']:.4f}, average precision {s['average_precision']:.4f} "
-              f"({s['n_anomalies']} anomalies, {s['n_normal']} normal); ROC curve {s['roc_png']}")
+        print(
+            f"AUROC {s['auroc']:.4f}, average precision {s['average_precision']:.4f} "
+            f"({s['n_anomalies']} anomalies, {s['n_normal']} normal); ROC curve {s['roc_png']}"
+        )
 
     if verbosity(args):
         print(f"wrote {s['scores_csv']} and {s['histogram_png']}")

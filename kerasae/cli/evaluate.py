@@ -1,4 +1,5 @@
 """`kerasae evaluate RUN_DIR`: test reconstruction metrics of a finished run."""
+
 import json
 
 from kerasae.cli import add_verbosity, verbosity
@@ -9,22 +10,37 @@ def register(sub):
     p = sub.add_parser("evaluate", help="test reconstruction MSE and PSNR of a run")
     p.add_argument("run_dir")
     p.add_argument("--dataset", help="evaluate on other data of the same shape")
-    p.add_argument("--json", action="store_true",
-                   help="print the metrics as one JSON object on the last line")
-    p.add_argument("--generation", action="store_true",
-                   help="also sample quality (labelled data): FID-C (FID in the features "
-                        "of a cached classifier trained on the data, not Inception FID), "
-                        "precision/recall (k=3) and classes covered")
-    p.add_argument("--sampler", metavar="NAME",
-                   help="latent sampler for --generation (default: the run's fitted one, "
-                        "else the model's prior)")
-    p.add_argument("--samples", type=int, default=2000,
-                   help="samples drawn for --generation (default 2000)")
-    p.add_argument("--log-likelihood", action="store_true",
-                   help="also the importance-sampled test log p(x) in nats (Burda et al. "
-                        "2016; models with a posterior: vae, iwae, vamp, ...)")
-    p.add_argument("--k", type=int, default=1000,
-                   help="importance samples per example for --log-likelihood (default 1000)")
+    p.add_argument(
+        "--json", action="store_true", help="print the metrics as one JSON object on the last line"
+    )
+    p.add_argument(
+        "--generation",
+        action="store_true",
+        help="also sample quality (labelled data): FID-C (FID in the features "
+        "of a cached classifier trained on the data, not Inception FID), "
+        "precision/recall (k=3) and classes covered",
+    )
+    p.add_argument(
+        "--sampler",
+        metavar="NAME",
+        help="latent sampler for --generation (default: the run's fitted one, "
+        "else the model's prior)",
+    )
+    p.add_argument(
+        "--samples", type=int, default=2000, help="samples drawn for --generation (default 2000)"
+    )
+    p.add_argument(
+        "--log-likelihood",
+        action="store_true",
+        help="also the importance-sampled test log p(x) in nats (Burda et al. "
+        "2016; models with a posterior: vae, iwae, vamp, ...)",
+    )
+    p.add_argument(
+        "--k",
+        type=int,
+        default=1000,
+        help="importance samples per example for --log-likelihood (default 1000)",
+    )
 
     add_verbosity(p)
     p.set_defaults(func=cmd_evaluate)
@@ -50,18 +66,22 @@ def cmd_evaluate(args):
         # imports TensorFlow: only when used
         from kerasae.evaluation.quality import evaluate_generation
 
-        metrics["generation"] = evaluate_generation(args.run_dir, dataset=args.dataset,
-                                                    n_samples=args.samples,
-                                                    sampler=args.sampler)
+        metrics["generation"] = evaluate_generation(
+            args.run_dir, dataset=args.dataset, n_samples=args.samples, sampler=args.sampler
+        )
     if args.json:
         print(json.dumps(metrics, sort_keys=True))
     else:
-        print(f"{metrics['model']} on {metrics['dataset']} ({metrics['n_test']} test examples): "
-              f"test MSE {metrics['test_mse']:.5f}, PSNR {metrics['psnr']:.2f} dB, "
-              f"model loss {metrics['test_loss']:.5f}")
+        print(
+            f"{metrics['model']} on {metrics['dataset']} ({metrics['n_test']} test examples): "
+            f"test MSE {metrics['test_mse']:.5f}, PSNR {metrics['psnr']:.2f} dB, "
+            f"model loss {metrics['test_loss']:.5f}"
+        )
         if likelihood is not None:
-            print(f"log-likelihood: {likelihood['nats']:.2f} nats "
-                  f"(± {likelihood['stderr']:.2f}) with k={likelihood['k']}")
+            print(
+                f"log-likelihood: {likelihood['nats']:.2f} nats "
+                f"(± {likelihood['stderr']:.2f}) with k={likelihood['k']}"
+            )
         if args.generation:
             from kerasae.evaluation.quality import (
                 describe,  # imports TensorFlow: only when used

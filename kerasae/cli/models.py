@@ -4,6 +4,7 @@ Both print what the source says (`kerasae.models.introspect` reads it with `ast`
 the source does not say for certain is imported instead: slower, the same answer. Every
 extension kind has a registry (`--kind models|samplers|datasets|exporters|architectures`).
 """
+
 import importlib
 import inspect
 import sys
@@ -15,24 +16,32 @@ from kerasae.models.registry import MODELS
 from kerasae.quiet import stderr_to_devnull
 
 #: --kind -> the registry that holds it ("module:attribute"; none of them imports TF)
-KINDS = {"models": "kerasae.models.registry:MODELS",
-         "samplers": "kerasae.samplers.base:SAMPLERS",
-         "datasets": "kerasae.data.sources:DATASETS",
-         "exporters": "kerasae.export.registry:EXPORTERS",
-         "architectures": "kerasae.nets.registry:ARCHITECTURES"}
+KINDS = {
+    "models": "kerasae.models.registry:MODELS",
+    "samplers": "kerasae.samplers.base:SAMPLERS",
+    "datasets": "kerasae.data.sources:DATASETS",
+    "exporters": "kerasae.export.registry:EXPORTERS",
+    "architectures": "kerasae.nets.registry:ARCHITECTURES",
+}
 
 
 def register(sub):
-    p = sub.add_parser("list", help="list the registered models (or samplers, datasets, "
-                                    "exporters, architectures)")
+    p = sub.add_parser(
+        "list", help="list the registered models (or samplers, datasets, exporters, architectures)"
+    )
     p.add_argument("pattern", nargs="?", default="*", help="glob, e.g. '*vae*'")
-    p.add_argument("--kind", choices=tuple(KINDS), default="models",
-                   help="which extension point to list")
+    p.add_argument(
+        "--kind", choices=tuple(KINDS), default="models", help="which extension point to list"
+    )
     p.set_defaults(func=cmd_list, needs_tensorflow=False)
     p = sub.add_parser("info", help="a model's description and every parameter with its default")
     p.add_argument("name")
-    p.add_argument("--kind", choices=tuple(KINDS), default="models",
-                   help="the extension point NAME belongs to")
+    p.add_argument(
+        "--kind",
+        choices=tuple(KINDS),
+        default="models",
+        help="the extension point NAME belongs to",
+    )
     p.set_defaults(func=cmd_info, needs_tensorflow=False)
 
 

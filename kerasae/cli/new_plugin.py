@@ -1,4 +1,5 @@
 """`kerasae new-plugin NAME`: write a plugin distribution ready to install (kerasae.scaffold)."""
+
 import os
 import shlex
 
@@ -6,12 +7,15 @@ from kerasae.scaffold import plugin_names, write_plugin
 
 
 def register(sub):
-    p = sub.add_parser("new-plugin", help="write a new plugin distribution, ready to install "
-                                          "and test (guide: docs/plugins.md)")
-    p.add_argument("name", help="the distribution is kerasae-NAME, the package kerasae_NAME "
-                                "(lowercase, e.g. my-vae)")
-    p.add_argument("--model", help="the model's registered name "
-                                   "(default: NAME with '-' as '_')")
+    p = sub.add_parser(
+        "new-plugin",
+        help="write a new plugin distribution, ready to install and test (guide: docs/plugins.md)",
+    )
+    p.add_argument(
+        "name",
+        help="the distribution is kerasae-NAME, the package kerasae_NAME (lowercase, e.g. my-vae)",
+    )
+    p.add_argument("--model", help="the model's registered name (default: NAME with '-' as '_')")
     p.add_argument("--out", help="folder to write, new or empty (default ./kerasae-NAME)")
     p.set_defaults(func=cmd_new_plugin, needs_tensorflow=False)
 

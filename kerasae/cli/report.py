@@ -1,4 +1,5 @@
 """`kerasae report RUN_DIR`: one self-contained HTML page about a finished run."""
+
 import warnings
 
 from kerasae.cli import _quiet_tensorflow
@@ -7,13 +8,20 @@ from kerasae.report import check_run, report_path, write_report
 
 
 def register(sub):
-    p = sub.add_parser("report", help="write one self-contained HTML page about a run: "
-                                      "config, history, test metrics, grids, threshold, export")
+    p = sub.add_parser(
+        "report",
+        help="write one self-contained HTML page about a run: "
+        "config, history, test metrics, grids, threshold, export",
+    )
     p.add_argument("run_dir")
     p.add_argument("--out", help="HTML file (default RUN_DIR/report.html)")
-    p.add_argument("--no-evaluate", dest="evaluate", action="store_false",
-                   help="leave the test metrics out, and with them TensorFlow's import (by "
-                        "default they are computed, which takes seconds)")
+    p.add_argument(
+        "--no-evaluate",
+        dest="evaluate",
+        action="store_false",
+        help="leave the test metrics out, and with them TensorFlow's import (by "
+        "default they are computed, which takes seconds)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     # TensorFlow is imported below, once the run folder is known to be good
     p.set_defaults(func=cmd_report, needs_tensorflow=False)
@@ -33,7 +41,7 @@ def cmd_report(args):
             metrics = evaluate(args.run_dir)
         except KerasaeError as exc:  # e.g. the data moved: the rest of the page still helps
             note = f"not evaluated: {exc}"
-            warnings.warn(f"{note}; the report has no test metrics")
+            warnings.warn(f"{note}; the report has no test metrics", stacklevel=2)
     out = write_report(args.run_dir, out=args.out, metrics=metrics, note=note)
     if not args.quiet:
         print(out)

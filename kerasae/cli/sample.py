@@ -1,6 +1,7 @@
 """`kerasae sample RUN_DIR [-n N] [--out FILE.png] [--traverse]`: a grid of the model's
 prior samples, or a latent traversal (one row per latent dimension), or `--langevin`
 samples from a denoising autoencoder's score (kerasae.sampling)."""
+
 import os
 
 import numpy as np
@@ -17,31 +18,58 @@ def register(sub):
     p.add_argument("run_dir")
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="PNG file (default RUN_DIR/samples/samples.png, or "
-                                 "traversal.png with --traverse); a .npy file holds the "
-                                 "raw float32 images instead")
-    p.add_argument("--sampler", metavar="NAME",
-                   help="the latent sampler to draw from: one fitted in the run (kerasae "
-                        "fit-sampler) or prior, the model's own (default: the run's sampler, "
-                        "else its prior)")
-    p.add_argument("--traverse", action="store_true",
-                   help="one row per latent dimension, swept over [-SPAN, SPAN] around a "
-                        "reference code (instead of prior samples)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="traversal steps per row (default 9), or Langevin steps (default 100)")
+    p.add_argument(
+        "--out",
+        help="PNG file (default RUN_DIR/samples/samples.png, or "
+        "traversal.png with --traverse); a .npy file holds the "
+        "raw float32 images instead",
+    )
+    p.add_argument(
+        "--sampler",
+        metavar="NAME",
+        help="the latent sampler to draw from: one fitted in the run (kerasae "
+        "fit-sampler) or prior, the model's own (default: the run's sampler, "
+        "else its prior)",
+    )
+    p.add_argument(
+        "--traverse",
+        action="store_true",
+        help="one row per latent dimension, swept over [-SPAN, SPAN] around a "
+        "reference code (instead of prior samples)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="traversal steps per row (default 9), or Langevin steps (default 100)",
+    )
     p.add_argument("--span", type=float, default=3.0, help="traversal range (default 3)")
-    p.add_argument("--reference", type=int, metavar="INDEX",
-                   help="traverse around the posterior mean of this test example of the "
-                        "run's dataset (default: the prior mean, all zeros)")
-    p.add_argument("--langevin", action="store_true",
-                   help="Langevin dynamics on the score of a dae/sdae trained with Gaussian "
-                        "noise, started from uniform noise (instead of prior samples)")
-    p.add_argument("--step-size", type=float, metavar="E",
-                   help="Langevin step size (default sigma^2 / 2, sigma the DAE's noise std)")
-    p.add_argument("--anneal", action="store_true",
-                   help="Langevin with a decreasing noise schedule (see kerasae.sampling); "
-                        "on an ncsn run, Song and Ermon's annealed Langevin with --steps "
-                        "steps per noise level and --step-size as its epsilon (default 2e-5)")
+    p.add_argument(
+        "--reference",
+        type=int,
+        metavar="INDEX",
+        help="traverse around the posterior mean of this test example of the "
+        "run's dataset (default: the prior mean, all zeros)",
+    )
+    p.add_argument(
+        "--langevin",
+        action="store_true",
+        help="Langevin dynamics on the score of a dae/sdae trained with Gaussian "
+        "noise, started from uniform noise (instead of prior samples)",
+    )
+    p.add_argument(
+        "--step-size",
+        type=float,
+        metavar="E",
+        help="Langevin step size (default sigma^2 / 2, sigma the DAE's noise std)",
+    )
+    p.add_argument(
+        "--anneal",
+        action="store_true",
+        help="Langevin with a decreasing noise schedule (see kerasae.sampling); "
+        "on an ncsn run, Song and Ermon's annealed Langevin with --steps "
+        "steps per noise level and --step-size as its epsilon (default 2e-5)",
+    )
 
     add_verbosity(p)
     p.set_defaults(func=cmd_sample)
@@ -53,8 +81,10 @@ def cmd_sample(args):
     )
 
     if args.sampler and (args.traverse or args.langevin):
-        raise KerasaeError("--sampler chooses where latent samples come from; drop it with "
-                           f"--{'traverse' if args.traverse else 'langevin'}")
+        raise KerasaeError(
+            "--sampler chooses where latent samples come from; drop it with "
+            f"--{'traverse' if args.traverse else 'langevin'}"
+        )
     if args.traverse:
         return cmd_traverse(args)
     if args.langevin:
@@ -68,7 +98,6 @@ def cmd_sample(args):
     draw, description = run_generator(args.run_dir, config, model, args.sampler)
     images = draw(args.n, args.seed)
     if out.lower().endswith(".npy"):
-
         with atomic_path(out) as tmp:
             np.save(tmp, np.asarray(images, dtype="float32"))
     else:
@@ -97,14 +126,20 @@ def cmd_traverse(args):
 
         data = open_data(config, scaling=config.get("scaling"))  # as the run read it
         if not 0 <= args.reference < data.n_test:
-            raise KerasaeError(f"--reference must lie in [0, {data.n_test - 1}], got "
-                               f"{args.reference}")
+            raise KerasaeError(
+                f"--reference must lie in [0, {data.n_test - 1}], got {args.reference}"
+            )
         z_ref = model.encode(data.head("test", args.reference + 1)[-1:])[0]
         where = f"test example {args.reference}"
     rows, images = traversal_images(model, z_ref, steps=steps, span=args.span)
-    save_grid(images, out, rows=rows, title=f"{config['model']}: latent traversal over "
-              f"[-{args.span:g}, {args.span:g}] around {where}",
-              row_labels=[f"z{d}" for d in range(rows)])
+    save_grid(
+        images,
+        out,
+        rows=rows,
+        title=f"{config['model']}: latent traversal over "
+        f"[-{args.span:g}, {args.span:g}] around {where}",
+        row_labels=[f"z{d}" for d in range(rows)],
+    )
     _wrote(args, f"wrote {out} ({rows} latent dimensions x {steps} steps)")
     return 0
 
@@ -128,19 +163,27 @@ def cmd_langevin(args):
     config, model = load_run(args.run_dir)
     if args.anneal and is_noise_conditional(model):  # an ncsn: Song and Ermon's Algorithm 1
         eps = DEFAULT_EPSILON if args.step_size is None else args.step_size
-        images = annealed_langevin(model, args.n, steps_per_level=steps, epsilon=eps,
-                                   seed=args.seed)
-        what = (f"annealed Langevin, {len(model.sigmas)} noise levels x {steps} steps, "
-                f"epsilon {eps:.3g}")
+        images = annealed_langevin(
+            model, args.n, steps_per_level=steps, epsilon=eps, seed=args.seed
+        )
+        what = (
+            f"annealed Langevin, {len(model.sigmas)} noise levels x {steps} steps, "
+            f"epsilon {eps:.3g}"
+        )
         save_grid(images, out, title=f"{config['model']}: {args.n} samples, {what}")
         _wrote(args, f"wrote {out} ({what})")
         return 0
     sigma = score_sigma(model)  # refuses models without a score estimate, before any work
-    eps = sigma ** 2 / 2 if args.step_size is None else args.step_size
-    images = langevin(model, args.n, steps=steps, step_size=eps, seed=args.seed,
-                      anneal=args.anneal)
-    save_grid(images, out, title=f"{config['model']}: {args.n} Langevin samples, {steps} "
-              f"steps of size {eps:.3g}{' (annealed)' if args.anneal else ''}")
+    eps = sigma**2 / 2 if args.step_size is None else args.step_size
+    images = langevin(
+        model, args.n, steps=steps, step_size=eps, seed=args.seed, anneal=args.anneal
+    )
+    save_grid(
+        images,
+        out,
+        title=f"{config['model']}: {args.n} Langevin samples, {steps} "
+        f"steps of size {eps:.3g}{' (annealed)' if args.anneal else ''}",
+    )
     _wrote(args, f"wrote {out}")
     return 0
 
@@ -148,4 +191,3 @@ def cmd_langevin(args):
 def _wrote(args, line):
     if verbosity(args):
         print(line)
-

@@ -2,6 +2,7 @@
 
 Its flags are TrainConfig's fields (kerasae.runs.config): help, types and choices there.
 """
+
 import argparse
 import dataclasses
 import os
@@ -33,23 +34,39 @@ def register(sub):
     p = sub.add_parser("train", help="train a model and write a run folder")
     for name in TRAIN_KEYS:  # TrainConfig is the one source of the flags
         _add_setting(p, name)
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", default=[],
-                   help="a model constructor argument (repeatable); see `kerasae info NAME`")
-    p.add_argument("--config", metavar="FILE.toml",
-                   help="settings file: the keys above at top level, model kwargs in [params]")
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="a model constructor argument (repeatable); see `kerasae info NAME`",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="settings file: the keys above at top level, model kwargs in [params]",
+    )
     p.add_argument("--overwrite", action="store_true", help=field("overwrite").metadata["help"])
-    p.add_argument("--resume", action="store_true",
-                   help="continue the unfinished run in --out from its last checkpoint; its "
-                        "config.json has the settings (only "
-                        f"{_flags(RESUME_CHANGES)} may change)")
-    p.add_argument("--track", choices=("mlflow",),
-                   help="log params, per-epoch metrics and the run folder's artifacts to "
-                        "MLflow (pip install 'kerasae[mlflow]')")
-    p.add_argument("--tracking-uri", metavar="URI",
-                   help="MLflow server (http://HOST:PORT) or store (default "
-                        "$MLFLOW_TRACKING_URI, else sqlite:///mlruns.db in this folder)")
-    p.add_argument("--experiment", metavar="NAME",
-                   help="MLflow experiment (default kerasae)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the unfinished run in --out from its last checkpoint; its "
+        "config.json has the settings (only "
+        f"{_flags(RESUME_CHANGES)} may change)",
+    )
+    p.add_argument(
+        "--track",
+        choices=("mlflow",),
+        help="log params, per-epoch metrics and the run folder's artifacts to "
+        "MLflow (pip install 'kerasae[mlflow]')",
+    )
+    p.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow server (http://HOST:PORT) or store (default "
+        "$MLFLOW_TRACKING_URI, else sqlite:///mlruns.db in this folder)",
+    )
+    p.add_argument("--experiment", metavar="NAME", help="MLflow experiment (default kerasae)")
 
     add_verbosity(p)
     p.set_defaults(func=cmd_train)
@@ -74,8 +91,14 @@ def _add_setting(p, name):
     help_text = f.metadata["help"]
     if f.default not in (None, dataclasses.MISSING) and "default" not in help_text:
         help_text = f"{help_text} (default {f.default})"
-    p.add_argument(flag_of(name), dest=name, type=kind, help=help_text,
-                   choices=f.metadata["choices"], metavar=f.metadata["metavar"])
+    p.add_argument(
+        flag_of(name),
+        dest=name,
+        type=kind,
+        help=help_text,
+        choices=f.metadata["choices"],
+        metavar=f.metadata["metavar"],
+    )
 
 
 def _argument_type(parse):
@@ -86,8 +109,7 @@ def _argument_type(parse):
             return parse(text)
         except KerasaeError as exc:  # argparse names the flag itself
             flag, _, rest = str(exc).partition(" ")
-            raise argparse.ArgumentTypeError(rest if flag.startswith("--") else str(exc)) \
-                from None
+            raise argparse.ArgumentTypeError(rest if flag.startswith("--") else str(exc)) from None
 
     convert.__name__ = parse.__name__
     return convert
@@ -104,8 +126,10 @@ def load_toml(path):
         raise KerasaeError(f"config file {path} is not valid TOML ({exc})") from None
     unknown = set(data) - set(TRAIN_KEYS) - {"params"}
     if unknown:
-        raise KerasaeError(f"config file {path}: unknown key(s) {', '.join(sorted(unknown))}; "
-                           f"use {', '.join(TRAIN_KEYS)} and a [params] table")
+        raise KerasaeError(
+            f"config file {path}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"use {', '.join(TRAIN_KEYS)} and a [params] table"
+        )
     return data
 
 
@@ -121,8 +145,6 @@ def resolve_config(args):
     return TrainConfig(**settings, params=params, overwrite=args.overwrite).check()
 
 
-
-
 def resume_settings(args):
     """The run's own config for --resume; other flags would silently change the run."""
     if not args.out:
@@ -131,8 +153,10 @@ def resume_settings(args):
     given += [k for k in ("param", "config", "overwrite") if getattr(args, k, None)]
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise KerasaeError(f"--resume takes the settings from {args.out}/config.json; drop "
-                           f"{flags} (only {_flags(RESUME_CHANGES)} may change)")
+        raise KerasaeError(
+            f"--resume takes the settings from {args.out}/config.json; drop "
+            f"{flags} (only {_flags(RESUME_CHANGES)} may change)"
+        )
     return resume_config(args.out, **{k: getattr(args, k, None) for k in RESUME_CHANGES})
 
 
@@ -153,15 +177,20 @@ def cmd_train(args):
     from kerasae import tracking  # imports TensorFlow: only once the arguments are checked
 
     trackers = tracking.tracking_callbacks(args, config)  # a bad URI fails before training
-    out, _, history = train(config, callbacks=trackers, verbose=_keras_verbose(level),
-                            resume=args.resume,
-                            on_start=lambda facts, model: _header(facts, model, level,
-                                                                  args.resume))
+    out, _, history = train(
+        config,
+        callbacks=trackers,
+        verbose=_keras_verbose(level),
+        resume=args.resume,
+        on_start=lambda facts, model: _header(facts, model, level, args.resume),
+    )
     tracking.finish(trackers)  # model.keras and threshold.json are written after fit
     _summary(config.model, history, out, os.path.join(out, HISTORY))
     if config.sampler:
-        print(f"latent sampler {config.sampler} fitted to the training codes: "
-              f"{os.path.join(out, 'samplers', config.sampler)}")
+        print(
+            f"latent sampler {config.sampler} fitted to the training codes: "
+            f"{os.path.join(out, 'samplers', config.sampler)}"
+        )
     return 0
 
 
@@ -169,13 +198,16 @@ def _reuse(config, diff):
     """Re-running a finished run's command reuses it (as `compare` does); other settings
     would silently replace it, so they need --overwrite."""
     if diff:
-        raise KerasaeError(f"{config.out} already holds a finished run trained with other "
-                           f"settings ({', '.join(diff)} differ); pass --overwrite to replace "
-                           "it or choose another --out")
-    print(f"{config.out} already holds a finished run with these settings; reusing it "
-          "(pass --overwrite to train again)")
-    _summary(config.model, read_history(config.out), config.out,
-             os.path.join(config.out, HISTORY))
+        raise KerasaeError(
+            f"{config.out} already holds a finished run trained with other "
+            f"settings ({', '.join(diff)} differ); pass --overwrite to replace "
+            "it or choose another --out"
+        )
+    print(
+        f"{config.out} already holds a finished run with these settings; reusing it "
+        "(pass --overwrite to train again)"
+    )
+    _summary(config.model, read_history(config.out), config.out, os.path.join(config.out, HISTORY))
     if config.sampler:  # the same model: fit the sampler asked for, if it is not there yet
         # imports TensorFlow: only when used
         from kerasae.runs.samplers import fit_run_sampler, load_sampler
@@ -188,8 +220,10 @@ def _reuse(config, diff):
 
 def _summary(model, history, out, history_path):
     losses = history.get("loss") or [float("nan")]
-    print(f"trained {model} for {len(losses)} epoch(s): loss {losses[0]:.5f} -> "
-          f"{losses[-1]:.5f}; run folder {out} (history in {history_path})")
+    print(
+        f"trained {model} for {len(losses)} epoch(s): loss {losses[0]:.5f} -> "
+        f"{losses[-1]:.5f}; run folder {out} (history in {history_path})"
+    )
 
 
 def _keras_verbose(level):
@@ -209,9 +243,12 @@ def _header(facts, model, level, resume):
     shape = "x".join(map(str, f["input_shape"]))
     if resume:
         done = f["resumed_from"] or 0
-        print(f"resuming {f['out']} from epoch {done + 1} of {f['epochs']}" if done else
-              f"resuming {f['out']}: no epoch had finished, starting at epoch 1 of "
-              f"{f['epochs']}")
+        print(
+            f"resuming {f['out']} from epoch {done + 1} of {f['epochs']}"
+            if done
+            else f"resuming {f['out']}: no epoch had finished, starting at epoch 1 of "
+            f"{f['epochs']}"
+        )
     n_bad = f.get("skipped") or 0
     skipped = f" ({n_bad} undecodable file{'s' if n_bad != 1 else ''} skipped)" if n_bad else ""
     lines = [
@@ -219,7 +256,8 @@ def _header(facts, model, level, resume):
         f"{f['n_test']} test examples of shape {shape}){skipped}",
         f"  model     {f['model']}, latent_dim {f['latent_dim']}, "
         f"{f['parameters']:,} trainable parameters",
-        f"  training  {f['epochs']} epoch{'s' if f['epochs'] != 1 else ''}, batch {f['batch_size']}, Adam "
+        f"  training  {f['epochs']} epoch{'s' if f['epochs'] != 1 else ''}, "
+        f"batch {f['batch_size']}, Adam "
         f"{f['learning_rate']:g} ({f['lr_schedule']}), {f['precision']}",
         f"  device    {f['device']}, strategy {f['strategy']} ({f['replicas']} "
         f"replica{'s' if f['replicas'] != 1 else ''})",

@@ -11,16 +11,20 @@
 Every dataset offers n_train, n_test, batches(split, batch_size, ...), head(split, n) and
 arrays(split). May import the base only (and `kerasae.distribute`).
 """
+
 from kerasae import lazy
 
-__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
-    "kerasae.data.sources": "load_dataset DataSource register_dataset named_datasets",
-    "kerasae.data.schemes": "MMAP_BYTES",
-    "kerasae.data.named": "NAMED",
-    "kerasae.data.memory": "Dataset SPLIT_SEED",
-    "kerasae.data.images": "IMAGE_SUFFIXES",
-    "kerasae.data.arrays": "apply_scaling numeric read_examples",
-    "kerasae.data.streams": "open_images is_image_source",
-    "kerasae.data.options": "check_data_options parse_image_size data_options",
-    "kerasae.data.pipeline": "make_tf_dataset",
-}))
+__getattr__, __dir__ = lazy.namespace(
+    __name__,
+    """
+    kerasae.data.sources: load_dataset DataSource register_dataset named_datasets
+    kerasae.data.schemes: MMAP_BYTES
+    kerasae.data.named: NAMED
+    kerasae.data.memory: Dataset SPLIT_SEED
+    kerasae.data.images: IMAGE_SUFFIXES
+    kerasae.data.arrays: apply_scaling numeric read_examples
+    kerasae.data.streams: open_images is_image_source
+    kerasae.data.options: check_data_options parse_image_size data_options
+    kerasae.data.pipeline: make_tf_dataset
+""",
+)

@@ -4,6 +4,7 @@ Small files load into an in-memory `Dataset`; a .npy over `kerasae.data.MMAP_BYT
 memory-mapped and streamed (`kerasae.data.mapped`); uint8 kept uint8 until the batch is
 scaled.
 """
+
 import os
 
 import numpy as np
@@ -24,8 +25,11 @@ def _load_numpy(path, test_fraction, scaling):
         x_test = x_test[..., None]
     scaling = scaling or _infer_scaling(x, path)
     divisor = None
-    if scaling["kind"] == "divide" and x.dtype == np.uint8 and \
-            (x_test is None or x_test.dtype == np.uint8):
+    if (
+        scaling["kind"] == "divide"
+        and x.dtype == np.uint8
+        and (x_test is None or x_test.dtype == np.uint8)
+    ):
         divisor = float(scaling["scale"])  # kept uint8 until the batch is scaled
     else:
         x = apply_scaling(x, scaling)
@@ -67,8 +71,10 @@ def _npz_member(npz, key, path):
     try:
         return npz[key]
     except ValueError as exc:
-        raise KerasaeError(f"{path}: array {key!r} cannot be loaded as numeric data ({exc}); "
-                           "save numeric arrays only") from None
+        raise KerasaeError(
+            f"{path}: array {key!r} cannot be loaded as numeric data ({exc}); "
+            "save numeric arrays only"
+        ) from None
 
 
 def numeric(x, path, check_values=True):
@@ -76,8 +82,10 @@ def numeric(x, path, check_values=True):
     if x.dtype.kind not in "biuf":
         raise KerasaeError(f"{path} has dtype {x.dtype}; numeric arrays only")
     if x.ndim < 2:
-        raise KerasaeError(f"{path} has shape {x.shape}; need (examples, features) or "
-                           "(examples, height, width[, channels])")
+        raise KerasaeError(
+            f"{path} has shape {x.shape}; need (examples, features) or "
+            "(examples, height, width[, channels])"
+        )
     if check_values:
         _check_finite(x, path)
     return x
@@ -120,7 +128,8 @@ def read_examples(path):
     elif lower.endswith((".npy", ".npz")):
         x, _ = _read_numpy(path, ("x", "X", "x_test", "images", "data"))
     else:
-        raise KerasaeError(f"{path}: unsupported file type; use an image folder, .npy, .npz "
-                           "or .csv")
+        raise KerasaeError(
+            f"{path}: unsupported file type; use an image folder, .npy, .npz or .csv"
+        )
     _check_finite(x, path)
     return x

@@ -1,6 +1,7 @@
 """A .csv of numeric columns: parsed in one streaming pass straight to float32, min-max
 scaled with the training split's statistics (saved in the run).
 """
+
 import csv
 import os
 
@@ -16,8 +17,11 @@ def _load_csv(path, test_fraction, scaling):
     ds = _split(data, None, test_fraction, name)
     train, test = ds._store["train"], ds._store["test"]
     if scaling is None:  # statistics of the training split only: one pass, no copy
-        scaling = {"kind": "minmax", "min": train.min(axis=0).tolist(),
-                   "max": train.max(axis=0).tolist()}
+        scaling = {
+            "kind": "minmax",
+            "min": train.min(axis=0).tolist(),
+            "max": train.max(axis=0).tolist(),
+        }
     ds.scaling = scaling
     for x in (train, test):
         _scale_in_place(x, scaling)
@@ -52,8 +56,10 @@ def _read_csv(path, chunk=65536):
         chunks, block, line = [], [], 1 + bool(header)
         for row in _chain(first, rows):
             if len(row) != width:
-                raise KerasaeError(f"{path} line {line}: {len(row)} columns, "
-                                   f"expected {width}; every row needs the same columns")
+                raise KerasaeError(
+                    f"{path} line {line}: {len(row)} columns, "
+                    f"expected {width}; every row needs the same columns"
+                )
             block.append(row)
             line += 1
             if len(block) == chunk:
@@ -83,6 +89,8 @@ def _parse_block(block, path, header, first_line):
                 float(cell)
             except ValueError:
                 col = header[j] if header else f"column {j + 1}"
-                raise KerasaeError(f"{path}: {col!r} is not numeric ({cell!r} on line "
-                                   f"{first_line + i}); drop or encode that column") from None
+                raise KerasaeError(
+                    f"{path}: {col!r} is not numeric ({cell!r} on line "
+                    f"{first_line + i}); drop or encode that column"
+                ) from None
     raise KerasaeError(f"{path}: rows from line {first_line} cannot be read as numbers")

@@ -6,6 +6,7 @@ is scaled. The train/test split is a stable hash of each example's key (an image
 path), so it never depends on listing order or on files added later, and a folder
 converted to TFRecord (`kerasae.data.tfrecord`) keeps its split.
 """
+
 import os
 import warnings
 
@@ -39,20 +40,31 @@ class StreamingDataset:
     scaling = SCALING
 
     def __repr__(self):
-        return (f"{type(self).__name__}({self.name!r}, input_shape={self.input_shape}, "
-                f"n_train={self.n_train}, n_test={self.n_test})")
+        return (
+            f"{type(self).__name__}({self.name!r}, input_shape={self.input_shape}, "
+            f"n_train={self.n_train}, n_test={self.n_test})"
+        )
 
     def count(self, split):
-        return {"train": self.n_train, "test": self.n_test,
-                "all": self.n_train + self.n_test}[self._check_split(split)]
+        return {"train": self.n_train, "test": self.n_test, "all": self.n_train + self.n_test}[
+            self._check_split(split)
+        ]
 
     def _check_split(self, split):
         if split not in ("train", "test", "all"):
             raise KerasaeError(f"split must be 'train', 'test' or 'all', got {split!r}")
         return split
 
-    def batches(self, split, batch_size, shuffle=False, seed=0, repeat=False,
-                drop_remainder=False, shard=True):
+    def batches(
+        self,
+        split,
+        batch_size,
+        shuffle=False,
+        seed=0,
+        repeat=False,
+        drop_remainder=False,
+        shard=True,
+    ):
         """float32 batches of x in [0, 1] (uint8 until the batch is scaled), prefetched.
 
         One pass has a known length (`pipeline.with_length`), so `model.fit(data.batches(
@@ -60,8 +72,15 @@ class StreamingDataset:
         a worker's shard under a multi-worker strategy are sized by `steps_per_epoch`.
         `shard=False`: every example, read on this machine even under a multi-worker
         strategy (scores, statistics), never distributed."""
-        ds = self._pipeline(self._check_split(split), batch_size, shuffle, seed, repeat,
-                            drop_remainder, shard=shard)
+        ds = self._pipeline(
+            self._check_split(split),
+            batch_size,
+            shuffle,
+            seed,
+            repeat,
+            drop_remainder,
+            shard=shard,
+        )
         n = self.count(split)
         steps = n // batch_size if drop_remainder else -(-n // batch_size)
         if repeat or not steps or (shard and pipeline.worker_count() > 1):
@@ -83,7 +102,7 @@ class StreamingDataset:
             batches = self._pipeline(split, min(256, n), False, 0, False, False, shard=False)
             for batch in batches.as_numpy_iterator():
                 take = min(len(batch), n - done)
-                out[done:done + take] = batch[:take]
+                out[done : done + take] = batch[:take]
                 done += take
                 if done == n:
                     break
@@ -103,18 +122,22 @@ class ImageFolder(StreamingDataset):
         self.path, self.name = path, os.path.basename(os.path.normpath(path))
         rel = list_images(path)
         if not rel:
-            raise KerasaeError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
-                               "check the path")
+            raise KerasaeError(
+                f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}); check the path"
+            )
         headers = [_header(os.path.join(path, r)) for r in rel]
         bad = [r for r, h in zip(rel, headers) if h is None]
         good = [(r, h) for r, h in zip(rel, headers) if h is not None]
         self.skipped = len(bad)
         if bad:
             shown = ", ".join(bad[:5]) + (", ..." if len(bad) > 5 else "")
-            warnings.warn(f"skipped {len(bad)} files that could not be decoded: {shown}")
+            warnings.warn(
+                f"skipped {len(bad)} files that could not be decoded: {shown}", stacklevel=2
+            )
         if not good:
-            raise KerasaeError(f"none of the {len(rel)} images in {path} can be decoded; "
-                               "check the files")
+            raise KerasaeError(
+                f"none of the {len(rel)} images in {path} can be decoded; check the files"
+            )
         first, (size, mode, _) = good[0]
         if image_size is None:
             other = next((r for r, h in good if h[0] != size), None)
@@ -123,7 +146,8 @@ class ImageFolder(StreamingDataset):
                 raise KerasaeError(
                     f"images in {path} have mixed sizes ({first} is {size[0]}x{size[1]}, "
                     f"{other} is {sizes[other][0][0]}x{sizes[other][0][1]}); pass "
-                    "--image-size H,W to resize them to one size")
+                    "--image-size H,W to resize them to one size"
+                )
             image_size = size
         channels = channels or (1 if mode in GREY_MODES else 3)
         self.input_shape = (*image_size, channels)
@@ -146,8 +170,10 @@ class ImageFolder(StreamingDataset):
                 self._keys[name], self._files[name] = keys[mask], files[mask]
             self.n_train, self.n_test = int((~test).sum()), int(test.sum())
             if not (self.n_train and self.n_test):
-                raise KerasaeError(f"{path} has {len(good)} decodable image(s), too few for a "
-                                   "train and a test split; add images")
+                raise KerasaeError(
+                    f"{path} has {len(good)} decodable image(s), too few for a "
+                    "train and a test split; add images"
+                )
         else:
             self.n_train, self.n_test = len(good), 0
             self._keys["train"], self._files["train"] = keys, files
@@ -161,9 +187,17 @@ class ImageFolder(StreamingDataset):
         size, channels = self.input_shape[:2], self.input_shape[2]
 
         def load(path):
-            return decode_image(tf.io.read_file(path), channels, size, self._other_formats,
-                                self._resize)
+            return decode_image(
+                tf.io.read_file(path), channels, size, self._other_formats, self._resize
+            )
 
-        return file_dataset(self._files[split], load, batch_size, shuffle=shuffle, seed=seed,
-                            repeat=repeat,
-                            drop_remainder=drop_remainder, shardable=shard)
+        return file_dataset(
+            self._files[split],
+            load,
+            batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            repeat=repeat,
+            drop_remainder=drop_remainder,
+            shardable=shard,
+        )

@@ -5,6 +5,7 @@ tf.data; pixels stay uint8 until the batch is scaled. The train/test split of a 
 a stable hash of each example's key (FarmHash Fingerprint64, which TensorFlow guarantees
 stable across platforms and versions).
 """
+
 import io
 import os
 
@@ -31,8 +32,9 @@ def _check_size(size):
     try:
         h, w = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise KerasaeError(f"--image-size must be H,W (two positive integers), "
-                           f"got {size}") from None
+        raise KerasaeError(
+            f"--image-size must be H,W (two positive integers), got {size}"
+        ) from None
     if h < 1 or w < 1:
         raise KerasaeError(f"--image-size must be H,W (two positive integers), got {size}")
     return h, w
@@ -57,12 +59,21 @@ def decode_image(data, channels, size, other_formats=True, resize=True):
         img = tf.io.decode_image(data, channels=0, expand_animations=False)
         return fit_image(tf.ensure_shape(img, (None, None, None)), channels, size, resize)
     head = tf.strings.substr(data, 0, 4)
-    native = tf.reduce_any(tf.stack([
-        tf.equal(head, b"\x89PNG"), tf.strings.substr(data, 0, 3) == b"\xff\xd8\xff",
-        tf.strings.substr(data, 0, 3) == b"GIF", tf.strings.substr(data, 0, 2) == b"BM"]))
-    img = tf.cond(native,
-                  lambda: tf.io.decode_image(data, channels=0, expand_animations=False),
-                  lambda: tf.numpy_function(_pil_decode, [data], tf.uint8, stateful=False))
+    native = tf.reduce_any(
+        tf.stack(
+            [
+                tf.equal(head, b"\x89PNG"),
+                tf.strings.substr(data, 0, 3) == b"\xff\xd8\xff",
+                tf.strings.substr(data, 0, 3) == b"GIF",
+                tf.strings.substr(data, 0, 2) == b"BM",
+            ]
+        )
+    )
+    img = tf.cond(
+        native,
+        lambda: tf.io.decode_image(data, channels=0, expand_animations=False),
+        lambda: tf.numpy_function(_pil_decode, [data], tf.uint8, stateful=False),
+    )
     return fit_image(tf.ensure_shape(img, (None, None, None)), channels, size, resize)
 
 

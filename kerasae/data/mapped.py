@@ -1,5 +1,5 @@
-"""A large .npy, memory-mapped (`numpy.load(mmap_mode="r")`) and streamed batch by batch.
-"""
+"""A large .npy, memory-mapped (`numpy.load(mmap_mode="r")`) and streamed batch by batch."""
+
 import os
 
 import numpy as np
@@ -22,14 +22,15 @@ class MappedArray:
     streaming = True
     y_train = y_test = None
     skipped = 0
-    CHUNK_BYTES = 64 * 2 ** 20
+    CHUNK_BYTES = 64 * 2**20
 
     def __init__(self, path, test_fraction=0.2, scaling=None):
         self.name = os.path.basename(path)
         with open(path, "rb") as f:
             if not f.read(6).startswith(NUMPY_MAGIC[0]):
-                raise KerasaeError(f"{path} is not a .npy file (no NumPy header); write it "
-                                   "with numpy.save")
+                raise KerasaeError(
+                    f"{path} is not a .npy file (no NumPy header); write it with numpy.save"
+                )
         try:
             x = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError) as exc:
@@ -46,13 +47,15 @@ class MappedArray:
         self.input_shape = tuple(self._x.shape[1:])
 
     def __repr__(self):
-        return (f"MappedArray({self.name!r}, input_shape={self.input_shape}, "
-                f"n_train={self.n_train}, n_test={self.n_test})")
+        return (
+            f"MappedArray({self.name!r}, input_shape={self.input_shape}, "
+            f"n_train={self.n_train}, n_test={self.n_test})"
+        )
 
     def _chunks(self):
         step = max(1, self.CHUNK_BYTES // max(1, self._x[:1].nbytes))
         for i in range(0, len(self._x), step):
-            yield np.asarray(self._x[i:i + step])
+            yield np.asarray(self._x[i : i + step])
 
     def _scan_scaling(self, path):
         if self._x.dtype == np.uint8:
@@ -74,8 +77,16 @@ class MappedArray:
         rows = np.asarray(self._x[np.asarray(index)])
         return rows if self._divisor is not None else apply_scaling(rows, self.scaling)
 
-    def batches(self, split, batch_size, shuffle=False, seed=0, repeat=False,
-                drop_remainder=False, shard=True):
+    def batches(
+        self,
+        split,
+        batch_size,
+        shuffle=False,
+        seed=0,
+        repeat=False,
+        drop_remainder=False,
+        shard=True,
+    ):
         """float32 batches in [0, 1]: row indices shuffled and batched, each batch's rows
         read from the map in one fancy index (uint8 until scaled)."""
 
@@ -105,7 +116,7 @@ class MappedArray:
         out = np.empty((len(index), *self.input_shape), dtype="float32")
         step = max(1, self.CHUNK_BYTES // max(1, out[:1].nbytes))
         for i in range(0, len(index), step):
-            out[i:i + step] = self._scaled(self._gather(index[i:i + step]))
+            out[i : i + step] = self._scaled(self._gather(index[i : i + step]))
         return out
 
     def _scaled(self, rows):

@@ -3,6 +3,7 @@
 Image sets keep their pixels uint8 and scale each batch; `x_train` / `x_test` (float32 in
 [0, 1]) are computed from that store on first access, for scripts and closed-form fits.
 """
+
 import numpy as np
 
 from kerasae.data.pipeline import make_tf_dataset
@@ -24,8 +25,9 @@ class Dataset:
     streaming = False
     skipped = 0  # files that could not be decoded: only a streamed image folder skips any
 
-    def __init__(self, name, x_train, x_test, y_train=None, y_test=None, scaling=None,
-                 divisor=None):
+    def __init__(
+        self, name, x_train, x_test, y_train=None, y_test=None, scaling=None, divisor=None
+    ):
         self.name, self.y_train, self.y_test = name, y_train, y_test
         self.scaling = scaling  # how raw values were mapped to [0, 1] (saved in the run)
         self._store = {"train": x_train, "test": x_test}
@@ -33,8 +35,10 @@ class Dataset:
         self._scaled = {}
 
     def __repr__(self):
-        return (f"Dataset({self.name!r}, input_shape={self.input_shape}, "
-                f"n_train={self.n_train}, n_test={self.n_test})")
+        return (
+            f"Dataset({self.name!r}, input_shape={self.input_shape}, "
+            f"n_train={self.n_train}, n_test={self.n_test})"
+        )
 
     @property
     def input_shape(self):
@@ -84,16 +88,31 @@ class Dataset:
             return np.asarray(x, dtype="float32")
         return np.asarray(x).astype("float32") / np.float32(self._divisor)
 
-    def batches(self, split, batch_size, shuffle=False, seed=0, repeat=False,
-                drop_remainder=False, shard=True):
+    def batches(
+        self,
+        split,
+        batch_size,
+        shuffle=False,
+        seed=0,
+        repeat=False,
+        drop_remainder=False,
+        shard=True,
+    ):
         """float32 batches of x scaled to [0, 1] (uint8 until the batch is scaled).
         `shard` is accepted as streamed datasets take it: in memory, every worker holds the
         data and tf.distribute keeps each worker's batches (DATA policy) anyway."""
         x = self._split_store(split)
         if self._divisor is None:
             x = self.arrays(split)
-        return make_tf_dataset(x, batch_size, shuffle=shuffle, seed=seed, repeat=repeat,
-                               divisor=self._divisor, drop_remainder=drop_remainder)
+        return make_tf_dataset(
+            x,
+            batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            repeat=repeat,
+            divisor=self._divisor,
+            drop_remainder=drop_remainder,
+        )
 
     def head(self, split, n):
         """The first n examples of the split, float32, scaled."""
@@ -124,11 +143,13 @@ def split_indices(n, test_fraction, name, y=None):
     )
 
     if n < 2:
-        raise KerasaeError(f"{name} has {n} example(s); at least 2 are needed for a "
-                           "train/test split")
+        raise KerasaeError(
+            f"{name} has {n} example(s); at least 2 are needed for a train/test split"
+        )
     stratify = y if y is not None and np.unique(y).size * 2 <= len(y) else None
-    return train_test_split(np.arange(n), test_size=test_fraction, random_state=SPLIT_SEED,
-                            stratify=stratify)
+    return train_test_split(
+        np.arange(n), test_size=test_fraction, random_state=SPLIT_SEED, stratify=stratify
+    )
 
 
 def _split(x, y, test_fraction, name, scaling=None, divisor=None):

@@ -4,6 +4,7 @@
 is read from Debian's dataset-fashion-mnist first, then the Keras cache, then a download;
 `mnist` and `cifar10` come from Keras's loaders. Each is scaled to [0, 1] per batch.
 """
+
 import gzip
 import os
 
@@ -25,23 +26,34 @@ def _load_digits():
     from sklearn.datasets import load_digits  # slow to import: only where it is used
 
     bunch = load_digits()  # integer grey levels 0..16, stored as uint8
-    return _split(bunch.images.astype("uint8")[..., None], bunch.target.astype("int64"), 0.2,
-                  "digits", {"kind": "divide", "scale": 16.0}, divisor=16.0)
+    return _split(
+        bunch.images.astype("uint8")[..., None],
+        bunch.target.astype("int64"),
+        0.2,
+        "digits",
+        {"kind": "divide", "scale": 16.0},
+        divisor=16.0,
+    )
 
 
 def _read_idx(path):
     with gzip.open(path, "rb") as f:
         data = f.read()
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 def _load_fashion_mnist():
-    names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-    cache = os.path.join(os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras")),
-                         "datasets", "fashion-mnist")
+    names = (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    )
+    cache = os.path.join(
+        os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras")), "datasets", "fashion-mnist"
+    )
     for folder in (*FASHION_DIRS, cache):
         if all(os.path.exists(os.path.join(folder, n)) for n in names):
             xtr, ytr, xte, yte = (_read_idx(os.path.join(folder, n)) for n in names)
@@ -49,17 +61,23 @@ def _load_fashion_mnist():
     return _keras_dataset(
         "fashion_mnist",
         "Fashion-MNIST is not installed and cannot be downloaded; "
-        "run `apt-get install dataset-fashion-mnist`")
+        "run `apt-get install dataset-fashion-mnist`",
+    )
 
 
 def _load_mnist():
-    return _keras_dataset("mnist", "MNIST could not be downloaded; copy mnist.npz into "
-                                   "~/.keras/datasets/ or use --dataset digits")
+    return _keras_dataset(
+        "mnist",
+        "MNIST could not be downloaded; copy mnist.npz into "
+        "~/.keras/datasets/ or use --dataset digits",
+    )
 
 
 def _load_cifar10():
-    return _keras_dataset("cifar10", "CIFAR-10 could not be downloaded; copy it into "
-                                     "~/.keras/datasets/ or use another dataset")
+    return _keras_dataset(
+        "cifar10",
+        "CIFAR-10 could not be downloaded; copy it into ~/.keras/datasets/ or use another dataset",
+    )
 
 
 def _keras_dataset(name, hint):
@@ -74,8 +92,15 @@ def _images(xtr, ytr, xte, yte, name):
     def prep(x):  # kept uint8: scaled per batch
         return np.asarray(x)[..., None] if x.ndim == 3 else np.asarray(x)
 
-    return Dataset(name, prep(xtr), prep(xte), np.ravel(ytr).astype("int64"),
-                   np.ravel(yte).astype("int64"), {"kind": "divide", "scale": 255.0}, 255.0)
+    return Dataset(
+        name,
+        prep(xtr),
+        prep(xte),
+        np.ravel(ytr).astype("int64"),
+        np.ravel(yte).astype("int64"),
+        {"kind": "divide", "scale": 255.0},
+        255.0,
+    )
 
 
 class NamedDataset(DataSource):

@@ -3,6 +3,7 @@
 A run records them in config.json, so evaluate, detect, compare, export and `--resume`
 reopen the same examples the same way.
 """
+
 from kerasae.errors import KerasaeError
 
 DATA_OPTIONS = ("image_size", "channels", "feature")
@@ -17,10 +18,12 @@ def check_data_options(image_size, channels, feature):
     if image_size is None:
         return None
     size = tuple(image_size) if isinstance(image_size, (list, tuple)) else (image_size,)
-    if len(size) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0
-                             for v in size):
-        raise KerasaeError(f"--image-size must be two positive integers HEIGHT,WIDTH, got "
-                           f"{image_size!r}")
+    if len(size) != 2 or any(
+        isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in size
+    ):
+        raise KerasaeError(
+            f"--image-size must be two positive integers HEIGHT,WIDTH, got {image_size!r}"
+        )
     return size
 
 
@@ -32,8 +35,9 @@ def parse_image_size(text):
     except ValueError:
         size = None
     if size is None or len(size) != 2 or min(size) <= 0:
-        raise KerasaeError(f"--image-size must be HEIGHT,WIDTH in pixels, e.g. 64,64; got "
-                           f"{text!r}")
+        raise KerasaeError(
+            f"--image-size must be HEIGHT,WIDTH in pixels, e.g. 64,64; got {text!r}"
+        )
     return size
 
 

@@ -9,6 +9,7 @@ float32's memory in every buffer).
 `pipeline_options` holds the settings all kerasae pipelines share (autotuning off: TF 2.21's
 autotune thread stalled every epoch's end) and the sharding policy under tf.distribute.
 """
+
 import os
 
 import numpy as np
@@ -20,8 +21,9 @@ SHUFFLE_RECORDS = 10_000  # default TFRecord shuffle buffer (records, still enco
 PARSE_BLOCK = 128  # TFRecord records parsed together
 
 
-def make_tf_dataset(x, batch_size, shuffle=True, seed=0, repeat=False, divisor=None,
-                    drop_remainder=False):
+def make_tf_dataset(
+    x, batch_size, shuffle=True, seed=0, repeat=False, divisor=None, drop_remainder=False
+):
     """A batched tf.data pipeline of x alone (autoencoders reconstruct their input).
 
     Built for throughput: the array is held once as a tensor, the pipeline shuffles and
@@ -40,11 +42,15 @@ def make_tf_dataset(x, batch_size, shuffle=True, seed=0, repeat=False, divisor=N
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if divisor is None:
-        ds = ds.map(lambda i: tf.gather(x, i), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
+        ds = ds.map(
+            lambda i: tf.gather(x, i), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
     else:
-        ds = ds.map(lambda i: scale_batch(tf.gather(x, i), divisor),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.map(
+            lambda i: scale_batch(tf.gather(x, i), divisor),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
     return ds.with_options(pipeline_options()).prefetch(tf.data.AUTOTUNE)
 
 
@@ -55,8 +61,18 @@ def scale_batch(batch, divisor):
     return batch if divisor is None else batch / tf.constant(divisor, tf.float32)
 
 
-def file_dataset(items, load, batch_size, shuffle=False, seed=0, repeat=False,
-                 drop_remainder=False, divisor=255.0, skip_errors=True, shardable=True):
+def file_dataset(
+    items,
+    load,
+    batch_size,
+    shuffle=False,
+    seed=0,
+    repeat=False,
+    drop_remainder=False,
+    divisor=255.0,
+    skip_errors=True,
+    shardable=True,
+):
     """Batches of `load(item)` over `items` (a 1-D array: file paths or row indices).
 
     The items are shuffled whole each epoch (strings or int64s: cheap even for millions),
@@ -77,9 +93,19 @@ def file_dataset(items, load, batch_size, shuffle=False, seed=0, repeat=False,
     return _finish(ds, batch_size, drop_remainder, divisor, policy)
 
 
-def record_dataset(files, parse, decode, batch_size, shuffle=False, seed=0, repeat=False,
-                   drop_remainder=False, divisor=255.0, shardable=True,
-                   shuffle_buffer=SHUFFLE_RECORDS):
+def record_dataset(
+    files,
+    parse,
+    decode,
+    batch_size,
+    shuffle=False,
+    seed=0,
+    repeat=False,
+    drop_remainder=False,
+    divisor=255.0,
+    shardable=True,
+    shuffle_buffer=SHUFFLE_RECORDS,
+):
     """Batches of `decode(record)` over TFRecord `files`, where `parse` turns a vector of
     serialized records into the features of those to keep (the train/test split).
 
@@ -98,10 +124,13 @@ def record_dataset(files, parse, decode, batch_size, shuffle=False, seed=0, repe
     if repeat:
         ds = ds.repeat()
     readers = max(1, min(len(files), PARALLEL))
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=readers,
-                       num_parallel_calls=readers, deterministic=True)
-    ds = ds.batch(PARSE_BLOCK).map(plain(parse), num_parallel_calls=PARALLEL,
-                                   deterministic=True)
+    ds = ds.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=readers,
+        num_parallel_calls=readers,
+        deterministic=True,
+    )
+    ds = ds.batch(PARSE_BLOCK).map(plain(parse), num_parallel_calls=PARALLEL, deterministic=True)
     ds = ds.ignore_errors().unbatch()
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -119,8 +148,7 @@ def plain(fn):
 
 def _finish(ds, batch_size, drop_remainder, divisor, policy):
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(lambda b: scale_batch(b, divisor), num_parallel_calls=PARALLEL,
-                deterministic=True)
+    ds = ds.map(lambda b: scale_batch(b, divisor), num_parallel_calls=PARALLEL, deterministic=True)
     return ds.with_options(pipeline_options(policy)).prefetch(2)
 
 
@@ -146,14 +174,13 @@ def worker_count():
     resolver = getattr(tf.distribute.get_strategy(), "cluster_resolver", None)
     try:
         spec = resolver.cluster_spec()
-        return max(1, sum(spec.num_tasks(job) for job in ("chief", "worker")
-                          if job in spec.jobs))
+        return max(1, sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs))
     except (AttributeError, ValueError, TypeError):
         return 1
 
 
 def shard_policy(n_files, workers=None):
-    """"FILE" when every worker gets at least 2 files (each reads only its own), else "DATA"
+    """ "FILE" when every worker gets at least 2 files (each reads only its own), else "DATA"
     (each reads everything and keeps every n-th batch: correct, but n times the reading).
     kerasae's file pipelines carry out FILE with a HINT placeholder (`shard_items`)."""
     workers = worker_count() if workers is None else workers
@@ -187,5 +214,6 @@ def pipeline_options(policy="DATA"):
     options = tf.data.Options()
     options.autotune.enabled = False
     options.experimental_distribute.auto_shard_policy = getattr(
-        tf.data.experimental.AutoShardPolicy, policy)
+        tf.data.experimental.AutoShardPolicy, policy
+    )
     return options

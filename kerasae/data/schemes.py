@@ -3,6 +3,7 @@
 Each is a `DataSource` registered under `kerasae.datasets` (images, numpy, csv) that claims
 the paths it reads; `kerasae.data.sources.resolve` asks them before any plugin's.
 """
+
 import os
 
 from kerasae.data import streams
@@ -12,7 +13,7 @@ from kerasae.data.mapped import MappedArray
 from kerasae.data.memory import _check_finite
 from kerasae.data.sources import DataSource, register_dataset
 
-MMAP_BYTES = 256 * 2 ** 20  # larger .npy files are memory-mapped and streamed
+MMAP_BYTES = 256 * 2**20  # larger .npy files are memory-mapped and streamed
 
 
 @register_dataset("images")
@@ -72,5 +73,3 @@ class CsvFiles(_ArrayFile):
 
     def open(self, source, test_fraction=0.2, scaling=None):
         return self._finite(_load_csv(source, test_fraction, scaling), source)
-
-

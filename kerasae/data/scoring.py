@@ -8,6 +8,7 @@ decode mid-stream cannot shift the paths of the scores after it; a large `.npy` 
 memory-mapped and read in slices; a named dataset gives its test split. Values are scaled
 like the run's training data.
 """
+
 import os
 import warnings
 
@@ -49,17 +50,26 @@ def scored_examples(source, config, batch_size=256):
     source, scaling = str(source), config.get("scaling")
     if source in named_datasets():  # a named dataset: its test split
         data = load_dataset(source)
-        return ScoredExamples(data.input_shape, data.n_test,
-                              lambda: _numbered(data.batches("test", batch_size)))
+        return ScoredExamples(
+            data.input_shape, data.n_test, lambda: _numbered(data.batches("test", batch_size))
+        )
     if streams.is_image_source(source):
         return _images(source, config, batch_size, scaling)
-    if source.lower().endswith(".npy") and os.path.isfile(source) and \
-            os.path.getsize(source) > MMAP_BYTES:
+    if (
+        source.lower().endswith(".npy")
+        and os.path.isfile(source)
+        and os.path.getsize(source) > MMAP_BYTES
+    ):
         return _mapped(source, scaling, batch_size)
     x = _in_memory(source, scaling)
-    return ScoredExamples(x.shape[1:], len(x), lambda: (
-        (np.arange(i, min(i + batch_size, len(x))), x[i:i + batch_size])
-        for i in range(0, len(x), batch_size)))
+    return ScoredExamples(
+        x.shape[1:],
+        len(x),
+        lambda: (
+            (np.arange(i, min(i + batch_size, len(x))), x[i : i + batch_size])
+            for i in range(0, len(x), batch_size)
+        ),
+    )
 
 
 def _numbered(batches):
@@ -85,6 +95,7 @@ def _images(source, config, batch_size, scaling):
     rescale = _rescale(scaling)
     n = data.count("all")
     if not hasattr(data, "keys"):  # TFRecord files: rows numbered in file order
+
         def batches():
             for rows, x in _numbered(data.batches("all", batch_size)):
                 yield rows, (x if rescale is None else rescale(x))
@@ -104,10 +115,14 @@ def _keyed_images(files, shape, batch_size):
     """(row index, image / 255) batches of `files` in order; undecodable ones dropped."""
 
     size, channels = tuple(shape[:2]), shape[2]
-    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(files), dtype="int64"),
-                                             np.asarray(files)))
-    ds = ds.map(lambda i, path: (i, decode_image(tf.io.read_file(path), channels, size)),
-                num_parallel_calls=PARALLEL, deterministic=True).ignore_errors()
+    ds = tf.data.Dataset.from_tensor_slices(
+        (np.arange(len(files), dtype="int64"), np.asarray(files))
+    )
+    ds = ds.map(
+        lambda i, path: (i, decode_image(tf.io.read_file(path), channels, size)),
+        num_parallel_calls=PARALLEL,
+        deterministic=True,
+    ).ignore_errors()
     ds = ds.batch(batch_size).map(lambda i, x: (i, tf.cast(x, tf.float32) / 255.0))
     return ds.with_options(pipeline_options()).prefetch(2)
 
@@ -124,10 +139,9 @@ def _mapped(path, scaling, batch_size):
 
     def batches():
         for i in range(0, len(x), batch_size):
-            part = apply_scaling(np.asarray(x[i:i + batch_size]), scaling)
+            part = apply_scaling(np.asarray(x[i : i + batch_size]), scaling)
             if not np.isfinite(part).all():
-                raise KerasaeError(f"{path} contains NaN or infinite values; clean or "
-                                   "impute them")
+                raise KerasaeError(f"{path} contains NaN or infinite values; clean or impute them")
             yield np.arange(i, i + len(part)), (part[..., None] if grey else part)
 
     return ScoredExamples(shape, len(x), batches)
@@ -136,9 +150,16 @@ def _mapped(path, scaling, batch_size):
 def _in_memory(source, scaling):
     """A small file read whole (as before streaming), scaled like the training data."""
     x = read_examples(source)
-    if (scaling or {}).get("kind") == "divide" and x.dtype.kind == "f" and x.size \
-            and float(x.max()) <= 1.0 < float(scaling["scale"]):
-        warnings.warn(f"{source} already holds values in [0, 1]; it is used as is instead of "
-                      f"being divided by {scaling['scale']:g} like the training data")
+    if (
+        (scaling or {}).get("kind") == "divide"
+        and x.dtype.kind == "f"
+        and x.size
+        and float(x.max()) <= 1.0 < float(scaling["scale"])
+    ):
+        warnings.warn(
+            f"{source} already holds values in [0, 1]; it is used as is instead of "
+            f"being divided by {scaling['scale']:g} like the training data",
+            stacklevel=2,
+        )
         return x.astype("float32")
     return apply_scaling(x, scaling)

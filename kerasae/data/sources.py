@@ -9,6 +9,7 @@ folders, TFRecord files and large .npy files stream from disk. Every dataset
 offers n_train, n_test, batches(split, batch_size, ...), head(split, n) and arrays(split).
 Importing this module imports neither TensorFlow nor the sources.
 """
+
 import difflib
 import os
 
@@ -47,8 +48,9 @@ def _check_source_class(cls, dist):
 
 
 #: name -> DataSource subclass, fed by the `kerasae.datasets` entry points
-DATASETS = Registry("data source", "kerasae.datasets", accept=_check_source_class,
-                    plural="datasets")
+DATASETS = Registry(
+    "data source", "kerasae.datasets", accept=_check_source_class, plural="datasets"
+)
 register_dataset = DATASETS.register
 
 
@@ -100,12 +102,14 @@ def resolve(name):
     named = named_datasets()
     close = difflib.get_close_matches(name, named, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]}? " if close else ""
-    raise KerasaeError(f"unknown dataset {name!r}; {hint}use one of {', '.join(named)} or a "
-                       f"path to {kinds}")
+    raise KerasaeError(
+        f"unknown dataset {name!r}; {hint}use one of {', '.join(named)} or a path to {kinds}"
+    )
 
 
-def load_dataset(source, test_fraction=0.2, scaling=None, image_size=None, channels=None,
-                 feature=None):
+def load_dataset(
+    source, test_fraction=0.2, scaling=None, image_size=None, channels=None, feature=None
+):
     """A dataset from a registered name or a path. `scaling` re-applies a saved scaling.
 
     `image_size` (H, W), `channels` (1 or 3) and `feature` (the TFRecord bytes feature,
@@ -113,9 +117,10 @@ def load_dataset(source, test_fraction=0.2, scaling=None, image_size=None, chann
     """
     source = str(source)
     reader = resolve(source)
-    given = {k: v for k, v in zip(IMAGE_OPTIONS, (image_size, channels, feature))
-             if v is not None}
+    given = {k: v for k, v in zip(IMAGE_OPTIONS, (image_size, channels, feature)) if v is not None}
     if given and not reader.image_options:
-        raise KerasaeError(f"--{next(iter(given)).replace('_', '-')} applies to image folders "
-                           f"and TFRecord files, not to {source}; drop it")
+        raise KerasaeError(
+            f"--{next(iter(given)).replace('_', '-')} applies to image folders "
+            f"and TFRecord files, not to {source}; drop it"
+        )
     return reader.open(source, test_fraction=test_fraction, scaling=scaling, **given)

@@ -1,5 +1,5 @@
-"""Which sources stream from disk (image folders, TFRecord files), and opening them.
-"""
+"""Which sources stream from disk (image folders, TFRecord files), and opening them."""
+
 import glob
 import os
 
@@ -21,8 +21,9 @@ def is_image_source(source):
     return TFRECORD_MARK in os.path.basename(source).lower()
 
 
-def open_images(source, test_fraction=0.2, image_size=None, channels=None, feature=None,
-                split=True):
+def open_images(
+    source, test_fraction=0.2, image_size=None, channels=None, feature=None, split=True
+):
     """The streaming dataset of an image folder or of TFRecord files (a glob or folder)."""
     source = str(source)
     image_size = _check_size(image_size)
@@ -31,13 +32,16 @@ def open_images(source, test_fraction=0.2, image_size=None, channels=None, featu
     channels = None if channels is None else int(channels)
     records = tfrecord_files(source)
     if records:
-        return RecordFiles(source, records, test_fraction, image_size, channels,
-                           feature or "image", split)
+        return RecordFiles(
+            source, records, test_fraction, image_size, channels, feature or "image", split
+        )
     if not glob.has_magic(source) and not os.path.exists(source):
         raise KerasaeError(f"data path {source} does not exist; check the path")
     if not os.path.isdir(source):
-        raise KerasaeError(f"{source} matches no files; quote a glob of TFRecord files "
-                           "(\"data/*.tfrecord\") or give an image folder")
+        raise KerasaeError(
+            f"{source} matches no files; quote a glob of TFRecord files "
+            '("data/*.tfrecord") or give an image folder'
+        )
     if feature is not None:
         raise KerasaeError(f"--feature applies to TFRecord files; {source} is an image folder")
     return ImageFolder(source, test_fraction, image_size, channels, split)
@@ -46,6 +50,9 @@ def open_images(source, test_fraction=0.2, image_size=None, channels=None, featu
 def tfrecord_files(source):
     """The sorted TFRecord files a source names (a folder holding them, a glob, a file)."""
     if os.path.isdir(source):
-        return sorted(os.path.join(source, f) for f in os.listdir(source)
-                      if TFRECORD_MARK in f.lower() and not f.startswith("."))
+        return sorted(
+            os.path.join(source, f)
+            for f in os.listdir(source)
+            if TFRECORD_MARK in f.lower() and not f.startswith(".")
+        )
     return sorted(f for f in glob.glob(source) if os.path.isfile(f))

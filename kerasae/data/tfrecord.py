@@ -6,6 +6,7 @@ and converted to the channel count exactly as training from the folder would) an
 same way the folder does (`kerasae.data_files`). Records go to the shards round-robin; the
 folder is written beside OUT_DIR and renamed into place (`kerasae.io.atomic_folder`).
 """
+
 import os
 
 import numpy as np
@@ -20,8 +21,9 @@ from kerasae.io import NUMPY_MAGIC, atomic_folder, load_numpy
 RECORDS_PER_SHARD = 10_000  # default shard count: enough files for FILE sharding at scale
 
 
-def convert(source, out_dir, shards=None, image_size=None, channels=None, overwrite=False,
-            progress=None):
+def convert(
+    source, out_dir, shards=None, image_size=None, channels=None, overwrite=False, progress=None
+):
     """Write `source` (an image folder, or a .npy/.npz of uint8 images) as TFRecord shards
     OUT_DIR/data-00000-of-0000N.tfrecord. `progress(n)` is called every 1000 records.
     Returns a summary dict (records, skipped, shards, input_shape, out, files)."""
@@ -29,10 +31,13 @@ def convert(source, out_dir, shards=None, image_size=None, channels=None, overwr
     source, out_dir = str(source), str(out_dir)
     if not os.path.exists(source):
         raise KerasaeError(f"{source} does not exist; give an image folder or a .npy/.npz file")
-    if os.path.isfile(out_dir) or (os.path.isdir(out_dir) and os.listdir(out_dir)
-                                   and not overwrite):
-        raise KerasaeError(f"{out_dir} exists and is not empty; choose another folder or pass "
-                           "--overwrite to replace it")
+    if os.path.isfile(out_dir) or (
+        os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite
+    ):
+        raise KerasaeError(
+            f"{out_dir} exists and is not empty; choose another folder or pass "
+            "--overwrite to replace it"
+        )
     if os.path.abspath(source) == os.path.abspath(out_dir):
         raise KerasaeError("OUT_DIR must differ from SOURCE")
     if shards is not None and int(shards) < 1:
@@ -59,22 +64,30 @@ def convert(source, out_dir, shards=None, image_size=None, channels=None, overwr
                 w.close()
         if not written:
             raise KerasaeError(f"{source}: no image could be converted")
-    return {"records": written, "skipped": skipped + (n - written), "shards": shards,
-            "input_shape": shape, "out": out_dir,
-            "files": [os.path.join(out_dir, name) for name in names]}
+    return {
+        "records": written,
+        "skipped": skipped + (n - written),
+        "shards": shards,
+        "input_shape": shape,
+        "out": out_dir,
+        "files": [os.path.join(out_dir, name) for name in names],
+    }
 
 
 def _example(key, png):
-    feature = {"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
-               "key": tf.train.Feature(bytes_list=tf.train.BytesList(value=[key]))}
+    feature = {
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
+        "key": tf.train.Feature(bytes_list=tf.train.BytesList(value=[key])),
+    }
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 def _encode(batch_map):
     """(key, uint8 image) -> (key, PNG bytes), in parallel, dropping undecodable files."""
 
-    return batch_map.map(lambda k, img: (k, tf.io.encode_png(img)),
-                         num_parallel_calls=PARALLEL, deterministic=True).ignore_errors()
+    return batch_map.map(
+        lambda k, img: (k, tf.io.encode_png(img)), num_parallel_calls=PARALLEL, deterministic=True
+    ).ignore_errors()
 
 
 def _folder_records(path, image_size, channels):
@@ -82,9 +95,16 @@ def _folder_records(path, image_size, channels):
     folder = ImageFolder(path, image_size=image_size, channels=channels, split=False)
     size, c = folder.input_shape[:2], folder.input_shape[2]
     ds = tf.data.Dataset.from_tensor_slices((folder._files["all"], folder._keys["all"]))
-    ds = ds.map(plain(lambda f, k: (k, decode_image(tf.io.read_file(f), c, size,
-                                                    folder._other_formats, folder._resize))),
-                num_parallel_calls=PARALLEL, deterministic=True)
+    ds = ds.map(
+        plain(
+            lambda f, k: (
+                k,
+                decode_image(tf.io.read_file(f), c, size, folder._other_formats, folder._resize),
+            )
+        ),
+        num_parallel_calls=PARALLEL,
+        deterministic=True,
+    )
     return _encode(ds), folder.n_train, folder.input_shape, folder.skipped
 
 
@@ -98,10 +118,14 @@ def _array_records(path, image_size, channels):
         for i in range(len(x)):  # one row at a time: a memory-mapped array stays on disk
             yield str(i).encode(), np.asarray(x[i])
 
-    ds = tf.data.Dataset.from_generator(rows, output_signature=(
-        tf.TensorSpec([], tf.string), tf.TensorSpec(x.shape[1:], tf.uint8)))
-    ds = ds.map(plain(lambda k, img: (k, fit_image(img, c, size))), num_parallel_calls=PARALLEL,
-                deterministic=True)
+    ds = tf.data.Dataset.from_generator(
+        rows, output_signature=(tf.TensorSpec([], tf.string), tf.TensorSpec(x.shape[1:], tf.uint8))
+    )
+    ds = ds.map(
+        plain(lambda k, img: (k, fit_image(img, c, size))),
+        num_parallel_calls=PARALLEL,
+        deterministic=True,
+    )
     return _encode(ds), len(x), (*size, c), 0
 
 
@@ -116,14 +140,18 @@ def _uint8_images(path):
         else:
             with load_numpy(path) as npz:
                 keys = list(npz.keys())
-                key = next((k for k in ("x_train", "x", "X", "images", "data") if k in keys),
-                           keys[0] if keys else None)
+                key = next(
+                    (k for k in ("x_train", "x", "X", "images", "data") if k in keys),
+                    keys[0] if keys else None,
+                )
                 if key is None:
                     raise KerasaeError(f"{path} holds no arrays")
                 x = npz[key]
     except (ValueError, OSError, AttributeError) as exc:
         raise KerasaeError(f"{path} cannot be read as numeric numpy data ({exc})") from None
     if x.dtype != np.uint8 or x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] > 4):
-        raise KerasaeError(f"{path} has dtype {x.dtype} and shape {x.shape}; convert-tfrecord "
-                           "writes uint8 images (N, H, W[, C]): save them as uint8")
+        raise KerasaeError(
+            f"{path} has dtype {x.dtype} and shape {x.shape}; convert-tfrecord "
+            "writes uint8 images (N, H, W[, C]): save them as uint8"
+        )
     return x[..., None] if x.ndim == 3 else x

@@ -9,14 +9,18 @@
 
 May import runs, the core and the base; never export, report, tracking or the CLI.
 """
+
 from kerasae import lazy
 
-__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
-    "kerasae.evaluation.reconstruction": "evaluate reconstruction_mse",
-    "kerasae.evaluation.anomaly": "detect choose_threshold ranking_metrics load_labels",
-    "kerasae.evaluation.likelihood": "log_likelihood evaluate_run",
-    "kerasae.evaluation.quality": "generation_metrics evaluate_generation frechet_distance "
-                                  "precision_recall",
-    "kerasae.evaluation.coverage": "mode_coverage class_coverage",
-    "kerasae.evaluation.compare": "compare",
-}))
+__getattr__, __dir__ = lazy.namespace(
+    __name__,
+    """
+    kerasae.evaluation.reconstruction: evaluate reconstruction_mse
+    kerasae.evaluation.anomaly: detect choose_threshold ranking_metrics load_labels
+    kerasae.evaluation.likelihood: log_likelihood evaluate_run
+    kerasae.evaluation.quality: generation_metrics evaluate_generation frechet_distance
+        precision_recall
+    kerasae.evaluation.coverage: mode_coverage class_coverage
+    kerasae.evaluation.compare: compare
+""",
+)

@@ -15,6 +15,7 @@ ranking into decisions; it comes from one of three places:
 With labels (1 = anomaly) AUROC and average precision measure the ranking itself,
 independent of any threshold.
 """
+
 import csv
 import io
 import os
@@ -36,8 +37,15 @@ from kerasae.runs.threshold import (
 
 def choose_threshold(scores, record=None, threshold=None, contamination=None, percentile=None):
     """(threshold, how it was chosen) from at most one of the three options."""
-    given = [k for k, v in (("--threshold", threshold), ("--contamination", contamination),
-                            ("--percentile", percentile)) if v is not None]
+    given = [
+        k
+        for k, v in (
+            ("--threshold", threshold),
+            ("--contamination", contamination),
+            ("--percentile", percentile),
+        )
+        if v is not None
+    ]
     if len(given) > 1:
         raise KerasaeError(f"{' and '.join(given)} both set the threshold; pass only one")
     if threshold is not None:
@@ -46,18 +54,25 @@ def choose_threshold(scores, record=None, threshold=None, contamination=None, pe
         return float(threshold), "given"
     if contamination is not None:
         if not 0.0 < contamination < 1.0:
-            raise KerasaeError(f"--contamination must be a fraction in (0, 1), got {contamination}")
+            raise KerasaeError(
+                f"--contamination must be a fraction in (0, 1), got {contamination}"
+            )
         value = float(np.quantile(scores, 1.0 - contamination))
-        return value, f"contamination {contamination:g}: the top {contamination:.1%} of the " \
-            "scored data"
+        return (
+            value,
+            f"contamination {contamination:g}: the top {contamination:.1%} of the scored data",
+        )
     if record is None:
-        raise KerasaeError("no threshold stored for this run; pass --threshold, "
-                           "--percentile or --contamination")
+        raise KerasaeError(
+            "no threshold stored for this run; pass --threshold, --percentile or --contamination"
+        )
     if percentile is not None:
-        return threshold_at_percentile(record, percentile), \
-            f"{percentile:g}th percentile of the training scores"
-    return float(record["threshold"]), \
-        f"{record['percentile']:g}th percentile of the training scores (stored at training)"
+        return threshold_at_percentile(
+            record, percentile
+        ), f"{percentile:g}th percentile of the training scores"
+    return float(
+        record["threshold"]
+    ), f"{record['percentile']:g}th percentile of the training scores (stored at training)"
 
 
 # ---------------------------------------------------------------------- metrics
@@ -67,22 +82,28 @@ def ranking_metrics(scores, labels):
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     labels = _binary_labels(labels, len(scores))
-    return {"auroc": float(roc_auc_score(labels, scores)),
-            "average_precision": float(average_precision_score(labels, scores)),
-            "n_anomalies": int(labels.sum()), "n_normal": int((1 - labels).sum())}
+    return {
+        "auroc": float(roc_auc_score(labels, scores)),
+        "average_precision": float(average_precision_score(labels, scores)),
+        "n_anomalies": int(labels.sum()),
+        "n_normal": int((1 - labels).sum()),
+    }
 
 
 def _binary_labels(labels, n):
     labels = np.asarray(labels).ravel()
     if len(labels) != n:
-        raise KerasaeError(f"--labels has {len(labels)} entries but the data has {n} "
-                           "examples; give one label per example")
+        raise KerasaeError(
+            f"--labels has {len(labels)} entries but the data has {n} "
+            "examples; give one label per example"
+        )
     if not np.isin(labels, (0, 1)).all():
         raise KerasaeError("--labels must hold only 0 (normal) and 1 (anomaly)")
     labels = labels.astype("int64")
     if labels.min() == labels.max():
-        raise KerasaeError("--labels holds only one class; AUROC needs both normal (0) "
-                           "and anomalous (1) examples")
+        raise KerasaeError(
+            "--labels holds only one class; AUROC needs both normal (0) and anomalous (1) examples"
+        )
     return labels
 
 
@@ -113,8 +134,16 @@ def load_labels(path):
 
 
 # ---------------------------------------------------------------------- the detect command
-def detect(run_dir, data, threshold=None, contamination=None, percentile=None, labels=None,
-           out=None, batch_size=256):
+def detect(
+    run_dir,
+    data,
+    threshold=None,
+    contamination=None,
+    percentile=None,
+    labels=None,
+    out=None,
+    batch_size=256,
+):
     """Score every example of DATA with the run's model; write scores CSV and figures.
 
     Returns a summary dict (threshold, how it was chosen, counts, paths, AUROC/AP with
@@ -123,8 +152,10 @@ def detect(run_dir, data, threshold=None, contamination=None, percentile=None, l
     config, model = load_run(run_dir)
     examples = scored_examples(data, config, batch_size)  # streamed, in file order
     if examples.shape != tuple(model.data_shape):
-        raise KerasaeError(f"{data} has examples of shape {examples.shape} but the model "
-                           f"was trained on {tuple(model.data_shape)}; score data of that shape")
+        raise KerasaeError(
+            f"{data} has examples of shape {examples.shape} but the model "
+            f"was trained on {tuple(model.data_shape)}; score data of that shape"
+        )
     y = load_labels(labels) if labels else None
     if y is not None:
         _binary_labels(y, examples.n)
@@ -142,10 +173,18 @@ def detect(run_dir, data, threshold=None, contamination=None, percentile=None, l
     flagged = scores > value
     stem = os.path.splitext(out)[0]
     write_scores(out, rows, scores, flagged, examples.keys)
-    summary = {"run": run_dir, "model": config["model"], "data": str(data), "n": int(len(rows)),
-               "score": score_description(model), "threshold": value, "threshold_from": how,
-               "n_flagged": int(flagged.sum()), "scores_csv": out,
-               "histogram_png": plot_histogram(scores, value, y, stem + "_hist.png")}
+    summary = {
+        "run": run_dir,
+        "model": config["model"],
+        "data": str(data),
+        "n": int(len(rows)),
+        "score": score_description(model),
+        "threshold": value,
+        "threshold_from": how,
+        "n_flagged": int(flagged.sum()),
+        "scores_csv": out,
+        "histogram_png": plot_histogram(scores, value, y, stem + "_hist.png"),
+    }
     if y is not None:
         summary.update(ranking_metrics(scores, y))
         summary["roc_png"] = plot_roc(scores, y, summary["auroc"], stem + "_roc.png")
@@ -184,7 +223,6 @@ def plot_histogram(scores, threshold, labels, path):
 
 def plot_roc(scores, labels, auroc, path):
     from sklearn.metrics import roc_curve  # slow to import: only where it is used
-
 
     fpr, tpr, _ = roc_curve(np.asarray(labels).astype(int), scores)
     plt = _pyplot()

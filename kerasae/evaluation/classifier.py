@@ -5,6 +5,7 @@ user's cache folder (KERASAE_CACHE, else $XDG_CACHE_HOME/kerasae, else ~/.cache/
 keyed by the data's name, shape and a hash of its contents and labels, as .weights.h5 +
 classifier.json with its test accuracy.
 """
+
 import hashlib
 import os
 import re
@@ -59,16 +60,19 @@ def _build(input_shape, n_classes, kind):
     if kind == "conv":
         # stride 2 early on larger images keeps a Fashion-MNIST epoch to seconds on one core
         first = 2 if min(input_shape[:2]) >= 16 else 1
-        x = keras.layers.Conv2D(32, 3, strides=first, padding="same", activation="relu",
-                                kernel_initializer=init)(x)
-        x = keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu",
-                                kernel_initializer=init)(x)
+        x = keras.layers.Conv2D(
+            32, 3, strides=first, padding="same", activation="relu", kernel_initializer=init
+        )(x)
+        x = keras.layers.Conv2D(
+            64, 3, strides=2, padding="same", activation="relu", kernel_initializer=init
+        )(x)
         x = keras.layers.Flatten()(x)
     else:
         x = keras.layers.Flatten()(x)
         x = keras.layers.Dense(256, activation="relu", kernel_initializer=init)(x)
-    features = keras.layers.Dense(FEATURES, activation="relu", kernel_initializer=init,
-                                  name="features")(x)
+    features = keras.layers.Dense(
+        FEATURES, activation="relu", kernel_initializer=init, name="features"
+    )(x)
     logits = keras.layers.Dense(n_classes, kernel_initializer=init, name="logits")(features)
     return keras.Model(inputs, [features, logits], name="fid_c_classifier")
 
@@ -86,7 +90,7 @@ class Classifier:
         x = np.asarray(x, dtype="float32").reshape((len(x),) + self.input_shape)
         feats, logits = [], []
         for start in range(0, len(x), batch_size):
-            f, lg = self.network(x[start:start + batch_size], training=False)
+            f, lg = self.network(x[start : start + batch_size], training=False)
             feats.append(keras.ops.convert_to_numpy(f))
             logits.append(keras.ops.convert_to_numpy(lg))
         return np.concatenate(feats), np.concatenate(logits)
@@ -104,8 +108,10 @@ class Classifier:
 
 def _require_labels(data):
     if getattr(data, "y_train", None) is None:
-        raise KerasaeError(f"{data.name} has no labels; FID-C and precision/recall need a "
-                           "labelled dataset such as digits, mnist or fashion_mnist")
+        raise KerasaeError(
+            f"{data.name} has no labels; FID-C and precision/recall need a "
+            "labelled dataset such as digits, mnist or fashion_mnist"
+        )
 
 
 def train_classifier(data, seed=CLASSIFIER_SEED, epochs=None, verbose=0):
@@ -113,30 +119,47 @@ def train_classifier(data, seed=CLASSIFIER_SEED, epochs=None, verbose=0):
     _require_labels(data)
     classes, y = np.unique(np.asarray(data.y_train).ravel(), return_inverse=True)
     if len(classes) < 2:
-        raise KerasaeError(f"{data.name} has a single class; FID-C's classifier needs at "
-                           "least two labelled classes")
+        raise KerasaeError(
+            f"{data.name} has a single class; FID-C's classifier needs at "
+            "least two labelled classes"
+        )
     x = np.asarray(data.x_train, dtype="float32")
     kind = "conv" if x.ndim == 4 else "mlp"
     # about 40k examples seen in all: many epochs on digits, four on Fashion-MNIST
     epochs = epochs or int(np.clip(np.ceil(40_000 / len(x)), 4, 30))
     network = _build(x.shape[1:], len(classes), kind)
     trainer = keras.Model(network.inputs, network.outputs[1])  # shares the layers
-    trainer.compile(optimizer=keras.optimizers.Adam(1e-3),
-                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     # an op-seeded shuffle: the same order every time, and no global seed is touched
-    batches = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
-        len(x), seed=seed, reshuffle_each_iteration=True).batch(128)
+    batches = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        .batch(128)
+    )
     began = time.perf_counter()
     trainer.fit(batches, epochs=epochs, shuffle=False, verbose=verbose)
-    info = {"kind": kind, "input_shape": list(x.shape[1:]), "n_classes": len(classes),
-            "classes": [c.item() for c in classes], "features": FEATURES,
-            "epochs": epochs, "n_train": len(x), "seed": seed, "dataset": str(data.name),
-            "train_seconds": round(time.perf_counter() - began, 2),
-            "version": CLASSIFIER_VERSION, "test_accuracy": None}
+    info = {
+        "kind": kind,
+        "input_shape": list(x.shape[1:]),
+        "n_classes": len(classes),
+        "classes": [c.item() for c in classes],
+        "features": FEATURES,
+        "epochs": epochs,
+        "n_train": len(x),
+        "seed": seed,
+        "dataset": str(data.name),
+        "train_seconds": round(time.perf_counter() - began, 2),
+        "version": CLASSIFIER_VERSION,
+        "test_accuracy": None,
+    }
     classifier = Classifier(network, info)
     if data.y_test is not None and len(data.x_test):
-        classifier.test_accuracy = info["test_accuracy"] = classifier.score(data.x_test,
-                                                                            data.y_test)
+        classifier.test_accuracy = info["test_accuracy"] = classifier.score(
+            data.x_test, data.y_test
+        )
     return classifier
 
 

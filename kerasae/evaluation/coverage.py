@@ -14,6 +14,7 @@ errors, spread over the classes, must not count as coverage. `class_coverage` la
 samples drawn elsewhere; `kerasae evaluate --generation` (kerasae.quality) passes the
 FID-C conv-net classifier instead, more accurate on images than pixel logistic regression.
 """
+
 import os
 
 import numpy as np
@@ -57,8 +58,9 @@ def mode_coverage(model, data, n_samples=2000, seed=0, min_share=0.25, classifie
     if n_samples <= 0:
         raise KerasaeError(f"--samples must be a positive integer, got {n_samples}")
     clf = classifier or train_classifier(data.x_train, data.y_train, seed=seed)
-    return class_coverage(model.sample(n_samples, seed=seed), data, classifier=clf,
-                          min_share=min_share)
+    return class_coverage(
+        model.sample(n_samples, seed=seed), data, classifier=clf, min_share=min_share
+    )
 
 
 def class_coverage(samples, data, classifier=None, min_share=0.25, seed=0):
@@ -81,19 +83,26 @@ def class_coverage(samples, data, classifier=None, min_share=0.25, seed=0):
     data_counts = np.array([(data.y_train == c).sum() for c in classes], dtype="int64")
     expected = len(samples) * data_counts / data_counts.sum()
     covered = counts >= min_share * expected
-    return {"n_samples": int(len(samples)), "n_classes": int(len(classes)),
-            "classes_covered": int(covered.sum()),
-            "missing_classes": [c.item() for c in classes[~covered]],
-            "kl_to_data": label_kl(counts, data_counts),
-            "classifier_accuracy": accuracy, "min_share": float(min_share),
-            "classes": [c.item() for c in classes], "sample_counts": counts.tolist(),
-            "data_frequencies": (data_counts / data_counts.sum()).tolist()}
+    return {
+        "n_samples": int(len(samples)),
+        "n_classes": int(len(classes)),
+        "classes_covered": int(covered.sum()),
+        "missing_classes": [c.item() for c in classes[~covered]],
+        "kl_to_data": label_kl(counts, data_counts),
+        "classifier_accuracy": accuracy,
+        "min_share": float(min_share),
+        "classes": [c.item() for c in classes],
+        "sample_counts": counts.tolist(),
+        "data_frequencies": (data_counts / data_counts.sum()).tolist(),
+    }
 
 
 def _check_labelled(data):
     if data.y_train is None:
-        raise KerasaeError(f"{data.name} has no labels; mode coverage needs a labelled dataset "
-                           "such as digits, mnist or fashion_mnist")
+        raise KerasaeError(
+            f"{data.name} has no labels; mode coverage needs a labelled dataset "
+            "such as digits, mnist or fashion_mnist"
+        )
 
 
 def plot_coverage(result, path, title=None):
@@ -107,8 +116,12 @@ def plot_coverage(result, path, title=None):
     ax.set_xticks(k, [str(c) for c in result["classes"]])
     ax.set_xlabel("class (as labelled by the classifier)")
     ax.set_ylabel("frequency")
-    ax.set_title(title or f"{result['classes_covered']}/{result['n_classes']} classes covered, "
-                 f"KL {result['kl_to_data']:.3f} nats", fontsize=9)
+    ax.set_title(
+        title
+        or f"{result['classes_covered']}/{result['n_classes']} classes covered, "
+        f"KL {result['kl_to_data']:.3f} nats",
+        fontsize=9,
+    )
     ax.legend(fontsize=8)
     return save_figure(fig, path)
 
@@ -121,8 +134,10 @@ def evaluate_generation(run_dir, dataset=None, n_samples=2000, seed=0):
         model.sample(1)  # the model's own one-line NotGenerativeError
     data = open_data(config, dataset, scaling=config.get("scaling"))
     if tuple(data.input_shape) != tuple(model.data_shape):
-        raise KerasaeError(f"the data has shape {data.input_shape} but the model was trained "
-                           f"on {tuple(model.data_shape)}; use data of the same shape")
+        raise KerasaeError(
+            f"the data has shape {data.input_shape} but the model was trained "
+            f"on {tuple(model.data_shape)}; use data of the same shape"
+        )
     result = mode_coverage(model, data, n_samples=n_samples, seed=seed)
     result["coverage_png"] = plot_coverage(result, os.path.join(run_dir, "coverage.png"))
     return result

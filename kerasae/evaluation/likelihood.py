@@ -21,6 +21,7 @@ A model qualifies when it has `log_weights(x, k, seed)` (`kerasae.models.vae.VAE
 subclasses: vae, beta_vae, iwae, beta_tcvae, info_vae, vamp; any other family or plugin
 can provide it too).
 """
+
 import math
 import os
 import warnings
@@ -36,7 +37,7 @@ from kerasae.runs.folder import CONFIG, load_run
 
 #: values of decoder output (rows x features) per compiled call: 8 MB of float32 outputs,
 #: and for a conv decoder with 32 filters at full resolution about 270 MB of activations
-ELEMENTS = 2 ** 21
+ELEMENTS = 2**21
 
 
 def has_posterior(model_or_class):
@@ -62,7 +63,8 @@ def check_model(model):
         name = getattr(model, "registered_name", type(model).__name__)
         raise KerasaeError(
             f"model {name!r} has no posterior q(z|x) to importance-sample log p(x) with; "
-            f"--log-likelihood works for {', '.join(families_with_posterior())}")
+            f"--log-likelihood works for {', '.join(families_with_posterior())}"
+        )
 
 
 def log_likelihood(model, x, k=1000, seed=0, rows=None):
@@ -108,24 +110,31 @@ def log_likelihood(model, x, k=1000, seed=0, rows=None):
     log_px, elbo = np.concatenate(lse), np.concatenate(total)
     n = len(log_px)
     stderr = float(np.std(log_px, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
-    return {"log_px": log_px, "elbo": elbo, "mean": float(np.mean(log_px)),
-            "elbo_mean": float(np.mean(elbo)), "stderr": stderr, "k": k, "n": n}
+    return {
+        "log_px": log_px,
+        "elbo": elbo,
+        "mean": float(np.mean(log_px)),
+        "elbo_mean": float(np.mean(elbo)),
+        "stderr": stderr,
+        "k": k,
+        "n": n,
+    }
 
 
 def _blocks(x, size):
     """Consecutive blocks of `size` examples (the last may be smaller) of an array or of a
     stream of batches: the same blocks, so the same seeds, however the stream is batched."""
     if isinstance(x, np.ndarray):
-        yield from (x[i:i + size] for i in range(0, len(x), size))
+        yield from (x[i : i + size] for i in range(0, len(x), size))
         return
     pending, count = [], 0
     for batch in x.as_numpy_iterator():
         batch = np.asarray(batch, dtype="float32")
         while len(batch):
-            take = batch[:size - count]
+            take = batch[: size - count]
             pending.append(take)
             count += len(take)
-            batch = batch[len(take):]
+            batch = batch[len(take) :]
             if count == size:
                 yield np.concatenate(pending)
                 pending, count = [], 0
@@ -154,5 +163,10 @@ def evaluate_run(run_dir, dataset=None, k=1000, seed=0):
     data = open_data(config, dataset, scaling=config.get("scaling"))
     check_shape(data, model)
     result = log_likelihood(model, data.batches("test", 256), k=k, seed=seed)
-    return {"nats": result["mean"], "stderr": result["stderr"], "elbo": result["elbo_mean"],
-            "k": result["k"], "n": result["n"]}
+    return {
+        "nats": result["mean"],
+        "stderr": result["stderr"],
+        "elbo": result["elbo_mean"],
+        "k": result["k"],
+        "n": result["n"],
+    }

@@ -15,6 +15,7 @@ generated ball (is the data's variety reached?).
 
 The classifier is `kerasae.evaluation.classifier`.
 """
+
 import os
 import time
 
@@ -55,8 +56,10 @@ def knn_radii(features, k=K_NEIGHBOURS):
     )
 
     if len(features) <= k:
-        raise KerasaeError(f"precision/recall need more than k={k} samples, got "
-                           f"{len(features)}; pass --samples of a few hundred or more")
+        raise KerasaeError(
+            f"precision/recall need more than k={k} samples, got "
+            f"{len(features)}; pass --samples of a few hundred or more"
+        )
     distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
     return distances[:, k]  # column 0 is the point itself
 
@@ -81,21 +84,26 @@ def precision_recall(real, fake, k=K_NEIGHBOURS):
     return float(precision), float(recall)
 
 
-def generation_metrics(samples, data, seed=0, classifier=None, k=K_NEIGHBOURS,
-                       min_share=0.25):
+def generation_metrics(samples, data, seed=0, classifier=None, k=K_NEIGHBOURS, min_share=0.25):
     """FID-C, precision, recall and class coverage of `samples` against `data`'s training
     split (as many real examples as samples, drawn with `seed`); no run folder needed."""
     samples = np.asarray(samples, dtype="float32")
     if samples.ndim < 2 or tuple(samples.shape[1:]) != tuple(data.input_shape):
-        raise KerasaeError(f"samples of shape {samples.shape[1:]} do not match the data's "
-                           f"{tuple(data.input_shape)}; pass samples shaped like the data")
+        raise KerasaeError(
+            f"samples of shape {samples.shape[1:]} do not match the data's "
+            f"{tuple(data.input_shape)}; pass samples shaped like the data"
+        )
     if len(samples) <= k:
-        raise KerasaeError(f"precision/recall need more than k={k} samples, got "
-                           f"{len(samples)}; pass --samples of a few hundred or more")
+        raise KerasaeError(
+            f"precision/recall need more than k={k} samples, got "
+            f"{len(samples)}; pass --samples of a few hundred or more"
+        )
     bad = int(np.sum(~np.isfinite(samples).reshape(len(samples), -1).all(axis=1)))
     if bad:
-        raise KerasaeError(f"{bad} of {len(samples)} samples hold NaN or inf; the generator "
-                           "diverged: retrain it or fit another sampler")
+        raise KerasaeError(
+            f"{bad} of {len(samples)} samples hold NaN or inf; the generator "
+            "diverged: retrain it or fit another sampler"
+        )
     classifier = classifier or classifier_for(data)
     n_real = min(len(samples), len(data.x_train))
     rng = np.random.default_rng(seed)
@@ -103,11 +111,17 @@ def generation_metrics(samples, data, seed=0, classifier=None, k=K_NEIGHBOURS,
     real_f, fake_f = classifier.features(real), classifier.features(samples)
     precision, recall = precision_recall(real_f, fake_f, k)
     result = class_coverage(samples, data, classifier=classifier, min_share=min_share)
-    result.update(fid_c=frechet_distance(real_f, fake_f), precision=precision, recall=recall,
-                  k=int(k), n_real=int(n_real), feature_dim=int(real_f.shape[1]),
-                  classifier_accuracy=classifier.test_accuracy,
-                  classifier=f"{classifier.info['kind']} classifier, penultimate layer "
-                             f"({classifier.info['features']} features)")
+    result.update(
+        fid_c=frechet_distance(real_f, fake_f),
+        precision=precision,
+        recall=recall,
+        k=int(k),
+        n_real=int(n_real),
+        feature_dim=int(real_f.shape[1]),
+        classifier_accuracy=classifier.test_accuracy,
+        classifier=f"{classifier.info['kind']} classifier, penultimate layer "
+        f"({classifier.info['features']} features)",
+    )
     return result
 
 
@@ -121,15 +135,18 @@ def evaluate_generation(run_dir, dataset=None, n_samples=2000, sampler=None, see
     data = open_data(config, dataset, scaling=config.get("scaling"))
     _require_labels(data)
     if tuple(data.input_shape) != tuple(model.data_shape):
-        raise KerasaeError(f"the data has shape {data.input_shape} but the model was trained "
-                           f"on {tuple(model.data_shape)}; use data of the same shape")
+        raise KerasaeError(
+            f"the data has shape {data.input_shape} but the model was trained "
+            f"on {tuple(model.data_shape)}; use data of the same shape"
+        )
     classifier = classifier_for(data)
     began = time.perf_counter()
     samples = np.asarray(draw(n_samples, seed), dtype="float32")
     seconds = time.perf_counter() - began
     result = generation_metrics(samples, data, seed=seed, classifier=classifier)
-    result.update(sampler=description, seed=int(seed),
-                  seconds_per_1000=round(1000 * seconds / n_samples, 4))
+    result.update(
+        sampler=description, seed=int(seed), seconds_per_1000=round(1000 * seconds / n_samples, 4)
+    )
     result["coverage_png"] = plot_coverage(result, os.path.join(run_dir, "coverage.png"))
     return result
 
@@ -139,11 +156,13 @@ def describe(result):
     accuracy = result["classifier_accuracy"]
     accuracy = "n/a" if accuracy is None else f"{accuracy:.3f}"
     missing = ", ".join(map(str, result["missing_classes"]))
-    return (f"{result['n_samples']} samples from {result['sampler']}: FID-C "
-            f"{result['fid_c']:.2f} (classifier-feature FID, not Inception FID), precision "
-            f"{result['precision']:.3f}, recall {result['recall']:.3f} (k={result['k']}); "
-            f"{result['seconds_per_1000']:.3f} s per 1000 samples\n"
-            f"classes covered {result['classes_covered']}/{result['n_classes']}"
-            f"{f' (missing: {missing})' if missing else ''}, KL(samples || data) "
-            f"{result['kl_to_data']:.4f} nats; classifier test accuracy {accuracy}; "
-            f"chart {result['coverage_png']}\n")
+    return (
+        f"{result['n_samples']} samples from {result['sampler']}: FID-C "
+        f"{result['fid_c']:.2f} (classifier-feature FID, not Inception FID), precision "
+        f"{result['precision']:.3f}, recall {result['recall']:.3f} (k={result['k']}); "
+        f"{result['seconds_per_1000']:.3f} s per 1000 samples\n"
+        f"classes covered {result['classes_covered']}/{result['n_classes']}"
+        f"{f' (missing: {missing})' if missing else ''}, KL(samples || data) "
+        f"{result['kl_to_data']:.4f} nats; classifier test accuracy {accuracy}; "
+        f"chart {result['coverage_png']}\n"
+    )

@@ -1,5 +1,5 @@
-"""Reconstruction metrics of a finished run: test MSE, PSNR and loss, streamed over batches.
-"""
+"""Reconstruction metrics of a finished run: test MSE, PSNR and loss, streamed over batches."""
+
 import numpy as np
 
 from kerasae.errors import KerasaeError
@@ -29,8 +29,15 @@ def evaluate(run_dir, dataset=None, verbose=False):
     check_shape(data, model)
     model.reseed(config.get("seed", 0))  # a stochastic loss (vae's draws) repeats
     mse = reconstruction_mse(model, data.batches("test", EVAL_BATCH))
-    loss = model.evaluate(data.batches("test", EVAL_BATCH), verbose=int(verbose),
-                          return_dict=True)["loss"]
-    return {"run": run_dir, "model": config["model"], "dataset": data.name,
-            "n_test": int(data.n_test), "test_mse": mse,
-            "psnr": float(10 * np.log10(1.0 / max(mse, 1e-12))), "test_loss": float(loss)}
+    loss = model.evaluate(
+        data.batches("test", EVAL_BATCH), verbose=int(verbose), return_dict=True
+    )["loss"]
+    return {
+        "run": run_dir,
+        "model": config["model"],
+        "dataset": data.name,
+        "n_test": int(data.n_test),
+        "test_mse": mse,
+        "psnr": float(10 * np.log10(1.0 / max(mse, 1e-12))),
+        "test_loss": float(loss),
+    }

@@ -15,12 +15,16 @@
 May import runs, the core and the base (and kerasae_runtime's schema); never evaluation,
 report, tracking or the CLI.
 """
+
 from kerasae import lazy
 
-__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
-    "kerasae.export.write": "export_model FORMATS THRESHOLD",
-    "kerasae.export.run": "export_run export_layout",
-    "kerasae.export.layouts": "read_export layout_parts layout_name write_layout_folder",
-    "kerasae.export.registry": "ExportFormat ExportLayout EXPORTERS register_exporter exporter",
-    "kerasae.export.signatures": "PARTS",
-}))
+__getattr__, __dir__ = lazy.namespace(
+    __name__,
+    """
+    kerasae.export.write: export_model FORMATS THRESHOLD
+    kerasae.export.run: export_run export_layout
+    kerasae.export.layouts: read_export layout_parts layout_name write_layout_folder
+    kerasae.export.registry: ExportFormat ExportLayout EXPORTERS register_exporter exporter
+    kerasae.export.signatures: PARTS
+""",
+)

@@ -3,6 +3,7 @@
 Each writes one part and checks it against the Keras part on the same probe inputs
 (`kerasae.export.verify`): a file that does not match is never kept.
 """
+
 import os
 
 from kerasae.errors import KerasaeError
@@ -22,20 +23,25 @@ class OnnxFormat(ExportFormat):
         proto = onnx_export.to_onnx(net, signature, options["opset"], options["optimize"])
         variants = [("onnx", f"{part}.onnx", proto, "fp32")]
         if options.get("fp16") and part != "scorer":  # nats need float32 (IsInf has none)
-            variants.append(("onnx_fp16", f"{part}.fp16.onnx", onnx_export.to_fp16(proto),
-                             "fp16"))
+            variants.append(("onnx_fp16", f"{part}.fp16.onnx", onnx_export.to_fp16(proto), "fp16"))
         files, report = {}, {}
         for key, name, p, precision in variants:
             path = onnx_export.save(p, os.path.join(folder, name))
             sess = onnx_export.session(path)
             report[name] = verify.check(
-                name, signature, lambda x, s=sess: onnx_export.run(s, signature, x), net,
-                probes, precision)
+                name,
+                signature,
+                lambda x, s=sess: onnx_export.run(s, signature, x),
+                net,
+                probes,
+                precision,
+            )
             files[key] = name
             if options.get("int8") and precision == "fp32":
                 name = f"{part}.int8.onnx"
-                report[name] = write_int8(path, os.path.join(folder, name), sess, signature,
-                                          net, probes)
+                report[name] = write_int8(
+                    path, os.path.join(folder, name), sess, signature, net, probes
+                )
                 files["onnx_int8"] = name
         return files, report
 
@@ -44,8 +50,14 @@ def write_int8(fp32_path, path, fp32_session, sig, net, probes):
     """Quantize, verify against the Keras part, and time against float32 (`quantize`)."""
     sess = onnx_export.session(quantize.quantize(fp32_path, path, sig.part))
     try:
-        entry = verify.check(os.path.basename(path), sig,
-                             lambda x: onnx_export.run(sess, sig, x), net, probes, "int8")
+        entry = verify.check(
+            os.path.basename(path),
+            sig,
+            lambda x: onnx_export.run(sess, sig, x),
+            net,
+            probes,
+            "int8",
+        )
     except KerasaeError as exc:
         raise KerasaeError(f"--int8: {exc}; export without --int8") from None
     return {**entry, "speed": quantize.check_speed(sig.part, fp32_session, sess, sig, probes)}
@@ -61,6 +73,7 @@ class SavedModelFormat(ExportFormat):
     def export_part(self, net, signature, folder, probes, options):
         name = f"{signature.part}_savedmodel"
         fn = savedmodel.load(savedmodel.save(net, signature, os.path.join(folder, name)))
-        entry = verify.check(name, signature, lambda x: savedmodel.run(fn, signature, x), net,
-                             probes, "fp32")
+        entry = verify.check(
+            name, signature, lambda x: savedmodel.run(fn, signature, x), net, probes, "fp32"
+        )
         return {"savedmodel": name}, {name: entry}

@@ -1,6 +1,7 @@
 """What every server layout shares: reading a finished export, naming the served models,
 and swapping a layout folder in atomically (`kerasae.export.triton`, `.tfserving`).
 """
+
 import json
 import os
 import re
@@ -19,8 +20,10 @@ def read_export(export_dir):
     except (OSError, ValueError):
         manifest = None
     if not isinstance(manifest, dict) or manifest.get("format") != mf.FORMAT:
-        raise KerasaeError(f"{export_dir} holds no kerasae export (no readable {mf.MANIFEST}); "
-                           "pass a folder written by `kerasae export`")
+        raise KerasaeError(
+            f"{export_dir} holds no kerasae export (no readable {mf.MANIFEST}); "
+            "pass a folder written by `kerasae export`"
+        )
     return manifest
 
 
@@ -28,8 +31,11 @@ def layout_parts(export_dir, name, key, needs):
     """(NAME, {part: its file under `key`}) of a finished export, for a layout; `needs`
     says what is missing when no part has such a file."""
     manifest = read_export(export_dir)
-    parts = {p: spec["files"][key] for p, spec in manifest["parts"].items()
-             if spec.get("files", {}).get(key)}
+    parts = {
+        p: spec["files"][key]
+        for p, spec in manifest["parts"].items()
+        if spec.get("files", {}).get(key)
+    }
     if not parts:
         raise KerasaeError(f"{export_dir} holds no {needs}")
     return layout_name(manifest, name), parts
@@ -42,8 +48,10 @@ def layout_name(manifest, name=None):
 
 def _check_name(name):
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise KerasaeError(f"--name {name!r} must be letters, digits, '_', '.' or '-' (it "
-                           "names folders and served models)")
+        raise KerasaeError(
+            f"--name {name!r} must be letters, digits, '_', '.' or '-' (it "
+            "names folders and served models)"
+        )
     return name
 
 
@@ -51,8 +59,10 @@ def _refuse_other_folder(out, kind, is_kind):
     if os.path.isfile(out):
         raise KerasaeError(f"--out {out} is a file; choose a folder")
     if os.path.isdir(out) and os.listdir(out) and not is_kind(out):
-        raise KerasaeError(f"--out {out} is a non-empty folder that holds no {kind} layout "
-                           "written by kerasae; choose an empty or new folder")
+        raise KerasaeError(
+            f"--out {out} is a non-empty folder that holds no {kind} layout "
+            "written by kerasae; choose an empty or new folder"
+        )
 
 
 def write_layout_folder(out, kind, is_kind, fill):

@@ -14,6 +14,7 @@ in the ONNX checker with no hint of where it came from. So tf2onnx's log is capt
 (it would otherwise spill onto the user's terminal), the graph is checked against the
 ONNX schemas of the opset, and a failure names the op types, the part and a known fix.
 """
+
 import contextlib
 import fnmatch
 import hashlib
@@ -31,13 +32,12 @@ from kerasae.export.signatures import serving_function, tensor_spec
 DEFAULT_OPSET = 17
 BATCH_DIM = "batch"
 
-_SAMPLING = ("sampling ops do not convert: export a deterministic part "
-             "(e.g. the posterior mean)")
+_SAMPLING = "sampling ops do not convert: export a deterministic part (e.g. the posterior mean)"
 _BITWISE = "ONNX has bitwise ops from opset 18: try --opset 18"
 #: TensorFlow op type (fnmatch pattern) -> the known fix, checked in order
 KNOWN_FIXES = {
     "Bitcast": "keras.ops.argmin/argmax lower to Bitcast; use tf.argmin/tf.argmax, "
-               "or kerasae.nets.VectorQuantizer",
+    "or kerasae.nets.VectorQuantizer",
     "Bitwise*": _BITWISE,
     "Invert": _BITWISE,
     "Random*": _SAMPLING,  # RandomStandardNormal, RandomGamma, RandomPoisson, ...
@@ -57,12 +57,12 @@ _log = logging.getLogger(__name__)
 
 def to_onnx(net, signature, opset=DEFAULT_OPSET, optimize=True):
     """An `onnx.ModelProto` of one part (float32); `optimize`: apply `phase_conv.rewrite`."""
-    return function_to_onnx(serving_function(net, signature), tensor_spec(signature),
-                            signature, opset, optimize)
+    return function_to_onnx(
+        serving_function(net, signature), tensor_spec(signature), signature, opset, optimize
+    )
 
 
-def function_to_onnx(function, spec, signature, opset=DEFAULT_OPSET, optimize=False,
-                     doc=None):
+def function_to_onnx(function, spec, signature, opset=DEFAULT_OPSET, optimize=False, doc=None):
     """An `onnx.ModelProto` of `function` (one input tensor of `spec` -> {output name:
     tensor}), its outputs in `signature`'s order, with a "batch" dimension and names that
     do not change from export to export; `optimize`: apply `phase_conv.rewrite`."""
@@ -75,9 +75,12 @@ def function_to_onnx(function, spec, signature, opset=DEFAULT_OPSET, optimize=Fa
         except Exception as exc:  # tf2onnx raises bare ValueError/KeyError for unknown ops
             ops = _logged_unsupported(records)
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise KerasaeError(_unsupported_message(signature.part, opset, ops) if ops else
-                               f"the {signature.part} could not be converted to ONNX (opset "
-                               f"{opset}): {first}; {GENERIC_FIX}") from None
+            raise KerasaeError(
+                _unsupported_message(signature.part, opset, ops)
+                if ops
+                else f"the {signature.part} could not be converted to ONNX (opset "
+                f"{opset}): {first}; {GENERIC_FIX}"
+            ) from None
     ops = {**_logged_unsupported(records), **_non_onnx_nodes(proto.graph, opset)}
     if ops:
         raise KerasaeError(_unsupported_message(signature.part, opset, ops))
@@ -163,10 +166,11 @@ def _unsupported_message(part, opset, ops):
     """One line: the op types (with a node that has each: it names the layer), then the fixes,
     each said once."""
     found = ", ".join(f"{op} (at {name})" for op, name in ops.items())
-    fixes = list(dict.fromkeys(known_fix(op) for op in ops
-                               if EXPLAINED_BY.get(op) not in ops))
-    return (f"the {part} could not be converted to ONNX (opset {opset}): TensorFlow "
-            f"op{'s' if len(ops) > 1 else ''} {found} did not convert; {'; '.join(fixes)}")
+    fixes = list(dict.fromkeys(known_fix(op) for op in ops if EXPLAINED_BY.get(op) not in ops))
+    return (
+        f"the {part} could not be converted to ONNX (opset {opset}): TensorFlow "
+        f"op{'s' if len(ops) > 1 else ''} {found} did not convert; {'; '.join(fixes)}"
+    )
 
 
 def _order_and_name(proto, signature):
@@ -174,8 +178,9 @@ def _order_and_name(proto, signature):
     by_name = {o.name: o for o in graph.output}
     missing = [n for n in signature.output_names if n not in by_name]
     if missing:
-        raise KerasaeError(f"the ONNX {signature.part} lacks outputs {missing}; got "
-                           f"{sorted(by_name)}")
+        raise KerasaeError(
+            f"the ONNX {signature.part} lacks outputs {missing}; got {sorted(by_name)}"
+        )
     ordered = [by_name[n] for n in signature.output_names]
     copies = [type(o)() for o in ordered]
     for copy, original in zip(copies, ordered):
@@ -198,6 +203,7 @@ def _stable_names(graph):
     constants or subgraphs it keeps either name. Every node becomes `OpType_k` (k its
     place in a canonical topological order), its outputs `OpType_k:i`, every constant and
     weight `const_j` by first use; only the interface names (x, z, x_hat, ...) stay."""
+
     def digest(*parts):
         return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
 
@@ -285,8 +291,7 @@ def to_fp16(proto):
     with warnings.catch_warnings():  # it warns once per weight below float16's range
         warnings.simplefilter("ignore", UserWarning)
         # max_finite_val: float16's true maximum, so large constants are not clipped early
-        return float16.convert_float_to_float16(proto, keep_io_types=True,
-                                                max_finite_val=65504.0)
+        return float16.convert_float_to_float16(proto, keep_io_types=True, max_finite_val=65504.0)
 
 
 def save(proto, path):

@@ -18,13 +18,24 @@ dilated or output_shape ones. Exactness is checked by the exporter's verificatio
 benchmarks/inference.py measures it: about 1.4x the converted graph's throughput for the
 conv_ae decoder at batch 1024 (BENCHMARKS.md, Inference).
 """
+
 import itertools
 
 import numpy as np
 
 #: elementwise ops that commute with splitting a tensor into phases
-ELEMENTWISE = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Softplus", "HardSigmoid",
-               "Gelu", "Identity")
+ELEMENTWISE = (
+    "Relu",
+    "LeakyRelu",
+    "Sigmoid",
+    "Tanh",
+    "Elu",
+    "Selu",
+    "Softplus",
+    "HardSigmoid",
+    "Gelu",
+    "Identity",
+)
 
 
 def rewrite(proto):
@@ -32,8 +43,7 @@ def rewrite(proto):
     the number of ConvTranspose nodes replaced."""
     from onnx import numpy_helper  # optional: the onnx extra
 
-    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
-                default=0)
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset < 11:  # DepthToSpace's mode="DCR" attribute arrived in opset 11
         return 0
     graph = proto.graph
@@ -48,17 +58,21 @@ def rewrite(proto):
             continue
         attrs = _attrs(node)
         bias = _bias(node)
-        phases = _phase_convs(graph, node, numpy_helper.to_array(inits[node.input[1]]), bias,
-                              attrs)
+        phases = _phase_convs(
+            graph, node, numpy_helper.to_array(inits[node.input[1]]), bias, attrs
+        )
         # the activations run on each phase (onnxruntime fuses them into the Convs)
         act_nodes, outputs = _per_phase(chain, phases["outputs"])
-        new = phases["nodes"] + act_nodes + _fused_tail(graph, node.name, outputs, conv, inits,
-                                                        attrs["strides"][0])
+        new = (
+            phases["nodes"]
+            + act_nodes
+            + _fused_tail(graph, node.name, outputs, conv, inits, attrs["strides"][0])
+        )
         for done in chain + [conv]:
             nodes.remove(done)
         replaced.update(node.input[1:] + conv.input[1:])
         at = nodes.index(node)
-        nodes[at:at + 1] = new
+        nodes[at : at + 1] = new
         count += 1
     del graph.node[:]
     graph.node.extend(nodes)
@@ -91,18 +105,27 @@ def _plain(node, inits):
     """A 2-D, ungrouped, undilated node with explicit pads and a constant weight: the
     checks a ConvTranspose and the Conv it feeds share."""
     a = _attrs(node)
-    return (node.input[1] in inits and len(a.get("kernel_shape", [])) == 2
-            and a.get("group", 1) == 1 and list(a.get("dilations", [1, 1])) == [1, 1]
-            and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"))
+    return (
+        node.input[1] in inits
+        and len(a.get("kernel_shape", [])) == 2
+        and a.get("group", 1) == 1
+        and list(a.get("dilations", [1, 1])) == [1, 1]
+        and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")
+    )
 
 
 def _supported(node, inits):
     a = _attrs(node)
     strides, kernel = list(a.get("strides", [1, 1])), list(a.get("kernel_shape", []))
     pads = a.get("pads", [0] * 4)
-    return (_plain(node, inits) and len(strides) == 2 and strides[0] == strides[1] > 1
-            and "output_shape" not in a and not any(a.get("output_padding", [0, 0]))
-            and all(_phase_ok(kernel[d], strides[0], pads[d], pads[d + 2]) for d in (0, 1)))
+    return (
+        _plain(node, inits)
+        and len(strides) == 2
+        and strides[0] == strides[1] > 1
+        and "output_shape" not in a
+        and not any(a.get("output_padding", [0, 0]))
+        and all(_phase_ok(kernel[d], strides[0], pads[d], pads[d + 2]) for d in (0, 1))
+    )
 
 
 def _taps(k, s, pad_begin, r):
@@ -123,8 +146,10 @@ def _phase_pads(k, s, pad_begin, pad_end, r):
 
 def _phase_ok(k, s, pad_begin, pad_end):
     full = k - pad_begin - pad_end  # H_out - (H - 1) s: every phase the same size when == s
-    return full == s and all(min(_phase_pads(k, s, pad_begin, pad_end, r)) >= 0
-                             and _taps(k, s, pad_begin, r)[0] for r in range(s))
+    return full == s and all(
+        min(_phase_pads(k, s, pad_begin, pad_end, r)) >= 0 and _taps(k, s, pad_begin, r)[0]
+        for r in range(s)
+    )
 
 
 def _phase_convs(graph, node, weight, bias, attrs):
@@ -141,12 +166,20 @@ def _phase_convs(graph, node, weight, bias, attrs):
             left, right = _phase_pads(kw, s, pads[1], pads[3], c)
             kernel = weight[:, :, rows[::-1], :][:, :, :, cols[::-1]].transpose(1, 0, 2, 3)
             name = f"{node.name}/phase{r}{c}"
-            graph.initializer.append(numpy_helper.from_array(
-                np.ascontiguousarray(kernel), f"{name}/W"))
-            nodes.append(helper.make_node(
-                "Conv", [node.input[0], f"{name}/W"] + ([bias] if bias else []), [name],
-                name=name, kernel_shape=[len(rows), len(cols)], pads=[top, left, bottom, right],
-                strides=[1, 1]))
+            graph.initializer.append(
+                numpy_helper.from_array(np.ascontiguousarray(kernel), f"{name}/W")
+            )
+            nodes.append(
+                helper.make_node(
+                    "Conv",
+                    [node.input[0], f"{name}/W"] + ([bias] if bias else []),
+                    [name],
+                    name=name,
+                    kernel_shape=[len(rows), len(cols)],
+                    pads=[top, left, bottom, right],
+                    strides=[1, 1],
+                )
+            )
             outputs.append(name)
     return {"nodes": nodes, "outputs": outputs}
 
@@ -160,8 +193,9 @@ def _per_phase(chain, phases):
         x = phase
         for i, op in enumerate(chain):
             y = f"{phase}/{op.op_type}{i}"
-            nodes.append(helper.make_node(op.op_type, [x], [y], name=y, domain=op.domain,
-                                          **_attrs(op)))
+            nodes.append(
+                helper.make_node(op.op_type, [x], [y], name=y, domain=op.domain, **_attrs(op))
+            )
             x = y
         outputs.append(x)
     return nodes, outputs
@@ -189,8 +223,12 @@ def _fusable_tail(nodes, node, inits, outputs):
             return chain, None
         a = _attrs(user)
         kernel, pads = list(a.get("kernel_shape", [])), list(a.get("pads", [0] * 4))
-        ok = (_plain(user, inits) and list(a.get("strides", [1, 1])) == [1, 1]
-              and pads[0] + pads[2] == kernel[0] - 1 and pads[1] + pads[3] == kernel[1] - 1)
+        ok = (
+            _plain(user, inits)
+            and list(a.get("strides", [1, 1])) == [1, 1]
+            and pads[0] + pads[2] == kernel[0] - 1
+            and pads[1] + pads[3] == kernel[1] - 1
+        )
         return chain, (user if ok else None)
 
 
@@ -221,23 +259,42 @@ def _fused_tail(graph, base, phases, conv, inits, s):
         kernel = np.zeros((s * s * c_out, c_in, y_hi - y_lo + 1, x_hi - x_lo + 1), weight.dtype)
         for (gy, _, r, ky), (gx, _, c, kx) in itertools.product(ys, xs):
             q = r * s + c
-            kernel[q * c_out:(q + 1) * c_out, :, gy - y_lo, gx - x_lo] += weight[:, :, ky, kx]
+            kernel[q * c_out : (q + 1) * c_out, :, gy - y_lo, gx - x_lo] += weight[:, :, ky, kx]
         kernels.append((kernel, [-y_lo, -x_lo, y_hi, x_hi]))
     bias = None
     if _bias(conv):  # one copy per output phase
         bias = f"{base}/fused/B"
-        graph.initializer.append(numpy_helper.from_array(
-            np.tile(numpy_helper.to_array(inits[_bias(conv)]), s * s), bias))
+        graph.initializer.append(
+            numpy_helper.from_array(
+                np.tile(numpy_helper.to_array(inits[_bias(conv)]), s * s), bias
+            )
+        )
     nodes, partial = [], []
     for p, (phase, (kernel, conv_pads)) in enumerate(zip(phases, kernels)):
         name = f"{base}/fused{p}"
         graph.initializer.append(numpy_helper.from_array(kernel, f"{name}/W"))
-        nodes.append(helper.make_node(
-            "Conv", [phase, f"{name}/W"] + ([bias] if bias and p == 0 else []), [name], name=name,
-            kernel_shape=list(kernel.shape[2:]), pads=conv_pads, strides=[1, 1]))
+        nodes.append(
+            helper.make_node(
+                "Conv",
+                [phase, f"{name}/W"] + ([bias] if bias and p == 0 else []),
+                [name],
+                name=name,
+                kernel_shape=list(kernel.shape[2:]),
+                pads=conv_pads,
+                strides=[1, 1],
+            )
+        )
         partial.append(name)
     total = f"{base}/fused"
     nodes.append(helper.make_node("Sum", partial, [total], name=total))
-    nodes.append(helper.make_node("DepthToSpace", [total], [conv.output[0]],
-                                  name=f"{base}/fused_d2s", blocksize=s, mode="DCR"))
+    nodes.append(
+        helper.make_node(
+            "DepthToSpace",
+            [total],
+            [conv.output[0]],
+            name=f"{base}/fused_d2s",
+            blocksize=s,
+            mode="DCR",
+        )
+    )
     return nodes

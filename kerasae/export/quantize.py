@@ -14,6 +14,7 @@ scales cut the worst pixel error of a 5-epoch `ae` from 0.069 to 0.049 (mean 0.0
 verify.TOLERANCE["int8"], 0.1, is 1.4x the worst pixel error over all 10,000 test codes of
 a 10-epoch `ae` (0.071) and 3.5x what the export's own probes saw on it (0.028).
 """
+
 import contextlib
 import logging
 import statistics
@@ -48,12 +49,15 @@ def quantize(src, dst, part):
     )
 
     if not weighted_nodes(onnx.load(src)):
-        raise KerasaeError(f"--int8: the {part} has no MatMul/Gemm weights to quantize "
-                           "(Conv layers stay float32 in dynamic quantization); export "
-                           "without --int8")
+        raise KerasaeError(
+            f"--int8: the {part} has no MatMul/Gemm weights to quantize "
+            "(Conv layers stay float32 in dynamic quantization); export "
+            "without --int8"
+        )
     with _quiet_root_log():
-        quantize_dynamic(src, dst, op_types_to_quantize=list(OPS), per_channel=True,
-                         weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            src, dst, op_types_to_quantize=list(OPS), per_channel=True, weight_type=QuantType.QInt8
+        )
     return dst
 
 
@@ -113,18 +117,24 @@ def check_speed(part, fp32_session, int8_session, signature, probes, rounds=ROUN
     another job can slow one round's int8 runs: one round alone refused a decoder that is
     3x faster quantized.)"""
     x = speed_batch(probes)
-    run = {name: (lambda v, s=s: s.run(None, {signature.input_name: v}))
-           for name, s in (("fp32", fp32_session), ("int8", int8_session))}
+    run = {
+        name: (lambda v, s=s: s.run(None, {signature.input_name: v}))
+        for name, s in (("fp32", fp32_session), ("int8", int8_session))
+    }
     best = None
     for _ in range(rounds):
         ms = timed(run, x)
         if ms["int8"] < MAX_TIME_RATIO * ms["fp32"]:
-            return {"batch": SPEED_BATCH, "fp32_ms": round(ms["fp32"], 3),
-                    "int8_ms": round(ms["int8"], 3)}
+            return {
+                "batch": SPEED_BATCH,
+                "fp32_ms": round(ms["fp32"], 3),
+                "int8_ms": round(ms["int8"], 3),
+            }
         if best is None or ms["int8"] / ms["fp32"] < best["int8"] / best["fp32"]:
             best = ms
     verb = "slower" if best["int8"] > best["fp32"] else "no faster"
-    raise KerasaeError(f"--int8: the {part} runs {verb} quantized ({best['int8']:.2f} ms vs "
-                       f"{best['fp32']:.2f} ms float32 at batch {SPEED_BATCH}, the best of "
-                       f"{rounds} timings); export without --int8")
-
+    raise KerasaeError(
+        f"--int8: the {part} runs {verb} quantized ({best['int8']:.2f} ms vs "
+        f"{best['fp32']:.2f} ms float32 at batch {SPEED_BATCH}, the best of "
+        f"{rounds} timings); export without --int8"
+    )

@@ -6,6 +6,7 @@ NAME` and `export_model(formats=(NAME,))` use it, and the manifest lists its fil
 its `key`. A layout (`triton`, `tfserving`) lays a finished, verified export out as a server
 loads it. Importing this module imports neither TensorFlow nor the exporters.
 """
+
 from kerasae.errors import KerasaeError
 from kerasae.registry import Registry
 
@@ -49,8 +50,9 @@ class ExportLayout:
 
 def _check_exporter(cls, dist):
     if not (isinstance(cls, type) and issubclass(cls, (ExportFormat, ExportLayout))):
-        raise TypeError(f"{cls!r} is not a subclass of kerasae.export.ExportFormat or "
-                        "ExportLayout")
+        raise TypeError(
+            f"{cls!r} is not a subclass of kerasae.export.ExportFormat or ExportLayout"
+        )
 
 
 #: name -> ExportFormat or ExportLayout subclass

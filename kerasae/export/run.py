@@ -4,6 +4,7 @@ files (`export_run`) or laid out for a server (`export_layout`: triton, tfservin
 A layout is built from a finished, verified export, so a server only ever sees files that
 passed the parity check.
 """
+
 import os
 import shutil
 import tempfile
@@ -35,21 +36,35 @@ def export_run(run_dir, out=None, sampler=None, **options):
         data = open_data(config, scaling=config.get("scaling"))  # read as the run read it
         real_x = data.head("test", 64)  # a few real inputs: the data is never loaded whole
     except KerasaeError as exc:  # the data moved: verification still runs on random inputs
-        warnings.warn(f"the run's data is unavailable ({exc}); verifying on random inputs "
-                      "only")
+        warnings.warn(
+            f"the run's data is unavailable ({exc}); verifying on random inputs only", stacklevel=2
+        )
     if real_x is not None and tuple(real_x.shape[1:]) != tuple(model.data_shape):
-        raise KerasaeError(f"the run's data has shape {real_x.shape[1:]} but the model "
-                           f"expects {tuple(model.data_shape)}; the run folder is inconsistent")
+        raise KerasaeError(
+            f"the run's data has shape {real_x.shape[1:]} but the model "
+            f"expects {tuple(model.data_shape)}; the run folder is inconsistent"
+        )
     # the run folder's name only: no path of the training machine travels with a model
-    metadata = {"run": {"dataset": config.get("dataset"),
-                        "name": os.path.basename(os.path.normpath(run_dir))},
-                "scaling": config.get("scaling") or {"kind": "identity"}}
+    metadata = {
+        "run": {
+            "dataset": config.get("dataset"),
+            "name": os.path.basename(os.path.normpath(run_dir)),
+        },
+        "scaling": config.get("scaling") or {"kind": "identity"},
+    }
     if real_x is not None:
         real_x = np.asarray(real_x, dtype="float32")
 
     threshold = load_threshold(run_dir, model, config)  # detect's, so the runtime agrees
-    return export_model(model, out or os.path.join(run_dir, "export"), real_x=real_x,
-                        metadata=metadata, threshold=threshold, sampler=sampler, **options)
+    return export_model(
+        model,
+        out or os.path.join(run_dir, "export"),
+        real_x=real_x,
+        metadata=metadata,
+        threshold=threshold,
+        sampler=sampler,
+        **options,
+    )
 
 
 def export_layout(run_dir, layout, out=None, name=None, settings=None, **options):
@@ -62,8 +77,10 @@ def export_layout(run_dir, layout, out=None, name=None, settings=None, **options
     sampler.onnx stays out of the layout (a warning says so)."""
     module = exporter(layout)
     if module.kind != "layout":
-        raise KerasaeError(f"{layout!r} is an export format, not a layout; choose one of "
-                           f"{', '.join(exporter_names('layout'))}")
+        raise KerasaeError(
+            f"{layout!r} is an export format, not a layout; choose one of "
+            f"{', '.join(exporter_names('layout'))}"
+        )
     settings = settings or {}
     unknown = sorted(set(settings) - set(module.settings))
     if unknown:
@@ -83,7 +100,10 @@ def export_layout(run_dir, layout, out=None, name=None, settings=None, **options
         shutil.rmtree(tmp, ignore_errors=True)
     prior = manifest.get("prior") or {}
     if prior.get("file"):  # array samplers ride in each model's kerasae_manifest.json
-        warnings.warn(f"the {layout} layout serves the parts only; the {prior['sampler']} "
-                      f"sampler's {prior['file']} is not in it: generate with "
-                      "kerasae-runtime from a plain export (kerasae export RUN --format onnx)")
+        warnings.warn(
+            f"the {layout} layout serves the parts only; the {prior['sampler']} "
+            f"sampler's {prior['file']} is not in it: generate with "
+            "kerasae-runtime from a plain export (kerasae export RUN --format onnx)",
+            stacklevel=2,
+        )
     return {**manifest, "layout": {"kind": layout, "out": out, "models": models}}

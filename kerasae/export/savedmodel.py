@@ -4,6 +4,7 @@
 `tf.function` the ONNX exporter traces, so TF Serving and `tf.saved_model.load` see the
 input `x` (or `z`) and outputs named like the ONNX file's.
 """
+
 import keras
 import tensorflow as tf
 
@@ -14,14 +15,16 @@ from kerasae.export.signatures import ScoreNet, serving_function, tensor_spec
 def save(net, signature, path):
     archive = keras.export.ExportArchive()
     archive.track(net.model if isinstance(net, ScoreNet) else net)  # the variables it reads
-    archive.add_endpoint("serve", serving_function(net, signature),
-                         input_signature=[tensor_spec(signature)])
+    archive.add_endpoint(
+        "serve", serving_function(net, signature), input_signature=[tensor_spec(signature)]
+    )
     try:
         archive.write_out(path, verbose=False)
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise KerasaeError(f"the {signature.part} could not be saved as a SavedModel: "
-                           f"{first}") from None
+        raise KerasaeError(
+            f"the {signature.part} could not be saved as a SavedModel: {first}"
+        ) from None
     return path
 
 

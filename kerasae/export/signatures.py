@@ -6,6 +6,7 @@ the manifest describes them once. A single-output encoder exports `z` and a sing
 decoder `x_hat`; a multi-output part (a VAE encoder's `[z_mean, z_log_var]`) names each
 output after its Keras output layer, which is how the model's author named it.
 """
+
 import dataclasses
 import re
 
@@ -34,12 +35,17 @@ class PartSignature:
     def describe(self):
         """The manifest entry: what a runtime needs to feed and read the part."""
         return {
-            "inputs": [{"name": self.input_name, "shape": list(self.input_shape),
-                        "dtype": "float32"}],
-            "outputs": [{"name": n, "shape": list(s), "dtype": d}
-                        for n, s, d in zip(self.output_names, self.output_shapes,
-                                           self.output_dtypes or ("float32",) * len(
-                                               self.output_names))],
+            "inputs": [
+                {"name": self.input_name, "shape": list(self.input_shape), "dtype": "float32"}
+            ],
+            "outputs": [
+                {"name": n, "shape": list(s), "dtype": d}
+                for n, s, d in zip(
+                    self.output_names,
+                    self.output_shapes,
+                    self.output_dtypes or ("float32",) * len(self.output_names),
+                )
+            ],
         }
 
 
@@ -81,7 +87,8 @@ def has_scorer(model):
     scorer graph would compute another score than `detect`."""
     own = getattr(type(model), "score", None) is not Autoencoder.score
     return hasattr(model, "score_tensor") and not (
-        own and getattr(type(model), "score_tensor", None) is Autoencoder.score_tensor)
+        own and getattr(type(model), "score_tensor", None) is Autoencoder.score_tensor
+    )
 
 
 def part_network(model, part):
@@ -92,35 +99,49 @@ def part_network(model, part):
 def part_signature(model, part):
     """The `PartSignature` of `model.encoder`, `model.decoder` or its scorer."""
     if part == "scorer":
-        return PartSignature(part, "x", (None, *[int(d) for d in model.data_shape]),
-                             ("score",), ((None,),), ("float32",))
+        return PartSignature(
+            part,
+            "x",
+            (None, *[int(d) for d in model.data_shape]),
+            ("score",),
+            ((None,),),
+            ("float32",),
+        )
     net = getattr(model, part, None)
     if net is None:
-        raise KerasaeError(f"the model has no {part} network to export; a kerasae model sets "
-                           "it with self.set_networks(encoder, decoder)")
+        raise KerasaeError(
+            f"the model has no {part} network to export; a kerasae model sets "
+            "it with self.set_networks(encoder, decoder)"
+        )
     inputs = getattr(net, "inputs", None) or []
     if len(inputs) != 1:
-        raise KerasaeError(f"the {part} has {len(inputs)} inputs; export supports parts with "
-                           "exactly one input tensor")
+        raise KerasaeError(
+            f"the {part} has {len(inputs)} inputs; export supports parts with "
+            "exactly one input tensor"
+        )
     input_shape = (None, *[int(d) for d in inputs[0].shape[1:]])
     outputs, keyed = _as_list(net.outputs if len(net.outputs) > 1 else net.outputs[0])
     if len(outputs) == 1:
         names = (DEFAULT_OUTPUT[part],)
     else:
         layer_names = getattr(net, "output_names", None) or []
-        names = keyed or [_clean(n) for n in layer_names] or \
-            [f"{DEFAULT_OUTPUT[part]}_{i}" for i in range(len(outputs))]
+        names = (
+            keyed
+            or [_clean(n) for n in layer_names]
+            or [f"{DEFAULT_OUTPUT[part]}_{i}" for i in range(len(outputs))]
+        )
         if len(names) != len(outputs):
             names = [f"{DEFAULT_OUTPUT[part]}_{i}" for i in range(len(outputs))]
         names = _unique(names)
     if DEFAULT_INPUT[part] in names:
-        raise KerasaeError(f"the {part} has an output named {DEFAULT_INPUT[part]!r}, the name "
-                           "of its input; rename that output layer")
+        raise KerasaeError(
+            f"the {part} has an output named {DEFAULT_INPUT[part]!r}, the name "
+            "of its input; rename that output layer"
+        )
     shapes = tuple((None, *[int(d) for d in o.shape[1:]]) for o in outputs)
     # float outputs are float32 at the interface whatever the compute dtype; integers stay
     dtypes = tuple(str(o.dtype) if "int" in str(o.dtype) else "float32" for o in outputs)
-    return PartSignature(part, DEFAULT_INPUT[part], input_shape, tuple(names), shapes,
-                         dtypes)
+    return PartSignature(part, DEFAULT_INPUT[part], input_shape, tuple(names), shapes, dtypes)
 
 
 def serving_function(net, signature):

@@ -13,6 +13,7 @@ serves it as is: TF Serving only looks at the numeric folders of a base path. Th
 SavedModels are copied byte for byte, so the `serving_default` signature, its input `x`
 or `z` and its named outputs are those the export verified against the Keras model.
 """
+
 import os
 import shutil
 
@@ -28,16 +29,20 @@ def write_repository(export_dir, out, name=None, version=1):
     """Write the layout at `out` (atomically); returns the servable names written."""
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise KerasaeError(f"--version must be a whole number of at least 1, got {version}")
-    name, parts = layout_parts(export_dir, name, "savedmodel", "SavedModel; a TF Serving "
-                               "layout needs an export with --format savedmodel")
+    name, parts = layout_parts(
+        export_dir,
+        name,
+        "savedmodel",
+        "SavedModel; a TF Serving layout needs an export with --format savedmodel",
+    )
 
     def fill(root):
         for part, folder in parts.items():
             servable = os.path.join(root, f"{name}_{part}")
-            shutil.copytree(os.path.join(export_dir, folder),
-                            os.path.join(servable, str(version)))
-            shutil.copyfile(os.path.join(export_dir, "manifest.json"),
-                            os.path.join(servable, MANIFEST_COPY))
+            shutil.copytree(os.path.join(export_dir, folder), os.path.join(servable, str(version)))
+            shutil.copyfile(
+                os.path.join(export_dir, "manifest.json"), os.path.join(servable, MANIFEST_COPY)
+            )
         return [f"{name}_{p}" for p in parts]
 
     return write_layout_folder(out, KIND, is_layout, fill)
@@ -48,9 +53,12 @@ def is_layout(path):
     entries = os.listdir(path)
     return bool(entries) and all(
         os.path.isfile(os.path.join(path, e, MANIFEST_COPY))
-        and any(v.isdigit() and os.path.isfile(os.path.join(path, e, v, "saved_model.pb"))
-                for v in os.listdir(os.path.join(path, e)))
-        for e in entries)
+        and any(
+            v.isdigit() and os.path.isfile(os.path.join(path, e, v, "saved_model.pb"))
+            for v in os.listdir(os.path.join(path, e))
+        )
+        for e in entries
+    )
 
 
 @register_exporter("tfserving")

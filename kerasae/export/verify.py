@@ -10,6 +10,7 @@ outputs of unit scale (images in [0, 1]) that grows with large latent codes (PCA
 raw units), where float16 storage can only be relatively accurate. Integer outputs (a VQ
 encoder's code indices) must be equal, at every precision.
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -67,14 +68,17 @@ def check(artifact, signature, runner, net, probes, precision):
             try:
                 got = runner(x[:batch])
             except Exception as exc:
-                raise KerasaeError(f"{artifact} failed to run on a {kind} batch of {batch}: "
-                                   f"{str(exc).splitlines()[0]}") from None
+                raise KerasaeError(
+                    f"{artifact} failed to run on a {kind} batch of {batch}: "
+                    f"{str(exc).splitlines()[0]}"
+                ) from None
             for name in signature.output_names:
                 if got[name].shape != expected[name].shape:
                     raise KerasaeError(
                         f"{artifact} output {name!r} has shape {got[name].shape} on a {kind} "
                         f"batch of {batch}; the Keras {signature.part} gives "
-                        f"{expected[name].shape}")
+                        f"{expected[name].shape}"
+                    )
                 if np.issubdtype(expected[name].dtype, np.integer):  # indices: exactly
                     wrong = int(np.sum(got[name] != expected[name]))
                     if wrong or got[name].dtype != expected[name].dtype:
@@ -82,7 +86,8 @@ def check(artifact, signature, runner, net, probes, precision):
                             f"{artifact} does not match the Keras {signature.part}: integer "
                             f"output {name!r} ({got[name].dtype}) differs in {wrong} of "
                             f"{expected[name].size} entries on {kind} inputs at batch "
-                            f"{batch}; the export is not usable")
+                            f"{batch}; the export is not usable"
+                        )
                     continue
                 diff = float(np.max(np.abs(got[name].astype("float64") - expected[name])))
                 bound = tol * max(1.0, float(np.max(np.abs(expected[name]))))
@@ -90,7 +95,13 @@ def check(artifact, signature, runner, net, probes, precision):
                     raise KerasaeError(
                         f"{artifact} does not match the Keras {signature.part}: output "
                         f"{name!r} differs by {diff:.3g} (tolerance {bound:.3g}, {precision}) "
-                        f"on {kind} inputs at batch {batch}; the export is not usable")
+                        f"on {kind} inputs at batch {batch}; the export is not usable"
+                    )
                 worst = max(worst, diff)
-    return {"max_abs_diff": worst, "tolerance": tol, "precision": precision,
-            "batches": [1, ODD_BATCH], "inputs": sorted(probes)}
+    return {
+        "max_abs_diff": worst,
+        "tolerance": tol,
+        "precision": precision,
+        "batches": [1, ODD_BATCH],
+        "inputs": sorted(probes),
+    }

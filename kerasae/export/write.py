@@ -6,6 +6,7 @@ computes; plus `*.fp16.onnx` with `fp16=True`, `*.int8.onnx` with `int8=True`: s
 written into a temporary folder, verified, and only then moved into place, so a failed
 export never leaves a half-made or unverified folder.
 """
+
 import json
 import os
 import time
@@ -34,8 +35,10 @@ def _check_choice(values, allowed, flag):
     values = tuple(dict.fromkeys(values))
     bad = [v for v in values if v not in allowed]
     if bad or not values:
-        raise KerasaeError(f"{flag} must be a comma-separated subset of {', '.join(allowed)}, "
-                           f"got {','.join(values) or 'nothing'}")
+        raise KerasaeError(
+            f"{flag} must be a comma-separated subset of {', '.join(allowed)}, "
+            f"got {','.join(values) or 'nothing'}"
+        )
     return values
 
 
@@ -48,8 +51,10 @@ def _prepare_out(out, parts):
         return
     path = os.path.join(out, mf.MANIFEST)
     if not os.path.isfile(path):
-        raise KerasaeError(f"--out {out} is a non-empty folder that holds no kerasae export; "
-                           "choose an empty or new folder")
+        raise KerasaeError(
+            f"--out {out} is a non-empty folder that holds no kerasae export; "
+            "choose an empty or new folder"
+        )
     try:
         with open(path, encoding="utf-8") as f:
             held = list(json.load(f).get("parts", {}))
@@ -57,14 +62,29 @@ def _prepare_out(out, parts):
         held = []
     lost = [p for p in held if p not in parts]
     if lost:
-        raise KerasaeError(f"--out {out} holds an export with {', '.join(held)}; exporting "
-                           f"only {', '.join(parts)} would delete its {', '.join(lost)}: "
-                           "export every part again or choose another --out")
+        raise KerasaeError(
+            f"--out {out} holds an export with {', '.join(held)}; exporting "
+            f"only {', '.join(parts)} would delete its {', '.join(lost)}: "
+            "export every part again or choose another --out"
+        )
 
 
-def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=None,
-                 real_x=None, metadata=None, seed=0, optimize=True, threshold=None,
-                 version=1, int8=False, sampler=None):
+def export_model(
+    model,
+    out,
+    formats=FORMATS,
+    parts=PARTS,
+    fp16=False,
+    opset=None,
+    real_x=None,
+    metadata=None,
+    seed=0,
+    optimize=True,
+    threshold=None,
+    version=1,
+    int8=False,
+    sampler=None,
+):
     """Export, verify, and write the manifest; returns the manifest dict.
 
     real_x: a few real inputs for verification (random ones are always used as well);
@@ -81,8 +101,11 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
     formats = _check_choice(formats, format_names(), "--format")
     parts = _check_choice(parts, PARTS, "--parts")
     if "scorer" in parts and not has_scorer(model):
-        warnings.warn(f"{type(model).__name__} overrides score() without a traceable "
-                      "score_tensor(); the export has no scorer")
+        warnings.warn(
+            f"{type(model).__name__} overrides score() without a traceable "
+            "score_tensor(); the export has no scorer",
+            stacklevel=2,
+        )
         parts = tuple(p for p in parts if p != "scorer")
     opset = int(opset or onnx_export.DEFAULT_OPSET)
     if fp16 and "onnx" not in formats:
@@ -94,18 +117,27 @@ def export_model(model, out, formats=FORMATS, parts=PARTS, fp16=False, opset=Non
     signatures = {p: part_signature(model, p) for p in parts}
     probes = verify.probe_inputs(model, signatures, real_x, seed=seed)
     with atomic_folder(out) as tmp:
-        files, report = _write_parts(model, tmp, signatures, probes, formats,
-                                     {"opset": opset, "optimize": optimize, "fp16": fp16,
-                                      "int8": int8})
+        files, report = _write_parts(
+            model,
+            tmp,
+            signatures,
+            probes,
+            formats,
+            {"opset": opset, "optimize": optimize, "fp16": fp16, "int8": int8},
+        )
         run_name = ((metadata or {}).get("run") or {}).get("name")
         prior, no_prior = mf.sampler_prior(model, sampler, tmp, run_name)
-        manifest = _manifest(model, signatures, files, report, formats, opset, metadata,
-                             prior, no_prior)
+        manifest = _manifest(
+            model, signatures, files, report, formats, opset, metadata, prior, no_prior
+        )
         manifest["model"]["version"] = int(version)
         if threshold is not None:
             write_json(os.path.join(tmp, THRESHOLD), threshold)
-            manifest["threshold"] = {"file": THRESHOLD, "threshold": threshold["threshold"],
-                                     "percentile": threshold.get("percentile")}
+            manifest["threshold"] = {
+                "file": THRESHOLD,
+                "threshold": threshold["threshold"],
+                "percentile": threshold.get("percentile"),
+            }
         manifest["onnx_optimized"] = bool(optimize and "onnx" in formats)
         manifest["files"] = mf.file_table(tmp)
         # the folder as a whole is the atomic unit: a plain write inside it is enough
@@ -131,12 +163,16 @@ def _write_parts(model, root, signatures, probes, formats, options):
 
 def _manifest(model, signatures, files, report, formats, opset, metadata, prior, no_prior):
     return {
-        "format": mf.FORMAT, "format_version": mf.FORMAT_VERSION,
-        "model": {"name": getattr(model, "registered_name", type(model).__name__),
-                  "class": f"{type(model).__module__}.{type(model).__qualname__}",
-                  "config": model.get_config(), "generative": bool(model.generative),
-                  "latent_dim": int(model.latent_dim),
-                  "input_shape": [int(d) for d in model.data_shape]},
+        "format": mf.FORMAT,
+        "format_version": mf.FORMAT_VERSION,
+        "model": {
+            "name": getattr(model, "registered_name", type(model).__name__),
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "config": model.get_config(),
+            "generative": bool(model.generative),
+            "latent_dim": int(model.latent_dim),
+            "input_shape": [int(d) for d in model.data_shape],
+        },
         "versions": mf.versions(opset),
         "formats": list(formats),
         "parts": {p: {**sig.describe(), "files": files[p]} for p, sig in signatures.items()},

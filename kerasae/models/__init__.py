@@ -11,10 +11,14 @@
 Importing this package imports nothing. May import nets, probability, data and the base;
 never runs, callbacks, evaluation or export.
 """
+
 from kerasae import lazy
 
-__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
-    "kerasae.models.base": "Autoencoder",
-    "kerasae.models.adversarial": "AdversarialAutoencoder",
-    "kerasae.models.vae": "VAE",
-}))
+__getattr__, __dir__ = lazy.namespace(
+    __name__,
+    """
+    kerasae.models.base: Autoencoder
+    kerasae.models.adversarial: AdversarialAutoencoder
+    kerasae.models.vae: VAE
+""",
+)

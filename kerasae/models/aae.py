@@ -6,6 +6,7 @@ GAN on the latent: a discriminator learns to tell prior draws (label 1) from cod
 trained to fool it. Priors: `gaussian`, `mixture` (k Gaussians on a circle, the paper's
 figure 4) and `uniform`. The training loop is `AdversarialAutoencoder`'s, written once.
 """
+
 from kerasae.models.prior_matching import PriorMatchingAutoencoder
 from kerasae.models.registry import register_model
 
@@ -16,8 +17,12 @@ DEFAULT_REG_WEIGHT = {"conv": 0.005, "mlp": 0.00128}
 class AAE(PriorMatchingAutoencoder):
     """Adversarial autoencoder: a JS discriminator on z matches the codes to the prior."""
 
-    tiny_config = {"latent_dim": 2, "architecture": "mlp", "hidden_units": (16,),
-                   "disc_units": (16,)}
+    tiny_config = {
+        "latent_dim": 2,
+        "architecture": "mlp",
+        "hidden_units": (16,),
+        "disc_units": (16,),
+    }
 
     def default_reg_weight(self, architecture):
         """lambda against the per-pixel mean reconstruction loss: 0.005 for conv networks,

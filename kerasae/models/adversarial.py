@@ -22,6 +22,7 @@ optimizers take turns within a step, so the loop lives here, once. It still vali
 outputs against the declared names, adds layers' `add_loss` terms and calls `after_step`,
 like the base step.
 """
+
 import keras
 import tensorflow as tf
 from keras import layers, ops

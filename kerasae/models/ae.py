@@ -3,6 +3,7 @@
 An MLP encoder to a linear bottleneck smaller than the input, a mirrored MLP decoder,
 trained to minimise reconstruction error. The reference every other family builds on.
 """
+
 from kerasae.models.networks import NetworkAutoencoder
 from kerasae.models.registry import register_model
 

@@ -12,6 +12,7 @@ added to "loss". Constructor keyword arguments are the whole config: `get_config
 returns every one of them (Keras records them as the object is built), and
 `from_config` is `cls(**config)`.
 """
+
 import inspect
 import math
 import os
@@ -84,8 +85,9 @@ class Autoencoder(keras.Model):
         if self.has_hook("initialize"):
             # saved with the weights and checkpoints: a loaded or resumed model is not
             # initialized a second time
-            self.initialized = self.add_weight(shape=(), dtype="int32", trainable=False,
-                                               initializer="zeros", name="initialized")
+            self.initialized = self.add_weight(
+                shape=(), dtype="int32", trainable=False, initializer="zeros", name="initialized"
+            )
 
     # ------------------------------------------------------------------ building
     def set_networks(self, encoder, decoder):
@@ -98,8 +100,12 @@ class Autoencoder(keras.Model):
 
     def _set_networks(self, encoder, decoder):
         """Deprecated alias of `set_networks` (plugin API 1); removed in kerasae 0.3."""
-        warnings.warn(f"{type(self).__name__}: _set_networks is deprecated, call "
-                      "set_networks(encoder, decoder)", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{type(self).__name__}: _set_networks is deprecated, call "
+            "set_networks(encoder, decoder)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         self.set_networks(encoder, decoder)
 
     def make_trackers(self):
@@ -121,7 +127,8 @@ class Autoencoder(keras.Model):
         if self.latent_dim >= self.input_size:
             raise KerasaeError(
                 f"latent_dim={self.latent_dim} is not smaller than the input size "
-                f"{self.input_size}; an undercomplete autoencoder needs a smaller latent_dim")
+                f"{self.input_size}; an undercomplete autoencoder needs a smaller latent_dim"
+            )
 
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
@@ -163,8 +170,7 @@ class Autoencoder(keras.Model):
         return super().save(filepath, *args, **kwargs)
 
     # ------------------------------------------------------------------ training
-    def compile(self, optimizer=None, jit_compile="auto", steps_per_execution=None,
-                **kwargs):
+    def compile(self, optimizer=None, jit_compile="auto", steps_per_execution=None, **kwargs):
         """`compile()` with no arguments uses Adam(`default_learning_rate`) and the fast path.
 
         The fast path: several train steps per `tf.function` call (`steps_per_execution`,
@@ -176,8 +182,12 @@ class Autoencoder(keras.Model):
             optimizer = keras.optimizers.Adam(learning_rate=self.default_learning_rate)
         if steps_per_execution is None:
             steps_per_execution = self.fast_steps_per_execution()
-        super().compile(optimizer=optimizer, jit_compile=jit_compile,
-                        steps_per_execution=steps_per_execution, **kwargs)
+        super().compile(
+            optimizer=optimizer,
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+            **kwargs,
+        )
 
     def fast_steps_per_execution(self):
         """STEPS_PER_EXECUTION, or 1 over several replicas: Keras 3.15's multi-step loop
@@ -200,9 +210,11 @@ class Autoencoder(keras.Model):
     def get_compile_config(self):
         if not self.compiled:
             return {}
-        return {"optimizer": keras.optimizers.serialize(self.optimizer),
-                "jit_compile": self.jit_compile,
-                "steps_per_execution": self.steps_per_execution}
+        return {
+            "optimizer": keras.optimizers.serialize(self.optimizer),
+            "jit_compile": self.jit_compile,
+            "steps_per_execution": self.steps_per_execution,
+        }
 
     def compile_from_config(self, config):
         if not config:
@@ -243,40 +255,67 @@ class Autoencoder(keras.Model):
         not gradient steps (EMA codebooks, dead-code restarts, running statistics). Use
         variable assignments (`v.assign(...)`), not Python side effects. Default: nothing."""
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, **kwargs):
-        """Keras `fit`; arrays go through `kerasae.data.pipeline.make_tf_dataset` (fast, and without
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        **kwargs,
+    ):
+        """Keras `fit`; arrays go through `kerasae.data.pipeline.make_tf_dataset` (fast, and
+        without
         the tf.data autotune stall at each epoch's end that Keras's own array pipeline has).
 
         Targets are ignored (an autoencoder reconstructs x); `validation_split` and
         per-example weights keep Keras's own array handling. A model with an `initialize`
         hook is initialized on the first batch first, unless it was already.
         """
-        if self.has_hook("initialize") and not int(self.initialized.numpy()) \
-                and not kwargs.get("initial_epoch"):
+        if (
+            self.has_hook("initialize")
+            and not int(self.initialized.numpy())
+            and not kwargs.get("initial_epoch")
+        ):
             self.run_initialize(x, batch_size)
         if isinstance(x, np.ndarray) and not validation_split and "sample_weight" not in kwargs:
             x = _array_dataset(x, batch_size, shuffle)
-            if isinstance(validation_data, (tuple, list)) and validation_data and \
-                    isinstance(validation_data[0], np.ndarray):
+            if (
+                isinstance(validation_data, (tuple, list))
+                and validation_data
+                and isinstance(validation_data[0], np.ndarray)
+            ):
                 validation_data = validation_data[0]  # (x_val, y_val): targets ignored
             if isinstance(validation_data, np.ndarray):
                 validation_data = _array_dataset(
-                    validation_data, kwargs.pop("validation_batch_size", None) or batch_size,
-                    False)
+                    validation_data, kwargs.pop("validation_batch_size", None) or batch_size, False
+                )
             y = batch_size = None
         if isinstance(x, tf.data.Dataset):
             shuffle = False  # a dataset shuffles itself; Keras would warn it ignores the flag
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                           callbacks=callbacks, validation_split=validation_split,
-                           validation_data=validation_data, shuffle=shuffle, **kwargs)
+        return super().fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            **kwargs,
+        )
 
     def run_initialize(self, data, batch_size=None):
         """Call `initialize` on the first batch of `data` (an array or a tf.data.Dataset)."""
         if isinstance(data, tf.data.Dataset):
             batch = self._inputs(next(iter(data)))
         else:
-            batch = np.asarray(self._inputs(data), dtype="float32")[:batch_size or 32]
+            batch = np.asarray(self._inputs(data), dtype="float32")[: batch_size or 32]
         self.initialize(tf.convert_to_tensor(batch, dtype="float32"))
         self.initialized.assign(1)
 
@@ -324,7 +363,8 @@ class Autoencoder(keras.Model):
         for name, tracker in self.trackers.items():
             tracker.update_state(tf.stop_gradient(losses[name]))
         return distribute.reducible_logs(
-            {name: tracker.result() for name, tracker in self.trackers.items()})
+            {name: tracker.result() for name, tracker in self.trackers.items()}
+        )
 
     @property
     def metrics(self):
@@ -350,8 +390,10 @@ class Autoencoder(keras.Model):
             outs = [np.asarray(fn(tf.cast(self._inputs(b), "float32"))) for b in x]
         else:
             x = np.asarray(x, dtype="float32")
-            outs = [np.asarray(fn(tf.constant(x[i:i + batch_size])))
-                    for i in range(0, len(x), batch_size)]
+            outs = [
+                np.asarray(fn(tf.constant(x[i : i + batch_size])))
+                for i in range(0, len(x), batch_size)
+            ]
         if not outs:
             raise KerasaeError("no examples given (the input array is empty)")
         return np.concatenate(outs)
@@ -381,9 +423,11 @@ class Autoencoder(keras.Model):
 
     def not_generative_reason(self):
         """Why `sample` refuses: also what an export records and kerasae-runtime prints."""
-        return (f"model {getattr(self, 'registered_name', type(self).__name__)!r} is not "
-                "generative (it has no prior to sample from); train a generative family "
-                "such as vae, beta_vae, aae, wae or rae")
+        return (
+            f"model {getattr(self, 'registered_name', type(self).__name__)!r} is not "
+            "generative (it has no prior to sample from); train a generative family "
+            "such as vae, beta_vae, aae, wae or rae"
+        )
 
 
 def _array_dataset(x, batch_size, shuffle):

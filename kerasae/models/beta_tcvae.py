@@ -26,6 +26,7 @@ log q(z|x) - log p(z). `dataset_size` (N) shifts the logged MI and TC by constan
 (log(N M) and (dim - 1) log(N M)) and leaves every gradient unchanged; set it to the
 training set's size for figures that are comparable across runs.
 """
+
 import math
 
 from keras import ops
@@ -42,8 +43,7 @@ class BetaTCVAE(VAE):
 
     loss_names = ("loss", "reconstruction", "mutual_info", "total_correlation", "dimwise_kl")
     metric_names = ("kl", "beta")  # kl: the three terms' sum; beta: the current TC weight
-    tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8),
-                   "dataset_size": 256}
+    tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8), "dataset_size": 256}
 
     fixed_params = ("kl",)  # the KL is decomposed, never computed whole
 
@@ -55,10 +55,11 @@ class BetaTCVAE(VAE):
         for key, value in (("alpha", alpha), ("gamma", gamma)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise KerasaeError(f"{key} must be a number >= 0, got {value!r}")
-        if isinstance(dataset_size, bool) or not isinstance(dataset_size, int) \
-                or dataset_size < 1:
-            raise KerasaeError(f"dataset_size must be a positive integer (the number of "
-                               f"training examples), got {dataset_size!r}")
+        if isinstance(dataset_size, bool) or not isinstance(dataset_size, int) or dataset_size < 1:
+            raise KerasaeError(
+                f"dataset_size must be a positive integer (the number of "
+                f"training examples), got {dataset_size!r}"
+            )
         super().__init__(beta=beta, **kwargs)
         self.alpha, self.gamma = float(alpha), float(gamma)
         self.dataset_size = dataset_size
@@ -83,7 +84,12 @@ class BetaTCVAE(VAE):
         mi, tc, dwkl = (ops.mean(t) for t in self.kl_decomposition(mean, log_var, z))
         beta = ops.cast(self.beta_variable, mi.dtype)
         rec = ops.mean(nll)
-        return {"loss": rec + self.alpha * mi + beta * tc + self.gamma * dwkl,
-                "reconstruction": rec, "mutual_info": mi, "total_correlation": tc,
-                "dimwise_kl": dwkl, "kl": mi + tc + dwkl,
-                "beta": ops.convert_to_tensor(self.beta_variable)}
+        return {
+            "loss": rec + self.alpha * mi + beta * tc + self.gamma * dwkl,
+            "reconstruction": rec,
+            "mutual_info": mi,
+            "total_correlation": tc,
+            "dimwise_kl": dwkl,
+            "kl": mi + tc + dwkl,
+            "beta": ops.convert_to_tensor(self.beta_variable),
+        }

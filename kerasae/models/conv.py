@@ -3,6 +3,7 @@
 Strided convolutions down to a dense bottleneck, transposed convolutions back up (the
 DCGAN-style layout of Radford et al. 2016 rather than pooling/unpooling).
 """
+
 from kerasae.models.networks import NetworkAutoencoder
 from kerasae.models.registry import register_model
 

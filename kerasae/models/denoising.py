@@ -18,6 +18,7 @@ Bengio, JMLR 2014): `score_sigma` exposes sigma, `kerasae.samplers.langevin` run
 
 `sdae` (kerasae.models.sdae) stacks them.
 """
+
 import math
 
 import keras
@@ -41,8 +42,9 @@ def corrupt(x, noise, level, seed=None, low=0.0, high=1.0, clip=True):
     count = int(round(level * size))
     # rank of an independent uniform draw per input: the `count` lowest are corrupted,
     # which picks exactly `count` inputs per example, uniformly at random
-    ranks = ops.argsort(ops.argsort(keras.random.uniform(ops.shape(flat), seed=seed), axis=-1),
-                        axis=-1)
+    ranks = ops.argsort(
+        ops.argsort(keras.random.uniform(ops.shape(flat), seed=seed), axis=-1), axis=-1
+    )
     hit = ops.cast(ranks < count, "float32")
     if noise == "masking":
         replacement = ops.zeros_like(flat)
@@ -58,16 +60,17 @@ def check_noise(noise, level):
     if isinstance(level, bool) or not isinstance(level, (int, float)) or level <= 0:
         raise KerasaeError(f"noise_level must be a positive number, got {level!r}")
     if noise != "gaussian" and level >= 1:
-        raise KerasaeError(f"noise_level is the fraction of inputs {noise} corrupts; it must be "
-                           f"below 1, got {level!r}")
+        raise KerasaeError(
+            f"noise_level is the fraction of inputs {noise} corrupts; it must be "
+            f"below 1, got {level!r}"
+        )
 
 
 @register_model("dae")
 class DAE(NetworkAutoencoder):
     """Denoising autoencoder: reconstructs clean inputs from corrupted ones (mlp or conv)."""
 
-    tiny_config = {"latent_dim": 4, "hidden_units": (16,), "filters": (4, 8),
-                   "noise_level": 0.2}
+    tiny_config = {"latent_dim": 4, "hidden_units": (16,), "filters": (4, 8), "noise_level": 0.2}
 
     def __init__(self, *, noise="gaussian", noise_level=0.3, code="dense", **kwargs):
         """`filters` and `kernel_size` shape the conv architecture (conv_ae's defaults, and

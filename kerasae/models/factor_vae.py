@@ -32,6 +32,7 @@ discriminator's TC estimate, nats), `disc_loss` and `beta`. The discriminator is
 of the export: the encoder and decoder are the VAE's, and so are encode_distribution,
 negative_elbo, score, sample and the log-likelihood estimate.
 """
+
 import keras
 from keras import ops
 
@@ -55,12 +56,18 @@ class FactorVAE(VAE, AdversarialAutoencoder):
     generative = True
     # the VAE's rate (the paper's 1e-4 is for 3e5 steps; ours are epochs of MNIST)
     default_learning_rate = 1e-3
-    tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8),
-                   "disc_units": (16,)}
+    tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8), "disc_units": (16,)}
 
-    def __init__(self, *, latent_dim=10, gamma=6.4,
-                 disc_units=(1000, 1000, 1000, 1000, 1000, 1000), disc_activation="leaky_relu",
-                 n_critic=1, **kwargs):
+    def __init__(
+        self,
+        *,
+        latent_dim=10,
+        gamma=6.4,
+        disc_units=(1000, 1000, 1000, 1000, 1000, 1000),
+        disc_activation="leaky_relu",
+        n_critic=1,
+        **kwargs,
+    ):
         """`gamma` weighs the TC estimate against the per-example negative ELBO in nats
         (the paper's scale: summed over pixels and latents, so its gammas carry over
         unchanged; in the module's pilot 6.4 cut the TC by 30% at an unchanged ELBO, 40
@@ -73,8 +80,9 @@ class FactorVAE(VAE, AdversarialAutoencoder):
         check_n_critic(n_critic)
         super().__init__(latent_dim=latent_dim, **kwargs)
         self.gamma, self.n_critic = float(gamma), int(n_critic)
-        self.discriminator = build_discriminator(self.latent_dim, tuple(disc_units),
-                                                 activation=disc_activation)
+        self.discriminator = build_discriminator(
+            self.latent_dim, tuple(disc_units), activation=disc_activation
+        )
         self.seed_generator = keras.random.SeedGenerator(0)  # the permutations
 
     def default_disc_optimizer(self):
@@ -97,16 +105,24 @@ class FactorVAE(VAE, AdversarialAutoencoder):
         nll = ops.mean(self.decoder_nll(x, z, training))
         kl = ops.mean(self.kl_divergence(mean, log_var, z))
         beta = ops.convert_to_tensor(self.beta_variable)
-        return ({"loss": nll + ops.cast(beta, kl.dtype) * kl, "reconstruction": nll, "kl": kl,
-                 "beta": beta}, ops.cast(z, "float32"))
+        return (
+            {
+                "loss": nll + ops.cast(beta, kl.dtype) * kl,
+                "reconstruction": nll,
+                "kl": kl,
+                "beta": beta,
+            },
+            ops.cast(z, "float32"),
+        )
 
     def code_diagnostics(self, codes):
         return {}
 
     def discriminator_losses(self, codes):
         real = self.discriminator(codes, training=True)
-        permuted = self.discriminator(divergences.permute_dims(codes, self.seed_generator),
-                                      training=True)
+        permuted = self.discriminator(
+            divergences.permute_dims(codes, self.seed_generator), training=True
+        )
         own = adversarial.discriminator_bce(real, permuted)
         return own, {"disc_loss": own}
 

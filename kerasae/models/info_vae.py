@@ -23,6 +23,7 @@ of noise, comparable with the NLL and the KL. `kernel="imq"` is the multi-scale 
 multiquadric of WAE-MMD (seven bandwidths summed): its MMD^2 is 10 to 300 times larger on
 the same pairs, so scale lambda_ down with it (to about 10).
 """
+
 from keras import ops
 
 from kerasae.errors import KerasaeError
@@ -54,10 +55,10 @@ class InfoVAE(VAE):
             raise KerasaeError(
                 f"InfoVAE needs alpha <= 1, lambda_ >= 0 and alpha + lambda_ >= 1 (the KL "
                 f"weight 1 - alpha and the MMD weight alpha + lambda_ - 1 must be >= 0), got "
-                f"alpha={alpha!r}, lambda_={lambda_!r}")
+                f"alpha={alpha!r}, lambda_={lambda_!r}"
+            )
         if kernel not in MMD_KERNELS:
-            raise KerasaeError(f"kernel must be one of {', '.join(MMD_KERNELS)}, "
-                               f"got {kernel!r}")
+            raise KerasaeError(f"kernel must be one of {', '.join(MMD_KERNELS)}, got {kernel!r}")
         super().__init__(beta=1.0, **kwargs)
         self.alpha, self.lambda_, self.kernel = float(alpha), float(lambda_), kernel
 

@@ -14,6 +14,7 @@ than `register_model`, a metaclass, a name bound twice or only under an `if`) ra
 `StaticReadError`: the caller imports the class instead, slower but never wrong, and
 `from_class` describes it the same way. This module never imports TensorFlow or Keras.
 """
+
 import ast
 import dataclasses
 import functools
@@ -22,10 +23,14 @@ import importlib.util
 import inspect
 import sys
 
+from kerasae import lazy
 from kerasae.params import _SKIP, merge_params, signature_params
 
 BASE = ("kerasae.models.base", "Autoencoder")  # where base classes stop being followed
-REGISTER = ("kerasae.models.registry", "register_model")  # the one decorator known to keep the class
+REGISTER = (
+    "kerasae.models.registry",
+    "register_model",
+)  # the one decorator known to keep the class
 MAX_DEPTH = 24  # import hops plus inheritance depth; a deeper chain is read by importing
 _UNSURE = object()  # a name bound more than once, conditionally, or maybe by `import *`
 LAZY = "<kerasae.lazy>"  # a package whose other names are its submodules (kerasae.lazy)
@@ -62,11 +67,16 @@ class ModelInfo:
 def from_class(cls):
     """The same description, from an imported class (the fallback)."""
     module = sys.modules.get(cls.__module__)
-    return ModelInfo(cls.__module__, cls.__name__, inspect.getdoc(cls) or "",
-                     inspect.cleandoc(getattr(module, "__doc__", None) or ""),
-                     signature_params(cls), bool(cls.generative),
-                     _names(getattr(cls, "loss_names", None)),
-                     _names(getattr(cls, "metric_names", None)))
+    return ModelInfo(
+        cls.__module__,
+        cls.__name__,
+        inspect.getdoc(cls) or "",
+        inspect.cleandoc(getattr(module, "__doc__", None) or ""),
+        signature_params(cls),
+        bool(cls.generative),
+        _names(getattr(cls, "loss_names", None)),
+        _names(getattr(cls, "metric_names", None)),
+    )
 
 
 def read(target):
@@ -86,10 +96,16 @@ def read(target):
     if not isinstance(init[1], ast.FunctionDef) or init[1].decorator_list:
         raise StaticReadError(f"{target}: __init__ is not a plain method")
     doc = next((d for d in (ast.get_docstring(node) for _, node in mro) if d is not None), "")
-    return ModelInfo(found[0], found[1].name, doc,
-                     ast.get_docstring(_module(found[0])[1]) or "",
-                     _merged_params(mro), bool(_value(*generative)),
-                     _optional(mro, "loss_names"), _optional(mro, "metric_names"))
+    return ModelInfo(
+        found[0],
+        found[1].name,
+        doc,
+        ast.get_docstring(_module(found[0])[1]) or "",
+        _merged_params(mro),
+        bool(_value(*generative)),
+        _optional(mro, "loss_names"),
+        _optional(mro, "metric_names"),
+    )
 
 
 def read_doc(target):
@@ -180,8 +196,7 @@ def _bindings(body):
                 if alias.name == "*":
                     names = {**dict.fromkeys(names, _UNSURE), "*": _UNSURE}
                 else:
-                    bind(alias.asname or alias.name, ("from", stmt.level, stmt.module,
-                                                      alias.name))
+                    bind(alias.asname or alias.name, ("from", stmt.level, stmt.module, alias.name))
             continue
         lazy = _lazy_namespace(stmt)
         if lazy is not None:  # kerasae.lazy: its public names, imported on first use
@@ -196,8 +211,9 @@ def _bindings(body):
                     bind(t.id, stmt)
                 continue
         for node in ast.walk(stmt):  # anything else that stores: unsure (X.a = 1 included)
-            if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)) \
-                    and not isinstance(node.ctx, ast.Load):
+            if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)) and not isinstance(
+                node.ctx, ast.Load
+            ):
                 while isinstance(node, (ast.Attribute, ast.Subscript)):
                     node = node.value
                 if isinstance(node, ast.Name):
@@ -211,24 +227,22 @@ def _bindings(body):
 
 
 def _lazy_namespace(stmt):
-    """{name: module} of `__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({...}))`
-    (kerasae's packages), where the table is a literal; None for any other statement."""
-    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-            and isinstance(stmt.targets[0], ast.Tuple)
-            and [getattr(t, "id", None) for t in stmt.targets[0].elts] == ["__getattr__",
-                                                                         "__dir__"]
-            and isinstance(stmt.value, ast.Call) and len(stmt.value.args) == 2):
-        return None
-    table = stmt.value.args[1]
-    if not (isinstance(table, ast.Call) and len(table.args) == 1
-            and ast.unparse(stmt.value.func).endswith("namespace")
-            and ast.unparse(table.func).endswith("table")):
+    """{name: module} of `__getattr__, __dir__ = lazy.namespace(__name__, "...")` (kerasae's
+    packages: `kerasae.lazy`), where the table is a literal; None for any other statement."""
+    if not (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Tuple)
+        and [getattr(t, "id", None) for t in stmt.targets[0].elts] == ["__getattr__", "__dir__"]
+        and isinstance(stmt.value, ast.Call)
+        and len(stmt.value.args) == 2
+        and ast.unparse(stmt.value.func).endswith("namespace")
+    ):
         return None
     try:
-        modules = ast.literal_eval(table.args[0])
+        return lazy.parse(ast.literal_eval(stmt.value.args[1]))
     except (ValueError, TypeError, SyntaxError):
         return None
-    return {name: module for module, names in modules.items() for name in names.split()}
 
 
 def _lookup(modname, parts, depth):
@@ -257,8 +271,9 @@ def _lookup(modname, parts, depth):
         if source == modname:  # `from keras import layers` in keras itself: the submodule
             return _lookup(f"{modname}.{name}", parts[1:], depth + 1)
         return _lookup(source, [name, *parts[1:]], depth + 1)  # its attribute or submodule
-    if isinstance(what, (ast.Assign, ast.AnnAssign)) \
-            and isinstance(what.value, (ast.Name, ast.Attribute)):  # an alias: Base = Autoencoder
+    if isinstance(what, (ast.Assign, ast.AnnAssign)) and isinstance(
+        what.value, (ast.Name, ast.Attribute)
+    ):  # an alias: Base = Autoencoder
         return _lookup(modname, [*_dotted(what.value), *parts[1:]], depth + 1)
     if len(parts) > 1:
         raise StaticReadError(f"{modname}.{'.'.join(parts)}: an attribute of a definition")
@@ -280,8 +295,9 @@ def _mro(ref, depth):
     Autoencoder ends it (its own attributes are read, not those of keras.Model)."""
     modname, node = ref
     if not isinstance(node, ast.ClassDef):
-        raise StaticReadError(f"{modname}: {getattr(node, 'name', 'it')} is not a class "
-                              "defined in the source")
+        raise StaticReadError(
+            f"{modname}: {getattr(node, 'name', 'it')} is not a class defined in the source"
+        )
     if (modname, node.name) == BASE:
         return [ref]
     if depth > MAX_DEPTH or node.keywords:
@@ -349,7 +365,8 @@ def _value(modname, node, local=frozenset(), depth=0):
     elif isinstance(node, ast.Subscript):
         try:
             return _value(modname, node.value, local, depth + 1)[
-                _value(modname, node.slice, local, depth + 1)]
+                _value(modname, node.slice, local, depth + 1)
+            ]
         except (KeyError, IndexError, TypeError):
             pass
     raise StaticReadError(f"{ast.unparse(node)} is not a constant")

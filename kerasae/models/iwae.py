@@ -11,6 +11,7 @@ the batch, in nats. Reconstruction and KL are logged as metrics: the per-draw
 -log p(x|z) and log q(z|x) - log p(z) averaged over the k draws, whose difference is the
 ELBO of the same draws (`elbo`, also a metric; `iwae_bound` >= `elbo` by Jensen).
 """
+
 import math
 
 from keras import ops
@@ -43,6 +44,10 @@ class IWAE(VAE):
         nll, kl = self.weight_terms(x, self.k, training=training)  # each (batch, k)
         log_w = -(nll + kl)
         bound = ops.logsumexp(log_w, axis=1) - math.log(self.k)
-        return {"loss": -ops.mean(bound), "iwae_bound": ops.mean(bound),
-                "elbo": ops.mean(log_w), "reconstruction": ops.mean(nll),
-                "kl": ops.mean(kl)}
+        return {
+            "loss": -ops.mean(bound),
+            "iwae_bound": ops.mean(bound),
+            "elbo": ops.mean(log_w),
+            "reconstruction": ops.mean(nll),
+            "kl": ops.mean(kl),
+        }

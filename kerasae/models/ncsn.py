@@ -30,6 +30,7 @@ clean image). So `latent_dim` is not free: it is set to the code's size (recorde
 config), and `encode`, `decode`, `reconstruct`, `score` and the exported encoder and
 decoder all work at sigma_min; the other levels are reached through `score_at` only.
 """
+
 import math
 
 import keras
@@ -84,10 +85,12 @@ def _res_block(h, emb, filters, name):
     """Pre-activation residual block; the level embedding is added between the convs."""
     skip = h if h.shape[-1] == filters else layers.Conv2D(filters, 1, name=f"{name}_skip")(h)
     a = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv0")(
-        ops.silu(_norm(h, f"{name}_norm0")))
+        ops.silu(_norm(h, f"{name}_norm0"))
+    )
     a = a + layers.Reshape((1, 1, filters))(layers.Dense(filters, name=f"{name}_emb")(emb))
     a = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv1")(
-        ops.silu(_norm(a, f"{name}_norm1")))
+        ops.silu(_norm(a, f"{name}_norm1"))
+    )
     return skip + a
 
 
@@ -125,18 +128,21 @@ def build_unet(input_shape, filters, embed_width=64):
     c2 = keras.Input(shape=(1,), name="log_sigma")
     emb = _embed(c2, embed_width, "dec")
     offsets = np.cumsum([0] + [math.prod(s) for s in shapes])
-    pieces = [layers.Reshape(s)(z[:, int(a):int(b)])
-              for s, a, b in zip(shapes, offsets[:-1], offsets[1:])]
+    pieces = [
+        layers.Reshape(s)(z[:, int(a) : int(b)])
+        for s, a, b in zip(shapes, offsets[:-1], offsets[1:])
+    ]
     h = _res_block(pieces[-1], emb, filters[-1], "dec_mid")
     for i in range(len(filters) - 2, -1, -1):
         target = shapes[i]
         h = layers.UpSampling2D(2, name=f"dec_up{i}")(h)
-        h = h[:, :target[0], :target[1], :]  # odd sizes: 2 * ceil(n / 2) > n
+        h = h[:, : target[0], : target[1], :]  # odd sizes: 2 * ceil(n / 2) > n
         h = layers.Conv2D(filters[i], 3, padding="same", name=f"dec_upconv{i}")(h)
         h = layers.Concatenate(name=f"dec_cat{i}")([h, pieces[i]])
         h = _res_block(h, emb, filters[i], f"dec{i}")
     eps = layers.Conv2D(shapes[0][-1], 3, padding="same", name="dec_eps")(
-        ops.silu(_norm(h, "dec_out_norm")))
+        ops.silu(_norm(h, "dec_out_norm"))
+    )
     expanding = keras.Model([z, c2], eps, name="expanding")
     return contracting, expanding
 
@@ -153,8 +159,18 @@ class NCSN(Autoencoder):
 
     fixed_params = ("loss",)  # denoising score matching, weighted by sigma^2
 
-    def __init__(self, *, latent_dim=None, filters=(16, 32, 64), noise_levels=10,
-                 sigma_max=1.0, sigma_min=0.01, embed_width=64, ema=0.999, **kwargs):
+    def __init__(
+        self,
+        *,
+        latent_dim=None,
+        filters=(16, 32, 64),
+        noise_levels=10,
+        sigma_max=1.0,
+        sigma_min=0.01,
+        embed_width=64,
+        ema=0.999,
+        **kwargs,
+    ):
         """`filters`: the U-Net's widths, one per resolution (the first at full size, each
         next one after a stride-2 convolution). `latent_dim` is ignored: the code's size
         follows from `input_shape` and `filters` (the input plus each coarser feature map).
@@ -162,20 +178,23 @@ class NCSN(Autoencoder):
         them when `fit` ends (Song and Ermon 2020, technique 5); 0 turns it off."""
         data_shape = tuple(int(d) for d in self.arguments["input_shape"])
         if len(data_shape) != 3:
-            raise KerasaeError(f"ncsn needs image inputs (height, width, channels), got "
-                               f"input_shape {data_shape}")
+            raise KerasaeError(
+                f"ncsn needs image inputs (height, width, channels), got input_shape {data_shape}"
+            )
         filters = tuple(int(f) for f in filters)
         if not filters or min(filters) <= 0:
             raise KerasaeError(f"filters must be positive widths, got {filters!r}")
-        if isinstance(noise_levels, bool) or not isinstance(noise_levels, int) \
-                or noise_levels < 2:
-            raise KerasaeError(f"noise_levels must be an integer of at least 2, got "
-                               f"{noise_levels!r}")
+        if isinstance(noise_levels, bool) or not isinstance(noise_levels, int) or noise_levels < 2:
+            raise KerasaeError(
+                f"noise_levels must be an integer of at least 2, got {noise_levels!r}"
+            )
         if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 <= ema < 1:
             raise KerasaeError(f"ema must be a decay in [0, 1), got {ema!r}")
         if not 0 < sigma_min < sigma_max:
-            raise KerasaeError(f"need 0 < sigma_min < sigma_max, got sigma_min={sigma_min!r} "
-                               f"and sigma_max={sigma_max!r}")
+            raise KerasaeError(
+                f"need 0 < sigma_min < sigma_max, got sigma_min={sigma_min!r} "
+                f"and sigma_max={sigma_max!r}"
+            )
         size = sum(math.prod(s) for s in code_shapes(data_shape, filters))
         super().__init__(latent_dim=size, **kwargs)
         self.record_config(latent_dim=size, filters=filters)
@@ -185,22 +204,26 @@ class NCSN(Autoencoder):
         self.noise_seed = keras.random.SeedGenerator()
         self.contracting, self.expanding = build_unet(data_shape, filters, int(embed_width))
         x = keras.Input(shape=data_shape, name="x")
-        encoder = keras.Model(x, self.contracting([x, NoiseLevel(sigma_min)(x)]),
-                              name="encoder")
+        encoder = keras.Model(x, self.contracting([x, NoiseLevel(sigma_min)(x)]), name="encoder")
         z = keras.Input(shape=(size,), name="z")
         eps = self.expanding([z, NoiseLevel(sigma_min)(z)])
-        x_in = layers.Reshape(data_shape)(z[:, :math.prod(data_shape)])
+        x_in = layers.Reshape(data_shape)(z[:, : math.prod(data_shape)])
         x_hat = layers.Activation("linear", dtype="float32", name="x_hat")(
-            x_in - self.sigma_min * eps)
+            x_in - self.sigma_min * eps
+        )
         self.set_networks(encoder, keras.Model(z, x_hat, name="decoder"))
         self.ema = float(ema)
         if self.ema:  # zero-started and bias-corrected as Adam's moments are, so a short
             # fit averages the weights it visited rather than the initial ones
-            self.ema_steps = self.add_weight(shape=(), initializer="zeros", trainable=False,
-                                             name="ema_steps")
-            self.ema_weights = [self.add_weight(shape=v.shape, initializer="zeros",
-                                                trainable=False, name=f"ema_{i}")
-                                for i, v in enumerate(self.network_weights())]
+            self.ema_steps = self.add_weight(
+                shape=(), initializer="zeros", trainable=False, name="ema_steps"
+            )
+            self.ema_weights = [
+                self.add_weight(
+                    shape=v.shape, initializer="zeros", trainable=False, name=f"ema_{i}"
+                )
+                for i, v in enumerate(self.network_weights())
+            ]
 
     def network_weights(self):
         """The trainable weights of the two paths (what the moving average follows)."""
@@ -217,7 +240,7 @@ class NCSN(Autoencoder):
         """Replace the weights with their moving average (done when `fit` ends)."""
         steps = float(self.ema_steps.numpy()) if self.ema else 0.0
         if steps:
-            correction = 1.0 - self.ema ** steps
+            correction = 1.0 - self.ema**steps
             for avg, w in zip(self.ema_weights, self.network_weights()):
                 w.assign(avg / correction)
 
@@ -242,8 +265,7 @@ class NCSN(Autoencoder):
         x = ops.cast(x, "float32")
         sigma = ops.cast(sigma, "float32")
         c = ops.log(ops.reshape(sigma, (-1, 1)) + ops.zeros((ops.shape(x)[0], 1)))
-        return self.expanding([self.contracting([x, c], training=training), c],
-                              training=training)
+        return self.expanding([self.contracting([x, c], training=training), c], training=training)
 
     def score_at(self, x, sigma):
         """s(x, sigma) = -eps_hat(x, sigma) / sigma: the score of the data blurred by
@@ -268,6 +290,8 @@ class NCSN(Autoencoder):
         raise NotGenerativeError(self.not_generative_reason())
 
     def not_generative_reason(self):
-        return ("model 'ncsn' is not generative through a prior over its codes; draw "
-                "samples by annealed Langevin dynamics: `kerasae sample RUN --langevin "
-                "--anneal` or kerasae.sampling.annealed_langevin(model, n)")
+        return (
+            "model 'ncsn' is not generative through a prior over its codes; draw "
+            "samples by annealed Langevin dynamics: `kerasae sample RUN --langevin "
+            "--anneal` or kerasae.sampling.annealed_langevin(model, n)"
+        )

@@ -12,6 +12,7 @@ serialized inside the model's config, as keras-hub serializes a backbone inside 
 so the model saves to and loads from `model.keras` with safe_mode on and resumes from
 config.json. pythae's `BaseAE(model_config, encoder, decoder)` allows the same.
 """
+
 import keras
 import numpy as np
 
@@ -23,8 +24,18 @@ from kerasae.models.base import Autoencoder
 class NetworkAutoencoder(Autoencoder):
     """A family built from an encoder and a decoder: the architecture's, or the user's."""
 
-    def __init__(self, *, architecture="mlp", hidden_units=(512, 256), filters=None,
-                 kernel_size=3, activation="relu", encoder=None, decoder=None, **kwargs):
+    def __init__(
+        self,
+        *,
+        architecture="mlp",
+        hidden_units=(512, 256),
+        filters=None,
+        kernel_size=3,
+        activation="relu",
+        encoder=None,
+        decoder=None,
+        **kwargs,
+    ):
         """`architecture`: a registered network builder (`kerasae list --kind
         architectures`: mlp, conv, a plugin's), shaped by `hidden_units` (mlp), `filters`
         and `kernel_size` (conv, None: from the image size) and `activation`.
@@ -48,30 +59,50 @@ class NetworkAutoencoder(Autoencoder):
         self.filters = nets.resolve_filters(self.filters, self.data_shape, base=base)
         self.record_config(filters=self.filters)
         if self.given_encoder is None or self.given_decoder is None:
-            nets.check_architecture(self.architecture, self.data_shape, code=code,
-                                    latent_dim=self.latent_dim, filters=self.filters)
+            nets.check_architecture(
+                self.architecture,
+                self.data_shape,
+                code=code,
+                latent_dim=self.latent_dim,
+                filters=self.filters,
+            )
 
     def network_options(self, **overrides):
         """The options an architecture builds with: hidden_units, filters, kernel_size,
         activation (an architecture ignores those it does not use)."""
-        return {"hidden_units": self.hidden_units, "filters": self.filters,
-                "kernel_size": self.kernel_size, "activation": self.activation, **overrides}
+        return {
+            "hidden_units": self.hidden_units,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "activation": self.activation,
+            **overrides,
+        }
 
     def build_encoder(self, output_names=("z",), **overrides):
         """The user's encoder (checked: x -> one code per output name), else the
         architecture's."""
         if self.given_encoder is not None:
-            return check_encoder(self.given_encoder, self.data_shape, self.latent_dim,
-                                 len(output_names))
-        return nets.build_encoder(self.data_shape, self.latent_dim, self.architecture,
-                                  output_names=output_names, **self.network_options(**overrides))
+            return check_encoder(
+                self.given_encoder, self.data_shape, self.latent_dim, len(output_names)
+            )
+        return nets.build_encoder(
+            self.data_shape,
+            self.latent_dim,
+            self.architecture,
+            output_names=output_names,
+            **self.network_options(**overrides),
+        )
 
     def build_decoder(self, **overrides):
         """The user's decoder (checked: code -> x), else the architecture's."""
         if self.given_decoder is not None:
             return check_decoder(self.given_decoder, self.data_shape, self.latent_dim)
-        return nets.build_decoder(self.latent_dim, self.data_shape, self.architecture,
-                                  **self.network_options(**overrides))
+        return nets.build_decoder(
+            self.latent_dim,
+            self.data_shape,
+            self.architecture,
+            **self.network_options(**overrides),
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -90,17 +121,22 @@ def load_network(network, role):
         try:
             network = keras.saving.deserialize_keras_object(network, safe_mode=True)
         except Exception as exc:  # noqa: BLE001 - Keras raises what it likes
-            raise KerasaeError(f"the {role} in this config cannot be rebuilt "
-                               f"({str(exc).splitlines()[0]}); pass the Keras model itself")
+            raise KerasaeError(
+                f"the {role} in this config cannot be rebuilt "
+                f"({str(exc).splitlines()[0]}); pass the Keras model itself"
+            ) from None
     elif isinstance(network, str) and network.endswith(".keras"):
         try:
             network = keras.saving.load_model(network, compile=False, safe_mode=True)
         except Exception as exc:  # noqa: BLE001
-            raise KerasaeError(f"{role}={network!r} is not a loadable .keras file "
-                               f"({str(exc).splitlines()[0]}); save it with model.save") from None
+            raise KerasaeError(
+                f"{role}={network!r} is not a loadable .keras file "
+                f"({str(exc).splitlines()[0]}); save it with model.save"
+            ) from None
     if not isinstance(network, keras.Model):
-        raise KerasaeError(f"{role} must be a keras.Model (or a .keras file), got "
-                           f"{type(network).__name__}")
+        raise KerasaeError(
+            f"{role} must be a keras.Model (or a .keras file), got {type(network).__name__}"
+        )
     return network
 
 
@@ -114,31 +150,41 @@ def _call(network, x, role, expects):
         return network(x, training=False)
     except Exception as exc:  # noqa: BLE001 - whatever the user's network raises
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise KerasaeError(f"the {role} cannot take {expects} ({first[:200]}); build it "
-                           f"for that input") from None
+        raise KerasaeError(
+            f"the {role} cannot take {expects} ({first[:200]}); build it for that input"
+        ) from None
 
 
 def check_encoder(encoder, input_shape, latent_dim, heads=1):
     """`encoder` if it maps a batch of `input_shape` to `heads` codes of `latent_dim`."""
-    out = _call(encoder, np.zeros((2, *input_shape), "float32"), "encoder",
-                f"inputs of shape {tuple(input_shape)}")
+    out = _call(
+        encoder,
+        np.zeros((2, *input_shape), "float32"),
+        "encoder",
+        f"inputs of shape {tuple(input_shape)}",
+    )
     want = [(2, latent_dim)] * heads
     if _shapes(out) != want:
         what = "one code" if heads == 1 else f"{heads} outputs (mean and log-variance)"
-        raise KerasaeError(f"the encoder must return {what} of shape (batch, {latent_dim}), "
-                           f"got {', '.join(str((None, *s[1:])) for s in _shapes(out))}; "
-                           f"give it {heads} Dense({latent_dim}) output(s)")
+        raise KerasaeError(
+            f"the encoder must return {what} of shape (batch, {latent_dim}), "
+            f"got {', '.join(str((None, *s[1:])) for s in _shapes(out))}; "
+            f"give it {heads} Dense({latent_dim}) output(s)"
+        )
     return encoder
 
 
 def check_decoder(decoder, input_shape, latent_dim):
     """`decoder` if it maps a batch of codes of `latent_dim` to `input_shape`."""
-    out = _call(decoder, np.zeros((2, latent_dim), "float32"), "decoder",
-                f"codes of shape ({latent_dim},)")
+    out = _call(
+        decoder, np.zeros((2, latent_dim), "float32"), "decoder", f"codes of shape ({latent_dim},)"
+    )
     if _shapes(out) != [(2, *input_shape)]:
-        raise KerasaeError(f"the decoder must return one tensor of shape (batch, "
-                           f"{', '.join(map(str, input_shape))}), got "
-                           f"{', '.join(str((None, *s[1:])) for s in _shapes(out))}")
+        raise KerasaeError(
+            f"the decoder must return one tensor of shape (batch, "
+            f"{', '.join(map(str, input_shape))}), got "
+            f"{', '.join(str((None, *s[1:])) for s in _shapes(out))}"
+        )
     return decoder
 
 
@@ -147,16 +193,21 @@ def logits_of(decoder):
     `keras.layers.Activation("sigmoid")`, as kerasae's own do; KerasaeError otherwise."""
     last = decoder.layers[-1] if getattr(decoder, "layers", None) else None
     sigmoid = keras.activations.get("sigmoid")
-    if not (isinstance(last, keras.layers.Activation) and last.activation is sigmoid
-            and getattr(decoder, "inputs", None)):
-        raise KerasaeError("with likelihood='bernoulli' the decoder must end in "
-                           "keras.layers.Activation('sigmoid') (the likelihood reads the "
-                           "logits before it): add that layer, or use likelihood='gaussian'")
+    if not (
+        isinstance(last, keras.layers.Activation)
+        and last.activation is sigmoid
+        and getattr(decoder, "inputs", None)
+    ):
+        raise KerasaeError(
+            "with likelihood='bernoulli' the decoder must end in "
+            "keras.layers.Activation('sigmoid') (the likelihood reads the "
+            "logits before it): add that layer, or use likelihood='gaussian'"
+        )
     return keras.Model(decoder.inputs, last.input, name="decoder_logits")
 
 
 def resolve_architecture(architecture, data_shape):
-    """"auto" -> "conv" for images (2-D or 3-D examples), "mlp" otherwise."""
+    """ "auto" -> "conv" for images (2-D or 3-D examples), "mlp" otherwise."""
     if architecture == "auto":
         return "conv" if len(tuple(data_shape)) in (2, 3) else "mlp"
     return architecture

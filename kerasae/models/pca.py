@@ -8,6 +8,7 @@ Training data that would not fit in memory (a stream larger than `EXACT_BYTES`) 
 batch by batch by incremental PCA (Ross et al., "Incremental Learning for Robust Visual
 Tracking", IJCV 2008; scikit-learn's IncrementalPCA) in memory that does not grow with it.
 """
+
 import keras
 import numpy as np
 from keras import layers
@@ -83,8 +84,18 @@ class PCA(Autoencoder):
         # PCA takes no gradient steps, but evaluate() and saving expect a compiled model
         super().compile(optimizer=optimizer or "sgd", **kwargs)
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_data=None, initial_epoch=0, **kwargs):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_data=None,
+        initial_epoch=0,
+        **kwargs,
+    ):
         """Exact PCA of the training data (incremental for a stream over EXACT_BYTES);
         `epochs` is ignored (one closed-form "epoch")."""
         if not self.compiled:
@@ -99,20 +110,31 @@ class PCA(Autoencoder):
         self.explained_variance_ratio_ = pca.explained_variance_ratio_
 
         history = keras.callbacks.History()
-        cbs = keras.callbacks.CallbackList(list(callbacks or []) + [history], model=self,
-                                           epochs=1, verbose=0)
+        cbs = keras.callbacks.CallbackList(
+            list(callbacks or []) + [history], model=self, epochs=1, verbose=0
+        )
         cbs.on_train_begin()
         cbs.on_epoch_begin(initial_epoch)
-        logs = {"loss": _mean_score(self, x if hasattr(x, "as_numpy_iterator") else
-                                    np.asarray(self._inputs(x), "float32"), steps)}
+        logs = {
+            "loss": _mean_score(
+                self,
+                x if hasattr(x, "as_numpy_iterator") else np.asarray(self._inputs(x), "float32"),
+                steps,
+            )
+        }
         if validation_data is not None:
-            val = validation_data if hasattr(validation_data, "as_numpy_iterator") else \
-                _as_array(validation_data, self._inputs)
+            val = (
+                validation_data
+                if hasattr(validation_data, "as_numpy_iterator")
+                else _as_array(validation_data, self._inputs)
+            )
             logs["val_loss"] = _mean_score(self, val, kwargs.get("validation_steps"))
         cbs.on_epoch_end(initial_epoch, logs)
         cbs.on_train_end(logs)
         if verbose:
-            print(f"pca: {self.latent_dim} components explain "
-                  f"{pca.explained_variance_ratio_.sum():.1%} of the variance; "
-                  + ", ".join(f"{k}={v:.5f}" for k, v in logs.items()))
+            print(
+                f"pca: {self.latent_dim} components explain "
+                f"{pca.explained_variance_ratio_.sum():.1%} of the variance; "
+                + ", ".join(f"{k}={v:.5f}" for k, v in logs.items())
+            )
         return history

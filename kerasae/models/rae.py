@@ -24,6 +24,7 @@ export's manifest names it as the prior). This Gaussian is the one ex-post sampl
 the latent samplers (GMM, two-stage VAE: a later issue) land. Before any fit, the model
 is not generative yet and `sample()` raises a KerasaeError saying so.
 """
+
 import warnings
 
 import keras
@@ -50,8 +51,16 @@ class RAE(NetworkAutoencoder):
     generative = True
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
 
-    def __init__(self, *, architecture="auto", regularizer="l2", beta=1e-4, weight_decay=1e-5,
-                 gp_weight=0.01, **kwargs):
+    def __init__(
+        self,
+        *,
+        architecture="auto",
+        regularizer="l2",
+        beta=1e-4,
+        weight_decay=1e-5,
+        gp_weight=0.01,
+        **kwargs,
+    ):
         """`beta` weighs 0.5 ||z||^2 (summed over latents) against the per-pixel mean
         reconstruction loss; `weight_decay` is lambda of "l2", `gp_weight` lambda of "gp"
         (the other is unused). `architecture`: "auto" is conv for images, mlp otherwise.
@@ -63,28 +72,38 @@ class RAE(NetworkAutoencoder):
         and gp_weight 0.1 or 1 all cost reconstruction (0.018-0.025)."""
         super().__init__(architecture=architecture, **kwargs)
         if regularizer not in REGULARIZERS:
-            raise KerasaeError(f"regularizer must be one of {', '.join(REGULARIZERS)}, "
-                               f"got {regularizer!r}")
-        for key, value in (("beta", beta), ("weight_decay", weight_decay),
-                           ("gp_weight", gp_weight)):
+            raise KerasaeError(
+                f"regularizer must be one of {', '.join(REGULARIZERS)}, got {regularizer!r}"
+            )
+        for key, value in (
+            ("beta", beta),
+            ("weight_decay", weight_decay),
+            ("gp_weight", gp_weight),
+        ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise KerasaeError(f"{key} must be a number >= 0, got {value!r}")
         self.architecture = resolve_architecture(self.architecture, self.data_shape)
         self.resolve_networks(base=64)  # filters None: by the image size, conv_ae's widths
         self._check_undercomplete()
         self.regularizer = regularizer
-        self.beta, self.weight_decay, self.gp_weight = float(beta), float(weight_decay), \
-            float(gp_weight)
+        self.beta, self.weight_decay, self.gp_weight = (
+            float(beta),
+            float(weight_decay),
+            float(gp_weight),
+        )
         self.set_networks(self.build_encoder(), self.build_decoder())
         self.seed_generator = keras.random.SeedGenerator(0)  # the gp's projections
         # the ex-post Gaussian N(mean, L L^T); count = 0 until it is fitted
         d = self.latent_dim
-        self.latent_mean = self.add_weight(shape=(d,), initializer="zeros", trainable=False,
-                                           name="latent_mean")
-        self.latent_scale_tril = self.add_weight(shape=(d, d), initializer="identity",
-                                                 trainable=False, name="latent_scale_tril")
-        self.latent_count = self.add_weight(shape=(), initializer="zeros", trainable=False,
-                                            name="latent_count")
+        self.latent_mean = self.add_weight(
+            shape=(d,), initializer="zeros", trainable=False, name="latent_mean"
+        )
+        self.latent_scale_tril = self.add_weight(
+            shape=(d, d), initializer="identity", trainable=False, name="latent_scale_tril"
+        )
+        self.latent_count = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="latent_count"
+        )
         self.generative = False  # until the Gaussian is fitted (`_sync_generative`)
 
     # ------------------------------------------------------------------ training
@@ -96,32 +115,66 @@ class RAE(NetworkAutoencoder):
             # training: one random projection per example, unbiased and ~17x cheaper than
             # the exact norm at 16 latents; evaluation logs the exact value
             penalty = regularizers.jacobian_penalty(
-                lambda codes: self.decoder(codes, training=training), z,
-                projections=1 if training else None, seed=self.seed_generator)
+                lambda codes: self.decoder(codes, training=training),
+                z,
+                projections=1 if training else None,
+                seed=self.seed_generator,
+            )
             weight = self.gp_weight
         else:
-            penalty = ops.sum([ops.sum(ops.square(ops.cast(w, "float32")))
-                               for w in self.decoder.trainable_weights if w.name == "kernel"])
+            penalty = ops.sum(
+                [
+                    ops.sum(ops.square(ops.cast(w, "float32")))
+                    for w in self.decoder.trainable_weights
+                    if w.name == "kernel"
+                ]
+            )
             weight = self.weight_decay
-        return {"loss": rec + self.beta * code + weight * penalty, "reconstruction": rec,
-                "code_penalty": code, "decoder_penalty": penalty}
+        return {
+            "loss": rec + self.beta * code + weight * penalty,
+            "reconstruction": rec,
+            "code_penalty": code,
+            "decoder_penalty": penalty,
+        }
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, **kwargs):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        **kwargs,
+    ):
         """Keras `fit`, then the ex-post Gaussian on the training data's codes."""
-        history = super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                              callbacks=callbacks, validation_split=validation_split,
-                              validation_data=validation_data, shuffle=shuffle, **kwargs)
+        history = super().fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            **kwargs,
+        )
         data = self._inputs(x)
         if not isinstance(data, (tf.data.Dataset, np.ndarray, tf.Tensor, list)):
-            warnings.warn(f"rae: the latent Gaussian is fitted on an array or a "
-                          f"tf.data.Dataset, not a {type(data).__name__} (a generator is "
-                          "used up by training); call fit_latent_gaussian(data) to sample")
+            warnings.warn(
+                f"rae: the latent Gaussian is fitted on an array or a "
+                f"tf.data.Dataset, not a {type(data).__name__} (a generator is "
+                "used up by training); call fit_latent_gaussian(data) to sample",
+                stacklevel=2,
+            )
             return history
         if validation_split and not isinstance(data, tf.data.Dataset):
-            data = data[:int(len(data) * (1.0 - validation_split))]  # Keras's training part
-        self.fit_latent_gaussian(data, batch_size=batch_size,
-                                 steps=kwargs.get("steps_per_epoch"))
+            data = data[: int(len(data) * (1.0 - validation_split))]  # Keras's training part
+        self.fit_latent_gaussian(data, batch_size=batch_size, steps=kwargs.get("steps_per_epoch"))
         return history
 
     def fit_latent_gaussian(self, data, batch_size=None, steps=None):
@@ -139,13 +192,15 @@ class RAE(NetworkAutoencoder):
             count = total
         if distribute.is_multiworker():  # every worker's codes, not only this one's shard
             count, sums, squares = distribute.across_workers(
-                [count, mean * count, m2 + np.outer(mean, mean) * count])
+                [count, mean * count, m2 + np.outer(mean, mean) * count]
+            )
             count = float(count)
             mean = sums / max(count, 1.0)
             m2 = squares - np.outer(mean, mean) * count
         if count < 2:
-            raise KerasaeError(f"the latent Gaussian needs at least 2 training examples, got "
-                               f"{count}")
+            raise KerasaeError(
+                f"the latent Gaussian needs at least 2 training examples, got {count}"
+            )
         tril = gaussian_scale_tril(m2 / (count - 1))
         self.latent_mean.assign(mean.astype("float32"))
         self.latent_scale_tril.assign(tril.astype("float32"))
@@ -156,8 +211,9 @@ class RAE(NetworkAutoencoder):
         if isinstance(data, tf.data.Dataset):
             if steps is not None or data.cardinality() == tf.data.INFINITE_CARDINALITY:
                 if steps is None:
-                    raise KerasaeError("an endless dataset needs steps_per_epoch to fit the "
-                                       "latent Gaussian")
+                    raise KerasaeError(
+                        "an endless dataset needs steps_per_epoch to fit the latent Gaussian"
+                    )
                 data = data.take(int(steps))
             for batch in distribute.local_batches(data):  # a worker reads its own shard
                 yield np.asarray(self.encoder(self._inputs(batch), training=False), "float64")
@@ -179,12 +235,14 @@ class RAE(NetworkAutoencoder):
         if not self.generative:
             return None
         return lambda: {
-            "kind": "gaussian", "dim": self.latent_dim,
+            "kind": "gaussian",
+            "dim": self.latent_dim,
             "mean": self.latent_mean.numpy().astype("float64").tolist(),
             "scale_tril": self.latent_scale_tril.numpy().astype("float64").tolist(),
             "n_codes": int(self.latent_count.numpy()),
             "source": "the model's ex-post Gaussian, fitted to its training codes at the end "
-                      "of fit (Ghosh et al. 2020)"}
+            "of fit (Ghosh et al. 2020)",
+        }
 
     def sample_latent(self, n, seed=None):
         """`n` draws from the Gaussian fitted to the training codes: shape (n, latent_dim)."""
@@ -192,7 +250,8 @@ class RAE(NetworkAutoencoder):
             raise NotGenerativeError(
                 "rae samples from a Gaussian fitted to its training codes at the end of "
                 "fit(), and this model has not been fitted yet: call fit(x) (or "
-                "fit_latent_gaussian(x) on training data) first")
+                "fit_latent_gaussian(x) on training data) first"
+            )
         if int(n) <= 0:
             raise KerasaeError(f"the number of samples must be positive, got {n}")
         eps = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim))

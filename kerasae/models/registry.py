@@ -7,6 +7,7 @@ A model's name is its name everywhere: `registered_name` (config.json, the expor
 manifest) and Keras's serialization key, so a saved `.keras` file names its class.
 Importing this module imports neither Keras nor TensorFlow.
 """
+
 from kerasae.errors import UnknownModelError
 from kerasae.params import check_params
 from kerasae.registry import Registry, _warned, warn_once
@@ -25,11 +26,16 @@ def _check_model_class(cls, dist):
         raise TypeError(f"{cls!r} is not a subclass of kerasae.models.base.Autoencoder")
     declared = getattr(cls, "kerasae_api_version", API_VERSION)
     if declared not in SUPPORTED_API_VERSIONS:
-        fix = "upgrade kerasae" if isinstance(declared, int) and declared > API_VERSION \
+        fix = (
+            "upgrade kerasae"
+            if isinstance(declared, int) and declared > API_VERSION
             else f"update {dist}"
-        warn_once(f"kerasae model {cls.__name__} from distribution {dist!r} was written for "
-                  f"plugin API version {declared}, this kerasae has version {API_VERSION}; "
-                  f"it may misbehave ({fix})")
+        )
+        warn_once(
+            f"kerasae model {cls.__name__} from distribution {dist!r} was written for "
+            f"plugin API version {declared}, this kerasae has version {API_VERSION}; "
+            f"it may misbehave ({fix})"
+        )
 
 
 def _serializable(entry, cls):
@@ -39,9 +45,15 @@ def _serializable(entry, cls):
     keras.saving.register_keras_serializable(package="kerasae", name=entry.reference)(cls)
 
 
-MODELS = Registry("model", GROUP, accept=_check_model_class, bind=_serializable,
-                  unknown_error=UnknownModelError, listing="kerasae list",
-                  name_attr="registered_name")
+MODELS = Registry(
+    "model",
+    GROUP,
+    accept=_check_model_class,
+    bind=_serializable,
+    unknown_error=UnknownModelError,
+    listing="kerasae list",
+    name_attr="registered_name",
+)
 
 
 def register_model(name=None, *, dist="<in-process>"):

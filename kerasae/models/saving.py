@@ -3,6 +3,7 @@
 `safe_mode=True` stays on (no arbitrary code runs from a file); the file's own config says
 which registered model it holds, so only that model's module is imported.
 """
+
 import json
 import os
 import zipfile
@@ -19,20 +20,23 @@ def saved_model_name(path):
         with zipfile.ZipFile(path) as zf:
             config = json.loads(zf.read("config.json"))
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise KerasaeError(f"{path} is not a readable .keras file ({exc}); retrain or "
-                           "point at an intact model.keras") from None
+        raise KerasaeError(
+            f"{path} is not a readable .keras file ({exc}); retrain or "
+            "point at an intact model.keras"
+        ) from None
     registered = str(config.get("registered_name") or "")
     package, _, name = registered.partition(">")
     if package != "kerasae" or not name:
-        raise KerasaeError(f"{path} holds {registered or config.get('class_name')!r}, "
-                           "not a kerasae model; save it from a kerasae model")
+        raise KerasaeError(
+            f"{path} holds {registered or config.get('class_name')!r}, "
+            "not a kerasae model; save it from a kerasae model"
+        )
     return name
 
 
 def load_model(path, compile=True):
     """Load a kerasae model saved with `model.save(path)`."""
     import keras  # TensorFlow: only when used (this module must import fast)
-
 
     get_model_class(saved_model_name(path))  # imports and registers the class
     try:

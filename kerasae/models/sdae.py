@@ -7,6 +7,7 @@ for `pretrain_epochs`. Upper layers see relu codes rather than [0, 1] pixels, so
 noise uses the codes' own range (min..max over the training codes) and Gaussian noise is
 not clipped.
 """
+
 import os
 
 import keras
@@ -22,6 +23,7 @@ from kerasae.models.denoising import DAE, corrupt
 from kerasae.models.registry import register_model
 
 PRETRAINING = "pretraining.csv"
+
 
 class _LayerDAE(keras.Model):
     """One sdae layer as a one-layer DAE: h = enc(corrupt(c)), c_hat = dec(h)."""
@@ -70,8 +72,12 @@ class PretrainingLog(keras.callbacks.Callback):
 class SDAE(DAE):
     """Stacked denoising autoencoder: greedy layer-wise DAE pretraining, then fine-tuning."""
 
-    tiny_config = {"latent_dim": 4, "hidden_units": (16,), "noise_level": 0.2,
-                   "pretrain_epochs": 1}
+    tiny_config = {
+        "latent_dim": 4,
+        "hidden_units": (16,),
+        "noise_level": 0.2,
+        "pretrain_epochs": 1,
+    }
 
     #: an MLP whose layers pair up for the layer-wise pretraining: nothing else to choose
     fixed_params = ("architecture", "filters", "kernel_size", "code", "encoder", "decoder")
@@ -79,10 +85,14 @@ class SDAE(DAE):
     def __init__(self, *, noise="masking", noise_level=0.25, pretrain_epochs=3, **kwargs):
         """`pretrain_epochs`: of each layer's own denoising autoencoder, before the stack
         is fine-tuned end to end (0: none, a plain dae)."""
-        if isinstance(pretrain_epochs, bool) or not isinstance(pretrain_epochs, int) \
-                or pretrain_epochs < 0:
-            raise KerasaeError(f"pretrain_epochs must be a non-negative integer, got "
-                               f"{pretrain_epochs!r}")
+        if (
+            isinstance(pretrain_epochs, bool)
+            or not isinstance(pretrain_epochs, int)
+            or pretrain_epochs < 0
+        ):
+            raise KerasaeError(
+                f"pretrain_epochs must be a non-negative integer, got {pretrain_epochs!r}"
+            )
         super().__init__(architecture="mlp", noise=noise, noise_level=noise_level, **kwargs)
         self.pretrain_epochs = int(pretrain_epochs)
         # saved with the weights, so fitting a loaded model does not pretrain it again
@@ -104,23 +114,44 @@ class SDAE(DAE):
     def run_summary(self):
         return {"pretraining": self.pretraining_history}
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_data=None, initial_epoch=0, **kwargs):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_data=None,
+        initial_epoch=0,
+        **kwargs,
+    ):
         """Greedy layer-wise pretraining (once per model), then end-to-end fine-tuning."""
         callbacks = list(callbacks or [])
         resuming = initial_epoch > 0 or any(
-            os.path.exists(getattr(cb, "_weights_path", "") or "") for cb in callbacks
-            if isinstance(cb, keras.callbacks.BackupAndRestore))
+            os.path.exists(getattr(cb, "_weights_path", "") or "")
+            for cb in callbacks
+            if isinstance(cb, keras.callbacks.BackupAndRestore)
+        )
         if not self.compiled:
             self.compile()
         if int(self.pretrained.numpy()) == 0 and not resuming and self.pretrain_epochs:
-            self.pretrain(x, batch_size=batch_size, verbose=verbose,
-                          steps=kwargs.get("steps_per_epoch"))
+            self.pretrain(
+                x, batch_size=batch_size, verbose=verbose, steps=kwargs.get("steps_per_epoch")
+            )
         if verbose:
             print(f"sdae: fine-tuning the stacked network end to end for {epochs} epoch(s)")
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                           callbacks=callbacks, validation_data=validation_data,
-                           initial_epoch=initial_epoch, **kwargs)
+        return super().fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_data=validation_data,
+            initial_epoch=initial_epoch,
+            **kwargs,
+        )
 
     def pretrain(self, x, batch_size=None, verbose=1, steps=None):
         """Train each layer as a one-layer DAE on the codes below; returns the records.
@@ -137,23 +168,40 @@ class SDAE(DAE):
             first = i == 0
             codes = data.map(_encoder_below(list(below), self.input_size))
             low, high = (0.0, 1.0) if first else _value_range(codes, steps)
-            layer_dae = _LayerDAE(enc, dec, self.noise, self.noise_level, low, high, clip=first,
-                                  output_activation="sigmoid" if first else "linear")
+            layer_dae = _LayerDAE(
+                enc,
+                dec,
+                self.noise,
+                self.noise_level,
+                low,
+                high,
+                clip=first,
+                output_activation="sigmoid" if first else "linear",
+            )
             loss = "binary_crossentropy" if first and self.loss_kind == "bce" else "mse"
             layer_dae.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
             units = f"{width}->{enc.units}"
             if verbose:
-                print(f"sdae: pretraining layer {i + 1}/{len(pairs)} ({units}) as a one-layer "
-                      f"DAE for {self.pretrain_epochs} epoch(s)")
+                print(
+                    f"sdae: pretraining layer {i + 1}/{len(pairs)} ({units}) as a one-layer "
+                    f"DAE for {self.pretrain_epochs} epoch(s)"
+                )
             sample = _first_codes(codes)  # the same codes before and after
             before = _clean_loss(layer_dae, sample, loss)
-            hist = layer_dae.fit(codes, epochs=self.pretrain_epochs,
-                                 steps_per_epoch=steps, verbose=verbose)
+            hist = layer_dae.fit(
+                codes, epochs=self.pretrain_epochs, steps_per_epoch=steps, verbose=verbose
+            )
             after = _clean_loss(layer_dae, sample, loss)
             self.pretraining_history.append(
-                {"layer": i + 1, "units": units, "epochs": self.pretrain_epochs,
-                 "loss": [float(np.ravel(v)[0]) for v in hist.history["loss"]],
-                 "clean_loss_before": float(before), "clean_loss_after": float(after)})
+                {
+                    "layer": i + 1,
+                    "units": units,
+                    "epochs": self.pretrain_epochs,
+                    "loss": [float(np.ravel(v)[0]) for v in hist.history["loss"]],
+                    "clean_loss_before": float(before),
+                    "clean_loss_after": float(after),
+                }
+            )
             below.append(enc)  # the clean codes of this layer feed the next one
             width = enc.units
         self.pretrained.assign(len(pairs))
@@ -187,8 +235,10 @@ def _value_range(codes, steps=None):
         c = np.asarray(c)
         low, high = min(low, float(c.min())), max(high, float(c.max()))
     # the range of every worker's codes (this one's alone without a multi-worker strategy)
-    (low,), (high,) = distribute.across_workers([low], "min"), distribute.across_workers(
-        [high], "max")
+    (low,), (high,) = (
+        distribute.across_workers([low], "min"),
+        distribute.across_workers([high], "max"),
+    )
     return float(low), float(high)
 
 
@@ -196,7 +246,7 @@ def _first_codes(codes, limit=10_000):
     """Up to `limit` codes from the pipeline's first batches (a bounded sample)."""
     parts, count = [], 0
     for c in distribute.local_batches(codes):  # under multiworker: this worker's shard
-        parts.append(np.asarray(c)[:limit - count])
+        parts.append(np.asarray(c)[: limit - count])
         count += len(parts[-1])
         if count >= limit:
             break

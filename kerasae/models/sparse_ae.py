@@ -21,6 +21,7 @@ for smaller inputs (Fashion-MNIST pilot, 196 units, rho 0.05, 5 epochs: mean act
 Logged: `loss`, `reconstruction`, `sparsity` (the KL sum) and the metric `mean_activation`
 (the mean of rho_hat over units: it should approach rho).
 """
+
 import keras
 from keras import layers, ops
 
@@ -40,11 +41,11 @@ class SparseAE(NetworkAutoencoder):
     # Fashion-MNIST pilot (20k images, 5 epochs, the defaults): test MSE 0.0258 at 3e-3
     # against 0.0391 at 1e-3, mean activation 0.056 and 0.060 (rho 0.05)
     default_learning_rate = 3e-3
-    tiny_config = {"latent_dim": 32, "hidden_units": (), "filters": (4, 8),
-                   "sparsity_weight": 0.1}
+    tiny_config = {"latent_dim": 32, "hidden_units": (), "filters": (4, 8), "sparsity_weight": 0.1}
 
-    def __init__(self, *, latent_dim=196, hidden_units=(), rho=0.05, sparsity_weight=0.01,
-                 **kwargs):
+    def __init__(
+        self, *, latent_dim=196, hidden_units=(), rho=0.05, sparsity_weight=0.01, **kwargs
+    ):
         """`rho`: the target mean activation of each code unit; `sparsity_weight` weighs the
         summed KL against the per-pixel mean reconstruction loss (see the module notes);
         `hidden_units=()` is the notes' single hidden layer (the code itself). A brought
@@ -52,10 +53,12 @@ class SparseAE(NetworkAutoencoder):
         super().__init__(latent_dim=latent_dim, hidden_units=hidden_units, **kwargs)
         if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho < 1:
             raise KerasaeError(f"rho must be a number strictly between 0 and 1, got {rho!r}")
-        if isinstance(sparsity_weight, bool) or not isinstance(sparsity_weight, (int, float)) \
-                or sparsity_weight < 0:
-            raise KerasaeError(f"sparsity_weight must be a number >= 0, got "
-                               f"{sparsity_weight!r}")
+        if (
+            isinstance(sparsity_weight, bool)
+            or not isinstance(sparsity_weight, (int, float))
+            or sparsity_weight < 0
+        ):
+            raise KerasaeError(f"sparsity_weight must be a number >= 0, got {sparsity_weight!r}")
         self.rho, self.sparsity_weight = float(rho), float(sparsity_weight)
         self.resolve_networks()
         self.set_networks(self.sigmoid_encoder(), self.build_decoder())
@@ -66,13 +69,16 @@ class SparseAE(NetworkAutoencoder):
             encoder = self.build_encoder()
             last = encoder.layers[-1] if getattr(encoder, "layers", None) else None
             if getattr(last, "activation", None) is not keras.activations.get("sigmoid"):
-                raise KerasaeError("sparse_ae's encoder must end in a sigmoid (the sparsity "
-                                   "penalty averages activations in (0, 1)): give its last "
-                                   "layer activation='sigmoid'")
+                raise KerasaeError(
+                    "sparse_ae's encoder must end in a sigmoid (the sparsity "
+                    "penalty averages activations in (0, 1)): give its last "
+                    "layer activation='sigmoid'"
+                )
             return encoder
         x = keras.Input(shape=self.data_shape, name="x")
         z = layers.Dense(self.latent_dim, activation="sigmoid", name="z")(
-            nets.features(x, self.architecture, **self.network_options()))
+            nets.features(x, self.architecture, **self.network_options())
+        )
         return keras.Model(x, z, name="encoder")
 
     def compute_losses(self, x, training=False):
@@ -80,5 +86,9 @@ class SparseAE(NetworkAutoencoder):
         rec = self.reconstruction_loss(x, self.decoder(z, training=training))
         rho_hat = ops.mean(ops.cast(z, "float32"), axis=0)
         sparsity = regularizers.sparsity_kl(self.rho, rho_hat)
-        return {"loss": rec + self.sparsity_weight * sparsity, "reconstruction": rec,
-                "sparsity": sparsity, "mean_activation": ops.mean(rho_hat)}
+        return {
+            "loss": rec + self.sparsity_weight * sparsity,
+            "reconstruction": rec,
+            "sparsity": sparsity,
+            "mean_activation": ops.mean(rho_hat),
+        }

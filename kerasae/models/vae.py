@@ -43,24 +43,34 @@ class VAE(NetworkAutoencoder):
     loss_names = ("loss", "reconstruction", "kl")
     metric_names = ("beta",)  # the current KL weight (BetaAnnealing changes it)
     generative = True
-    score_description = (f"negative ELBO in nats (beta = 1), mean of {SCORE_DRAWS} fixed "
-                         "posterior draws")
+    score_description = (
+        f"negative ELBO in nats (beta = 1), mean of {SCORE_DRAWS} fixed posterior draws"
+    )
     #: False for subclasses whose objective has no single KL weight to anneal (iwae,
     #: info_vae): they get no `beta_variable`, so --beta-schedule refuses them clearly
     uses_beta = True
     fixed_params = ("loss",)  # set by the likelihood: bce for bernoulli, mse for gaussian
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8)}
 
-    def __init__(self, *, beta=1.0, likelihood="bernoulli", likelihood_scale=0.1,
-                 learn_scale=False, kl="analytic", **kwargs):
+    def __init__(
+        self,
+        *,
+        beta=1.0,
+        likelihood="bernoulli",
+        likelihood_scale=0.1,
+        learn_scale=False,
+        kl="analytic",
+        **kwargs,
+    ):
         """`beta`: the KL weight (1: the ELBO); `likelihood`: the decoder's, bernoulli (on
         logits) or gaussian of `likelihood_scale` (learned with `learn_scale`); `kl`:
         analytic or mc (one draw). A brought `encoder` returns [z_mean, z_log_var]; a
         brought `decoder` returns the mean image, ending in Activation("sigmoid") with the
         bernoulli likelihood."""
         if likelihood not in LIKELIHOODS:
-            raise KerasaeError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
-                               f"got {likelihood!r}")
+            raise KerasaeError(
+                f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {likelihood!r}"
+            )
         super().__init__(loss="bce" if likelihood == "bernoulli" else "mse", **kwargs)
         if not (isinstance(beta, (int, float)) and beta >= 0):
             raise KerasaeError(f"beta must be a number >= 0, got {beta!r}")
@@ -71,13 +81,18 @@ class VAE(NetworkAutoencoder):
         decoder, self.decoder_logits = self.build_vae_decoder()
         self.posterior = GaussianPosterior(kl_method=kl, name="posterior")
         self.likelihood_layer = (
-            BernoulliLikelihood(name="likelihood") if likelihood == "bernoulli" else
-            GaussianLikelihood(likelihood_scale, learn_scale, name="likelihood"))
+            BernoulliLikelihood(name="likelihood")
+            if likelihood == "bernoulli"
+            else GaussianLikelihood(likelihood_scale, learn_scale, name="likelihood")
+        )
         if self.uses_beta:
             # the current beta: a variable, so BetaAnnealing changes it under compiled steps
             self.beta_variable = self.add_weight(
-                shape=(), name="beta", trainable=False,
-                initializer=keras.initializers.Constant(self.beta))
+                shape=(),
+                name="beta",
+                trainable=False,
+                initializer=keras.initializers.Constant(self.beta),
+            )
         self.set_networks(encoder, decoder)
 
     def build_vae_decoder(self):
@@ -167,8 +182,12 @@ class VAE(NetworkAutoencoder):
 
     def compute_losses(self, x, training=False):
         nll, kl, total = self.negative_elbo(x, training=training)
-        return {"loss": ops.mean(total), "reconstruction": ops.mean(nll),
-                "kl": ops.mean(kl), "beta": ops.convert_to_tensor(self.beta_variable)}
+        return {
+            "loss": ops.mean(total),
+            "reconstruction": ops.mean(nll),
+            "kl": ops.mean(kl),
+            "beta": ops.convert_to_tensor(self.beta_variable),
+        }
 
     # ------------------------------------------------------------------ inference
     def encode(self, x, batch_size=256):
@@ -177,8 +196,9 @@ class VAE(NetworkAutoencoder):
 
     def encode_distribution(self, x, batch_size=256):
         """(z_mean, z_log_var) of q(z|x)."""
-        both = self._batched(lambda b: ops.stack(self.encoder(b, training=False), axis=1),
-                             x, batch_size)
+        both = self._batched(
+            lambda b: ops.stack(self.encoder(b, training=False), axis=1), x, batch_size
+        )
         return both[:, 0], both[:, 1]
 
     def score(self, x, batch_size=256, samples=SCORE_DRAWS, seed=0):
@@ -191,7 +211,8 @@ class VAE(NetworkAutoencoder):
             # `kerasae train` scores the whole training set for the anomaly threshold
             spec = [tf.TensorSpec((None, *self.data_shape), "float32")]
             fns[samples, seed] = tf.function(
-                lambda b: self.score_tensor(b, samples, seed), input_signature=spec)
+                lambda b: self.score_tensor(b, samples, seed), input_signature=spec
+            )
         return self._batched(fns[samples, seed], x, batch_size)
 
     def score_tensor(self, x, samples=SCORE_DRAWS, seed=0):

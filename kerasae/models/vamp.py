@@ -16,6 +16,7 @@ They belong to the model, not to the networks: the exported encoder and decoder 
 VAE's, and the manifest's prior is the mixture itself (the components' means and
 diagonal scales), which kerasae-runtime samples like a fitted Gaussian mixture.
 """
+
 import keras
 import numpy as np
 
@@ -29,23 +30,33 @@ from kerasae.probability.gaussian import LOG_VAR_RANGE, mixture_log_prob
 class VampVAE(VAE):
     """VAE with a VampPrior (Tomczak and Welling 2018): a mixture of pseudo-input posteriors."""
 
-    tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8),
-                   "num_pseudo_inputs": 16}
+    tiny_config = {
+        "latent_dim": 2,
+        "hidden_units": (16,),
+        "filters": (4, 8),
+        "num_pseudo_inputs": 16,
+    }
 
     fixed_params = ("kl",)  # the mixture prior has no closed-form KL: always one draw
 
     def __init__(self, *, num_pseudo_inputs=500, **kwargs):
         """`num_pseudo_inputs`: K, the mixture's components (the paper's 500 for MNIST);
         `beta` weighs the KL (--beta-schedule anneals it: the paper warms it up)."""
-        if isinstance(num_pseudo_inputs, bool) or not isinstance(num_pseudo_inputs, int) \
-                or num_pseudo_inputs < 1:
-            raise KerasaeError(f"num_pseudo_inputs must be a positive integer, got "
-                               f"{num_pseudo_inputs!r}")
+        if (
+            isinstance(num_pseudo_inputs, bool)
+            or not isinstance(num_pseudo_inputs, int)
+            or num_pseudo_inputs < 1
+        ):
+            raise KerasaeError(
+                f"num_pseudo_inputs must be a positive integer, got {num_pseudo_inputs!r}"
+            )
         super().__init__(kl="mc", **kwargs)
         self.num_pseudo_inputs = num_pseudo_inputs
         self.pseudo_inputs = self.add_weight(
-            shape=(num_pseudo_inputs, *self.data_shape), name="pseudo_inputs",
-            initializer=keras.initializers.RandomUniform(0.0, 1.0))
+            shape=(num_pseudo_inputs, *self.data_shape),
+            name="pseudo_inputs",
+            initializer=keras.initializers.RandomUniform(0.0, 1.0),
+        )
 
     def prior_components(self, training=False):
         """(means, log_vars) of the K mixture components q(z | u_k): each (K, latent_dim)."""
@@ -78,7 +89,12 @@ class VampVAE(VAE):
         means, log_vars = (np.asarray(t, dtype="float64") for t in self.prior_components())
         scales = np.exp(0.5 * np.clip(log_vars, *LOG_VAR_RANGE))
         k = self.num_pseudo_inputs
-        return {"kind": "gmm", "dim": int(self.latent_dim), "weights": [1.0 / k] * k,
-                "means": means.tolist(), "scale_diag": scales.tolist(),
-                "source": f"the model's VampPrior: an equal-weight mixture of {k} "
-                          "pseudo-input posteriors (Tomczak and Welling 2018)"}
+        return {
+            "kind": "gmm",
+            "dim": int(self.latent_dim),
+            "weights": [1.0 / k] * k,
+            "means": means.tolist(),
+            "scale_diag": scales.tolist(),
+            "source": f"the model's VampPrior: an equal-weight mixture of {k} "
+            "pseudo-input posteriors (Tomczak and Welling 2018)",
+        }

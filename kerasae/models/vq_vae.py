@@ -23,6 +23,7 @@ It has no prior of its own: it generates through a prior fitted over the index g
 training, the paper's PixelCNN (`kerasae fit-sampler RUN --sampler pixelcnn`,
 `kerasae.pixelcnn`), whose sampled indices the decoder turns into images.
 """
+
 import keras
 import tensorflow as tf
 
@@ -92,9 +93,19 @@ class VQVAE(NetworkAutoencoder):
 
     fixed_params = ("hidden_units", "encoder", "decoder")  # a conv grid, quantized
 
-    def __init__(self, *, latent_dim=None, architecture="conv", num_embeddings=512,
-                 beta=0.25, codebook_update="loss", decay=0.99, restart_threshold=1.0,
-                 kmeans_init=True, **kwargs):
+    def __init__(
+        self,
+        *,
+        latent_dim=None,
+        architecture="conv",
+        num_embeddings=512,
+        beta=0.25,
+        codebook_update="loss",
+        decay=0.99,
+        restart_threshold=1.0,
+        kmeans_init=True,
+        **kwargs,
+    ):
         """`latent_dim` = h * w * embedding_dim, where h x w is the code grid (the input
         halved once per entry of `filters`: 7x7 for 28x28, 2x2 for 8x8); None means
         embedding_dim 64. `codebook_update`: "loss" (the codebook loss, by Adam: the
@@ -106,8 +117,10 @@ class VQVAE(NetworkAutoencoder):
         `kmeans_init`: the codebook starts as k-means centroids of the first batch's
         encoder outputs."""
         if architecture != "conv":
-            raise KerasaeError(f"vq_vae quantises a grid of conv features (van den Oord et al. "
-                               f"2017): architecture must be 'conv', got {architecture!r}")
+            raise KerasaeError(
+                f"vq_vae quantises a grid of conv features (van den Oord et al. "
+                f"2017): architecture must be 'conv', got {architecture!r}"
+            )
         input_shape = tuple(self.arguments["input_shape"])  # the grid sets latent_dim
         nets.check_architecture("conv", input_shape)
         filters = nets.resolve_filters(self.arguments["filters"], input_shape, base=64)
@@ -133,16 +146,23 @@ class VQVAE(NetworkAutoencoder):
         # x -> z_e: what training quantises; shares its layers with the encoder
         self.pre_quantizer = keras.Model(x, z_e, name="pre_quantizer")
         self.quantizer = nets.VectorQuantizer(
-            self.num_embeddings, embedding_dim, beta=beta, ema=codebook_update == "ema",
-            decay=decay, restart_threshold=restart_threshold, name="quantizer")
+            self.num_embeddings,
+            embedding_dim,
+            beta=beta,
+            ema=codebook_update == "ema",
+            decay=decay,
+            restart_threshold=restart_threshold,
+            name="quantizer",
+        )
         self.quantizer.build((None, *grid, embedding_dim))  # its weights named quantizer/...
         indices = NearestCode(self.quantizer, name="indices")(z_e)
         codes = CodeLookup(self.quantizer, name="codes")([z_e, indices])
         z = keras.layers.Flatten(name="z")(codes)
         encoder = keras.Model(x, [z, indices], name="encoder")
         # the spatial-code decoder is the mirror: the code grid, a conv, transposed convs up
-        decoder = nets.build_decoder(self.latent_dim, self.data_shape, "conv",
-                                     code="spatial", **body)
+        decoder = nets.build_decoder(
+            self.latent_dim, self.data_shape, "conv", code="spatial", **body
+        )
         self.set_networks(encoder, decoder)
 
     # ------------------------------------------------------------------ training
@@ -153,12 +173,17 @@ class VQVAE(NetworkAutoencoder):
     def compute_losses(self, x, training=False):
         z_e = self.pre_quantizer(x, training=training)
         q = self.quantizer.quantize(z_e)
-        x_hat = self.decoder(keras.ops.reshape(q["z_q"], (-1, self.latent_dim)),
-                             training=training)
+        x_hat = self.decoder(keras.ops.reshape(q["z_q"], (-1, self.latent_dim)), training=training)
         rec = self.reconstruction_loss(x, x_hat)
-        out = {"loss": rec + q["loss"], "reconstruction": rec,
-               "commitment": q["commitment_loss"], "perplexity": q["perplexity"],
-               "usage": q["usage"], "z_e": z_e, "indices": q["indices"]}
+        out = {
+            "loss": rec + q["loss"],
+            "reconstruction": rec,
+            "commitment": q["commitment_loss"],
+            "perplexity": q["perplexity"],
+            "usage": q["usage"],
+            "z_e": z_e,
+            "indices": q["indices"],
+        }
         if self.codebook_update == "loss":
             out["codebook"] = q["codebook_loss"]
         return out
@@ -191,13 +216,18 @@ def _code_size(latent_dim, grid, filters):
     cells = grid[0] * grid[1]
     if latent_dim is None:
         return cells * DEFAULT_EMBEDDING_DIM, DEFAULT_EMBEDDING_DIM
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0 \
-            or latent_dim % cells:
+    if (
+        isinstance(latent_dim, bool)
+        or not isinstance(latent_dim, int)
+        or latent_dim <= 0
+        or latent_dim % cells
+    ):
         raise KerasaeError(
             f"vq_vae codes a {grid[0]}x{grid[1]} grid (the input halved {len(filters)} times), "
             f"so latent_dim = {cells} * embedding_dim: use a multiple of {cells}, e.g. "
             f"{cells * DEFAULT_EMBEDDING_DIM} for {DEFAULT_EMBEDDING_DIM}-dim codes, "
-            f"got {latent_dim!r}")
+            f"got {latent_dim!r}"
+        )
     return latent_dim, latent_dim // cells
 
 
@@ -205,17 +235,22 @@ def _check_settings(num_embeddings, beta, codebook_update, decay, restart_thresh
     def number(value):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    if not isinstance(num_embeddings, int) or isinstance(num_embeddings, bool) \
-            or num_embeddings < 2:
+    if (
+        not isinstance(num_embeddings, int)
+        or isinstance(num_embeddings, bool)
+        or num_embeddings < 2
+    ):
         raise KerasaeError(f"num_embeddings must be an integer >= 2, got {num_embeddings!r}")
     if codebook_update not in CODEBOOK_UPDATES:
-        raise KerasaeError(f"codebook_update must be one of {', '.join(CODEBOOK_UPDATES)}, "
-                           f"got {codebook_update!r}")
+        raise KerasaeError(
+            f"codebook_update must be one of {', '.join(CODEBOOK_UPDATES)}, "
+            f"got {codebook_update!r}"
+        )
     if not number(beta) or beta < 0:
         raise KerasaeError(f"beta must be a non-negative number, got {beta!r}")
     if not number(decay) or not 0 < decay < 1:
         raise KerasaeError(f"decay must be in (0, 1), got {decay!r}")
-    if restart_threshold is not None and (not number(restart_threshold)
-                                          or restart_threshold < 0):
-        raise KerasaeError(f"restart_threshold must be a non-negative number or None, got "
-                           f"{restart_threshold!r}")
+    if restart_threshold is not None and (not number(restart_threshold) or restart_threshold < 0):
+        raise KerasaeError(
+            f"restart_threshold must be a non-negative number or None, got {restart_threshold!r}"
+        )

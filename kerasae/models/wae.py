@@ -15,15 +15,18 @@ picks the divergence D on the latent:
 
 The training loop is `AdversarialAutoencoder`'s, written once.
 """
+
 from kerasae.errors import KerasaeError
 from kerasae.models.networks import resolve_architecture
 from kerasae.models.prior_matching import PriorMatchingAutoencoder
 from kerasae.models.registry import register_model
 
 VARIANTS = {"critic": "critic", "gan": "js", "mmd": "mmd"}  # variant -> divergence
-DEFAULT_REG_WEIGHT = {"critic": {"conv": 0.003, "mlp": 0.003},
-                      "gan": {"conv": 0.003, "mlp": 0.003},
-                      "mmd": {"conv": 0.1, "mlp": 0.005}}
+DEFAULT_REG_WEIGHT = {
+    "critic": {"conv": 0.003, "mlp": 0.003},
+    "gan": {"conv": 0.003, "mlp": 0.003},
+    "mmd": {"conv": 0.1, "mlp": 0.005},
+}
 DEFAULT_N_CRITIC = {"critic": 5, "gan": 2, "mmd": 1}
 
 
@@ -31,8 +34,13 @@ DEFAULT_N_CRITIC = {"critic": 5, "gan": 2, "mmd": 1}
 class WAE(PriorMatchingAutoencoder):
     """Wasserstein autoencoder: W1 critic (default), JS discriminator or MMD on the latent."""
 
-    tiny_config = {"latent_dim": 2, "architecture": "mlp", "hidden_units": (16,),
-                   "disc_units": (16,), "n_critic": 2}
+    tiny_config = {
+        "latent_dim": 2,
+        "architecture": "mlp",
+        "hidden_units": (16,),
+        "disc_units": (16,),
+        "n_critic": 2,
+    }
 
     def __init__(self, *, variant="critic", n_critic=None, **kwargs):
         """`n_critic` and `reg_weight` (lambda) default per variant (None): critic 5 and
@@ -42,9 +50,11 @@ class WAE(PriorMatchingAutoencoder):
         if variant not in VARIANTS:
             raise KerasaeError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
         self.variant = variant
-        super().__init__(divergence=VARIANTS[variant],
-                         n_critic=DEFAULT_N_CRITIC[variant] if n_critic is None else n_critic,
-                         **kwargs)
+        super().__init__(
+            divergence=VARIANTS[variant],
+            n_critic=DEFAULT_N_CRITIC[variant] if n_critic is None else n_critic,
+            **kwargs,
+        )
 
     def default_reg_weight(self, architecture):
         weights = DEFAULT_REG_WEIGHT[self.variant]

@@ -9,13 +9,17 @@
 A family builds its networks here (or takes the user's own). Importing this package
 imports nothing. May import the base only.
 """
+
 from kerasae import lazy
 
-__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
-    "kerasae.nets.builders": "features build_encoder build_decoder check_architecture",
-    "kerasae.nets.conv": "default_filters resolve_filters code_channels code_grid CODES "
-                         "MAX_DEFAULT_WIDTH MIN_DEFAULT_WIDTH",
-    "kerasae.nets.base": "Architecture",
-    "kerasae.nets.registry": "ARCHITECTURES register_architecture architecture",
-    "kerasae.nets.quantizer": "VectorQuantizer",
-}))
+__getattr__, __dir__ = lazy.namespace(
+    __name__,
+    """
+    kerasae.nets.builders: features build_encoder build_decoder check_architecture
+    kerasae.nets.conv: default_filters resolve_filters code_channels code_grid CODES
+        MAX_DEFAULT_WIDTH MIN_DEFAULT_WIDTH
+    kerasae.nets.base: Architecture
+    kerasae.nets.registry: ARCHITECTURES register_architecture architecture
+    kerasae.nets.quantizer: VectorQuantizer
+""",
+)

@@ -5,6 +5,7 @@ entry-point group; every family that takes `architecture=NAME` builds its networ
 it. It gets the family's network options as keyword arguments (`hidden_units`, `filters`,
 `kernel_size`, `activation`) and may ignore those it does not use.
 """
+
 import math
 
 import keras
@@ -25,8 +26,9 @@ class Architecture:
 
     def check(self, input_shape, code="dense", latent_dim=None, filters=None):
         if code != "dense":
-            raise KerasaeError(f"code={code!r} applies to the conv architecture, not "
-                               f"{self.name!r}")
+            raise KerasaeError(
+                f"code={code!r} applies to the conv architecture, not {self.name!r}"
+            )
 
     def features(self, x, prefix="enc", flatten=True, **body):
         raise NotImplementedError
@@ -34,16 +36,24 @@ class Architecture:
     def decoder_body(self, z, output_shape, code="dense", **body):
         raise NotImplementedError
 
-    def encoder(self, input_shape, latent_dim, name="encoder", output_names=("z",),
-                code="dense", **body):
+    def encoder(
+        self, input_shape, latent_dim, name="encoder", output_names=("z",), code="dense", **body
+    ):
         """A keras.Model from x to one linear head of size `latent_dim` per output name."""
         inputs = keras.Input(shape=tuple(input_shape), name="x")
         h = self.features(inputs, **body)
         outputs = [layers.Dense(latent_dim, name=out)(h) for out in output_names]
         return keras.Model(inputs, outputs[0] if len(outputs) == 1 else outputs, name=name)
 
-    def decoder(self, latent_dim, output_shape, output_activation="sigmoid", name="decoder",
-                code="dense", **body):
+    def decoder(
+        self,
+        latent_dim,
+        output_shape,
+        output_activation="sigmoid",
+        name="decoder",
+        code="dense",
+        **body,
+    ):
         """A keras.Model from z to x_hat with the data's shape, ending in an activation
         named x_hat (sigmoid for data in [0, 1]; a VAE reads the logits before it)."""
         output_shape = tuple(output_shape)

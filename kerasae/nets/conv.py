@@ -13,6 +13,7 @@ grid of the last strided convolution, flattened. The spatial code keeps where th
 are, so a denoiser with it loses less detail (Fashion-MNIST, sigma 0.3: +7.93 dB against
 +6.84 dB for a 2048-wide dense code, and 2.4x faster; see BENCHMARKS.md).
 """
+
 import math
 
 import keras
@@ -59,8 +60,10 @@ def resolve_filters(filters, input_shape, base=32):
     except (TypeError, ValueError):
         filters = ()
     if not filters or min(filters) < 1:
-        raise KerasaeError("filters must be positive integers, one per stride-2 stage, e.g. "
-                           "(32, 64), or None to pick them from the image size")
+        raise KerasaeError(
+            "filters must be positive integers, one per stride-2 stage, e.g. "
+            "(32, 64), or None to pick them from the image size"
+        )
     return filters
 
 
@@ -70,7 +73,8 @@ def code_channels(latent_dim, height, width):
         raise KerasaeError(
             f"code='spatial' keeps a {height}x{width} grid of codes, so latent_dim must be a "
             f"multiple of {height * width} (e.g. {64 * height * width} for 64 channels), "
-            f"got {latent_dim}")
+            f"got {latent_dim}"
+        )
     return latent_dim // (height * width)
 
 
@@ -86,8 +90,6 @@ def _downsampled(size, steps):
     return size
 
 
-
-
 @register_architecture("conv")
 class Conv(Architecture):
     """Strided convolutions down, transposed convolutions up (images only); a dense or a
@@ -99,12 +101,14 @@ class Conv(Architecture):
         if len(input_shape) not in (2, 3):
             raise KerasaeError(
                 f"the conv architecture needs image data (height, width[, channels]); this "
-                f"data has shape {tuple(input_shape)}: use architecture='mlp' or the ae model")
+                f"data has shape {tuple(input_shape)}: use architecture='mlp' or the ae model"
+            )
         if code == "spatial":
             code_channels(latent_dim, *code_grid(input_shape, filters))
 
-    def features(self, x, prefix="enc", flatten=True, filters=None, kernel_size=3,
-                 activation="relu", **body):
+    def features(
+        self, x, prefix="enc", flatten=True, filters=None, kernel_size=3, activation="relu", **body
+    ):
         """The last strided convolution's features (flattened unless `flatten=False`);
         `filters=None`: `default_filters` for the input's size."""
         filters = resolve_filters(filters, x.shape[1:])
@@ -113,23 +117,33 @@ class Conv(Architecture):
         if len(x.shape) == 3:
             x = layers.Reshape((*x.shape[1:], 1))(x)
         for i, f in enumerate(filters):
-            x = layers.Conv2D(f, kernel_size, strides=2, padding="same",
-                              activation=activation, name=f"{prefix}_conv{i}")(x)
+            x = layers.Conv2D(
+                f,
+                kernel_size,
+                strides=2,
+                padding="same",
+                activation=activation,
+                name=f"{prefix}_conv{i}",
+            )(x)
         return layers.Flatten(name=f"{prefix}_flatten")(x) if flatten else x
 
-    def encoder(self, input_shape, latent_dim, name="encoder", output_names=("z",),
-                code="dense", **body):
+    def encoder(
+        self, input_shape, latent_dim, name="encoder", output_names=("z",), code="dense", **body
+    ):
         if code != "spatial":
             return super().encoder(input_shape, latent_dim, name, output_names, **body)
         inputs = keras.Input(shape=tuple(input_shape), name="x")
         h = self.features(inputs, flatten=False, **body)
         channels = code_channels(latent_dim, h.shape[1], h.shape[2])
-        outputs = [layers.Flatten(name=out)(layers.Conv2D(channels, 1, name=f"{out}_conv")(h))
-                   for out in output_names]
+        outputs = [
+            layers.Flatten(name=out)(layers.Conv2D(channels, 1, name=f"{out}_conv")(h))
+            for out in output_names
+        ]
         return keras.Model(inputs, outputs[0] if len(outputs) == 1 else outputs, name=name)
 
-    def decoder_body(self, z, output_shape, code="dense", filters=None, kernel_size=3,
-                     activation="relu", **body):
+    def decoder_body(
+        self, z, output_shape, code="dense", filters=None, kernel_size=3, activation="relu", **body
+    ):
         height, width = output_shape[0], output_shape[1]
         channels = output_shape[2] if len(output_shape) == 3 else 1
         filters = resolve_filters(filters, output_shape)
@@ -138,16 +152,23 @@ class Conv(Architecture):
         latent_dim = z.shape[-1]
         if code == "spatial":  # the code grid, widened by a convolution that mixes neighbours
             x = layers.Reshape((h0, w0, code_channels(latent_dim, h0, w0)))(z)
-            x = layers.Conv2D(filters[-1], kernel_size, padding="same", activation=activation,
-                              name="dec_conv_in")(x)
+            x = layers.Conv2D(
+                filters[-1], kernel_size, padding="same", activation=activation, name="dec_conv_in"
+            )(x)
         else:
             x = layers.Dense(h0 * w0 * filters[-1], activation=activation, name="dec_dense")(z)
             x = layers.Reshape((h0, w0, filters[-1]))(x)
         for i, f in enumerate(reversed(filters)):
-            x = layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same",
-                                       activation=activation, name=f"dec_deconv{i}")(x)
+            x = layers.Conv2DTranspose(
+                f,
+                kernel_size,
+                strides=2,
+                padding="same",
+                activation=activation,
+                name=f"dec_deconv{i}",
+            )(x)
         x = layers.Conv2D(channels, kernel_size, padding="same", name="dec_out")(x)
-        extra_h, extra_w = h0 * 2 ** steps - height, w0 * 2 ** steps - width
+        extra_h, extra_w = h0 * 2**steps - height, w0 * 2**steps - width
         if extra_h or extra_w:
             x = layers.Cropping2D(((0, extra_h), (0, extra_w)))(x)
         return x

@@ -19,6 +19,7 @@ Written with tf ops on purpose: `tf.argmin` exports to ONNX as ArgMin, while
 keras.ops.argmin lowers to a Bitcast that tf2onnx cannot convert; codes come from
 `tf.gather` (ONNX Gather).
 """
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -34,9 +35,19 @@ class VectorQuantizer(keras.layers.Layer):
     and `initialize` hooks.
     """
 
-    def __init__(self, num_embeddings, embedding_dim, beta=0.25, ema=False, decay=0.99,
-                 epsilon=1e-5, restart_threshold=1e-3, embeddings_initializer=None,
-                 seed=None, **kwargs):
+    def __init__(
+        self,
+        num_embeddings,
+        embedding_dim,
+        beta=0.25,
+        ema=False,
+        decay=0.99,
+        epsilon=1e-5,
+        restart_threshold=1e-3,
+        embeddings_initializer=None,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_embeddings = int(num_embeddings)
         self.embedding_dim = int(embedding_dim)
@@ -48,8 +59,11 @@ class VectorQuantizer(keras.layers.Layer):
         # uniform(-1/K, 1/K), the usual choice of VQ-VAE ports: small codes near the
         # origin, where a freshly initialised encoder's outputs are
         self.embeddings_initializer = keras.initializers.get(
-            embeddings_initializer or keras.initializers.RandomUniform(
-                -1.0 / self.num_embeddings, 1.0 / self.num_embeddings, seed=seed))
+            embeddings_initializer
+            or keras.initializers.RandomUniform(
+                -1.0 / self.num_embeddings, 1.0 / self.num_embeddings, seed=seed
+            )
+        )
         self.seed = seed
         self._seed_generator = keras.random.SeedGenerator(seed)
         # Keras wraps each layer's `quantize` (its int8/float8 weight quantisation) per
@@ -64,22 +78,36 @@ class VectorQuantizer(keras.layers.Layer):
 
     def build(self, input_shape=None):
         if input_shape is not None and input_shape[-1] != self.embedding_dim:
-            raise ValueError(f"VectorQuantizer(embedding_dim={self.embedding_dim}) got inputs "
-                             f"whose last axis is {input_shape[-1]}")
+            raise ValueError(
+                f"VectorQuantizer(embedding_dim={self.embedding_dim}) got inputs "
+                f"whose last axis is {input_shape[-1]}"
+            )
         k, d = self.num_embeddings, self.embedding_dim
         # only_first_replica: under tf.distribute the EMA/restart assigns run in replica
         # context on all-reduced statistics, so every replica's value is the same
-        self.codebook = self.add_weight(shape=(k, d), initializer=self.embeddings_initializer,
-                                        trainable=not self.ema, name="codebook",
-                                        aggregation="only_first_replica")
+        self.codebook = self.add_weight(
+            shape=(k, d),
+            initializer=self.embeddings_initializer,
+            trainable=not self.ema,
+            name="codebook",
+            aggregation="only_first_replica",
+        )
         if self.tracks_usage:  # starts as one vector per code, so codebook == sum / size
-            self.cluster_size = self.add_weight(shape=(k,), initializer="ones",
-                                                trainable=False, name="ema_cluster_size",
-                                                aggregation="only_first_replica")
+            self.cluster_size = self.add_weight(
+                shape=(k,),
+                initializer="ones",
+                trainable=False,
+                name="ema_cluster_size",
+                aggregation="only_first_replica",
+            )
         if self.ema:
             self.ema_sum = self.add_weight(
-                shape=(k, d), initializer=lambda shape, dtype: tf.identity(self.codebook.value),
-                trainable=False, name="ema_embedding_sum", aggregation="only_first_replica")
+                shape=(k, d),
+                initializer=lambda shape, dtype: tf.identity(self.codebook.value),
+                trainable=False,
+                name="ema_embedding_sum",
+                aggregation="only_first_replica",
+            )
         self.built = True
 
     def _ensure_built(self):
@@ -93,9 +121,11 @@ class VectorQuantizer(keras.layers.Layer):
         self._ensure_built()
         z = tf.cast(z_e, tf.float32)
         e = tf.cast(self.codebook, tf.float32)
-        return (tf.reduce_sum(tf.square(z), axis=-1, keepdims=True)
-                - 2.0 * tf.matmul(z, e, transpose_b=True)
-                + tf.reduce_sum(tf.square(e), axis=-1))
+        return (
+            tf.reduce_sum(tf.square(z), axis=-1, keepdims=True)
+            - 2.0 * tf.matmul(z, e, transpose_b=True)
+            + tf.reduce_sum(tf.square(e), axis=-1)
+        )
 
     def indices(self, z_e):
         """The nearest code of each vector: int32 with z_e's leading shape."""
@@ -126,8 +156,11 @@ class VectorQuantizer(keras.layers.Layer):
         idx = self.indices(z)
         e = self.lookup(idx)
         commitment = tf.reduce_mean(tf.square(z - tf.stop_gradient(e)))
-        codebook = tf.zeros((), tf.float32) if self.ema else \
-            tf.reduce_mean(tf.square(tf.stop_gradient(z) - e))
+        codebook = (
+            tf.zeros((), tf.float32)
+            if self.ema
+            else tf.reduce_mean(tf.square(tf.stop_gradient(z) - e))
+        )
         counts = self._counts(idx)
         p = counts / tf.maximum(tf.reduce_sum(counts), 1.0)
         entropy = -tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(p), p))
@@ -145,8 +178,9 @@ class VectorQuantizer(keras.layers.Layer):
         """Vectors per code, float32 (K,); a segment sum, not tf.math.bincount, which XLA
         cannot compile (Keras may jit the train step)."""
         idx = tf.reshape(indices, [-1])
-        return tf.math.unsorted_segment_sum(tf.ones_like(idx, tf.float32), idx,
-                                            self.num_embeddings)
+        return tf.math.unsorted_segment_sum(
+            tf.ones_like(idx, tf.float32), idx, self.num_embeddings
+        )
 
     def ema_update(self, z_e, indices=None):
         """One EMA step of the cluster sizes N and sums m (ema=True: codebook = m / N with
@@ -168,8 +202,7 @@ class VectorQuantizer(keras.layers.Layer):
             self.ema_sum.assign(ema_sum)
             total = tf.reduce_sum(size)
             # Laplace smoothing: no code's size is ever zero, so m / N stays finite
-            smoothed = (size + self.epsilon) / (total + self.num_embeddings * self.epsilon) \
-                * total
+            smoothed = (size + self.epsilon) / (total + self.num_embeddings * self.epsilon) * total
             self.codebook.assign(ema_sum / smoothed[:, None])
         if self.restart_threshold is None:
             return tf.zeros((), tf.int32)
@@ -180,8 +213,9 @@ class VectorQuantizer(keras.layers.Layer):
         vectors of the batch, and count as used once, so they are not restarted again at
         once and (EMA) codebook == ema_sum / cluster_size holds for them."""
         dead = size < self.restart_threshold
-        picks = keras.random.randint((self.num_embeddings,), 0, tf.shape(z)[0],
-                                     seed=self._seed_generator)
+        picks = keras.random.randint(
+            (self.num_embeddings,), 0, tf.shape(z)[0], seed=self._seed_generator
+        )
         fresh = tf.gather(z, picks)
         self.codebook.assign(tf.where(dead[:, None], fresh, self.codebook))
         self.cluster_size.assign(tf.where(dead, tf.ones_like(size), size))
@@ -206,16 +240,22 @@ class VectorQuantizer(keras.layers.Layer):
         if len(z) < k:  # noise keeps the duplicates apart, so every code gets a cluster
             scale = 1e-2 * (z.std() or 1.0)
             z = z[rng.integers(0, len(z), k)] + rng.normal(0.0, scale, (k, z.shape[1]))
-        centroids = _kmeans_pp(z, k, rng) if init == "kmeans++" else \
-            z[rng.choice(len(z), k, replace=False)]
+        centroids = (
+            _kmeans_pp(z, k, rng)
+            if init == "kmeans++"
+            else z[rng.choice(len(z), k, replace=False)]
+        )
         for _ in range(int(iterations)):
             assign = _nearest(z, centroids)
             counts = np.bincount(assign, minlength=k)
             sums = np.zeros_like(centroids)
             np.add.at(sums, assign, z)
             empty = counts == 0  # an empty cluster restarts on a random vector
-            centroids = np.where(empty[:, None], z[rng.integers(0, len(z), k)],
-                                 sums / np.maximum(counts, 1)[:, None])
+            centroids = np.where(
+                empty[:, None],
+                z[rng.integers(0, len(z), k)],
+                sums / np.maximum(counts, 1)[:, None],
+            )
         assign = _nearest(z, centroids)
         self.codebook.assign(centroids.astype("float32"))
         if self.tracks_usage:
@@ -227,13 +267,18 @@ class VectorQuantizer(keras.layers.Layer):
         return float(np.mean(np.square(z - centroids[assign])))
 
     def get_config(self):
-        return {**super().get_config(), "num_embeddings": self.num_embeddings,
-                "embedding_dim": self.embedding_dim, "beta": self.beta, "ema": self.ema,
-                "decay": self.decay, "epsilon": self.epsilon,
-                "restart_threshold": self.restart_threshold,
-                "embeddings_initializer": keras.initializers.serialize(
-                    self.embeddings_initializer),
-                "seed": self.seed}
+        return {
+            **super().get_config(),
+            "num_embeddings": self.num_embeddings,
+            "embedding_dim": self.embedding_dim,
+            "beta": self.beta,
+            "ema": self.ema,
+            "decay": self.decay,
+            "epsilon": self.epsilon,
+            "restart_threshold": self.restart_threshold,
+            "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
+            "seed": self.seed,
+        }
 
 
 def _sum_over_replicas(*tensors):
@@ -245,7 +290,7 @@ def _sum_over_replicas(*tensors):
 
 
 def _nearest(z, centroids):
-    d = (np.sum(z ** 2, 1)[:, None] - 2.0 * z @ centroids.T + np.sum(centroids ** 2, 1))
+    d = np.sum(z**2, 1)[:, None] - 2.0 * z @ centroids.T + np.sum(centroids**2, 1)
     return np.argmin(d, axis=1)
 
 

@@ -3,6 +3,7 @@
 kerasae's `mlp` and `conv` are listed in its pyproject like a plugin's. Importing this
 module imports neither Keras nor TensorFlow.
 """
+
 from kerasae.registry import Registry
 
 
@@ -15,8 +16,7 @@ def _check_architecture_class(cls, dist):
 
 
 #: name -> Architecture subclass
-ARCHITECTURES = Registry("architecture", "kerasae.architectures",
-                         accept=_check_architecture_class)
+ARCHITECTURES = Registry("architecture", "kerasae.architectures", accept=_check_architecture_class)
 register_architecture = ARCHITECTURES.register
 
 

@@ -10,12 +10,16 @@ The formulas training and `scorer.onnx` share are plain ops tf2onnx converts;
 tensorflow-probability stays where it adds something (the posterior's reparameterized
 draw). May import the base only.
 """
+
 from kerasae import lazy
 
-__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
-    "kerasae.probability.likelihoods": "reconstruction_loss per_example_error per_example_bce",
-    "kerasae.probability.gaussian": "gaussian_kl posterior_log_prob standard_normal_log_prob "
-                                    "mixture_log_prob pairwise_log_prob",
-    "kerasae.probability.divergences": "mmd kl_gaussian jsd_from_logits w1_from_scores "
-                                       "tc_from_logits gaussian_total_correlation",
-}))
+__getattr__, __dir__ = lazy.namespace(
+    __name__,
+    """
+    kerasae.probability.likelihoods: reconstruction_loss per_example_error per_example_bce
+    kerasae.probability.gaussian: gaussian_kl posterior_log_prob standard_normal_log_prob
+        mixture_log_prob pairwise_log_prob
+    kerasae.probability.divergences: mmd kl_gaussian jsd_from_logits w1_from_scores
+        tc_from_logits gaussian_total_correlation
+""",
+)

@@ -1,6 +1,7 @@
 """Adversarial terms on the latent: GAN cross-entropies (Goodfellow et al. 2014), the WGAN
 critic loss and its gradient penalty (Gulrajani et al. 2017).
 """
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -25,8 +26,7 @@ def generator_bce(logits_fake):
 
 def critic_loss(scores_real, scores_fake):
     """The WGAN critic loss E[f(fake)] - E[f(real)] (minimised; its negative estimates W1)."""
-    return (ops.mean(ops.cast(scores_fake, "float32"))
-            - ops.mean(ops.cast(scores_real, "float32")))
+    return ops.mean(ops.cast(scores_fake, "float32")) - ops.mean(ops.cast(scores_real, "float32"))
 
 
 def gradient_penalty(critic, real, fake, seed=None):

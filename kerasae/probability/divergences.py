@@ -16,6 +16,7 @@
 Numpy inputs give Python floats; tensor inputs give tensors (so models can use them in a loss).
 Each estimator is written once: the models call these, the kernels live in `kerasae.losses`.
 """
+
 import math
 
 import keras
@@ -39,8 +40,9 @@ def _samples(a, name):
     if a.ndim == 1:
         a = a[:, None]  # a 1-D array is n scalar samples
     if a.ndim != 2 or len(a) < 2:
-        raise KerasaeError(f"{name} must hold at least 2 samples as an (n, d) array, "
-                           f"got shape {a.shape}")
+        raise KerasaeError(
+            f"{name} must hold at least 2 samples as an (n, d) array, got shape {a.shape}"
+        )
     return a
 
 
@@ -56,8 +58,9 @@ def mmd(x, y, kernel="imq", scales=None):
     if as_float:
         x, y = _samples(x, "x"), _samples(y, "y")
         if x.shape[1] != y.shape[1]:
-            raise KerasaeError(f"x and y must have the same dimension, got {x.shape[1]} "
-                               f"and {y.shape[1]}")
+            raise KerasaeError(
+                f"x and y must have the same dimension, got {x.shape[1]} and {y.shape[1]}"
+            )
     return _out(mmd_unbiased(x, y, kernel=kernel, scales=scales), as_float)
 
 
@@ -66,8 +69,9 @@ def kl_gaussian(mu, logvar, mu2=0.0, logvar2=0.0, axis=-1):
     as_float = _is_numpy(mu, logvar, mu2, logvar2)
     mu, logvar = ops.cast(mu, "float32"), ops.cast(logvar, "float32")
     mu2, logvar2 = ops.cast(mu2, "float32"), ops.cast(logvar2, "float32")
-    kl = 0.5 * (logvar2 - logvar + (ops.exp(logvar) + ops.square(mu - mu2)) / ops.exp(logvar2)
-                - 1.0)
+    kl = 0.5 * (
+        logvar2 - logvar + (ops.exp(logvar) + ops.square(mu - mu2)) / ops.exp(logvar2) - 1.0
+    )
     kl = ops.sum(kl, axis=axis) if ops.ndim(kl) else kl
     if as_float:
         kl = ops.convert_to_numpy(kl)
@@ -76,7 +80,8 @@ def kl_gaussian(mu, logvar, mu2=0.0, logvar2=0.0, axis=-1):
 
 
 def kl_monte_carlo(samples, log_q, log_p):
-    """E_q[log q(x) - log p(x)] from samples x ~ q; `log_q`, `log_p` map samples to log-densities."""
+    """E_q[log q(x) - log p(x)] from samples x ~ q; `log_q`, `log_p` map samples to
+    log-densities."""
     as_float = _is_numpy(samples)
     value = ops.mean(ops.cast(log_q(samples), "float32") - ops.cast(log_p(samples), "float32"))
     return _out(value, as_float)
@@ -97,8 +102,10 @@ def jsd_from_logits(logits_p, logits_q):
 def jsd_from_discriminator(discriminator, p_samples, q_samples):
     """JS(p || q) estimate from a discriminator (a callable returning logits, p labelled 1)."""
     as_float = _is_numpy(p_samples, q_samples)
-    value = jsd_from_logits(discriminator(ops.cast(p_samples, "float32")),
-                            discriminator(ops.cast(q_samples, "float32")))
+    value = jsd_from_logits(
+        discriminator(ops.cast(p_samples, "float32")),
+        discriminator(ops.cast(q_samples, "float32")),
+    )
     return _out(value, as_float)
 
 
@@ -112,8 +119,9 @@ def w1_from_scores(scores_p, scores_q):
 def w1_from_critic(critic, p_samples, q_samples):
     """W1(p, q) estimate from a critic trained with a gradient penalty (a callable)."""
     as_float = _is_numpy(p_samples, q_samples)
-    value = w1_from_scores(critic(ops.cast(p_samples, "float32")),
-                           critic(ops.cast(q_samples, "float32")))
+    value = w1_from_scores(
+        critic(ops.cast(p_samples, "float32")), critic(ops.cast(q_samples, "float32"))
+    )
     return _out(value, as_float)
 
 

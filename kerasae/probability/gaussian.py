@@ -5,6 +5,7 @@ those of Kingma and Welling, "Auto-Encoding Variational Bayes" (ICLR 2014, appen
 Plain ops only: training and the export's `scorer.onnx` evaluate the same functions.
 Densities are float32 even under mixed precision (float16 log-densities lose nats).
 """
+
 import math
 
 import numpy as np
@@ -85,9 +86,11 @@ def mixture_log_prob(z, means, log_vars):
     log_vars = ops.clip(ops.cast(log_vars, dtype), *LOG_VAR_RANGE)
     precision = ops.exp(-log_vars)  # (K, dim)
     # sum_d (z_d - m_kd)^2 / v_kd = z^2 . p_k - 2 z . (m_k p_k) + sum_d m_kd^2 p_kd
-    quad = (ops.matmul(ops.square(z), ops.transpose(precision))
-            - 2.0 * ops.matmul(z, ops.transpose(means * precision))
-            + ops.sum(ops.square(means) * precision, axis=-1)[None])
+    quad = (
+        ops.matmul(ops.square(z), ops.transpose(precision))
+        - 2.0 * ops.matmul(z, ops.transpose(means * precision))
+        + ops.sum(ops.square(means) * precision, axis=-1)[None]
+    )
     dim = ops.cast(ops.shape(z)[-1], dtype)
     log_norm = ops.sum(log_vars, axis=-1)[None] + dim * LOG_2PI
     # the expanded form can round below 0 where z sits on a mean; the true value cannot
@@ -107,6 +110,7 @@ def gaussian_kl(mean, log_var, z=None):
     mean, log_var = _cast(mean, log_var, like=mean)
     if z is not None:
         return posterior_log_prob(z, mean, log_var) - standard_normal_log_prob(
-            ops.cast(z, mean.dtype))
+            ops.cast(z, mean.dtype)
+        )
     log_var = ops.clip(log_var, *LOG_VAR_RANGE)
     return _per_example(0.5 * (ops.exp(log_var) + ops.square(mean) - 1.0 - log_var))

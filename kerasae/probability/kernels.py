@@ -1,6 +1,7 @@
 """MMD with multi-scale kernels (Gretton et al., JMLR 2012; the IMQ kernel of WAE-MMD,
 Tolstikhin et al., ICLR 2018).
 """
+
 from keras import ops
 
 from kerasae.probability.likelihoods import flat_float
@@ -30,7 +31,7 @@ def mmd_kernel(a, b, kernel="imq", scales=None):
     d2 = _sq_distances(a, b)
     dim = ops.cast(ops.shape(a)[-1], "float32")
     total = 0.0
-    for s in (MMD_SCALES if scales is None else scales):
+    for s in MMD_SCALES if scales is None else scales:
         c = 2.0 * dim * float(s)
         total = total + (c / (c + d2) if kernel == "imq" else ops.exp(-d2 / c))
     return total

@@ -9,6 +9,7 @@ stateless sampler), built inside `call` (`tfp.layers` only speaks Keras 2), so n
 Distribution object ever crosses a layer boundary and a model saves, loads and exports
 like any other Keras model.
 """
+
 import math
 
 import keras
@@ -106,8 +107,11 @@ class GaussianLikelihood(keras.layers.Layer):
         self.scale = float(scale)
         self.learn_scale = bool(learn_scale)
         self.log_scale = self.add_weight(
-            shape=(), name="log_scale", trainable=self.learn_scale,
-            initializer=keras.initializers.Constant(math.log(self.scale)))
+            shape=(),
+            name="log_scale",
+            trainable=self.learn_scale,
+            initializer=keras.initializers.Constant(math.log(self.scale)),
+        )
 
     def call(self, x, mean):
         return gaussian_nll(x, mean, self.log_scale)

@@ -6,6 +6,7 @@ evaluate the same functions, so tf2onnx must convert every op here (it has no Ex
 Log1p or MulNoNan, which tensorflow-probability's `log_prob` uses). Sums of many pixels run
 in float32 (float64 kept), never float16: summing 784 log-probs in float16 loses nats.
 """
+
 import math
 
 import keras
@@ -27,8 +28,12 @@ def per_example_error(x, x_hat):
 
 def per_example_bce(x, x_hat):
     """Binary cross-entropy per example on probabilities, averaged over features."""
-    return ops.mean(keras.losses.binary_crossentropy(
-        ops.expand_dims(flat_float(x), -1), ops.expand_dims(flat_float(x_hat), -1)), axis=-1)
+    return ops.mean(
+        keras.losses.binary_crossentropy(
+            ops.expand_dims(flat_float(x), -1), ops.expand_dims(flat_float(x_hat), -1)
+        ),
+        axis=-1,
+    )
 
 
 def reconstruction_loss(x, x_hat, kind="mse"):
@@ -52,5 +57,6 @@ def gaussian_nll(x, mean, log_scale):
     (`log_scale`: one shared scale, or one per feature)."""
     x, mean = flat_float(x), flat_float(mean)
     log_scale = ops.cast(log_scale, x.dtype)
-    return ops.sum(0.5 * ops.square((x - mean) / ops.exp(log_scale)) + log_scale
-                   + HALF_LOG_2PI, axis=-1)
+    return ops.sum(
+        0.5 * ops.square((x - mean) / ops.exp(log_scale)) + log_scale + HALF_LOG_2PI, axis=-1
+    )

@@ -1,6 +1,7 @@
 """Smoothness and sparsity penalties: the decoder Jacobian's Frobenius norm (RAE-GP, Ghosh et
 al. 2020; random projections of Hoffman, Roberts and Yaida 2019) and the sparsity KL (Ng 2011).
 """
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -42,5 +43,6 @@ def sparsity_kl(rho, rho_hat, eps=1e-6):
     zero when every unit's mean activation rho_hat_j equals the target rho, growing without
     bound as one nears 0 or 1 (clipped at `eps` so that a dead unit costs a finite amount)."""
     rho_hat = ops.clip(ops.cast(rho_hat, "float32"), eps, 1.0 - eps)
-    return ops.sum(rho * ops.log(rho / rho_hat)
-                   + (1.0 - rho) * ops.log((1.0 - rho) / (1.0 - rho_hat)))
+    return ops.sum(
+        rho * ops.log(rho / rho_hat) + (1.0 - rho) * ops.log((1.0 - rho) / (1.0 - rho_hat))
+    )

@@ -11,11 +11,15 @@
 May import the core (models, samplers, data, nets, probability, callbacks) and the base;
 never evaluation, export, report, tracking or the CLI, which build on it.
 """
+
 from kerasae import lazy
 
-__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
-    "kerasae.runs.config": "TrainConfig LR_SCHEDULES",
-    "kerasae.runs.folder": "CONFIG MODEL HISTORY CHECKPOINTS default_out is_finished "
-                           "settings_diff read_history prepare_out resume_config load_run",
-    "kerasae.runs.training": "train RunInterrupted run_facts adam beta_callbacks",
-}))
+__getattr__, __dir__ = lazy.namespace(
+    __name__,
+    """
+    kerasae.runs.config: TrainConfig LR_SCHEDULES
+    kerasae.runs.folder: CONFIG MODEL HISTORY CHECKPOINTS default_out is_finished settings_diff
+        read_history prepare_out resume_config load_run
+    kerasae.runs.training: train RunInterrupted run_facts adam beta_callbacks
+""",
+)

@@ -18,6 +18,7 @@ A callback with state that is not a function of the epoch counter exposes
 `get_state() -> dict` (JSON-able) and `set_state(dict)`; its state is saved with
 each checkpoint and restored before training continues.
 """
+
 import math
 import os
 
@@ -89,12 +90,19 @@ class RunCheckpoint(keras.callbacks.Callback):
         row = {"epoch": int(epoch)}
         numbers = {k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
         # Keras sorts its logs by name; the model's own order reads better (loss first)
-        declared = [*getattr(self.model, "loss_names", ()),
-                    *getattr(self.model, "metric_names", ())]
+        declared = [
+            *getattr(self.model, "loss_names", ()),
+            *getattr(self.model, "metric_names", ()),
+        ]
         order = [*declared, *sorted(numbers)]
         row.update({k: numbers[k] for k in dict.fromkeys(order) if k in numbers})
-        row.update({f"val_{k}": numbers[f"val_{k}"] for k in dict.fromkeys(order)
-                    if f"val_{k}" in numbers})
+        row.update(
+            {
+                f"val_{k}": numbers[f"val_{k}"]
+                for k in dict.fromkeys(order)
+                if f"val_{k}" in numbers
+            }
+        )
         row.update({k: v for k, v in numbers.items() if k not in row})
         self.rows = [r for r in self.rows if r["epoch"] < epoch] + [row]
         self.save(epoch + 1)
@@ -105,10 +113,15 @@ class RunCheckpoint(keras.callbacks.Callback):
         path = os.path.join(self.folder, name)
         with atomic_path(path) as tmp:
             self.model.save_weights(tmp)
-        state = {"format": FORMAT, "epoch": epochs_done, "weights": name,
-                 "sha256": sha256(path), "history": self.rows,
-                 "callbacks": {key: cb.get_state() for key, cb in self.stateful},
-                 **self.extra_state}
+        state = {
+            "format": FORMAT,
+            "epoch": epochs_done,
+            "weights": name,
+            "sha256": sha256(path),
+            "history": self.rows,
+            "callbacks": {key: cb.get_state() for key, cb in self.stateful},
+            **self.extra_state,
+        }
         write_json(os.path.join(self.folder, STATE), state)  # the commit point
         write_text(self.history_path, history_csv(self.rows))
         for old in os.listdir(self.folder):  # only now is the previous epoch's file unneeded
@@ -135,11 +148,14 @@ def read_state(folder):
         weights = os.path.join(folder, state["weights"])
         epoch = int(state["epoch"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise KerasaeError(f"{path} is damaged ({exc}); start the run again with "
-                           "--overwrite") from None
+        raise KerasaeError(
+            f"{path} is damaged ({exc}); start the run again with --overwrite"
+        ) from None
     if not os.path.isfile(weights) or sha256(weights) != state.get("sha256"):
-        raise KerasaeError(f"checkpoint {weights} is missing or does not match its checksum; "
-                           "start the run again with --overwrite")
+        raise KerasaeError(
+            f"checkpoint {weights} is missing or does not match its checksum; "
+            "start the run again with --overwrite"
+        )
     state["epoch"], state["path"] = epoch, weights
     return state
 
@@ -156,8 +172,10 @@ def restore(model, state, first_batch, callbacks=()):
         model.load_weights(state["path"])
     except (ValueError, KeyError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise KerasaeError(f"checkpoint {state['path']} does not fit this model ({first}); "
-                           "start the run again with --overwrite") from None
+        raise KerasaeError(
+            f"checkpoint {state['path']} does not fit this model ({first}); "
+            "start the run again with --overwrite"
+        ) from None
     saved = state.get("callbacks") or {}
     for key, cb in _state_key(callbacks):
         if key in saved:
@@ -191,12 +209,16 @@ class NaNGuard(keras.callbacks.Callback):
         if loss is None or math.isfinite(float(loss)):
             return
         state = read_state(self.folder) if os.path.isdir(self.folder) else None
-        kept = (f"the checkpoint of epoch {state['epoch']} is kept" if state
-                else "no epoch had finished, so no checkpoint is kept")
+        kept = (
+            f"the checkpoint of epoch {state['epoch']} is kept"
+            if state
+            else "no epoch had finished, so no checkpoint is kept"
+        )
         raise TrainingDivergedError(
             f"the loss became {float(loss)} at epoch {self.epoch + 1}/{self.epochs}, {where}; "
             f"{kept}; lower the learning rate, e.g. `--resume --learning-rate "
-            f"{_lower_lr(self.model)}`")
+            f"{_lower_lr(self.model)}`"
+        )
 
 
 def _lower_lr(model):

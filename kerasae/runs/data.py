@@ -8,6 +8,7 @@ steps. Elsewhere an epoch is one pass of `ceil(n_train / batch)` batches, a leng
 dataset's `batches` tells Keras, so the progress bar, the loss and the optimizer's step
 count are exact.
 """
+
 import numpy as np
 
 from kerasae import distribute
@@ -20,14 +21,17 @@ EVAL_BATCH = 256
 
 def open_data(config, dataset=None, scaling=None):
     """`dataset` (default: the run's own) read the way the run read its data."""
-    return load_dataset(dataset or _get(config, "dataset"), scaling=scaling,
-                        **data_options(config))
+    return load_dataset(
+        dataset or _get(config, "dataset"), scaling=scaling, **data_options(config)
+    )
 
 
 def check_shape(data, model, what="the data", fix="evaluate on data of the same shape"):
     if tuple(data.input_shape) != tuple(model.data_shape):
-        raise KerasaeError(f"{what} has shape {tuple(data.input_shape)} but the model was "
-                           f"trained on {tuple(model.data_shape)}; {fix}")
+        raise KerasaeError(
+            f"{what} has shape {tuple(data.input_shape)} but the model was "
+            f"trained on {tuple(model.data_shape)}; {fix}"
+        )
 
 
 # ---------------------------------------------------------------------- training pipelines
@@ -41,8 +45,10 @@ def fit_pipelines(data, batch_size, seed=0, strategy=None):
     `batch_size` is the global batch (Keras splits it over the replicas)."""
     if is_multiworker(strategy):
         steps = max(1, data.n_train // batch_size)
-        fit_kwargs = {"steps_per_epoch": steps,
-                      "validation_steps": max(1, data.n_test // batch_size)}
+        fit_kwargs = {
+            "steps_per_epoch": steps,
+            "validation_steps": max(1, data.n_test // batch_size),
+        }
         train = data.batches("train", batch_size, shuffle=True, seed=seed, repeat=True)
         test = data.batches("test", batch_size, repeat=True)
         return train, test, fit_kwargs, steps

@@ -1,13 +1,14 @@
 """Training runs: one folder holds everything about one run (DESIGN.md, "A run directory").
 
-    config.json     the resolved configuration (written first, updated when training ends)
-    model.keras     the trained model (its presence marks a finished run)
-    history.csv     one row per epoch: `epoch` and every logged metric
-    threshold.json  the anomaly threshold (`kerasae.runs.threshold`)
-    checkpoints/    what resuming needs
-    samplers/       fitted latent samplers (`kerasae.runs.samplers`)
-    tensorboard/    TensorBoard logs
+config.json     the resolved configuration (written first, updated when training ends)
+model.keras     the trained model (its presence marks a finished run)
+history.csv     one row per epoch: `epoch` and every logged metric
+threshold.json  the anomaly threshold (`kerasae.runs.threshold`)
+checkpoints/    what resuming needs
+samplers/       fitted latent samplers (`kerasae.runs.samplers`)
+tensorboard/    TensorBoard logs
 """
+
 import csv
 import dataclasses
 import json
@@ -84,13 +85,17 @@ def prepare_out(config, resume=False):
     unfinished = os.path.isfile(os.path.join(out, CHECKPOINTS, STATE))
     if not resume and is_finished(out):
         if not config.overwrite:
-            raise KerasaeError(f"{out} already holds a finished run; pass --overwrite to "
-                               "replace it or choose another --out")
+            raise KerasaeError(
+                f"{out} already holds a finished run; pass --overwrite to "
+                "replace it or choose another --out"
+            )
         shutil.rmtree(out)
     elif not resume and unfinished:
         if not config.overwrite:  # silently restarting would throw its epochs away
-            raise KerasaeError(f"{out} holds an unfinished run; pass --resume to continue "
-                               "it, --overwrite to start over, or choose another --out")
+            raise KerasaeError(
+                f"{out} holds an unfinished run; pass --resume to continue "
+                "it, --overwrite to start over, or choose another --out"
+            )
         shutil.rmtree(out)
     try:
         os.makedirs(out, exist_ok=True)
@@ -99,30 +104,36 @@ def prepare_out(config, resume=False):
             pass
         os.remove(probe)
     except OSError as exc:
-        raise KerasaeError(f"cannot write to --out {out} ({exc.strerror}); choose a "
-                           "writable folder") from None
+        raise KerasaeError(
+            f"cannot write to --out {out} ({exc.strerror}); choose a writable folder"
+        ) from None
 
 
 def resume_config(out, **overrides):
     """The TrainConfig of the run in `out` (its config.json), with `overrides` applied."""
     path = os.path.join(out, CONFIG)
     if not os.path.isfile(path):
-        raise KerasaeError(f"{out} is not a kerasae run folder (no {CONFIG}); start it "
-                           "without --resume")
+        raise KerasaeError(
+            f"{out} is not a kerasae run folder (no {CONFIG}); start it without --resume"
+        )
     try:
         saved = read_json(path)
     except ValueError as exc:
-        raise KerasaeError(f"{path} is not valid JSON ({exc}); start the run again with "
-                           "--overwrite") from None
+        raise KerasaeError(
+            f"{path} is not valid JSON ({exc}); start the run again with --overwrite"
+        ) from None
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     settings = {k: v for k, v in saved.items() if k in fields}
-    settings.update({k: v for k, v in overrides.items() if v is not None},
-                    out=out, overwrite=False)
+    settings.update(
+        {k: v for k, v in overrides.items() if v is not None}, out=out, overwrite=False
+    )
     # a network given as a .keras file: the model's config holds it whole, so the run
     # resumes even where the file has moved
     model_config = saved.get("model_config") or {}
-    settings["params"] = {k: model_config.get(k, v) if _network_file(v) else v
-                          for k, v in (settings.get("params") or {}).items()}
+    settings["params"] = {
+        k: model_config.get(k, v) if _network_file(v) else v
+        for k, v in (settings.get("params") or {}).items()
+    }
     return TrainConfig(**settings)
 
 
@@ -134,13 +145,19 @@ def load_run(run_dir):
     """(config dict, model) of a finished run."""
     path = os.path.join(run_dir, CONFIG)
     if not os.path.isdir(run_dir) or not os.path.isfile(path):
-        raise KerasaeError(f"{run_dir} is not a kerasae run folder (no {CONFIG}); pass the "
-                           "--out folder of `kerasae train`")
+        raise KerasaeError(
+            f"{run_dir} is not a kerasae run folder (no {CONFIG}); pass the "
+            "--out folder of `kerasae train`"
+        )
     if not is_finished(run_dir):
-        raise KerasaeError(f"{run_dir} holds no trained model yet ({MODEL} missing); finish "
-                           "or resume its training first")
+        raise KerasaeError(
+            f"{run_dir} holds no trained model yet ({MODEL} missing); finish "
+            "or resume its training first"
+        )
     try:
         config = read_json(path)
     except ValueError as exc:
-        raise KerasaeError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
+        raise KerasaeError(
+            f"{path} is not valid JSON ({exc}); the run folder is damaged"
+        ) from None
     return config, load_model(os.path.join(run_dir, MODEL))

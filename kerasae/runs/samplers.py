@@ -3,6 +3,7 @@
 RUN/samplers/NAME/ holds one fitted sampler (kerasae.samplers); config.json names the
 default one ("sampler") and every fitted one ("samplers").
 """
+
 import os
 
 from kerasae.errors import KerasaeError, NotGenerativeError
@@ -65,15 +66,18 @@ def fit_after_training(run_dir, model, data, config, resolved):
     `resolved` (the run's config.json). Returns a KerasaeError to raise once config.json
     is written, or None: a failure here keeps the trained model."""
     try:
-        sampler = create_sampler(config.sampler).fit(model, training_examples(data),
-                                                      seed=config.seed)
+        sampler = create_sampler(config.sampler).fit(
+            model, training_examples(data), seed=config.seed
+        )
         sampler.save(run_samplers_dir(run_dir, sampler.name))
     except Exception as exc:  # noqa: BLE001 - the model is saved; say how to retry
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         resolved.update(sampler=None, sampler_error=first)
-        return KerasaeError(f"the model is trained and saved in {run_dir}, but fitting the "
-                            f"{config.sampler} sampler failed ({first}); retry with kerasae "
-                            f"fit-sampler {run_dir} --sampler {config.sampler}")
+        return KerasaeError(
+            f"the model is trained and saved in {run_dir}, but fitting the "
+            f"{config.sampler} sampler failed ({first}); retry with kerasae "
+            f"fit-sampler {run_dir} --sampler {config.sampler}"
+        )
     resolved["samplers"] = sorted({*resolved.get("samplers", []), sampler.name})
     return None
 
@@ -84,8 +88,10 @@ def load_sampler(run_dir, name=None, model=None):
     if name is None:
         path = os.path.join(run_dir, "config.json")
         if not os.path.isfile(path):
-            raise KerasaeError(f"{run_dir} is not a kerasae run folder (no config.json); "
-                               "pass the --out folder of `kerasae train`")
+            raise KerasaeError(
+                f"{run_dir} is not a kerasae run folder (no config.json); "
+                "pass the --out folder of `kerasae train`"
+            )
         name = read_json(path).get("sampler")
         if name is None:
             return None
@@ -115,12 +121,16 @@ def resolve_sampler(run_dir, config, model, name=None, required=True):
     sampler = load_sampler(run_dir, name, model)
     if sampler is None:
         fitted = ", ".join(config.get("samplers", [])) or "none"
-        raise KerasaeError(f"no {name} sampler is fitted in {run_dir} (fitted: {fitted}); "
-                           f"fit it with kerasae fit-sampler {run_dir} --sampler {name}")
+        raise KerasaeError(
+            f"no {name} sampler is fitted in {run_dir} (fitted: {fitted}); "
+            f"fit it with kerasae fit-sampler {run_dir} --sampler {name}"
+        )
     if sampler.latent_dim != model.latent_dim:
-        raise KerasaeError(f"the {name} sampler in {run_dir} draws {sampler.latent_dim}-d "
-                           f"codes but the model's are {model.latent_dim}-d; fit it again "
-                           f"with kerasae fit-sampler {run_dir} --sampler {name}")
+        raise KerasaeError(
+            f"the {name} sampler in {run_dir} draws {sampler.latent_dim}-d "
+            f"codes but the model's are {model.latent_dim}-d; fit it again "
+            f"with kerasae fit-sampler {run_dir} --sampler {name}"
+        )
     return sampler
 
 

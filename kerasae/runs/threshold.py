@@ -5,6 +5,7 @@ the model's `score` of the training examples, read batch by batch, gives the 99t
 percentile (1 % false alarms on data like the training data) and a grid of quantiles, so
 `kerasae detect --percentile P` needs no second pass. `kerasae.evaluation.anomaly` uses it.
 """
+
 import os
 
 import numpy as np
@@ -37,10 +38,14 @@ def fit_threshold(scores, percentile=DEFAULT_PERCENTILE):
     """The threshold record of a set of training scores (stored as RUN_DIR/threshold.json)."""
     scores = _finite(scores, "training scores")
     _check_percentile(percentile)
-    return {"threshold": float(np.percentile(scores, percentile)),
-            "percentile": float(percentile), "n_train": int(len(scores)),
-            "train_mean": float(np.mean(scores)), "train_std": float(np.std(scores)),
-            "quantiles": np.percentile(scores, _GRID).tolist()}
+    return {
+        "threshold": float(np.percentile(scores, percentile)),
+        "percentile": float(percentile),
+        "n_train": int(len(scores)),
+        "train_mean": float(np.mean(scores)),
+        "train_std": float(np.std(scores)),
+        "quantiles": np.percentile(scores, _GRID).tolist(),
+    }
 
 
 def training_scores(model, data, batch_size=256):
@@ -67,8 +72,10 @@ def load_threshold(run_dir, model=None, config=None):
         try:
             return read_json(path)
         except ValueError:
-            raise KerasaeError(f"{path} is not valid JSON; delete it and it will be "
-                               "recomputed from the training data") from None
+            raise KerasaeError(
+                f"{path} is not valid JSON; delete it and it will be "
+                "recomputed from the training data"
+            ) from None
     if model is None or config is None:
         raise KerasaeError(f"{run_dir} has no {THRESHOLD}; pass --threshold VALUE")
 
@@ -91,6 +98,8 @@ def _finite(scores, what):
     if scores.size == 0:
         raise KerasaeError(f"no {what} (the data is empty)")
     if not np.isfinite(scores).all():
-        raise KerasaeError(f"the model produced non-finite {what}; the run diverged, retrain "
-                           "it with a lower --learning-rate")
+        raise KerasaeError(
+            f"the model produced non-finite {what}; the run diverged, retrain "
+            "it with a lower --learning-rate"
+        )
     return scores

@@ -1,5 +1,5 @@
-"""`train`: the staged training of one run, from its config to a finished run folder.
-"""
+"""`train`: the staged training of one run, from its config to a finished run folder."""
+
 import dataclasses
 import math
 import os
@@ -35,7 +35,8 @@ def train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     The model is built, compiled and fitted inside `config.strategy`'s scope (the global
     batch is split over its replicas) under the `config.precision` dtype policy.
     `on_start(facts, model)` is called once before the first epoch with what `run_facts`
-    lists and the built model (`kerasae train` prints them as its header). Ctrl-C raises `RunInterrupted` once the
+    lists and the built model (`kerasae train` prints them as its header). Ctrl-C raises
+    `RunInterrupted` once the
     run folder records the interruption.
     """
     config.check()
@@ -69,38 +70,52 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     config.model = model.registered_name  # DIST:NAME where several distributions clash
     callbacks = (*beta_callbacks(config, model), *callbacks)
     if config.sampler:  # e.g. `prior` on a model without one: refused before training
-
         check_for_model(config.sampler, model)
     prepare_out(config, resume)  # only once the config is known to be valid: nothing half-made
     out = config.out
-    resolved = {**dataclasses.asdict(config), "input_shape": list(data.input_shape),
-                "scaling": data.scaling, "n_train": int(data.n_train),
-                "n_test": int(data.n_test), "model_config": model.get_config(),
-                "status": "running", "kerasae_version": _version()}
+    resolved = {
+        **dataclasses.asdict(config),
+        "input_shape": list(data.input_shape),
+        "scaling": data.scaling,
+        "n_train": int(data.n_train),
+        "n_test": int(data.n_test),
+        "model_config": model.get_config(),
+        "status": "running",
+        "kerasae_version": _version(),
+    }
     if getattr(data, "skipped", 0):
         resolved["skipped_files"] = int(data.skipped)
     write_json(os.path.join(out, CONFIG), resolved)
 
     # streamed batches (kerasae.rundata): memory does not grow with the dataset
     train_ds, test_ds, fit_kwargs, per_epoch = rundata.fit_pipelines(
-        data, config.batch_size, seed=config.seed)
+        data, config.batch_size, seed=config.seed
+    )
     # the fast path's steps per execution, capped at an epoch (Keras's progress bar overruns)
-    model.compile(optimizer=_optimizer(config, model, per_epoch),
-                  steps_per_execution=min(model.fast_steps_per_execution(), per_epoch))
+    model.compile(
+        optimizer=_optimizer(config, model, per_epoch),
+        steps_per_execution=min(model.fast_steps_per_execution(), per_epoch),
+    )
     ckpt_dir = os.path.join(out, CHECKPOINTS)
-    extra = [*default_grid_callbacks(model, out, data), *model.run_callbacks(out, data),
-             *callbacks]
+    extra = [
+        *default_grid_callbacks(model, out, data),
+        *model.run_callbacks(out, data),
+        *callbacks,
+    ]
     state = checkpoints.read_state(ckpt_dir) if resume else None
     done = 0
     # a first batch read here, not from train_ds: under multiworker that one is a worker's
     # shard, which only tf.distribute can read (kerasae.rundata.read_batches)
     if state is not None:
         done = checkpoints.restore(model, state, data.head("train", config.batch_size), extra)
-        if config.learning_rate not in (None, state.get("learning_rate")) and \
-                config.lr_schedule == "constant":  # a schedule was built with the new rate
+        if (
+            config.learning_rate not in (None, state.get("learning_rate"))
+            and config.lr_schedule == "constant"
+        ):  # a schedule was built with the new rate
             model.optimizer.learning_rate.assign(config.learning_rate)  # after a NaN
-    checkpoint = checkpoints.RunCheckpoint(ckpt_dir, os.path.join(out, HISTORY), extra,
-                                           rows=state["history"] if state else ())
+    checkpoint = checkpoints.RunCheckpoint(
+        ckpt_dir, os.path.join(out, HISTORY), extra, rows=state["history"] if state else ()
+    )
     checkpoint.extra_state = {"learning_rate": config.learning_rate}
     if done:
         resolved["resumed_from_epoch"] = done
@@ -117,9 +132,15 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     start = time.perf_counter()
     try:
         if done < config.epochs:
-            model.fit(train_ds, epochs=config.epochs, initial_epoch=done,
-                      validation_data=test_ds, callbacks=run_callbacks, verbose=verbose,
-                      **fit_kwargs)
+            model.fit(
+                train_ds,
+                epochs=config.epochs,
+                initial_epoch=done,
+                validation_data=test_ds,
+                callbacks=run_callbacks,
+                verbose=verbose,
+                **fit_kwargs,
+            )
 
         save_threshold(out, model, data)  # what `kerasae detect` uses by default
         # model.keras marks a finished run, so it comes after everything a finished run needs
@@ -140,7 +161,6 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     resolved.update(status="finished", train_seconds=round(seconds, 3))
     failed = None
     if config.sampler:  # after model.keras: a failed fit keeps the trained model
-
         failed = fit_after_training(out, model, data, config, resolved)
     write_json(os.path.join(out, CONFIG), resolved)
     if failed:
@@ -151,25 +171,36 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
 def storable(params):
     """`params` as config.json keeps them: a network the user brought (encoder=,
     decoder=) in Keras's serialized form, which the model rebuilds on `--resume`."""
-    return {k: keras.saving.serialize_keras_object(v) if isinstance(v, keras.Layer) else v
-            for k, v in params.items()}
+    return {
+        k: keras.saving.serialize_keras_object(v) if isinstance(v, keras.Layer) else v
+        for k, v in params.items()
+    }
 
 
 def run_facts(config, data, model, resumed_from=None):
     """What a run trains, on what and where: the header `kerasae train` prints."""
     gpus = tf.config.list_logical_devices("GPU")
     strategy = tf.distribute.get_strategy()
-    return {"model": config.model, "dataset": data.name, "n_train": int(data.n_train),
-            "n_test": int(data.n_test), "skipped": int(getattr(data, "skipped", 0) or 0),
-            "input_shape": tuple(data.input_shape),
-            "latent_dim": model.latent_dim,
-            "parameters": int(sum(math.prod(w.shape) for w in model.trainable_weights)),
-            "out": config.out, "device": f"GPU x{len(gpus)}" if gpus else "CPU",
-            "strategy": config.strategy, "replicas": int(strategy.num_replicas_in_sync),
-            "precision": config.precision, "epochs": config.epochs,
-            "batch_size": config.batch_size,
-            "learning_rate": config.learning_rate or model.default_learning_rate,
-            "lr_schedule": config.lr_schedule, "resumed_from": resumed_from}
+    return {
+        "model": config.model,
+        "dataset": data.name,
+        "n_train": int(data.n_train),
+        "n_test": int(data.n_test),
+        "skipped": int(getattr(data, "skipped", 0) or 0),
+        "input_shape": tuple(data.input_shape),
+        "latent_dim": model.latent_dim,
+        "parameters": int(sum(math.prod(w.shape) for w in model.trainable_weights)),
+        "out": config.out,
+        "device": f"GPU x{len(gpus)}" if gpus else "CPU",
+        "strategy": config.strategy,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "precision": config.precision,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "learning_rate": config.learning_rate or model.default_learning_rate,
+        "lr_schedule": config.lr_schedule,
+        "resumed_from": resumed_from,
+    }
 
 
 def _optimizer(config, model, steps_per_epoch):
@@ -177,8 +208,11 @@ def _optimizer(config, model, steps_per_epoch):
     more --epochs stretches the decay); None: the model's own default optimizer."""
     if config.lr_schedule == "constant" and config.learning_rate is None:
         return None
-    return adam(config.learning_rate or model.default_learning_rate, config.lr_schedule,
-                config.epochs * steps_per_epoch)
+    return adam(
+        config.learning_rate or model.default_learning_rate,
+        config.lr_schedule,
+        config.epochs * steps_per_epoch,
+    )
 
 
 def adam(learning_rate, schedule="constant", total_steps=None):

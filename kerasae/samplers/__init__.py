@@ -17,13 +17,17 @@ Every draw is plain numpy (`default_rng(seed)`), so kerasae-runtime reproduces i
 export. May import models, nets, probability and data, and the base; never runs,
 evaluation, export or the CLI (a run's samplers are kerasae.runs.samplers).
 """
+
 from kerasae import lazy
 
-__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
-    "kerasae.samplers.base": "LatentSampler register_sampler create_sampler sampler_names "
-                             "no_sampler_message SAMPLERS SAMPLERS_DIR META ARRAYS",
-    "kerasae.samplers.arrays": "PriorSampler GaussianSampler GMMSampler",
-    "kerasae.samplers.two_stage": "TwoStageSampler",
-    "kerasae.samplers.pixelcnn": "PixelCNNSampler",
-    "kerasae.samplers.langevin": "langevin annealed_langevin score_estimate",
-}))
+__getattr__, __dir__ = lazy.namespace(
+    __name__,
+    """
+    kerasae.samplers.base: LatentSampler register_sampler create_sampler sampler_names
+        no_sampler_message SAMPLERS SAMPLERS_DIR META ARRAYS
+    kerasae.samplers.arrays: PriorSampler GaussianSampler GMMSampler
+    kerasae.samplers.two_stage: TwoStageSampler
+    kerasae.samplers.pixelcnn: PixelCNNSampler
+    kerasae.samplers.langevin: langevin annealed_langevin score_estimate
+""",
+)

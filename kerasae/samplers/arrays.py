@@ -5,6 +5,7 @@ the fact makes it generative (Ghosh et al., "From Variational to Deterministic
 Autoencoders", ICLR 2020). These are numbers in the export's manifest: kerasae-runtime
 draws them with the same numpy calls, so a seed gives the same codes on both sides.
 """
+
 import numpy as np
 
 from kerasae.errors import KerasaeError, NotGenerativeError
@@ -38,8 +39,7 @@ def model_prior(model):
     if callable(spec):
         return spec()
     if model.generative:
-        return {"kind": "standard_normal", "dim": model.latent_dim,
-                "source": "the model's prior"}
+        return {"kind": "standard_normal", "dim": model.latent_dim, "source": "the model's prior"}
     return None
 
 
@@ -53,8 +53,10 @@ class PriorSampler(LatentSampler):
     @classmethod
     def check(cls, model):
         if not getattr(model, "generative", False):
-            raise NotGenerativeError(f"{model.not_generative_reason()}; the prior sampler "
-                                     "needs one: use a fitted sampler such as --sampler gmm")
+            raise NotGenerativeError(
+                f"{model.not_generative_reason()}; the prior sampler "
+                "needs one: use a fitted sampler such as --sampler gmm"
+            )
 
     def fit(self, model, x_train=None, seed=0):
         """Nothing to fit: binds `model` (its prior is the distribution)."""
@@ -70,8 +72,10 @@ class PriorSampler(LatentSampler):
     def sample_latent(self, n, seed=None):
         z = draw_codes(self.spec(), _count(n), seed)
         if z is None:
-            raise KerasaeError(f"{self.model.registered_name}'s prior is drawn by the model "
-                               "itself, not as codes; call generate(model, n, seed)")
+            raise KerasaeError(
+                f"{self.model.registered_name}'s prior is drawn by the model "
+                "itself, not as codes; call generate(model, n, seed)"
+            )
         return z
 
     def generate(self, model, n, seed=None):
@@ -100,8 +104,9 @@ class GaussianSampler(LatentSampler):
         if len(codes) < 2:
             raise KerasaeError(f"a Gaussian needs at least 2 training codes, got {len(codes)}")
         self.mean = codes.mean(axis=0)
-        self.scale_tril = gaussian_scale_tril(np.cov(codes, rowvar=False).reshape(
-            codes.shape[1], codes.shape[1]))
+        self.scale_tril = gaussian_scale_tril(
+            np.cov(codes, rowvar=False).reshape(codes.shape[1], codes.shape[1])
+        )
 
     def sample_latent(self, n, seed=None):
         return draw_gaussian(np.random.default_rng(seed), self.mean, self.scale_tril, _count(n))
@@ -116,9 +121,14 @@ class GaussianSampler(LatentSampler):
         self.mean, self.scale_tril = arrays["mean"], arrays["scale_tril"]
 
     def export_spec(self):
-        return {"kind": "gaussian", "dim": int(self.latent_dim), "sampler": self.name,
-                "source": self.describe(), "mean": _rows(self.mean),
-                "scale_tril": _rows(self.scale_tril)}
+        return {
+            "kind": "gaussian",
+            "dim": int(self.latent_dim),
+            "sampler": self.name,
+            "source": self.describe(),
+            "mean": _rows(self.mean),
+            "scale_tril": _rows(self.scale_tril),
+        }
 
 
 @register_sampler("gmm")
@@ -138,30 +148,49 @@ class GMMSampler(LatentSampler):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise KerasaeError(f"n_components must be a positive integer, got {k!r}")
         if len(codes) < max(2, k):
-            raise KerasaeError(f"a {k}-component mixture needs at least {max(2, k)} training "
-                               f"codes, got {len(codes)}; lower n_components")
-        gm = GaussianMixture(k, covariance_type="full", random_state=seed,
-                             max_iter=self.options["max_iter"], n_init=self.options["n_init"],
-                             reg_covar=self.options["reg_covar"]).fit(codes)
+            raise KerasaeError(
+                f"a {k}-component mixture needs at least {max(2, k)} training "
+                f"codes, got {len(codes)}; lower n_components"
+            )
+        gm = GaussianMixture(
+            k,
+            covariance_type="full",
+            random_state=seed,
+            max_iter=self.options["max_iter"],
+            n_init=self.options["n_init"],
+            reg_covar=self.options["reg_covar"],
+        ).fit(codes)
         self.weights, self.means = gm.weights_, gm.means_
         self.scale_tril = np.linalg.cholesky(gm.covariances_)
 
     def sample_latent(self, n, seed=None):
-        return draw_mixture(np.random.default_rng(seed), self.weights, self.means,
-                            self.scale_tril, _count(n))
+        return draw_mixture(
+            np.random.default_rng(seed), self.weights, self.means, self.scale_tril, _count(n)
+        )
 
     def describe(self):
-        return (f"gmm sampler ({len(self.weights)} components, fitted to {self.n_codes} "
-                "training codes)")
+        return (
+            f"gmm sampler ({len(self.weights)} components, fitted to {self.n_codes} "
+            "training codes)"
+        )
 
     def state(self):
         return {"weights": self.weights, "means": self.means, "scale_tril": self.scale_tril}
 
     def restore(self, meta, arrays, folder):
         self.weights, self.means, self.scale_tril = (
-            arrays["weights"], arrays["means"], arrays["scale_tril"])
+            arrays["weights"],
+            arrays["means"],
+            arrays["scale_tril"],
+        )
 
     def export_spec(self):
-        return {"kind": "gmm", "dim": int(self.latent_dim), "sampler": self.name,
-                "source": self.describe(), "weights": _rows(self.weights),
-                "means": _rows(self.means), "scale_tril": _rows(self.scale_tril)}
+        return {
+            "kind": "gmm",
+            "dim": int(self.latent_dim),
+            "sampler": self.name,
+            "source": self.describe(),
+            "weights": _rows(self.weights),
+            "means": _rows(self.means),
+            "scale_tril": _rows(self.scale_tril),
+        }

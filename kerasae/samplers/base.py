@@ -5,6 +5,7 @@ decoder inputs (`sample_latent`), lives in a run as RUN/samplers/NAME/ (sampler.
 arrays.npz or model.weights.h5, no pickles), and describes itself for the export's manifest
 (`export_spec`), from which kerasae-runtime draws the same codes for the same seed.
 """
+
 import dataclasses
 import os
 import shlex
@@ -32,8 +33,10 @@ class LatentSampler:
         unknown = sorted(set(options) - set(self.defaults))
         if unknown:
             known = ", ".join(sorted(self.defaults)) or "none"
-            raise KerasaeError(f"unknown option(s) {', '.join(unknown)} for the {self.name} "
-                               f"sampler; it takes: {known}")
+            raise KerasaeError(
+                f"unknown option(s) {', '.join(unknown)} for the {self.name} "
+                f"sampler; it takes: {known}"
+            )
         self.options = {**self.defaults, **options}
         self.latent_dim = self.n_codes = self.seed = None
 
@@ -41,8 +44,10 @@ class LatentSampler:
     def check(cls, model):
         """Raise KerasaeError when the sampler does not apply to `model`."""
         if getattr(model, "encoder", None) is None:
-            raise KerasaeError(f"the {cls.name} sampler is fitted to a model's codes, and "
-                               "this model has no encoder")
+            raise KerasaeError(
+                f"the {cls.name} sampler is fitted to a model's codes, and "
+                "this model has no encoder"
+            )
 
     def fit(self, model, x_train, seed=0):
         """Encode `x_train` (an array, or a tf.data pipeline of batches) with `model` and
@@ -53,9 +58,11 @@ class LatentSampler:
         codes = np.asarray(model.encode(x_train), "float64")
         codes = codes.reshape(len(codes), -1)
         if codes.shape[1] != model.latent_dim:
-            raise KerasaeError(f"the encoder's codes have {codes.shape[1]} values but the "
-                               f"decoder takes {model.latent_dim}; the {self.name} sampler "
-                               "needs the decoder's input as the code")
+            raise KerasaeError(
+                f"the encoder's codes have {codes.shape[1]} values but the "
+                f"decoder takes {model.latent_dim}; the {self.name} sampler "
+                "needs the decoder's input as the code"
+            )
         self.latent_dim, self.n_codes, self.seed = model.latent_dim, len(codes), seed
         self.fit_codes(codes, seed)
         return self
@@ -80,9 +87,15 @@ class LatentSampler:
 
     def save(self, folder):
         with atomic_folder(folder) as tmp:
-            meta = {"name": self.name, "latent_dim": self.latent_dim, "options": self.options,
-                    "n_codes": self.n_codes, "seed": self.seed, "kerasae_version": __version__,
-                    **self.extra_meta()}
+            meta = {
+                "name": self.name,
+                "latent_dim": self.latent_dim,
+                "options": self.options,
+                "n_codes": self.n_codes,
+                "seed": self.seed,
+                "kerasae_version": __version__,
+                **self.extra_meta(),
+            }
             write_json(os.path.join(tmp, META), meta)
             arrays = self.state()
             if arrays:
@@ -100,12 +113,17 @@ class LatentSampler:
         """The sampler saved in `folder` (its class from sampler.json's name)."""
         path = os.path.join(folder, META)
         if not os.path.isfile(path):
-            raise KerasaeError(f"{folder} holds no fitted sampler ({META} missing); fit one "
-                               "with kerasae fit-sampler RUN --sampler NAME")
+            raise KerasaeError(
+                f"{folder} holds no fitted sampler ({META} missing); fit one "
+                "with kerasae fit-sampler RUN --sampler NAME"
+            )
         meta = read_json(path)
         sampler = create_sampler(meta["name"], **meta.get("options", {}))
         sampler.latent_dim, sampler.n_codes, sampler.seed = (
-            meta["latent_dim"], meta["n_codes"], meta.get("seed"))
+            meta["latent_dim"],
+            meta["n_codes"],
+            meta.get("seed"),
+        )
         arrays = {}
         if os.path.isfile(os.path.join(folder, ARRAYS)):
             with np.load(os.path.join(folder, ARRAYS), allow_pickle=False) as f:
@@ -179,5 +197,7 @@ def create_sampler(name, **options):
 
 def no_sampler_message(model, run_dir="RUN"):
     """Why a run cannot generate: also an export's `no_prior` (the same words everywhere)."""
-    return (f"{model.not_generative_reason()}; fit a latent sampler: kerasae fit-sampler "
-            f"{shlex.quote(str(run_dir))} --sampler gmm")
+    return (
+        f"{model.not_generative_reason()}; fit a latent sampler: kerasae fit-sampler "
+        f"{shlex.quote(str(run_dir))} --sampler gmm"
+    )

@@ -20,6 +20,7 @@ A noise-conditional model (`ncsn`, which has `sigmas` and `score_at(x, sigma)`) 
 score at every level, so `annealed_langevin` runs Song and Ermon's Algorithm 1 exactly,
 and `langevin(..., anneal=True)` hands such a model to it.
 """
+
 import math
 
 import numpy as np
@@ -35,7 +36,8 @@ def score_sigma(model):
         name = getattr(model, "registered_name", type(model).__name__)
         raise NotGenerativeError(
             f"model {name!r} has no score estimate for Langevin sampling; train a dae or sdae "
-            "with --param noise=gaussian")
+            "with --param noise=gaussian"
+        )
     return float(sigma)
 
 
@@ -43,21 +45,33 @@ def score_estimate(model, x, batch_size=1024):
     """s(x) = (r(x) - x) / sigma^2 for each row of `x` (numpy in, numpy out)."""
     sigma = score_sigma(model)
     x = np.asarray(x, dtype="float32")
-    return (model.reconstruct(x, batch_size=batch_size) - x) / sigma ** 2
+    return (model.reconstruct(x, batch_size=batch_size) - x) / sigma**2
 
 
 def _schedule(steps, step_size, sigma, anneal, sigma_max):
     if not anneal:
         return np.full(steps, step_size)
     if sigma_max <= sigma:
-        raise KerasaeError(f"sigma_max ({sigma_max}) must exceed the model's noise std "
-                           f"({sigma}) for annealing")
+        raise KerasaeError(
+            f"sigma_max ({sigma_max}) must exceed the model's noise std ({sigma}) for annealing"
+        )
     levels = np.geomspace(sigma_max, sigma, steps)
-    return np.minimum(step_size * (levels / sigma) ** 2, sigma ** 2)
+    return np.minimum(step_size * (levels / sigma) ** 2, sigma**2)
 
 
-def langevin(model, n, steps=100, step_size=None, x0=None, seed=0, anneal=False,
-             sigma_max=1.0, clip=(0.0, 1.0), final_denoise=True, return_chain=False):
+def langevin(
+    model,
+    n,
+    steps=100,
+    step_size=None,
+    x0=None,
+    seed=0,
+    anneal=False,
+    sigma_max=1.0,
+    clip=(0.0, 1.0),
+    final_denoise=True,
+    return_chain=False,
+):
     """`n` samples by Langevin dynamics on the DAE score, started from `x0` (default uniform
     noise over `clip`, the data range).
 
@@ -72,12 +86,19 @@ def langevin(model, n, steps=100, step_size=None, x0=None, seed=0, anneal=False,
     """
     if anneal and is_noise_conditional(model):
         return annealed_langevin(
-            model, n, steps_per_level=steps,
-            epsilon=DEFAULT_EPSILON if step_size is None else step_size, seed=seed, x0=x0,
-            clip=clip, final_denoise=final_denoise, return_chain=return_chain)
+            model,
+            n,
+            steps_per_level=steps,
+            epsilon=DEFAULT_EPSILON if step_size is None else step_size,
+            seed=seed,
+            x0=x0,
+            clip=clip,
+            final_denoise=final_denoise,
+            return_chain=return_chain,
+        )
     sigma = score_sigma(model)
     _check_counts(n=n, steps=steps)
-    step_size = sigma ** 2 / 2 if step_size is None else step_size
+    step_size = sigma**2 / 2 if step_size is None else step_size
     _check_positive("step size", step_size)
     rng = np.random.default_rng(seed)
     low, high = clip if clip is not None else (0.0, 1.0)
@@ -85,7 +106,7 @@ def langevin(model, n, steps=100, step_size=None, x0=None, seed=0, anneal=False,
 
     @tf.function(reduce_retracing=True)
     def step(x, eps, z):
-        x_new = x + eps * (model(x, training=False) - x) / sigma ** 2 + tf.sqrt(2.0 * eps) * z
+        x_new = x + eps * (model(x, training=False) - x) / sigma**2 + tf.sqrt(2.0 * eps) * z
         return tf.clip_by_value(x_new, low, high) if clip is not None else x_new
 
     chain = [x] if return_chain else None
@@ -106,13 +127,23 @@ DEFAULT_EPSILON = 2e-5
 
 def is_noise_conditional(model):
     """True for a model that estimates the score at several noise levels (an ncsn)."""
-    return callable(getattr(model, "score_at", None)) and getattr(model, "sigmas", None) \
-        is not None
+    return (
+        callable(getattr(model, "score_at", None)) and getattr(model, "sigmas", None) is not None
+    )
 
 
-def annealed_langevin(model, n, steps_per_level=100, epsilon=DEFAULT_EPSILON, seed=0, x0=None,
-                      clip=(0.0, 1.0), final_denoise=True, return_chain=False,
-                      batch_size=512):
+def annealed_langevin(
+    model,
+    n,
+    steps_per_level=100,
+    epsilon=DEFAULT_EPSILON,
+    seed=0,
+    x0=None,
+    clip=(0.0, 1.0),
+    final_denoise=True,
+    return_chain=False,
+    batch_size=512,
+):
     """`n` samples by annealed Langevin dynamics (Song and Ermon 2019, Algorithm 1).
 
     For each level sigma_i of the model, largest first, alpha_i = epsilon sigma_i^2 /
@@ -133,7 +164,8 @@ def annealed_langevin(model, n, steps_per_level=100, epsilon=DEFAULT_EPSILON, se
         name = getattr(model, "registered_name", type(model).__name__)
         raise NotGenerativeError(
             f"model {name!r} has no noise-conditional score for annealed Langevin; train an "
-            "ncsn, or use langevin() on a dae's single-sigma score")
+            "ncsn, or use langevin() on a dae's single-sigma score"
+        )
     _check_counts(n=n, steps_per_level=steps_per_level, batch_size=batch_size)
     _check_positive("epsilon", epsilon)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -145,20 +177,28 @@ def annealed_langevin(model, n, steps_per_level=100, epsilon=DEFAULT_EPSILON, se
     seed_t, steps_t, n_t = (tf.constant(v, "int64") for v in (seed, steps_per_level, n))
 
     def run(fn, x):  # per batch of chains
-        return np.concatenate([np.asarray(fn(tf.constant(x[i:i + batch_size]), i))
-                               for i in range(0, n, batch_size)])
+        return np.concatenate(
+            [
+                np.asarray(fn(tf.constant(x[i : i + batch_size]), i))
+                for i in range(0, n, batch_size)
+            ]
+        )
 
     chain = [x] if return_chain else None
     for i, sigma in enumerate(sigmas):
-        alpha = tf.constant(epsilon * sigma ** 2 / sigmas[-1] ** 2, "float32")
+        alpha = tf.constant(epsilon * sigma**2 / sigmas[-1] ** 2, "float32")
         s, k0 = tf.constant(sigma, "float32"), tf.constant(i * steps_per_level, "int64")
-        x = run(lambda xb, start: level(xb, n_t, tf.constant(start, "int64"), s, alpha,
-                                        seed_t, k0, steps_t), x)
+        x = run(
+            lambda xb, start, s=s, alpha=alpha, k0=k0: level(
+                xb, n_t, tf.constant(start, "int64"), s, alpha, seed_t, k0, steps_t
+            ),
+            x,
+        )
         if return_chain:
             chain.append(x)
     if final_denoise:
         last = tf.constant(sigmas[-1], "float32")
-        x = run(lambda xb, _: xb + last ** 2 * model.score_at(xb, last), x)
+        x = run(lambda xb, _: xb + last**2 * model.score_at(xb, last), x)
     if clip is not None:
         x = np.clip(x, low, high)
     return (x, np.stack(chain)) if return_chain else x
@@ -171,20 +211,24 @@ def _compiled_level(model):
     if cached is not None:
         return cached
 
-    scalar = [tf.TensorSpec((), "int64"), tf.TensorSpec((), "int64"),
-              tf.TensorSpec((), "float32"), tf.TensorSpec((), "float32"),
-              tf.TensorSpec((), "int64"), tf.TensorSpec((), "int64"),
-              tf.TensorSpec((), "int64")]
+    scalar = [
+        tf.TensorSpec((), "int64"),
+        tf.TensorSpec((), "int64"),
+        tf.TensorSpec((), "float32"),
+        tf.TensorSpec((), "float32"),
+        tf.TensorSpec((), "int64"),
+        tf.TensorSpec((), "int64"),
+        tf.TensorSpec((), "int64"),
+    ]
 
-    @tf.function(input_signature=[tf.TensorSpec((None, *model.data_shape), "float32"),
-                                  *scalar])
+    @tf.function(input_signature=[tf.TensorSpec((None, *model.data_shape), "float32"), *scalar])
     def level(x, n, start, sigma, alpha, seed, first_step, steps):
         full = tf.concat([tf.reshape(n, (1,)), tf.shape(x, out_type="int64")[1:]], 0)
 
         def body(k, x):
             # noise for all n chains, sliced to this batch: independent of the batching
             z = tf.random.stateless_normal(full, seed=tf.stack([seed, k]))
-            z = tf.reshape(z[start:start + tf.shape(x, out_type="int64")[0]], tf.shape(x))
+            z = tf.reshape(z[start : start + tf.shape(x, out_type="int64")[0]], tf.shape(x))
             return k + 1, x + alpha / 2 * model.score_at(x, sigma) + tf.sqrt(alpha) * z
 
         end = first_step + steps
@@ -204,8 +248,9 @@ def _check_counts(**values):
 
 
 def _check_positive(what, value):
-    if isinstance(value, bool) or not (isinstance(value, (int, float))
-                                       and math.isfinite(value) and value > 0):
+    if isinstance(value, bool) or not (
+        isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+    ):
         raise KerasaeError(f"{what} must be a positive number, got {value!r}")
 
 

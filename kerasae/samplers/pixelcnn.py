@@ -18,6 +18,7 @@ Drawing follows this module exactly (kerasae-runtime repeats it on sampler.onnx)
 randomness is U = rng.random((n, h*w)) up front; position by position the float64 softmax
 of the logits is inverted at U by `searchsorted`; z is the codebook gather of the indices.
 """
+
 import os
 
 import keras
@@ -74,8 +75,7 @@ class PixelCNNSampler(LatentSampler):
     # sized for a CPU: 32 filters cost ~4x fewer multiply-adds than 64 (the dense 7x7
     # mask-A conv dominates); on a 7x7 grid of 512 codes a step of 128 grids took 55 ms
     # on a shared 2-core CPU (Fashion-MNIST's 60k grids x 10 epochs: ~4 minutes)
-    defaults = {"filters": 32, "blocks": 3, "epochs": 10, "batch_size": 128,
-                "learning_rate": 1e-3}
+    defaults = {"filters": 32, "blocks": 3, "epochs": 10, "batch_size": 128, "learning_rate": 1e-3}
     tiny_config = {"filters": 16, "blocks": 1, "epochs": 4, "batch_size": 64}
 
     def __init__(self, **options):
@@ -83,8 +83,9 @@ class PixelCNNSampler(LatentSampler):
         for key in ("filters", "blocks", "epochs", "batch_size"):
             value = self.options[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < (key != "blocks"):
-                raise KerasaeError(f"pixelcnn {key} must be a positive integer (blocks may be "
-                                   f"0), got {value!r}")
+                raise KerasaeError(
+                    f"pixelcnn {key} must be a positive integer (blocks may be 0), got {value!r}"
+                )
         rate = self.options["learning_rate"]
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
             raise KerasaeError(f"pixelcnn learning_rate must be a positive number, got {rate!r}")
@@ -94,11 +95,14 @@ class PixelCNNSampler(LatentSampler):
 
     @classmethod
     def check(cls, model):
-        if not (callable(getattr(model, "encode_indices", None))
-                and getattr(model, "quantizer", None) is not None):
+        if not (
+            callable(getattr(model, "encode_indices", None))
+            and getattr(model, "quantizer", None) is not None
+        ):
             raise KerasaeError(
                 f"the pixelcnn sampler is a prior over a vq_vae's grid of code indices, and "
-                f"{type(model).__name__} has no codebook; train a vq_vae, or use --sampler gmm")
+                f"{type(model).__name__} has no codebook; train a vq_vae, or use --sampler gmm"
+            )
 
     # ------------------------------------------------------------------ fitting
     def fit(self, model, x_train, seed=0):
@@ -115,8 +119,9 @@ class PixelCNNSampler(LatentSampler):
         def step(batch):
             with tf.GradientTape() as tape:
                 loss = xent(batch, net(batch, training=True))
-            optimizer.apply_gradients(zip(tape.gradient(loss, net.trainable_variables),
-                                          net.trainable_variables))
+            optimizer.apply_gradients(
+                zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables)
+            )
             return loss
 
         rng = np.random.default_rng(seed)
@@ -124,36 +129,49 @@ class PixelCNNSampler(LatentSampler):
         self.history = []
         for _ in range(opt["epochs"]):
             order = rng.permutation(len(indices))
-            batches = [order[s:s + size] for s in range(0, len(order), size)]
+            batches = [order[s : s + size] for s in range(0, len(order), size)]
             # read the losses once per epoch: a float() per step would sync every step
             losses = [step(tf.constant(indices[b])) for b in batches]
-            self.history.append(sum(float(loss) * len(b) for loss, b in zip(losses, batches))
-                                / len(indices))
+            self.history.append(
+                sum(float(loss) * len(b) for loss, b in zip(losses, batches)) / len(indices)
+            )
         self.n_codes, self.seed = len(indices), seed
         return self
 
     def _build(self, grid, codebook, seed):
         self.grid, self.codebook = grid, codebook
         self.latent_dim = int(grid[0] * grid[1] * codebook.shape[1])
-        self.network = build_network(grid, len(codebook), self.options["filters"],
-                                     self.options["blocks"], seed=int(seed or 0))
+        self.network = build_network(
+            grid,
+            len(codebook),
+            self.options["filters"],
+            self.options["blocks"],
+            seed=int(seed or 0),
+        )
 
         # drawing needs the K logits of one position only: the last 1x1 conv runs there
         features = keras.Model(self.network.input, self.network.get_layer("head").output)
         head = self.network.get_layer("logits")
 
-        @tf.function(input_signature=[tf.TensorSpec((None, *grid), tf.int32),
-                                      tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int32)])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec((None, *grid), tf.int32),
+                tf.TensorSpec((), tf.int32),
+                tf.TensorSpec((), tf.int32),
+            ]
+        )
         def logits_at(indices, i, j):  # one call per position, the whole batch at once
-            here = features(indices, training=False)[:, i:i + 1, j:j + 1, :]
+            here = features(indices, training=False)[:, i : i + 1, j : j + 1, :]
             return head(here)[:, 0, 0, :]
 
         self._logits_at = logits_at
 
     def _require_fitted(self):
         if self.network is None:
-            raise KerasaeError("this pixelcnn sampler is not fitted; fit it first: "
-                               "kerasae fit-sampler RUN --sampler pixelcnn")
+            raise KerasaeError(
+                "this pixelcnn sampler is not fitted; fit it first: "
+                "kerasae fit-sampler RUN --sampler pixelcnn"
+            )
 
     # ------------------------------------------------------------------ drawing
     def sample_indices(self, n, seed=None):
@@ -163,12 +181,14 @@ class PixelCNNSampler(LatentSampler):
         u = np.random.default_rng(seed).random((_count(n), h * w))  # all randomness, first
 
         def logits_at(indices, i, j):
-            return self._logits_at(tf.constant(indices, tf.int32), tf.constant(i),
-                                   tf.constant(j)).numpy()
+            return self._logits_at(
+                tf.constant(indices, tf.int32), tf.constant(i), tf.constant(j)
+            ).numpy()
 
         # in chunks: the network computes all h*w*K logits of a grid at every position
-        return np.concatenate([draw_indices(logits_at, u[s:s + CHUNK], self.grid)
-                               for s in range(0, len(u), CHUNK)])
+        return np.concatenate(
+            [draw_indices(logits_at, u[s : s + CHUNK], self.grid) for s in range(0, len(u), CHUNK)]
+        )
 
     def sample_latent(self, n, seed=None):
         indices = self.sample_indices(n, seed)
@@ -180,8 +200,11 @@ class PixelCNNSampler(LatentSampler):
     # rebuilt from the options and the grid, never unpickled
     def extra_meta(self):
         self._require_fitted()
-        return {"grid": list(self.grid), "num_embeddings": len(self.codebook),
-                "history": [float(v) for v in self.history]}
+        return {
+            "grid": list(self.grid),
+            "num_embeddings": len(self.codebook),
+            "history": [float(v) for v in self.history],
+        }
 
     def state(self):
         return {"codebook": self.codebook}
@@ -192,11 +215,14 @@ class PixelCNNSampler(LatentSampler):
     def restore(self, meta, arrays, folder):
         path = os.path.join(folder, WEIGHTS_FILE)
         if "codebook" not in arrays or not os.path.isfile(path):
-            raise KerasaeError(f"{folder} lacks the pixelcnn sampler's {ARRAYS} (codebook) or "
-                               f"{WEIGHTS_FILE}; fit it again: kerasae fit-sampler RUN "
-                               "--sampler pixelcnn")
-        self._build(tuple(meta["grid"]), np.asarray(arrays["codebook"], np.float32),
-                    meta.get("seed") or 0)
+            raise KerasaeError(
+                f"{folder} lacks the pixelcnn sampler's {ARRAYS} (codebook) or "
+                f"{WEIGHTS_FILE}; fit it again: kerasae fit-sampler RUN "
+                "--sampler pixelcnn"
+            )
+        self._build(
+            tuple(meta["grid"]), np.asarray(arrays["codebook"], np.float32), meta.get("seed") or 0
+        )
         self.network.load_weights(path)
         self.history = list(meta.get("history", []))
 
@@ -205,9 +231,15 @@ class PixelCNNSampler(LatentSampler):
         """The manifest's prior entry: raster-order inverse-CDF draws through sampler.onnx."""
         self._require_fitted()
         h, w = self.grid
-        return {"kind": "pixelcnn", "dim": self.latent_dim, "sampler": self.name,
-                "file": ONNX_FILE, "grid": [h, w], "num_embeddings": len(self.codebook),
-                "source": self.describe()}
+        return {
+            "kind": "pixelcnn",
+            "dim": self.latent_dim,
+            "sampler": self.name,
+            "file": ONNX_FILE,
+            "grid": [h, w],
+            "num_embeddings": len(self.codebook),
+            "source": self.describe(),
+        }
 
     def export_graph(self):
         """sampler.onnx: int64 indices (n, h, w) -> logits (n, h, w, K) and z (n,
@@ -222,15 +254,26 @@ class PixelCNNSampler(LatentSampler):
             # made here, not captured: tf2onnx would turn a captured eager tensor into an input
             table = tf.constant(codebook)
             # tf.gather converts to ONNX Gather (keras.ops lookups can lower to unsupported ops)
-            return {"logits": network(idx, training=False),
-                    "z": tf.reshape(tf.gather(table, idx), (-1, h * w * d))}
+            return {
+                "logits": network(idx, training=False),
+                "z": tf.reshape(tf.gather(table, idx), (-1, h * w * d)),
+            }
 
-        return SamplerGraph(ONNX_FILE, serve, "indices", (None, h, w), "int64",
-                            ("logits", "z"), ((None, h, w, k), (None, h * w * d)))
+        return SamplerGraph(
+            ONNX_FILE,
+            serve,
+            "indices",
+            (None, h, w),
+            "int64",
+            ("logits", "z"),
+            ((None, h, w, k), (None, h * w * d)),
+        )
 
     def describe(self):
         if self.network is None:
             return "pixelcnn sampler (not fitted)"
         h, w = self.grid
-        return (f"pixelcnn sampler (autoregressive prior over a {h}x{w} grid of "
-                f"{len(self.codebook)} codes, fitted to {self.n_codes} training grids)")
+        return (
+            f"pixelcnn sampler (autoregressive prior over a {h}x{w} grid of "
+            f"{len(self.codebook)} codes, fitted to {self.n_codes} training grids)"
+        )

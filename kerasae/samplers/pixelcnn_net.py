@@ -2,6 +2,7 @@
 Kalchbrenner and Kavukcuoglu, "Pixel Recurrent Neural Networks", 2016, section 3.4 and
 figure 5) over a vq_vae's grid of code indices.
 """
+
 import functools
 
 import keras
@@ -24,6 +25,7 @@ def causal_mask(kernel_size, mask_type):
 def masked_conv2d():
     """The MaskedConv2D layer class (made on first use, so that importing kerasae.samplers,
     which imports this module to register it, does not import Keras)."""
+
     class MaskedConv2D(keras.layers.Layer):
         """A "same" 2-D convolution whose kernel is multiplied by a causal mask (A or B).
         Rebuilt from the sampler's options on load (weights only), so no get_config."""
@@ -39,10 +41,11 @@ def masked_conv2d():
         def build(self, input_shape):
             k = self.kernel_size
             self.kernel = self.add_weight(
-                shape=(k, k, int(input_shape[-1]), self.filters), name="kernel",
-                initializer=keras.initializers.GlorotUniform(seed=self.seed))
-            self.bias = self.add_weight(shape=(self.filters,), name="bias",
-                                        initializer="zeros")
+                shape=(k, k, int(input_shape[-1]), self.filters),
+                name="kernel",
+                initializer=keras.initializers.GlorotUniform(seed=self.seed),
+            )
+            self.bias = self.add_weight(shape=(self.filters,), name="bias", initializer="zeros")
 
         def call(self, x):
             return keras.ops.conv(x, self.kernel * self.mask, padding="same") + self.bias
@@ -69,20 +72,22 @@ def build_network(grid, num_embeddings, filters=64, blocks=3, seed=0):
     seeds = iter(range(first, first + 1000))  # one fixed seed per layer
     glorot = lambda: keras.initializers.GlorotUniform(seed=next(seeds))  # noqa: E731
     indices = keras.Input(shape=(h, w), dtype="int32", name="indices")
-    x = keras.layers.Embedding(num_embeddings, filters, name="embedding",
-                               embeddings_initializer=keras.initializers.RandomUniform(
-                                   -0.05, 0.05, seed=next(seeds)))(indices)
+    x = keras.layers.Embedding(
+        num_embeddings,
+        filters,
+        name="embedding",
+        embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05, seed=next(seeds)),
+    )(indices)
     x = masked(filters, first_kernel_size(grid), "A", seed=next(seeds), name="mask_a")(x)
     for b in range(blocks):
         y = keras.layers.ReLU()(x)
         y = masked(filters, 3, "B", seed=next(seeds), name=f"block{b}_mask_b")(y)
         y = keras.layers.ReLU()(y)
-        y = keras.layers.Conv2D(filters, 1, kernel_initializer=glorot(),
-                                name=f"block{b}_1x1")(y)
+        y = keras.layers.Conv2D(filters, 1, kernel_initializer=glorot(), name=f"block{b}_1x1")(y)
         x = keras.layers.Add()([x, y])
     x = keras.layers.ReLU()(x)
-    x = keras.layers.Conv2D(filters, 1, activation="relu", kernel_initializer=glorot(),
-                            name="head")(x)
-    logits = keras.layers.Conv2D(num_embeddings, 1, kernel_initializer=glorot(),
-                                 name="logits")(x)
+    x = keras.layers.Conv2D(
+        filters, 1, activation="relu", kernel_initializer=glorot(), name="head"
+    )(x)
+    logits = keras.layers.Conv2D(num_embeddings, 1, kernel_initializer=glorot(), name="logits")(x)
     return keras.Model(indices, logits, name="pixelcnn")

@@ -9,9 +9,11 @@ log gamma is kept in [-12, 4] for float32 safety.
 Simplifications, to keep it CPU-cheap: an MLP of `hidden_units` (default two layers of
 256) without the paper's residual 1024-wide blocks, trained on the standardised codes for
 a fixed number of `epochs` with Adam. It is a `kerasae.models.vae.VAE` (a Gaussian
-likelihood with a learned scale, a linear decoder), trained by the base class's step. The mean and scale of the standardisation are
+likelihood with a learned scale, a linear decoder), trained by the base class's step. The mean and
+scale of the standardisation are
 weights of the network, so g(u) un-standardises inside it (and inside sampler.onnx).
 """
+
 import os
 import re
 import warnings
@@ -48,14 +50,15 @@ class SecondStageVAE(VAE):
     g(u) is un-standardised by two weights (`generate`), so sampler.onnx holds it all."""
 
     def __init__(self, *, code_mean=None, code_scale=None, **kwargs):
-        super().__init__(likelihood="gaussian", likelihood_scale=1.0, learn_scale=True,
-                         **kwargs)
+        super().__init__(likelihood="gaussian", likelihood_scale=1.0, learn_scale=True, **kwargs)
         dim = self.data_shape[0]
         # float32, also when fitted inside a mixed-precision training run
-        self.code_mean = self.add_weight(shape=(dim,), initializer="zeros", trainable=False,
-                                         name="code_mean", dtype="float32")
-        self.code_scale = self.add_weight(shape=(dim,), initializer="ones", trainable=False,
-                                          name="code_scale", dtype="float32")
+        self.code_mean = self.add_weight(
+            shape=(dim,), initializer="zeros", trainable=False, name="code_mean", dtype="float32"
+        )
+        self.code_scale = self.add_weight(
+            shape=(dim,), initializer="ones", trainable=False, name="code_scale", dtype="float32"
+        )
 
     def decoder_nll(self, x, z, training=False):
         log_scale = ops.clip(self.likelihood_layer.log_scale, *LOG_SCALE_RANGE)
@@ -70,12 +73,19 @@ def _second_stage(latent_dim, second_latent_dim, hidden_units):
     """The second-stage VAE, built in float32 whatever the dtype policy in scope."""
     with precision_policy("float32"):
         body = {"hidden_units": tuple(hidden_units)}
-        encoder = nets.build_encoder((latent_dim,), second_latent_dim, "mlp",
-                                     output_names=("u_mean", "u_log_var"), **body)
-        decoder = nets.build_decoder(second_latent_dim, (latent_dim,), "mlp",
-                                     output_activation="linear", **body)
-        return SecondStageVAE(input_shape=(latent_dim,), latent_dim=second_latent_dim,
-                              encoder=encoder, decoder=decoder, name="two_stage")
+        encoder = nets.build_encoder(
+            (latent_dim,), second_latent_dim, "mlp", output_names=("u_mean", "u_log_var"), **body
+        )
+        decoder = nets.build_decoder(
+            second_latent_dim, (latent_dim,), "mlp", output_activation="linear", **body
+        )
+        return SecondStageVAE(
+            input_shape=(latent_dim,),
+            latent_dim=second_latent_dim,
+            encoder=encoder,
+            decoder=decoder,
+            name="two_stage",
+        )
 
 
 def _load_v1_weights(net, path):
@@ -95,9 +105,11 @@ def _load_v1_weights(net, path):
         layers = [layer for layer in getattr(net, part).layers if layer.weights]
         shapes = [[tuple(w.shape) for w in layer.weights] for layer in layers]
         if shapes != [[a.shape for a in pair] for pair in old[part]]:
-            raise KerasaeError(f"{path} was saved by an earlier kerasae with another layout "
-                               "(asymmetric hidden_units); fit the sampler again: kerasae "
-                               "fit-sampler RUN --sampler two_stage")
+            raise KerasaeError(
+                f"{path} was saved by an earlier kerasae with another layout "
+                "(asymmetric hidden_units); fit the sampler again: kerasae "
+                "fit-sampler RUN --sampler two_stage"
+            )
         for layer, weights in zip(layers, old[part]):
             layer.set_weights(weights)
     net.likelihood_layer.log_scale.assign(0.5 * float(log_gamma))  # gamma = scale^2
@@ -110,8 +122,13 @@ class TwoStageSampler(LatentSampler):
     """Dai and Wipf's second-stage VAE over the codes (see the module docstring)."""
 
     learned = True
-    defaults = {"second_latent_dim": None, "hidden_units": (256, 256), "epochs": 50,
-                "batch_size": 128, "learning_rate": 1e-3}
+    defaults = {
+        "second_latent_dim": None,
+        "hidden_units": (256, 256),
+        "epochs": 50,
+        "batch_size": 128,
+        "learning_rate": 1e-3,
+    }
     tiny_options = {"hidden_units": (8,), "epochs": 2}  # for the conformance check
 
     def _settings(self, latent_dim):
@@ -119,11 +136,16 @@ class TwoStageSampler(LatentSampler):
         d2 = latent_dim if o["second_latent_dim"] is None else o["second_latent_dim"]
         units = o["hidden_units"]
         units = (units,) if isinstance(units, int) else tuple(units)
-        for key, value in (("second_latent_dim", d2), ("epochs", o["epochs"]),
-                           ("batch_size", o["batch_size"]), *(("hidden_units", u) for u in units)):
+        for key, value in (
+            ("second_latent_dim", d2),
+            ("epochs", o["epochs"]),
+            ("batch_size", o["batch_size"]),
+            *(("hidden_units", u) for u in units),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise KerasaeError(f"the two_stage sampler's {key} must be positive "
-                                   f"integers, got {value!r}")
+                raise KerasaeError(
+                    f"the two_stage sampler's {key} must be positive integers, got {value!r}"
+                )
         return int(d2), tuple(int(u) for u in units)
 
     def fit_codes(self, codes, seed):
@@ -139,45 +161,63 @@ class TwoStageSampler(LatentSampler):
         self.net.code_scale.assign(scale.astype("float32"))
         z = ((codes - mean) / scale).astype("float32")
         batch = min(self.options["batch_size"], len(z))
-        ds = (tf.data.Dataset.from_tensor_slices(z).shuffle(len(z), seed=int(seed))
-              .batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+        ds = (
+            tf.data.Dataset.from_tensor_slices(z)
+            .shuffle(len(z), seed=int(seed))
+            .batch(batch, drop_remainder=True)
+            .prefetch(tf.data.AUTOTUNE)
+        )
         # several steps per call, but one under tf.distribute (see Autoencoder's fast path)
         single = tf.distribute.get_strategy().num_replicas_in_sync == 1
-        self.net.compile(optimizer=keras.optimizers.Adam(self.options["learning_rate"]),
-                         steps_per_execution=min(16, len(z) // batch) if single else 1)
+        self.net.compile(
+            optimizer=keras.optimizers.Adam(self.options["learning_rate"]),
+            steps_per_execution=min(16, len(z) // batch) if single else 1,
+        )
         history = self.net.fit(ds, epochs=self.options["epochs"], verbose=0, shuffle=False)
         self.history = [float(v) for v in history.history["loss"]]
         self.spread = spread(self.sample_latent(512, seed=int(seed)), scale)
         if self.spread < MIN_SPREAD:  # posterior collapse: g(u) ignores u
-            warnings.warn(f"two_stage: the second VAE collapsed (its samples vary "
-                          f"{self.spread:.0%} as much as the codes: nearly every sample the "
-                          f"same); codes already shaped like a Gaussian (an aae's or a wae's) "
-                          f"leave it nothing to learn: use --sampler gmm or gaussian",
-                          stacklevel=2)
+            warnings.warn(
+                f"two_stage: the second VAE collapsed (its samples vary "
+                f"{self.spread:.0%} as much as the codes: nearly every sample the "
+                f"same); codes already shaped like a Gaussian (an aae's or a wae's) "
+                f"leave it nothing to learn: use --sampler gmm or gaussian",
+                stacklevel=2,
+            )
 
     def sample_latent(self, n, seed=None):
         u = np.random.default_rng(seed).standard_normal((_count(n), self.second_latent_dim))
         u = u.astype("float32")
-        return np.concatenate([np.asarray(self.net.generate(u[i:i + 4096]), "float32")
-                               for i in range(0, len(u), 4096)])
+        return np.concatenate(
+            [
+                np.asarray(self.net.generate(u[i : i + 4096]), "float32")
+                for i in range(0, len(u), 4096)
+            ]
+        )
 
     def describe(self):
-        return (f"two_stage sampler (a second VAE with a {self.second_latent_dim}-d latent, "
-                f"fitted to {self.n_codes} training codes)")
+        return (
+            f"two_stage sampler (a second VAE with a {self.second_latent_dim}-d latent, "
+            f"fitted to {self.n_codes} training codes)"
+        )
 
     def extra_meta(self):
-        return {"second_latent_dim": self.second_latent_dim, "net_format": NET_FORMAT,
-                "hidden_units": list(self._settings(self.latent_dim)[1]),
-                "final_loss": self.history[-1] if getattr(self, "history", None) else None,
-                "spread": getattr(self, "spread", None)}
+        return {
+            "second_latent_dim": self.second_latent_dim,
+            "net_format": NET_FORMAT,
+            "hidden_units": list(self._settings(self.latent_dim)[1]),
+            "final_loss": self.history[-1] if getattr(self, "history", None) else None,
+            "spread": getattr(self, "spread", None),
+        }
 
     def save_weights(self, folder):
         self.net.save_weights(os.path.join(folder, WEIGHTS))
 
     def restore(self, meta, arrays, folder):
         self.second_latent_dim = int(meta["second_latent_dim"])
-        self.net = _second_stage(int(meta["latent_dim"]), self.second_latent_dim,
-                                 tuple(meta["hidden_units"]))
+        self.net = _second_stage(
+            int(meta["latent_dim"]), self.second_latent_dim, tuple(meta["hidden_units"])
+        )
         path = os.path.join(folder, WEIGHTS)
         if meta.get("net_format", 1) == 1:
             _load_v1_weights(self.net, path)
@@ -186,13 +226,24 @@ class TwoStageSampler(LatentSampler):
 
     def export_spec(self):
         """The manifest's prior entry: u ~ N(0, I) of `second_latent_dim`, z = sampler.onnx(u)."""
-        return {"kind": "two_stage", "dim": int(self.latent_dim), "sampler": self.name,
-                "source": self.describe(), "file": ONNX_FILE,
-                "second_latent_dim": int(self.second_latent_dim)}
+        return {
+            "kind": "two_stage",
+            "dim": int(self.latent_dim),
+            "sampler": self.name,
+            "source": self.describe(),
+            "file": ONNX_FILE,
+            "second_latent_dim": int(self.second_latent_dim),
+        }
 
     def export_graph(self):
         """sampler.onnx: input "u" (n, d2) -> output "z" (n, latent_dim), the
         un-standardisation inside."""
-        return SamplerGraph(ONNX_FILE, lambda u: {"z": self.net.generate(u)}, "u",
-                            (None, int(self.second_latent_dim)), "float32", ("z",),
-                            ((None, int(self.latent_dim)),))
+        return SamplerGraph(
+            ONNX_FILE,
+            lambda u: {"z": self.net.generate(u)},
+            "u",
+            (None, int(self.second_latent_dim)),
+            "float32",
+            ("z",),
+            ((None, int(self.latent_dim)),),
+        )

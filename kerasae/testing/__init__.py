@@ -13,13 +13,15 @@ its own extensions. A plugin's whole test suite can be one line per extension:
 A failure raises AssertionError saying which check failed and why. May import everything
 below the CLI.
 """
+
 from kerasae import lazy
 
-__getattr__, __dir__ = lazy.namespace(__name__, lazy.table({
-    "kerasae.testing.models": "check_model build sample_data check_contract check_config "
-                              "check_losses check_gradients check_fit_lowers_loss "
-                              "check_save_load check_export export_available "
-                              "reconstruction_error",
-    "kerasae.testing.extensions": "check_sampler check_dataset check_exporter "
-                                  "check_architecture",
-}))
+__getattr__, __dir__ = lazy.namespace(
+    __name__,
+    """
+    kerasae.testing.models: check_model build sample_data check_contract check_config
+        check_losses check_gradients check_fit_lowers_loss check_save_load check_export
+        export_available reconstruction_error
+    kerasae.testing.extensions: check_sampler check_dataset check_exporter check_architecture
+""",
+)

@@ -20,6 +20,7 @@ convert).
 Each check is also a function of its own. A failure raises AssertionError saying which
 check failed and why (explicit raises, so `python -O` and non-pytest runners see it too).
 """
+
 import contextlib
 import importlib.util
 import math
@@ -37,9 +38,20 @@ from kerasae.models.base import Autoencoder
 from kerasae.models.registry import get_model_class
 from kerasae.params import check_params, signature_params
 
-__all__ = ["check_model", "build", "sample_data", "check_contract", "check_config",
-           "check_losses", "check_gradients", "check_fit_lowers_loss", "check_save_load",
-           "check_export", "export_available", "reconstruction_error"]
+__all__ = [
+    "check_model",
+    "build",
+    "sample_data",
+    "check_contract",
+    "check_config",
+    "check_losses",
+    "check_gradients",
+    "check_fit_lowers_loss",
+    "check_save_load",
+    "check_export",
+    "export_available",
+    "reconstruction_error",
+]
 
 
 def _expect(ok, message):
@@ -49,8 +61,10 @@ def _expect(ok, message):
 
 def _model_class(name_or_class):
     cls = get_model_class(name_or_class) if isinstance(name_or_class, str) else name_or_class
-    _expect(isinstance(cls, type) and issubclass(cls, Autoencoder),
-            f"{cls!r} is not a subclass of kerasae.models.base.Autoencoder")
+    _expect(
+        isinstance(cls, type) and issubclass(cls, Autoencoder),
+        f"{cls!r} is not a subclass of kerasae.models.base.Autoencoder",
+    )
     return cls
 
 
@@ -74,38 +88,53 @@ def check_contract(model, x):
     name = getattr(model, "registered_name", type(model).__name__)
     n = len(x)
     z = model.encode(x)
-    _expect(z.shape == (n, model.latent_dim),
-            f"{name}.encode gave shape {z.shape}, expected {(n, model.latent_dim)}")
+    _expect(
+        z.shape == (n, model.latent_dim),
+        f"{name}.encode gave shape {z.shape}, expected {(n, model.latent_dim)}",
+    )
     for method, out in (("decode", model.decode(z)), ("reconstruct", model.reconstruct(x))):
-        _expect(out.shape == x.shape,
-                f"{name}.{method} gave shape {out.shape}, expected the data's {x.shape}")
+        _expect(
+            out.shape == x.shape,
+            f"{name}.{method} gave shape {out.shape}, expected the data's {x.shape}",
+        )
     scores = model.score(x)
-    _expect(scores.shape == (n,) and bool(np.all(np.isfinite(scores))),
-            f"{name}.score must give one finite score per example, got {scores!r}")
+    _expect(
+        scores.shape == (n,) and bool(np.all(np.isfinite(scores))),
+        f"{name}.score must give one finite score per example, got {scores!r}",
+    )
     if model.generative:
         samples = model.sample(5, seed=0)
-        _expect(samples.shape == (5, *x.shape[1:]),
-                f"{name}.sample(5) gave shape {samples.shape}, expected {(5, *x.shape[1:])}")
+        _expect(
+            samples.shape == (5, *x.shape[1:]),
+            f"{name}.sample(5) gave shape {samples.shape}, expected {(5, *x.shape[1:])}",
+        )
     else:
         try:
             model.sample(5)
         except NotGenerativeError:
             pass
         else:
-            raise AssertionError(f"{name} is not generative but sample() did not raise "
-                                 "NotGenerativeError; set `generative = True` or leave "
-                                 "sample() to the base class")
+            raise AssertionError(
+                f"{name} is not generative but sample() did not raise "
+                "NotGenerativeError; set `generative = True` or leave "
+                "sample() to the base class"
+            )
 
 
 def check_config(model):
     """`get_config` lists every constructor argument, and from_config rebuilds the model."""
     config = model.get_config()
     missing = [k for k in signature_params(type(model)) if k not in config]
-    _expect(not missing, f"{type(model).__name__}.get_config() misses {missing}; list every "
-            "constructor argument in __init__ (no **kwargs for model settings)")
+    _expect(
+        not missing,
+        f"{type(model).__name__}.get_config() misses {missing}; list every "
+        "constructor argument in __init__ (no **kwargs for model settings)",
+    )
     clone = type(model).from_config(config)
-    _expect(_plain(clone.get_config()) == _plain(config),
-            f"{type(model).__name__}.from_config(get_config()) gives a different config")
+    _expect(
+        _plain(clone.get_config()) == _plain(config),
+        f"{type(model).__name__}.from_config(get_config()) gives a different config",
+    )
 
 
 def check_losses(model, x):
@@ -122,16 +151,23 @@ def check_gradients(model, x):
     name = type(model).__name__
     variables = model.encoder.trainable_weights + model.decoder.trainable_weights
     with tf.GradientTape() as tape:
-        loss = model.with_added_losses(model.compute_losses(_tensor(x[:32]),
-                                                            training=True))["loss"]
+        loss = model.with_added_losses(model.compute_losses(_tensor(x[:32]), training=True))[
+            "loss"
+        ]
     grads = tape.gradient(loss, variables)
-    dead = [v.path for v, g in zip(variables, grads)
-            if g is None or not np.any(np.asarray(tf.convert_to_tensor(g)) != 0)]
-    _expect(not dead, f"{name}: 'loss' gives no gradient to {len(dead)} of the "
-            f"{len(variables)} trainable weights of its encoder and decoder ({', '.join(dead[:4])}"
-            f"{', ...' if len(dead) > 4 else ''}); a stop_gradient or a broken "
-            "straight-through estimator cuts them off, or a ReLU code is dead on the whole "
-            "batch (give tiny_config a larger latent_dim)")
+    dead = [
+        v.path
+        for v, g in zip(variables, grads)
+        if g is None or not np.any(np.asarray(tf.convert_to_tensor(g)) != 0)
+    ]
+    _expect(
+        not dead,
+        f"{name}: 'loss' gives no gradient to {len(dead)} of the "
+        f"{len(variables)} trainable weights of its encoder and decoder ({', '.join(dead[:4])}"
+        f"{', ...' if len(dead) > 4 else ''}); a stop_gradient or a broken "
+        "straight-through estimator cuts them off, or a ReLU code is dead on the whole "
+        "batch (give tiny_config a larger latent_dim)",
+    )
 
 
 def reconstruction_error(model, x):
@@ -147,32 +183,46 @@ def check_fit_lowers_loss(model, x, epochs=4, batch_size=32):
     before, rec_before = _loss(model, x), reconstruction_error(model, x)
     model.fit(x, epochs=epochs, batch_size=batch_size, verbose=0)
     after, rec_after = _loss(model, x), reconstruction_error(model, x)
-    _expect(np.isfinite(after) and after < before,
-            f"{type(model).__name__}: {epochs} epochs did not lower the loss "
-            f"({before:.6g} -> {after:.6g})")
-    _expect(rec_after < rec_before,
-            f"{type(model).__name__}: {epochs} epochs lowered the loss ({before:.6g} -> "
-            f"{after:.6g}) but not the reconstruction error ({rec_before:.6g} -> "
-            f"{rec_after:.6g}); is a penalty's sign flipped?")
+    _expect(
+        np.isfinite(after) and after < before,
+        f"{type(model).__name__}: {epochs} epochs did not lower the loss "
+        f"({before:.6g} -> {after:.6g})",
+    )
+    _expect(
+        rec_after < rec_before,
+        f"{type(model).__name__}: {epochs} epochs lowered the loss ({before:.6g} -> "
+        f"{after:.6g}) but not the reconstruction error ({rec_before:.6g} -> "
+        f"{rec_after:.6g}); is a penalty's sign flipped?",
+    )
     return before, after
 
 
 def check_save_load(model, x, directory):
     """A `.keras` round trip keeps the class, the config and the outputs exactly."""
     name = vars(type(model)).get("registered_name")  # a subclass does not inherit its name
-    _expect(name is not None, f"{type(model).__name__} is not registered; decorate it with "
-            "@kerasae.register_model(NAME) so that saved files can be loaded")
+    _expect(
+        name is not None,
+        f"{type(model).__name__} is not registered; decorate it with "
+        "@kerasae.register_model(NAME) so that saved files can be loaded",
+    )
     path = os.path.join(directory, f"{name}.keras")
     model.save(path)
     loaded = kerasae.load_model(path)
-    _expect(type(loaded) is type(model),
-            f"loading {name} gave {type(loaded).__name__}, not {type(model).__name__}")
-    _expect(_plain(loaded.get_config()) == _plain(model.get_config()),
-            f"{name}: the loaded config differs: {loaded.get_config()} != {model.get_config()}")
+    _expect(
+        type(loaded) is type(model),
+        f"loading {name} gave {type(loaded).__name__}, not {type(model).__name__}",
+    )
+    _expect(
+        _plain(loaded.get_config()) == _plain(model.get_config()),
+        f"{name}: the loaded config differs: {loaded.get_config()} != {model.get_config()}",
+    )
     for method in ("encode", "reconstruct"):
         got, want = getattr(loaded, method)(x), getattr(model, method)(x)
-        _expect(np.array_equal(got, want), f"{name}: loaded.{method} differs from the "
-                f"saved model's by up to {np.max(np.abs(got - want)):.3g}")
+        _expect(
+            np.array_equal(got, want),
+            f"{name}: loaded.{method} differs from the "
+            f"saved model's by up to {np.max(np.abs(got - want)):.3g}",
+        )
     return loaded
 
 
@@ -187,15 +237,24 @@ def export_available():
 def check_export(model, x, directory):
     """ONNX encoder and decoder match Keras (kerasae.exporters verifies; it raises if not)."""
     try:
-        manifest = export_model(model, os.path.join(directory, "export"), formats=("onnx",),
-                                real_x=x[:7])
+        manifest = export_model(
+            model, os.path.join(directory, "export"), formats=("onnx",), real_x=x[:7]
+        )
     except KerasaeError as exc:
         raise AssertionError(f"{type(model).__name__}: ONNX export failed: {exc}") from None
     return max(r["max_abs_diff"] for r in manifest["verification"].values())
 
 
-def check_model(name_or_class, input_shape=(8, 8, 1), data=None, config=None, epochs=4,
-                export=None, directory=None, seed=0):
+def check_model(
+    name_or_class,
+    input_shape=(8, 8, 1),
+    data=None,
+    config=None,
+    epochs=4,
+    export=None,
+    directory=None,
+    seed=0,
+):
     """Run every conformance check on one model; returns a dict of what was measured.
 
     data: examples shaped `(n, *input_shape)` in the model's range (default: `sample_data`);
@@ -203,22 +262,33 @@ def check_model(name_or_class, input_shape=(8, 8, 1), data=None, config=None, ep
     check, False skips it, None runs it when the onnx extra is installed.
     """
     keras.utils.set_random_seed(seed)
-    x = sample_data(tuple(input_shape), seed=seed) if data is None else \
-        np.asarray(data, dtype="float32")
-    _expect(x.shape[1:] == tuple(input_shape),
-            f"data has examples of shape {x.shape[1:]}, but input_shape is {input_shape}")
+    x = (
+        sample_data(tuple(input_shape), seed=seed)
+        if data is None
+        else np.asarray(data, dtype="float32")
+    )
+    _expect(
+        x.shape[1:] == tuple(input_shape),
+        f"data has examples of shape {x.shape[1:]}, but input_shape is {input_shape}",
+    )
     model = build(name_or_class, input_shape, **(config or {}))
     check_contract(model, x[:10])
     check_config(model)
     check_losses(model, x)
     check_gradients(model, x)
     before, after = check_fit_lowers_loss(model, x, epochs=epochs)
-    report = {"model": getattr(model, "registered_name", type(model).__name__),
-              "loss_before": before, "loss_after": after}
+    report = {
+        "model": getattr(model, "registered_name", type(model).__name__),
+        "loss_before": before,
+        "loss_after": after,
+    }
     if directory is not None:
         os.makedirs(directory, exist_ok=True)
-    with tempfile.TemporaryDirectory() if directory is None else \
-            contextlib.nullcontext(str(directory)) as tmp:
+    with (
+        tempfile.TemporaryDirectory()
+        if directory is None
+        else contextlib.nullcontext(str(directory)) as tmp
+    ):
         check_save_load(model, x[:16], tmp)
         unavailable = export_available() if export is not False else "export=False"
         if unavailable and export:

@@ -5,6 +5,7 @@ what is specific to this model: the penalty against two independent Jacobians (t
 sigmoid layer's closed form, finite differences), that it does contract the code, and
 that the installed entry point makes `cae` a first-class citizen of the `kerasae` CLI.
 """
+
 import csv
 import os
 
@@ -29,15 +30,16 @@ def test_penalty_matches_the_closed_form_of_a_sigmoid_layer():
     x = np.random.default_rng(0).random((5, 6)).astype("float32")
     w, b = (v.astype("float64") for v in model.encoder.get_layer("z").get_weights())
     h = 1.0 / (1.0 + np.exp(-(x @ w + b)))
-    closed = np.sum((h * (1 - h)) ** 2 * np.sum(w ** 2, axis=0), axis=1)
+    closed = np.sum((h * (1 - h)) ** 2 * np.sum(w**2, axis=0), axis=1)
 
     penalty, _ = jacobian_penalty(model.encoder, x)
     np.testing.assert_allclose(penalty.numpy(), closed, rtol=1e-5)
     losses = model.compute_losses(tf.constant(x))
     per_feature = closed.mean() / 6  # the loss term is per input feature, like the MSE
     np.testing.assert_allclose(float(losses["contractive"]), per_feature, rtol=1e-5)
-    np.testing.assert_allclose(float(losses["loss"]),
-                               float(losses["reconstruction"]) + 0.5 * per_feature, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(losses["loss"]), float(losses["reconstruction"]) + 0.5 * per_feature, rtol=1e-5
+    )
 
 
 def test_penalty_matches_finite_differences_for_a_deep_encoder():
@@ -49,9 +51,11 @@ def test_penalty_matches_finite_differences_for_a_deep_encoder():
         step = np.zeros(12, "float32")
         step[i] = eps
         step = step.reshape(4, 3)
-        dz = (np.asarray(model.encoder(x + step), "float64")
-              - np.asarray(model.encoder(x - step), "float64")) / (2 * eps)
-        fd += np.sum(dz ** 2, axis=1)
+        dz = (
+            np.asarray(model.encoder(x + step), "float64")
+            - np.asarray(model.encoder(x - step), "float64")
+        ) / (2 * eps)
+        fd += np.sum(dz**2, axis=1)
     penalty, _ = jacobian_penalty(model.encoder, x)
     np.testing.assert_allclose(penalty.numpy(), fd, rtol=2e-3)
 
@@ -79,8 +83,24 @@ def test_cli_lists_trains_and_exports_cae(tmp_path, capsys):
     assert line.startswith("cae ") and line.replace("_", "-").endswith("[kerasae-contractive]")
 
     run = tmp_path / "run"
-    assert main(["train", "--model", "cae", "--dataset", "digits", "--epochs", "2",
-                 "--latent-dim", "8", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "cae",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "2",
+                "--latent-dim",
+                "8",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert {"loss", "reconstruction", "contractive", "val_contractive"} <= set(rows[0])
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])

@@ -1,4 +1,5 @@
 """Data sources: `blobs` (a named dataset) and `gauss:D` (a path scheme)."""
+
 import numpy as np
 
 from kerasae.data import Dataset, DataSource, register_dataset
@@ -7,9 +8,13 @@ from kerasae.data import Dataset, DataSource, register_dataset
 def _dataset(name, x, labels=None):
     x = (x - x.min(axis=0)) / (x.max(axis=0) - x.min(axis=0))  # scaled to [0, 1]
     cut = int(0.8 * len(x))
-    return Dataset(name, x[:cut].astype("float32"), x[cut:].astype("float32"),
-                   *((labels[:cut], labels[cut:]) if labels is not None else ()),
-                   scaling={"kind": "identity"})
+    return Dataset(
+        name,
+        x[:cut].astype("float32"),
+        x[cut:].astype("float32"),
+        *((labels[:cut], labels[cut:]) if labels is not None else ()),
+        scaling={"kind": "identity"},
+    )
 
 
 @register_dataset("blobs")

@@ -1,4 +1,5 @@
 """`keras_file`: each part as a native Keras `.keras` file, checked by loading it back."""
+
 import os
 
 import keras
@@ -19,7 +20,6 @@ class KerasFile(ExportFormat):
         def run(x):
             out = loaded(x, training=False)
             out = out if isinstance(out, (list, tuple)) else [out]
-            return {n: keras.ops.convert_to_numpy(o)
-                    for n, o in zip(signature.output_names, out)}
+            return {n: keras.ops.convert_to_numpy(o) for n, o in zip(signature.output_names, out)}
 
         return {"keras_file": name}, {name: check(name, signature, run, net, probes, "fp32")}

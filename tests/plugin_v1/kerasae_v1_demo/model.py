@@ -2,6 +2,7 @@
 
 (The penalty is the code term of Ghosh et al. 2020's RAE; here it only exercises the API.)
 """
+
 import keras
 from keras import ops
 
@@ -17,20 +18,29 @@ class V1Demo(Autoencoder):
     tiny_config = {"latent_dim": 2, "hidden_units": (16,)}
     kerasae_api_version = 1
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, hidden_units=(64,),
-                 code_weight=0.01, loss="mse", **kwargs):
+    def __init__(
+        self,
+        input_shape=(28, 28, 1),
+        latent_dim=16,
+        hidden_units=(64,),
+        code_weight=0.01,
+        loss="mse",
+        **kwargs,
+    ):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
         self.code_weight = float(code_weight)
         x = keras.Input(shape=self.data_shape, name="x")
         h = nets.features(x, "mlp", hidden_units=tuple(hidden_units))
         z = keras.layers.Dense(self.latent_dim, name="z")(h)
-        self._set_networks(keras.Model(x, z, name="encoder"),
-                           nets.build_decoder(self.latent_dim, self.data_shape, "mlp",
-                                              hidden_units=tuple(hidden_units)))
+        self._set_networks(
+            keras.Model(x, z, name="encoder"),
+            nets.build_decoder(
+                self.latent_dim, self.data_shape, "mlp", hidden_units=tuple(hidden_units)
+            ),
+        )
 
     def compute_losses(self, x, training=False):
         z = self.encoder(x, training=training)
         rec = self.reconstruction_loss(x, self.decoder(z, training=training))
         norm = ops.mean(ops.sum(ops.square(z), axis=-1))
-        return {"loss": rec + self.code_weight * norm, "reconstruction": rec,
-                "code_norm": norm}
+        return {"loss": rec + self.code_weight * norm, "reconstruction": rec, "code_norm": norm}

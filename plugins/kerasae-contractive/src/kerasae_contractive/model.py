@@ -15,6 +15,7 @@ codes an autoencoder has). `hidden_units=()` gives the paper's one-layer model.
 
 Written only against kerasae's plugin API: `Autoencoder`, `register_model`, `kerasae.nets`.
 """
+
 import keras
 import tensorflow as tf
 
@@ -42,9 +43,17 @@ class CAE(Autoencoder):
     tiny_config = {"latent_dim": 2, "hidden_units": (16,)}
     kerasae_api_version = 2  # the plugin API this was written for; kerasae warns on mismatch
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, hidden_units=(256,),
-                 activation="relu", code_activation="sigmoid", lam=0.1, loss="mse",
-                 **kwargs):
+    def __init__(
+        self,
+        input_shape=(28, 28, 1),
+        latent_dim=16,
+        hidden_units=(256,),
+        activation="relu",
+        code_activation="sigmoid",
+        lam=0.1,
+        loss="mse",
+        **kwargs,
+    ):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
         if not lam >= 0:
             raise KerasaeError(f"lam must be >= 0 (the penalty's weight), got {lam!r}")
@@ -57,8 +66,14 @@ class CAE(Autoencoder):
         z = keras.layers.Dense(self.latent_dim, activation=code_activation, name="z")(h)
         self.set_networks(
             keras.Model(x, z, name="encoder"),
-            nets.build_decoder(self.latent_dim, self.data_shape, "mlp",
-                               hidden_units=self.hidden_units, activation=activation))
+            nets.build_decoder(
+                self.latent_dim,
+                self.data_shape,
+                "mlp",
+                hidden_units=self.hidden_units,
+                activation=activation,
+            ),
+        )
 
     def compute_losses(self, x, training=False):
         penalty, z = jacobian_penalty(self.encoder, x, training=training)
@@ -66,5 +81,8 @@ class CAE(Autoencoder):
         # The reconstruction loss is a mean over input features where the paper sums them;
         # dividing the penalty by the input size too keeps `lam` the paper's trade-off.
         contractive = tf.reduce_mean(penalty) / self.input_size
-        return {"loss": reconstruction + self.lam * contractive,
-                "reconstruction": reconstruction, "contractive": contractive}
+        return {
+            "loss": reconstruction + self.lam * contractive,
+            "reconstruction": reconstruction,
+            "contractive": contractive,
+        }
