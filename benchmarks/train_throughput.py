@@ -39,7 +39,8 @@ import kerasae  # noqa: E402
 from benchmarks.plain_keras import plain_model  # noqa: E402
 from kerasae.data.pipeline import make_tf_dataset
 from kerasae.data.sources import load_dataset
-from kerasae.models.base import STEPS_PER_EXECUTION, Autoencoder  # noqa: E402
+from kerasae.models.base import Autoencoder  # noqa: E402
+from kerasae.models.fitting import STEPS_PER_EXECUTION  # noqa: E402
 
 #: model kwargs: the defaults, except where plain `fit` could not express the default (see
 #: benchmarks/plain_keras.py): WAE's MMD variant (the critic needs a second optimizer), RAE's

@@ -17,67 +17,24 @@ warning names them. `register` in a session refuses a name a distribution provid
 third-party entry points. Guide for plugin authors: docs/plugins.md.
 """
 
-import dataclasses
 import difflib
 import fnmatch
 import importlib.metadata
-import os
-import re
-import warnings
 
 from kerasae import moved
+from kerasae.entry_points import (
+    BUILTIN_DIST,
+    IN_PROCESS,
+    SHOW_ALL,
+    Entry,
+    disabled_plugins,
+    dist_name,
+    first_line,
+    normalize,
+    target_of,
+    warn_once,
+)
 from kerasae.errors import KerasaeError
-
-BUILTIN_DIST = "kerasae"
-IN_PROCESS = "<in-process>"
-SHOW_ALL = 12  # an unknown name lists every known one up to this many, else names the listing
-
-_warned = set()  # one warning per problem, whichever registry and however often it is asked
-
-
-def warn_once(message):
-    if message not in _warned:
-        _warned.add(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=4)
-
-
-def normalize(dist):
-    """PEP 503 name: `Kerasae_Contractive` and `kerasae-contractive` are one distribution."""
-    return re.sub(r"[-_.]+", "-", dist).lower()
-
-
-def target_of(obj):
-    """ "module:qualname", as an entry point names `obj`."""
-    return f"{obj.__module__}:{obj.__qualname__}"
-
-
-def first_line(exc):
-    text = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-@dataclasses.dataclass
-class Entry:
-    name: str  # the entry point's (or `register`'s) name: the name that wins
-    dist: str  # the distribution that provides it ("kerasae", a plugin's, or "<in-process>")
-    loader: object  # zero-argument callable returning the object
-    obj: object = None
-    error: str = None  # why loading failed, once it has
-    target: str = ""  # the entry point's "module:attr"
-    reference: str = ""  # how users and saved files name it: `name`, or `DIST:name` on a clash
-    registry: object = dataclasses.field(default=None, repr=False)
-
-    def load(self):
-        """The object, loaded (and checked) once; KerasaeError if it cannot be."""
-        return self.registry.load_entry(self)
-
-    @property
-    def qualified(self):
-        return f"{self.dist}:{self.name}"
-
-    @property
-    def builtin(self):
-        return normalize(self.dist) == BUILTIN_DIST
 
 
 class Registry:
@@ -305,23 +262,6 @@ class Registry:
         if entry.obj is obj or entry.dist == IN_PROCESS:
             return True  # the same object, or a redefinition (a notebook cell run again)
         return entry.obj is None and entry.target == target_of(obj)
-
-
-def disabled_plugins():
-    value = os.environ.get("KERASAE_DISABLE_PLUGINS", "").strip()
-    if value.lower() in ("", "0", "false", "no"):
-        return set()
-    if value.lower() in ("1", "true", "yes", "all", "*"):
-        return {"*"}
-    return {normalize(part.strip()) for part in value.split(",") if part.strip()}
-
-
-def dist_name(ep):
-    dist = getattr(ep, "dist", None)
-    if dist is not None and dist.name:
-        return dist.name
-    # entry points without a distribution (odd installs): kerasae's own modules stay built-in
-    return BUILTIN_DIST if ep.value.startswith("kerasae.") else "<unknown>"
 
 
 def __getattr__(name):  # PEP 562: the model registry's names, here in 0.2 (deprecated)

@@ -15,10 +15,10 @@ import types
 import pytest
 
 from kerasae.cli import main
+from kerasae.entry_points import warned
 from kerasae.errors import KerasaeError
-from kerasae.models import introspect, registry
+from kerasae.models import introspect, registry, source
 from kerasae.params import signature_params
-from kerasae.registry import _warned as warned
 
 NO_TF = """
 import sys
@@ -27,7 +27,8 @@ try:
     code = main(sys.argv[1:])
 except SystemExit as exc:  # --help and --version exit from the parser
     code = exc.code
-light = ("kerasae.models.registry", "kerasae.models.introspect", "kerasae.models.saving")
+light = ("kerasae.models.registry", "kerasae.models.introspect", "kerasae.models.source",
+         "kerasae.models.saving")
 heavy = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")
          or (m.startswith("kerasae.models.") and m not in light)]
 if heavy:
@@ -117,8 +118,8 @@ def plugins(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(tmp_path))
 
     def install(modules, entry_points):
-        for module, source in modules.items():
-            (tmp_path / f"{module}.py").write_text(source)
+        for module, text in modules.items():
+            (tmp_path / f"{module}.py").write_text(text)
             written.append(module)
         importlib.invalidate_caches()  # the folder's listing may be cached from before
         extra[:] = [
@@ -136,7 +137,7 @@ def plugins(monkeypatch, tmp_path):
     yield install
     for module in written:
         sys.modules.pop(module, None)
-    introspect._module.cache_clear()
+    source.module_source.cache_clear()
     registry.MODELS.restore(saved[0])
     warned.clear()
     warned.update(saved[1])

@@ -7,7 +7,7 @@ import pytest
 import kerasae
 from kerasae.data.pipeline import make_tf_dataset
 from kerasae.distribute import precision_policy
-from kerasae.models.base import STEPS_PER_EXECUTION
+from kerasae.models.fitting import STEPS_PER_EXECUTION
 from kerasae.models.registry import get_model_class
 from tests.helpers import registry_params
 

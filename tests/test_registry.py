@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import kerasae
+from kerasae.entry_points import warned
 from kerasae.errors import KerasaeError, UnknownModelError
 from kerasae.models import registry
-from kerasae.registry import _warned as warned
 from tests.helpers import run_cli
 
 BUILTINS = ("ae", "conv_ae", "pca")

@@ -24,7 +24,7 @@ import time
 import pytest
 
 from kerasae.cli import main
-from kerasae.report import latest_grids
+from kerasae.report_sections import latest_grids
 from tests.helpers import run_cli
 
 FIXTURE_EXPORT = os.path.join(os.path.dirname(__file__), "..", "export", "tests", "fixture")

@@ -4,6 +4,9 @@ One module per command group, each with `register(subparsers)` that adds its com
 and sets `func`, and `needs_tensorflow=False` where the command never builds or loads a
 model (TensorFlow takes seconds to import). A user error prints one line on stderr and
 exits 2 (no traceback unless --debug); warnings print as one line each.
+
+The top layer: May import every package; a command imports what needs TensorFlow only
+once its arguments are checked, so --help, list, info and a bad flag answer at once.
 """
 
 import argparse

@@ -15,9 +15,8 @@ def register(sub):
         help="digits, fashion_mnist, mnist, cifar10, or a path (an image folder, "
         "TFRecord files, .npy, .npz, .csv; default digits)",
     )
-    from kerasae.cli.train import (
-        add_image_options,  # imports TensorFlow: only when used
-    )
+    # imports TensorFlow: only when used
+    from kerasae.cli.train import add_image_options
 
     add_image_options(p)
     p.add_argument("--latent-dim", type=int, default=16)

@@ -47,9 +47,8 @@ def register(sub):
 
 
 def cmd_evaluate(args):
-    from kerasae.evaluation.reconstruction import (
-        evaluate,  # imports TensorFlow: only when used
-    )
+    # imports TensorFlow: only when used
+    from kerasae.evaluation.reconstruction import evaluate
 
     if args.sampler and not args.generation:
         raise KerasaeError("--sampler chooses the generator for --generation; add --generation")
@@ -83,9 +82,8 @@ def cmd_evaluate(args):
                 f"(± {likelihood['stderr']:.2f}) with k={likelihood['k']}"
             )
         if args.generation:
-            from kerasae.evaluation.quality import (
-                describe,  # imports TensorFlow: only when used
-            )
+            # imports TensorFlow: only when used
+            from kerasae.evaluation.quality import describe
 
             print(describe(metrics["generation"]), end="")
     return 0

@@ -76,9 +76,8 @@ def register(sub):
 
 
 def cmd_sample(args):
-    from kerasae.runs.samplers import (
-        run_generator,  # imports TensorFlow: only when used
-    )
+    # imports TensorFlow: only when used
+    from kerasae.runs.samplers import run_generator
 
     if args.sampler and (args.traverse or args.langevin):
         raise KerasaeError(
@@ -107,9 +106,8 @@ def cmd_sample(args):
 
 
 def cmd_traverse(args):
-    from kerasae.callbacks.grids import (
-        traversal_images,  # imports TensorFlow: only when used
-    )
+    # imports TensorFlow: only when used
+    from kerasae.callbacks.grids import traversal_images
 
     steps = 9 if args.steps is None else args.steps
     if steps < 2:

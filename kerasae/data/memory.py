@@ -138,9 +138,8 @@ def _check_finite(x, source):
 def split_indices(n, test_fraction, name, y=None):
     """(train, test) row indices of a fixed split (SPLIT_SEED, stratified by labels where
     there are enough): the same rows whether the array is in memory or memory-mapped."""
-    from sklearn.model_selection import (
-        train_test_split,  # slow to import: only where it is used
-    )
+    # slow to import: only where it is used
+    from sklearn.model_selection import train_test_split
 
     if n < 2:
         raise KerasaeError(

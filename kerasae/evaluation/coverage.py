@@ -27,9 +27,8 @@ from kerasae.runs.folder import load_run
 
 def train_classifier(x, y, max_examples=10_000, seed=0):
     """Logistic regression on flattened inputs; returns (classifier, classes)."""
-    from sklearn.linear_model import (
-        LogisticRegression,  # slow to import: only where it is used
-    )
+    # slow to import: only where it is used
+    from sklearn.linear_model import LogisticRegression
 
     x = np.asarray(x, dtype="float32").reshape(len(x), -1)
     if len(x) > max_examples:

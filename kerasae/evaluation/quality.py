@@ -51,9 +51,8 @@ def frechet_distance(a, b):
 
 def knn_radii(features, k=K_NEIGHBOURS):
     """Distance from each row to its k-th nearest other row (the manifold ball's radius)."""
-    from sklearn.neighbors import (
-        NearestNeighbors,  # slow to import: only where it is used
-    )
+    # slow to import: only where it is used
+    from sklearn.neighbors import NearestNeighbors
 
     if len(features) <= k:
         raise KerasaeError(
@@ -66,9 +65,8 @@ def knn_radii(features, k=K_NEIGHBOURS):
 
 def _inside(points, centres, radii):
     """For each point: is it within radii[j] of some centre j? (in chunks: bounded memory)"""
-    from sklearn.metrics import (
-        pairwise_distances_chunked,  # slow to import: only where it is used
-    )
+    # slow to import: only where it is used
+    from sklearn.metrics import pairwise_distances_chunked
 
     def reduce(d, start):
         return np.any(d <= radii[None, :], axis=1)

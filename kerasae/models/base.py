@@ -8,9 +8,11 @@ step goes in two hooks: `initialize(x_batch)`, once on the first batch before tr
 (data-dependent init; a resumed run finds its result in the weights), and
 `after_step(x, outputs)`, inside the compiled step after the optimizer update (EMA
 updates, code restarts). Losses added with `add_loss` (and weight regularizers) are
-added to "loss". Constructor keyword arguments are the whole config: `get_config`
-returns every one of them (Keras records them as the object is built), and
-`from_config` is `cls(**config)`.
+added to "loss". Constructor keyword arguments are the whole config: a family declares
+only the arguments it adds or whose default it changes (`kerasae.params` merges them with
+its parents'), `get_config` returns every one (recorded as the object is built), and
+`from_config` is `cls(**config)`. Inference (`kerasae.models.inference`) and compiling and
+fitting (`kerasae.models.fitting`) are the two halves it inherits.
 """
 
 import inspect
@@ -23,18 +25,15 @@ import numpy as np
 import tensorflow as tf
 
 from kerasae import distribute
-from kerasae.data import pipeline
-from kerasae.errors import KerasaeError, NotGenerativeError
+from kerasae.errors import KerasaeError
+from kerasae.models.fitting import Fitting
+from kerasae.models.inference import Inference
 from kerasae.models.step_outputs import check_step_outputs
 from kerasae.params import constructor_params
-from kerasae.probability.likelihoods import per_example_error, reconstruction_loss
-
-#: train steps per compiled call by default: amortises Python and tf.function dispatch
-#: (measured +30% for conv_ae at batch 128 and 2x for ae at batch 512 on CPU)
-STEPS_PER_EXECUTION = 16
+from kerasae.probability.likelihoods import reconstruction_loss
 
 
-class Autoencoder(keras.Model):
+class Autoencoder(Fitting, Inference, keras.Model):
     """Base class: encoder, decoder, encode/decode/reconstruct/score, generic training."""
 
     #: the terms of the objective `compute_losses` returns ("loss" is the total that is
@@ -170,61 +169,6 @@ class Autoencoder(keras.Model):
         return super().save(filepath, *args, **kwargs)
 
     # ------------------------------------------------------------------ training
-    def compile(self, optimizer=None, jit_compile="auto", steps_per_execution=None, **kwargs):
-        """`compile()` with no arguments uses Adam(`default_learning_rate`) and the fast path.
-
-        The fast path: several train steps per `tf.function` call (`steps_per_execution`,
-        fewer Python round trips), and XLA where it helps: Keras's "auto" turns it on for
-        one accelerator and off on CPU-only hosts and under tf.distribute. We keep "auto"
-        because XLA on CPU measured 5x slower for conv_ae here (see BENCHMARKS.md).
-        """
-        if optimizer is None:
-            optimizer = keras.optimizers.Adam(learning_rate=self.default_learning_rate)
-        if steps_per_execution is None:
-            steps_per_execution = self.fast_steps_per_execution()
-        super().compile(
-            optimizer=optimizer,
-            jit_compile=jit_compile,
-            steps_per_execution=steps_per_execution,
-            **kwargs,
-        )
-
-    def fast_steps_per_execution(self):
-        """STEPS_PER_EXECUTION, or 1 over several replicas: Keras 3.15's multi-step loop
-        fails under MirroredStrategy ("must feed a value for placeholder"), plain models too."""
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        return STEPS_PER_EXECUTION if replicas == 1 else 1
-
-    def gradient_loss(self, loss, optimizer=None):
-        """The loss a train step differentiates for `optimizer` (default `self.optimizer`).
-
-        Optimizers SUM gradients across tf.distribute replicas, so each replica's mean is
-        divided by the replica count (the step then follows the global batch's mean, as on
-        one device); under mixed_float16 the optimizer's loss scale is applied too.
-        """
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas > 1:
-            loss = loss / tf.cast(replicas, loss.dtype)
-        return (optimizer or self.optimizer).scale_loss(loss)
-
-    def get_compile_config(self):
-        if not self.compiled:
-            return {}
-        return {
-            "optimizer": keras.optimizers.serialize(self.optimizer),
-            "jit_compile": self.jit_compile,
-            "steps_per_execution": self.steps_per_execution,
-        }
-
-    def compile_from_config(self, config):
-        if not config:
-            return
-        config = dict(config)
-        config["optimizer"] = keras.optimizers.deserialize(config["optimizer"])
-        self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)  # so its saved state can load
-
     def reconstruction_loss(self, x, x_hat):
         """Batch mean of the per-example reconstruction loss (`loss` kwarg: mse or bce)."""
         return reconstruction_loss(x, x_hat, kind=self.loss_kind)
@@ -254,70 +198,6 @@ class Autoencoder(keras.Model):
         and the dict `compute_losses` returned (its `aux_names` included): updates that are
         not gradient steps (EMA codebooks, dead-code restarts, running statistics). Use
         variable assignments (`v.assign(...)`), not Python side effects. Default: nothing."""
-
-    def fit(
-        self,
-        x=None,
-        y=None,
-        batch_size=None,
-        epochs=1,
-        verbose="auto",
-        callbacks=None,
-        validation_split=0.0,
-        validation_data=None,
-        shuffle=True,
-        **kwargs,
-    ):
-        """Keras `fit`; arrays go through `kerasae.data.pipeline.make_tf_dataset` (fast, and
-        without
-        the tf.data autotune stall at each epoch's end that Keras's own array pipeline has).
-
-        Targets are ignored (an autoencoder reconstructs x); `validation_split` and
-        per-example weights keep Keras's own array handling. A model with an `initialize`
-        hook is initialized on the first batch first, unless it was already.
-        """
-        if (
-            self.has_hook("initialize")
-            and not int(self.initialized.numpy())
-            and not kwargs.get("initial_epoch")
-        ):
-            self.run_initialize(x, batch_size)
-        if isinstance(x, np.ndarray) and not validation_split and "sample_weight" not in kwargs:
-            x = _array_dataset(x, batch_size, shuffle)
-            if (
-                isinstance(validation_data, (tuple, list))
-                and validation_data
-                and isinstance(validation_data[0], np.ndarray)
-            ):
-                validation_data = validation_data[0]  # (x_val, y_val): targets ignored
-            if isinstance(validation_data, np.ndarray):
-                validation_data = _array_dataset(
-                    validation_data, kwargs.pop("validation_batch_size", None) or batch_size, False
-                )
-            y = batch_size = None
-        if isinstance(x, tf.data.Dataset):
-            shuffle = False  # a dataset shuffles itself; Keras would warn it ignores the flag
-        return super().fit(
-            x,
-            y,
-            batch_size=batch_size,
-            epochs=epochs,
-            verbose=verbose,
-            callbacks=callbacks,
-            validation_split=validation_split,
-            validation_data=validation_data,
-            shuffle=shuffle,
-            **kwargs,
-        )
-
-    def run_initialize(self, data, batch_size=None):
-        """Call `initialize` on the first batch of `data` (an array or a tf.data.Dataset)."""
-        if isinstance(data, tf.data.Dataset):
-            batch = self._inputs(next(iter(data)))
-        else:
-            batch = np.asarray(self._inputs(data), dtype="float32")[: batch_size or 32]
-        self.initialize(tf.convert_to_tensor(batch, dtype="float32"))
-        self.initialized.assign(1)
 
     # ------------------------------------------------------------------ steps
     def train_step(self, data):
@@ -381,55 +261,3 @@ class Autoencoder(keras.Model):
         """Extra facts about the finished training for the run's config.json (e.g. sdae's
         layer-wise pretraining losses); a dict of JSON-serializable values."""
         return {}
-
-    # ------------------------------------------------------------------ inference
-    def _batched(self, fn, x, batch_size=256):
-        """`fn` over an array in batches, or over the batches of a (finite) tf.data.Dataset
-        (e.g. `data.batches("test", 256)`: streamed, never all in memory at once)."""
-        if isinstance(x, tf.data.Dataset):
-            outs = [np.asarray(fn(tf.cast(self._inputs(b), "float32"))) for b in x]
-        else:
-            x = np.asarray(x, dtype="float32")
-            outs = [
-                np.asarray(fn(tf.constant(x[i : i + batch_size])))
-                for i in range(0, len(x), batch_size)
-            ]
-        if not outs:
-            raise KerasaeError("no examples given (the input array is empty)")
-        return np.concatenate(outs)
-
-    def encode(self, x, batch_size=256):
-        """Deterministic latent codes (the posterior mean for probabilistic models)."""
-        return self._batched(lambda b: self.encoder(b, training=False), x, batch_size)
-
-    def decode(self, z, batch_size=256):
-        return self._batched(lambda b: self.decoder(b, training=False), z, batch_size)
-
-    def reconstruct(self, x, batch_size=256):
-        return self._batched(lambda b: self(b, training=False), x, batch_size)
-
-    def score(self, x, batch_size=256):
-        """Per-example anomaly score: mean squared reconstruction error (higher = stranger)."""
-        return self._batched(self.score_tensor, x, batch_size)
-
-    def score_tensor(self, x):
-        """The score of a batch tensor, shape (batch,): traceable, with no randomness and no
-        dependence on the batch, since the export's scorer.onnx is this graph. A family
-        whose `score` is not the reconstruction error overrides both."""
-        return per_example_error(x, self(x, training=False))
-
-    def sample(self, n, seed=None):
-        raise NotGenerativeError(self.not_generative_reason())
-
-    def not_generative_reason(self):
-        """Why `sample` refuses: also what an export records and kerasae-runtime prints."""
-        return (
-            f"model {getattr(self, 'registered_name', type(self).__name__)!r} is not "
-            "generative (it has no prior to sample from); train a generative family "
-            "such as vae, beta_vae, aae, wae or rae"
-        )
-
-
-def _array_dataset(x, batch_size, shuffle):
-    # seed None: the order follows the global seed (keras.utils.set_random_seed), as in Keras
-    return pipeline.make_tf_dataset(x, batch_size or 32, shuffle=bool(shuffle), seed=None)

@@ -8,9 +8,10 @@ manifest) and Keras's serialization key, so a saved `.keras` file names its clas
 Importing this module imports neither Keras nor TensorFlow.
 """
 
+from kerasae.entry_points import warn_once, warned
 from kerasae.errors import UnknownModelError
 from kerasae.params import check_params
-from kerasae.registry import Registry, _warned, warn_once
+from kerasae.registry import Registry
 
 GROUP = "kerasae.models"
 API_VERSION = 2  # a plugin may declare `kerasae_api_version`; an unsupported one is a warning
@@ -91,4 +92,4 @@ def create_model(name, **kwargs):
 def _reset_for_tests():
     """Forget every model entry and warning: the next question reads the entry points."""
     MODELS.reset()
-    _warned.clear()
+    warned.clear()

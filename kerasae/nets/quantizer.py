@@ -24,6 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasae.nets.kmeans import kmeans_pp, nearest, sum_over_replicas
+
 
 @keras.saving.register_keras_serializable(package="kerasae")
 class VectorQuantizer(keras.layers.Layer):
@@ -194,7 +196,7 @@ class VectorQuantizer(keras.layers.Layer):
         idx = self.indices(z) if indices is None else tf.reshape(indices, [-1])
         counts = self._counts(idx)
         sums = tf.math.unsorted_segment_sum(z, idx, self.num_embeddings)
-        counts, sums = _sum_over_replicas(counts, sums)
+        counts, sums = sum_over_replicas(counts, sums)
         size = self.decay * self.cluster_size + (1.0 - self.decay) * counts
         self.cluster_size.assign(size)
         if self.ema:
@@ -241,12 +243,10 @@ class VectorQuantizer(keras.layers.Layer):
             scale = 1e-2 * (z.std() or 1.0)
             z = z[rng.integers(0, len(z), k)] + rng.normal(0.0, scale, (k, z.shape[1]))
         centroids = (
-            _kmeans_pp(z, k, rng)
-            if init == "kmeans++"
-            else z[rng.choice(len(z), k, replace=False)]
+            kmeans_pp(z, k, rng) if init == "kmeans++" else z[rng.choice(len(z), k, replace=False)]
         )
         for _ in range(int(iterations)):
-            assign = _nearest(z, centroids)
+            assign = nearest(z, centroids)
             counts = np.bincount(assign, minlength=k)
             sums = np.zeros_like(centroids)
             np.add.at(sums, assign, z)
@@ -256,7 +256,7 @@ class VectorQuantizer(keras.layers.Layer):
                 z[rng.integers(0, len(z), k)],
                 sums / np.maximum(counts, 1)[:, None],
             )
-        assign = _nearest(z, centroids)
+        assign = nearest(z, centroids)
         self.codebook.assign(centroids.astype("float32"))
         if self.tracks_usage:
             # a code no vector chose still counts as seen once: m / N stays its centroid
@@ -279,29 +279,3 @@ class VectorQuantizer(keras.layers.Layer):
             "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
             "seed": self.seed,
         }
-
-
-def _sum_over_replicas(*tensors):
-    """All-reduced across tf.distribute replicas (a no-op on one device)."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return tensors
-    return tuple(ctx.all_reduce(tf.distribute.ReduceOp.SUM, list(tensors)))
-
-
-def _nearest(z, centroids):
-    d = np.sum(z**2, 1)[:, None] - 2.0 * z @ centroids.T + np.sum(centroids**2, 1)
-    return np.argmin(d, axis=1)
-
-
-def _kmeans_pp(z, k, rng):
-    """k-means++ seeding: each next centroid drawn with probability ~ squared distance to
-    the nearest one chosen so far."""
-    centroids = [z[rng.integers(len(z))]]
-    d2 = np.sum((z - centroids[0]) ** 2, axis=1)
-    for _ in range(1, k):
-        total = d2.sum()
-        i = rng.choice(len(z), p=d2 / total) if total > 0 else rng.integers(len(z))
-        centroids.append(z[i])
-        d2 = np.minimum(d2, np.sum((z - z[i]) ** 2, axis=1))
-    return np.stack(centroids)

@@ -140,9 +140,8 @@ class GMMSampler(LatentSampler):
     defaults = {"n_components": 10, "max_iter": 200, "n_init": 1, "reg_covar": 1e-6}
 
     def fit_codes(self, codes, seed):
-        from sklearn.mixture import (
-            GaussianMixture,  # slow to import: only where it is used
-        )
+        # slow to import: only where it is used
+        from sklearn.mixture import GaussianMixture
 
         k = self.options["n_components"]
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:

@@ -29,14 +29,23 @@ import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-import kerasae
-from kerasae.errors import KerasaeError, NotGenerativeError
+from kerasae.errors import KerasaeError
 from kerasae.export.write import export_model
 from kerasae.models.base import Autoencoder
 from kerasae.models.registry import get_model_class
-from kerasae.params import check_params, signature_params
+from kerasae.models.saving import load_model
+from kerasae.params import check_params
+from kerasae.testing.contract import (
+    check_config,
+    check_contract,
+    check_fit_lowers_loss,
+    check_gradients,
+    check_losses,
+    expect,
+    plain,
+    reconstruction_error,
+)
 
 __all__ = [
     "check_model",
@@ -54,14 +63,9 @@ __all__ = [
 ]
 
 
-def _expect(ok, message):
-    if not ok:
-        raise AssertionError(message)
-
-
 def _model_class(name_or_class):
     cls = get_model_class(name_or_class) if isinstance(name_or_class, str) else name_or_class
-    _expect(
+    expect(
         isinstance(cls, type) and issubclass(cls, Autoencoder),
         f"{cls!r} is not a subclass of kerasae.models.base.Autoencoder",
     )
@@ -83,142 +87,28 @@ def sample_data(input_shape, n=256, seed=0):
     return (weights @ patterns).reshape((n, *input_shape)).astype("float32")
 
 
-def check_contract(model, x):
-    """Shapes of encode/decode/reconstruct/score; `sample` works or says it cannot."""
-    name = getattr(model, "registered_name", type(model).__name__)
-    n = len(x)
-    z = model.encode(x)
-    _expect(
-        z.shape == (n, model.latent_dim),
-        f"{name}.encode gave shape {z.shape}, expected {(n, model.latent_dim)}",
-    )
-    for method, out in (("decode", model.decode(z)), ("reconstruct", model.reconstruct(x))):
-        _expect(
-            out.shape == x.shape,
-            f"{name}.{method} gave shape {out.shape}, expected the data's {x.shape}",
-        )
-    scores = model.score(x)
-    _expect(
-        scores.shape == (n,) and bool(np.all(np.isfinite(scores))),
-        f"{name}.score must give one finite score per example, got {scores!r}",
-    )
-    if model.generative:
-        samples = model.sample(5, seed=0)
-        _expect(
-            samples.shape == (5, *x.shape[1:]),
-            f"{name}.sample(5) gave shape {samples.shape}, expected {(5, *x.shape[1:])}",
-        )
-    else:
-        try:
-            model.sample(5)
-        except NotGenerativeError:
-            pass
-        else:
-            raise AssertionError(
-                f"{name} is not generative but sample() did not raise "
-                "NotGenerativeError; set `generative = True` or leave "
-                "sample() to the base class"
-            )
-
-
-def check_config(model):
-    """`get_config` lists every constructor argument, and from_config rebuilds the model."""
-    config = model.get_config()
-    missing = [k for k in signature_params(type(model)) if k not in config]
-    _expect(
-        not missing,
-        f"{type(model).__name__}.get_config() misses {missing}; list every "
-        "constructor argument in __init__ (no **kwargs for model settings)",
-    )
-    clone = type(model).from_config(config)
-    _expect(
-        _plain(clone.get_config()) == _plain(config),
-        f"{type(model).__name__}.from_config(get_config()) gives a different config",
-    )
-
-
-def check_losses(model, x):
-    """`compute_losses` returns every declared loss and metric as a scalar, nothing else."""
-    try:
-        model.check_outputs(model.compute_losses(_tensor(x[:32]), training=True))
-    except KerasaeError as exc:
-        raise AssertionError(str(exc)) from None
-
-
-def check_gradients(model, x):
-    """Every trainable weight of the encoder and decoder gets a non-zero gradient from
-    "loss" on a training batch (layers' `add_loss` terms included, as in training)."""
-    name = type(model).__name__
-    variables = model.encoder.trainable_weights + model.decoder.trainable_weights
-    with tf.GradientTape() as tape:
-        loss = model.with_added_losses(model.compute_losses(_tensor(x[:32]), training=True))[
-            "loss"
-        ]
-    grads = tape.gradient(loss, variables)
-    dead = [
-        v.path
-        for v, g in zip(variables, grads)
-        if g is None or not np.any(np.asarray(tf.convert_to_tensor(g)) != 0)
-    ]
-    _expect(
-        not dead,
-        f"{name}: 'loss' gives no gradient to {len(dead)} of the "
-        f"{len(variables)} trainable weights of its encoder and decoder ({', '.join(dead[:4])}"
-        f"{', ...' if len(dead) > 4 else ''}); a stop_gradient or a broken "
-        "straight-through estimator cuts them off, or a ReLU code is dead on the whole "
-        "batch (give tiny_config a larger latent_dim)",
-    )
-
-
-def reconstruction_error(model, x):
-    """Mean squared error of `model.reconstruct(x)` (deterministic for every family)."""
-    return float(np.mean((model.reconstruct(x) - x) ** 2))
-
-
-def check_fit_lowers_loss(model, x, epochs=4, batch_size=32):
-    """compile() with defaults, fit briefly: the loss must be finite and lower than before,
-    and so must the reconstruction error (a penalty whose sign is flipped can lower the
-    loss by ruining the reconstructions)."""
-    model.compile()
-    before, rec_before = _loss(model, x), reconstruction_error(model, x)
-    model.fit(x, epochs=epochs, batch_size=batch_size, verbose=0)
-    after, rec_after = _loss(model, x), reconstruction_error(model, x)
-    _expect(
-        np.isfinite(after) and after < before,
-        f"{type(model).__name__}: {epochs} epochs did not lower the loss "
-        f"({before:.6g} -> {after:.6g})",
-    )
-    _expect(
-        rec_after < rec_before,
-        f"{type(model).__name__}: {epochs} epochs lowered the loss ({before:.6g} -> "
-        f"{after:.6g}) but not the reconstruction error ({rec_before:.6g} -> "
-        f"{rec_after:.6g}); is a penalty's sign flipped?",
-    )
-    return before, after
-
-
 def check_save_load(model, x, directory):
     """A `.keras` round trip keeps the class, the config and the outputs exactly."""
     name = vars(type(model)).get("registered_name")  # a subclass does not inherit its name
-    _expect(
+    expect(
         name is not None,
         f"{type(model).__name__} is not registered; decorate it with "
         "@kerasae.register_model(NAME) so that saved files can be loaded",
     )
     path = os.path.join(directory, f"{name}.keras")
     model.save(path)
-    loaded = kerasae.load_model(path)
-    _expect(
+    loaded = load_model(path)
+    expect(
         type(loaded) is type(model),
         f"loading {name} gave {type(loaded).__name__}, not {type(model).__name__}",
     )
-    _expect(
-        _plain(loaded.get_config()) == _plain(model.get_config()),
+    expect(
+        plain(loaded.get_config()) == plain(model.get_config()),
         f"{name}: the loaded config differs: {loaded.get_config()} != {model.get_config()}",
     )
     for method in ("encode", "reconstruct"):
         got, want = getattr(loaded, method)(x), getattr(model, method)(x)
-        _expect(
+        expect(
             np.array_equal(got, want),
             f"{name}: loaded.{method} differs from the "
             f"saved model's by up to {np.max(np.abs(got - want)):.3g}",
@@ -267,7 +157,7 @@ def check_model(
         if data is None
         else np.asarray(data, dtype="float32")
     )
-    _expect(
+    expect(
         x.shape[1:] == tuple(input_shape),
         f"data has examples of shape {x.shape[1:]}, but input_shape is {input_shape}",
     )
@@ -296,20 +186,3 @@ def check_model(
         report["export_max_abs_diff"] = None if unavailable else check_export(model, x, tmp)
         report["export_skipped"] = unavailable
     return report
-
-
-def _tensor(x):
-    return tf.constant(np.asarray(x, dtype="float32"))
-
-
-def _loss(model, x):
-    return float(model.evaluate(x, batch_size=64, verbose=0, return_dict=True)["loss"])
-
-
-def _plain(value):
-    """Configs compare equal whether a sequence came back from JSON as a list or a tuple."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

@@ -1,0 +1,79 @@
+"""Entry points as kerasae reads them: which distribution provides a name, which plugins the
+user disabled (`KERASAE_DISABLE_PLUGINS`), and the entry of one name in a registry.
+
+Distribution names compare as PEP 503 normalises them; a problem (a broken plugin, a
+clash) is warned about once per process, whichever registry meets it.
+"""
+
+import dataclasses
+import os
+import re
+import warnings
+
+BUILTIN_DIST = "kerasae"
+IN_PROCESS = "<in-process>"
+SHOW_ALL = 12  # an unknown name lists every known one up to this many, else names the listing
+
+warned = set()  # one warning per problem, whichever registry and however often it is asked
+
+
+def warn_once(message):
+    if message not in warned:
+        warned.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def normalize(dist):
+    """PEP 503 name: `Kerasae_Contractive` and `kerasae-contractive` are one distribution."""
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def target_of(obj):
+    """ "module:qualname", as an entry point names `obj`."""
+    return f"{obj.__module__}:{obj.__qualname__}"
+
+
+def first_line(exc):
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclasses.dataclass
+class Entry:
+    name: str  # the entry point's (or `register`'s) name: the name that wins
+    dist: str  # the distribution that provides it ("kerasae", a plugin's, or "<in-process>")
+    loader: object  # zero-argument callable returning the object
+    obj: object = None
+    error: str = None  # why loading failed, once it has
+    target: str = ""  # the entry point's "module:attr"
+    reference: str = ""  # how users and saved files name it: `name`, or `DIST:name` on a clash
+    registry: object = dataclasses.field(default=None, repr=False)
+
+    def load(self):
+        """The object, loaded (and checked) once; KerasaeError if it cannot be."""
+        return self.registry.load_entry(self)
+
+    @property
+    def qualified(self):
+        return f"{self.dist}:{self.name}"
+
+    @property
+    def builtin(self):
+        return normalize(self.dist) == BUILTIN_DIST
+
+
+def disabled_plugins():
+    value = os.environ.get("KERASAE_DISABLE_PLUGINS", "").strip()
+    if value.lower() in ("", "0", "false", "no"):
+        return set()
+    if value.lower() in ("1", "true", "yes", "all", "*"):
+        return {"*"}
+    return {normalize(part.strip()) for part in value.split(",") if part.strip()}
+
+
+def dist_name(ep):
+    dist = getattr(ep, "dist", None)
+    if dist is not None and dist.name:
+        return dist.name
+    # entry points without a distribution (odd installs): kerasae's own modules stay built-in
+    return BUILTIN_DIST if ep.value.startswith("kerasae.") else "<unknown>"
