@@ -1,6 +1,7 @@
 """The structure holds: docs/architecture.md lists every module, none is over 300 lines, the
 imports form no cycle (counting those inside functions), an import inside a function says
 why, the light modules import no TensorFlow, and the layer contract is kept."""
+
 import ast
 import os
 import shutil
@@ -13,14 +14,36 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "kerasae")
 MAX_LINES = 300
 #: modules `kerasae list`/`info`/`--help` and the argument checks import: no TensorFlow
-LIGHT = ("kerasae", "kerasae.cli", "kerasae.cli.train", "kerasae.cli.models",
-         "kerasae.cli.export", "kerasae.cli.sample", "kerasae.runs.config",
-         "kerasae.runs.folder", "kerasae.models.registry", "kerasae.models.introspect",
-         "kerasae.models.source", "kerasae.samplers.base", "kerasae.data.sources",
-         "kerasae.data.options", "kerasae.export.registry", "kerasae.nets.registry",
-         "kerasae.report", "kerasae.scaffold", "kerasae.models", "kerasae.data",
-         "kerasae.samplers", "kerasae.export", "kerasae.runs", "kerasae.nets",
-         "kerasae.callbacks", "kerasae.evaluation", "kerasae.probability", "kerasae.testing")
+LIGHT = (
+    "kerasae",
+    "kerasae.cli",
+    "kerasae.cli.train",
+    "kerasae.cli.models",
+    "kerasae.cli.export",
+    "kerasae.cli.sample",
+    "kerasae.runs.config",
+    "kerasae.runs.folder",
+    "kerasae.models.registry",
+    "kerasae.models.introspect",
+    "kerasae.models.source",
+    "kerasae.samplers.base",
+    "kerasae.data.sources",
+    "kerasae.data.options",
+    "kerasae.export.registry",
+    "kerasae.nets.registry",
+    "kerasae.report",
+    "kerasae.scaffold",
+    "kerasae.models",
+    "kerasae.data",
+    "kerasae.samplers",
+    "kerasae.export",
+    "kerasae.runs",
+    "kerasae.nets",
+    "kerasae.callbacks",
+    "kerasae.evaluation",
+    "kerasae.probability",
+    "kerasae.testing",
+)
 
 
 def modules():
@@ -37,20 +60,30 @@ def test_docs_architecture_lists_every_module():
     missing = [rel for rel, _ in modules() if f"`{rel}`" not in doc]
     assert not missing, f"docs/architecture.md does not list {missing}"
     listed = {part.strip("`") for part in doc.split() if part.startswith("`kerasae/")}
-    gone = sorted(p for p in listed if p.endswith(".py`") or p.endswith(".py")
-                  if not os.path.exists(os.path.join(ROOT, p.strip("`|"))))
+    gone = sorted(
+        p
+        for p in listed
+        if p.endswith(".py`") or p.endswith(".py")
+        if not os.path.exists(os.path.join(ROOT, p.strip("`|")))
+    )
     assert not gone, f"docs/architecture.md lists modules that do not exist: {gone}"
 
 
 def test_no_module_is_over_300_lines():
-    long = {rel: n for rel, path in modules()
-            if (n := len(open(path, encoding="utf-8").read().splitlines())) > MAX_LINES}
+    long = {
+        rel: n
+        for rel, path in modules()
+        if (n := len(open(path, encoding="utf-8").read().splitlines())) > MAX_LINES
+    }
     assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 
 def test_every_module_opens_with_a_docstring():
-    bare = [rel for rel, path in modules()
-            if not ast.get_docstring(ast.parse(open(path, encoding="utf-8").read()))]
+    bare = [
+        rel
+        for rel, path in modules()
+        if not ast.get_docstring(ast.parse(open(path, encoding="utf-8").read()))
+    ]
     assert not bare, f"modules without a docstring: {bare}"
 
 
@@ -58,8 +91,9 @@ def test_a_package_says_what_it_may_import():
     for rel, path in modules():
         if rel.endswith("__init__.py") and rel.count("/") == 2:
             doc = ast.get_docstring(ast.parse(open(path, encoding="utf-8").read()))
-            assert "May import" in doc or "imports nothing" in doc.lower() \
-                or "below the CLI" in doc, f"{rel}'s docstring does not say what it may import"
+            assert (
+                "May import" in doc or "imports nothing" in doc.lower() or "below the CLI" in doc
+            ), f"{rel}'s docstring does not say what it may import"
 
 
 def test_no_import_cycle_counting_imports_inside_functions():
@@ -95,8 +129,9 @@ def test_no_import_cycle_counting_imports_inside_functions():
         if module not in index:
             visit(module)
     assert not cycles, f"import cycles: {cycles}"
-    assert not any("kerasae" in edges[m] for m in edges if m != "kerasae"), \
+    assert not any("kerasae" in edges[m] for m in edges if m != "kerasae"), (
         "a module imports the kerasae facade; import the module that defines the name"
+    )
 
 
 def test_an_import_inside_a_function_says_why():
@@ -114,19 +149,23 @@ def test_an_import_inside_a_function_says_why():
 
 
 def test_light_modules_import_no_tensorflow():
-    code = ("import importlib, sys\n"
-            f"for name in {LIGHT!r}:\n"
-            "    importlib.import_module(name)\n"
-            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
-            "sys.exit('imported ' + ', '.join(heavy[:3]) if heavy else 0)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import importlib, sys\n"
+        f"for name in {LIGHT!r}:\n"
+        "    importlib.import_module(name)\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
+        "sys.exit('imported ' + ', '.join(heavy[:3]) if heavy else 0)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_the_layer_contract_is_kept():
-    lint = shutil.which("lint-imports") or os.path.join(os.path.dirname(sys.executable),
-                                                         "lint-imports")
+    lint = shutil.which("lint-imports") or os.path.join(
+        os.path.dirname(sys.executable), "lint-imports"
+    )
     if not os.path.exists(lint):
         pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
     proc = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=300)
