@@ -122,7 +122,7 @@ version = "0.1.0"
 description = "The $model model for kerasae, as a plugin"
 readme = "README.md"
 requires-python = ">=3.10"
-dependencies = ["kerasae>=0.2"]  # plugin API 2 (set_networks, metric_names, hooks)
+dependencies = ["kerasae>=0.3"]  # plugin API 2 with NetworkAutoencoder (kerasae 0.3)
 
 [project.optional-dependencies]
 test = ["pytest>=8"]
@@ -158,18 +158,18 @@ a dense autoencoder with a small L2 penalty on the code:
 
     loss = reconstruction(x, g(f(x))) + code_weight * mean ||f(x)||^2 / latent_dim
 
-Written only against kerasae's plugin API (version 2): `Autoencoder`, `register_model`,
-`kerasae.nets`, `KerasaeError`. The guide is docs/plugins.md in kerasae.
+Written only against kerasae's plugin API (version 2): `NetworkAutoencoder`,
+`register_model`, `KerasaeError`. The guide is docs/plugins.md in kerasae.
 """
 from keras import ops
 
-from kerasae import nets, register_model
+from kerasae import register_model
 from kerasae.errors import KerasaeError
-from kerasae.models.base import Autoencoder
+from kerasae.models import NetworkAutoencoder
 
 
 @register_model("$model")
-class $class_name(Autoencoder):
+class $class_name(NetworkAutoencoder):
     """Dense autoencoder with an L2 code penalty (a placeholder: describe your model here)."""
 
     # Each name gets a Mean tracker, so it appears in history.csv and TensorBoard:
@@ -179,22 +179,19 @@ class $class_name(Autoencoder):
     tiny_config = {"latent_dim": 2, "hidden_units": (16,)}  # what the conformance test builds
     kerasae_api_version = 2
 
-    # Every argument explicit: the signature is the config (--param, get_config, kerasae info).
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, hidden_units=(256,),
-                 activation="relu", code_weight=1e-3, loss="mse", **kwargs):
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
+    # Declare only what the model adds (or whose default it changes): input_shape,
+    # latent_dim, architecture, hidden_units, ..., encoder and decoder are inherited, and
+    # the merged signature is the config (--param, get_config, kerasae info).
+    def __init__(self, *, hidden_units=(256,), code_weight=1e-3, **kwargs):
+        super().__init__(hidden_units=hidden_units, **kwargs)
         if not code_weight >= 0:
             raise KerasaeError(f"code_weight must be >= 0 (the penalty's weight), "
                                f"got {code_weight!r}")
-        self.hidden_units = tuple(hidden_units)
-        self.activation = activation
         self.code_weight = float(code_weight)
-        # Plain keras.Models: what `kerasae export` exports.
-        self.set_networks(
-            nets.build_encoder(self.data_shape, self.latent_dim, "mlp",
-                               hidden_units=self.hidden_units, activation=activation),
-            nets.build_decoder(self.latent_dim, self.data_shape, "mlp",
-                               hidden_units=self.hidden_units, activation=activation))
+        self.resolve_networks()  # checks the architecture against the data
+        # Plain keras.Models (the architecture's, or the user's own): what `kerasae export`
+        # exports.
+        self.set_networks(self.build_encoder(), self.build_decoder())
 
     def compute_losses(self, x, training=False):
         """The objective: replace the code penalty with your model's terms.

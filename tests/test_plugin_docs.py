@@ -57,3 +57,54 @@ def test_the_vq_example_initializes_its_codebook_and_uses_it(digits):
     # k-means from the first batch and EMA updates keep most codes in use (no collapse)
     assert history.history["usage"][-1] >= 0.5, history.history
     assert history.history["reconstruction"][-1] < history.history["reconstruction"][0]
+
+
+EXTENSIONS = {
+    "register_sampler": "check_sampler",
+    "register_dataset": "check_dataset",
+    "register_exporter": "check_exporter",
+    "register_architecture": "check_architecture",
+}
+
+
+def _extension_blocks():
+    text = open(DOC, encoding="utf-8").read()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    return [
+        (re.search(rf"@{kind}\(\"(\w+)\"\)", b).group(1), kind, b)
+        for b in blocks
+        for kind in EXTENSIONS
+        if f"@{kind}(" in b
+    ]
+
+
+def test_the_guide_has_a_worked_example_of_every_other_kind():
+    assert sorted(kind for _, kind, _ in _extension_blocks()) == sorted(EXTENSIONS)
+
+
+@pytest.mark.parametrize(
+    "name, kind, block", _extension_blocks(), ids=[n for n, _, _ in _extension_blocks()]
+)
+def test_each_worked_extension_passes_its_check(name, kind, block):
+    from kerasae.data.sources import DATASETS
+    from kerasae.export.registry import EXPORTERS
+    from kerasae.nets.registry import ARCHITECTURES
+    from kerasae.samplers.base import SAMPLERS
+
+    registry_of = {
+        "register_sampler": SAMPLERS,
+        "register_dataset": DATASETS,
+        "register_exporter": EXPORTERS,
+        "register_architecture": ARCHITECTURES,
+    }
+    namespace = {"__name__": f"plugin_doc_{name}"}
+    try:
+        exec(compile(block, DOC, "exec"), namespace)
+        check = getattr(testing, EXTENSIONS[kind])
+        argument = "gauss:4" if kind == "register_dataset" else name
+        if kind == "register_architecture":
+            check(argument, hidden_units=(16, 16))
+        else:
+            check(argument)
+    finally:
+        registry_of[kind].forget(name)

@@ -91,7 +91,7 @@ def test_generated_files(tmp_path, capsys):
     project = pyproject["project"]
     # no license key: the SPDX string fails on setuptools < 77, the table is deprecated >= 77
     assert project["name"] == "kerasae-my-vae" and "license" not in project
-    assert project["dependencies"] == ["kerasae>=0.2"]
+    assert project["dependencies"] == ["kerasae>=0.3"]
     assert any(r.startswith("pytest") for r in project["optional-dependencies"]["test"])
     assert project["entry-points"]["kerasae.models"] == {"my_vae": "kerasae_my_vae.model:MyVae"}
     assert pyproject["tool"]["setuptools"]["packages"]["find"]["where"] == ["src"]
@@ -101,7 +101,7 @@ def test_generated_files(tmp_path, capsys):
         if path.endswith(".py"):
             compile((out / path).read_text(), str(out / path), "exec")
     model = (out / "src/kerasae_my_vae/model.py").read_text()
-    assert '@register_model("my_vae")' in model and "class MyVae(Autoencoder)" in model
+    assert '@register_model("my_vae")' in model and "class MyVae(NetworkAutoencoder)" in model
     assert "kerasae_api_version = 2" in model and "self.set_networks(" in model
     assert "import tensorflow" not in (out / "src/kerasae_my_vae/__init__.py").read_text()
     test = (out / "tests/test_my_vae.py").read_text()

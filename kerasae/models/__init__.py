@@ -18,6 +18,7 @@ __getattr__, __dir__ = lazy.namespace(
     __name__,
     """
     kerasae.models.base: Autoencoder
+    kerasae.models.networks: NetworkAutoencoder
     kerasae.models.adversarial: AdversarialAutoencoder
     kerasae.models.vae: VAE
 """,

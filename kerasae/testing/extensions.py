@@ -24,7 +24,8 @@ from kerasae.export.write import export_model
 from kerasae.models.registry import create_model
 from kerasae.nets.registry import ARCHITECTURES
 from kerasae.samplers.base import SAMPLERS, LatentSampler
-from kerasae.testing.models import _expect, check_model
+from kerasae.testing.contract import expect
+from kerasae.testing.models import check_model
 from kerasae_runtime.manifest import ARRAY_KINDS, PRIOR_KINDS, sample_prior
 from kerasae_runtime.manifest import scale as runtime_scale
 
@@ -48,7 +49,7 @@ def check_sampler(name_or_class, codes=None, options=None, seed=0):
     save/load round trip that draws the same, and an export spec kerasae-runtime reads,
     drawing the same codes for an array prior. Returns the fitted sampler."""
     cls = _class(SAMPLERS, name_or_class)
-    _expect(
+    expect(
         isinstance(cls, type) and issubclass(cls, LatentSampler),
         f"{cls!r} is not a subclass of kerasae.samplers.LatentSampler",
     )
@@ -58,48 +59,48 @@ def check_sampler(name_or_class, codes=None, options=None, seed=0):
     sampler.fit_codes(codes, seed)
     name = cls.__name__
     z = sampler.sample_latent(256, seed=1)
-    _expect(
+    expect(
         isinstance(z, np.ndarray) and z.shape == (256, codes.shape[1]) and z.dtype == np.float32,
         f"{name}.sample_latent must give float32 codes of shape (256, "
         f"{codes.shape[1]}), got {getattr(z, 'shape', z)} {getattr(z, 'dtype', '')}",
     )
-    _expect(
+    expect(
         np.array_equal(z, sampler.sample_latent(256, seed=1)),
         f"{name}.sample_latent gives other codes for the same seed",
     )
-    _expect(
+    expect(
         not np.array_equal(z, sampler.sample_latent(256, seed=2)),
         f"{name}.sample_latent gives the same codes for another seed",
     )
     spread = codes.std(axis=0)
-    _expect(
+    expect(
         np.all(np.abs(z.mean(axis=0) - codes.mean(axis=0)) < spread),
         f"{name}'s draws are centred far from the codes it was fitted to",
     )
     with tempfile.TemporaryDirectory() as tmp:
         sampler.save(os.path.join(tmp, "sampler"))
         loaded = LatentSampler.load(os.path.join(tmp, "sampler"))
-        _expect(
+        expect(
             np.allclose(
                 loaded.sample_latent(64, seed=3), sampler.sample_latent(64, seed=3), atol=1e-6
             ),
             f"{name} draws other codes once saved and loaded",
         )
     spec = json.loads(json.dumps(sampler.export_spec()))  # what the manifest holds
-    _expect(
+    expect(
         spec.get("kind") in PRIOR_KINDS and int(spec.get("dim", -1)) == codes.shape[1],
         f"{name}.export_spec must give a kind kerasae-runtime draws "
         f"({', '.join(PRIOR_KINDS)}) of dim {codes.shape[1]}, got {spec}",
     )
     if spec["kind"] in ARRAY_KINDS:
-        _expect(
+        expect(
             np.allclose(
                 sample_prior(spec, 64, seed=5), sampler.sample_latent(64, seed=5), atol=1e-5
             ),
             f"kerasae-runtime draws other codes from {name}'s export spec for one seed",
         )
     else:
-        _expect(
+        expect(
             sampler.export_graph() is not None and spec.get("file"),
             f"{name} exports a {spec['kind']} prior but no network (export_graph)",
         )
@@ -114,39 +115,39 @@ def check_dataset(source, **options):
     reader = resolve(source)
     data = reader.open(str(source), **options)
     shape = tuple(data.input_shape)
-    _expect(
+    expect(
         data.n_train > 0 and data.n_test > 0,
         f"{source}: both splits need examples, got {data.n_train} and {data.n_test}",
     )
     seen = 0
     for batch in data.batches("train", 32).as_numpy_iterator():
-        _expect(
+        expect(
             batch.dtype == np.float32 and batch.shape[1:] == shape,
             f"{source}: batches must be float32 of shape (n, {shape}), got "
             f"{batch.dtype} {batch.shape}",
         )
-        _expect(
+        expect(
             batch.min() >= 0.0 and batch.max() <= 1.0,
             f"{source}: values must be scaled to [0, 1], got [{batch.min()}, {batch.max()}]",
         )
         seen += len(batch)
-    _expect(
+    expect(
         seen == data.n_train,
         f"{source}: one pass of batches gave {seen} examples, n_train is {data.n_train}",
     )
     head = data.head("test", 3)
-    _expect(
+    expect(
         np.asarray(head).shape == (min(3, data.n_test), *shape),
         f"{source}: head('test', 3) has shape {np.asarray(head).shape}",
     )
-    _expect(
+    expect(
         np.asarray(data.arrays("test")).shape == (data.n_test, *shape),
         f"{source}: arrays('test') must hold the whole test split",
     )
     scaling = json.loads(json.dumps(data.scaling or {"kind": "identity"}))
     runtime_scale(np.zeros((1, *shape), "float32"), scaling)  # an unknown kind raises
     again = reader.open(str(source), **options)
-    _expect(
+    expect(
         np.array_equal(np.asarray(again.head("test", 3)), np.asarray(head)),
         f"{source}: opened twice, its test split differs (the split must not be random)",
     )
@@ -172,9 +173,9 @@ def check_exporter(name, input_shape=(8, 8, 1)):
         )
         for part in ("encoder", "decoder"):
             files = manifest["parts"][part]["files"]
-            _expect(files, f"{name} wrote no file for the {part}")
+            expect(files, f"{name} wrote no file for the {part}")
             for rel in files.values():
-                _expect(
+                expect(
                     rel in manifest["verification"],
                     f"{name}: {rel} was not verified against Keras",
                 )
@@ -183,7 +184,7 @@ def check_exporter(name, input_shape=(8, 8, 1)):
             models = layout.write_repository(
                 os.path.join(tmp, "export"), os.path.join(tmp, "layout")
             )
-            _expect(
+            expect(
                 models and layout.is_layout(os.path.join(tmp, "layout")),
                 f"{name}: write_repository wrote no models, or is_layout does not recognise them",
             )
@@ -200,16 +201,16 @@ def check_architecture(name, input_shape=(8, 8, 1), latent_dim=3, **body):
     arch.check(tuple(input_shape))
     x = np.zeros((2, *input_shape), "float32")
     z = arch.encoder(input_shape, latent_dim, **body)(x)
-    _expect(tuple(z.shape) == (2, latent_dim), f"{name}: the encoder gives {z.shape}")
+    expect(tuple(z.shape) == (2, latent_dim), f"{name}: the encoder gives {z.shape}")
     heads = arch.encoder(input_shape, latent_dim, output_names=("z_mean", "z_log_var"), **body)(x)
-    _expect(
+    expect(
         len(heads) == 2 and all(tuple(h.shape) == (2, latent_dim) for h in heads),
         f"{name}: an encoder with two heads must give two codes",
     )
     decoder = arch.decoder(latent_dim, input_shape, **body)
     out = decoder(np.zeros((2, latent_dim), "float32"))
-    _expect(tuple(out.shape) == (2, *input_shape), f"{name}: the decoder gives {out.shape}")
-    _expect(
+    expect(tuple(out.shape) == (2, *input_shape), f"{name}: the decoder gives {out.shape}")
+    expect(
         decoder.layers[-1].name == "x_hat",
         f"{name}: the decoder must end in the output activation named x_hat",
     )

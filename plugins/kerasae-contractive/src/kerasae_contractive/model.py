@@ -43,18 +43,18 @@ class CAE(Autoencoder):
     tiny_config = {"latent_dim": 2, "hidden_units": (16,)}
     kerasae_api_version = 2  # the plugin API this was written for; kerasae warns on mismatch
 
+    # Only its own arguments: input_shape, latent_dim and loss come from Autoencoder (the
+    # merged signature is the config: --param, get_config, kerasae info).
     def __init__(
         self,
-        input_shape=(28, 28, 1),
-        latent_dim=16,
+        *,
         hidden_units=(256,),
         activation="relu",
         code_activation="sigmoid",
         lam=0.1,
-        loss="mse",
         **kwargs,
     ):
-        super().__init__(input_shape=input_shape, latent_dim=latent_dim, loss=loss, **kwargs)
+        super().__init__(**kwargs)
         if not lam >= 0:
             raise KerasaeError(f"lam must be >= 0 (the penalty's weight), got {lam!r}")
         self.hidden_units = tuple(hidden_units)
