@@ -4,7 +4,7 @@ Each run is a fresh process, as a user starts it (the venv's `kerasae` executabl
 by wall clock. The commands take turns, N rounds of one run each, so a change in the
 shared machine's load hits all of them alike; one untimed round first warms the file
 cache. `python -c "import tensorflow"` is the contrast: what every command paid before
-these three stopped importing TensorFlow (`kerasae.introspect` reads the model sources).
+these three stopped importing TensorFlow (`kerasae.models.introspect` reads the model sources).
 
     .venv/bin/python benchmarks/cli_latency.py [--repeats 7] [--no-write]
 """
@@ -93,7 +93,7 @@ def main():
 
 Wall seconds from spawn to exit of a fresh process, {args.repeats} runs each, the commands
 taking turns after one untimed round that warms the file cache. `list` and `info` read the
-models' sources (`kerasae.introspect`) instead of importing them and `--help` only builds
+models' sources (`kerasae.models.introspect`) instead of importing them and `--help` only builds
 the parser, so none imports TensorFlow; importing it alone, the last row, is what each of
 them paid before. Target: under {TARGET_S} s each; the slowest median is {slowest:.2f} s.
 

@@ -8,7 +8,7 @@ then corrupts the 10,000 official test images once (fixed seed, clipped to [0, 1
 same corruption the model trains with) and reports PSNR = 10 log10(1 / MSE) over all test
 pixels for the noisy input and for the denoised output (target: at least +9 dB). Writes the
 `denoising` section of BENCHMARKS.md, a noisy / denoised / clean picture and a grid of
-Langevin samples drawn from the DAE's score (kerasae.sampling) into benchmarks/figures/.
+Langevin samples drawn from the DAE's score (kerasae.samplers.langevin) into benchmarks/figures/.
 """
 
 import os
@@ -58,7 +58,7 @@ def main(argv=None):
     from kerasae.nets import code_grid
     from kerasae.plots import save_grid
     from kerasae.runs.training import adam
-    from kerasae.samplers.langevin import langevin
+    from kerasae.samplers import langevin
 
     data = load_dataset("fashion_mnist")
     keras.utils.set_random_seed(args.seed)

@@ -7,7 +7,8 @@ Each model trains once (a `kerasae train` run folder under --work, reused when i
 match), then every applicable latent sampler (`kerasae.samplers`: the model's own prior,
 a full-covariance Gaussian, a 10-component GMM, a two-stage VAE, PixelCNN for vq_vae) is
 fitted to its training codes, and --samples images are drawn and scored by
-`kerasae.quality`: FID-C (the Frechet distance in the feature space of a small classifier
+`kerasae.evaluation.quality`: FID-C (the Frechet distance in the feature space of a small
+classifier
 trained on Fashion-MNIST: a classifier-feature FID, not Inception FID), precision and
 recall (Kynkaanniemi et al. 2019, k = 3), classes covered, and the sampling time per 1,000
 images. `ncsn` samples by annealed Langevin dynamics (Song and Ermon 2019). A `data` row
@@ -121,7 +122,7 @@ def applicable(model, names):
 
 
 def draw_langevin(model, args):
-    from kerasae.samplers.langevin import langevin
+    from kerasae.samplers import langevin
 
     return lambda n, seed: langevin(
         model,

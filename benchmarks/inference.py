@@ -6,7 +6,7 @@
 ONNX Runtime fp32 and fp16, on the same decoder (28x28x1 Fashion-MNIST shape; weights do
 not change the cost, so the models are untrained): the convolutional one (transposed
 convolutions) and the dense one. The artifacts come from
-`kerasae.exporters.export_model`, i.e. they passed the same verification users get.
+`kerasae.export.export_model`, i.e. they passed the same verification users get.
 Medians of repeated runs, since the machine is shared. GPU rows are measured only on a
 GPU machine; otherwise the table says so.
 """
@@ -180,7 +180,7 @@ def main(argv=None):
             "\n".join(summary),
             "fp16 ONNX stores float16 weights; on CPUs without native float16 arithmetic it "
             "mainly halves the file size, not the time. The convolutional decoder's ONNX graph "
-            "is rewritten at export (`kerasae.exporters.phase_conv`; the `--no-optimize` row is "
+            "is rewritten at export (`kerasae.export.phase_conv`; the `--no-optimize` row is "
             "tf2onnx's graph as converted): onnxruntime's profiler put 73% of the converted "
             "graph's time in its two ConvTranspose nodes, which onnxruntime runs one image at a "
             "time (GEMM, then a single-threaded col2im). The last one, which feeds the output "

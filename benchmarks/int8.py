@@ -5,7 +5,7 @@
 The dense `ae` and `vae` decoders, trained (10 epochs on 20,000 images) on Fashion-MNIST (digits
 where
 /usr/share/datasets/fashion-mnist is missing: the weights' range sets the quantization
-error), exported by `kerasae.exporters.export_model(..., int8=True)`, i.e. through the same
+error), exported by `kerasae.export.export_model(..., int8=True)`, i.e. through the same
 quantization, verification and speed check users get. Latency: the fp32 and int8 sessions
 timed in turn, each timed call right after an untimed one of the same session; median and
 interquartile range, since the machine is shared. Error: max |int8 - fp32| over the test

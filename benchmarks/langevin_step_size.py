@@ -1,10 +1,11 @@
 """Annealed Langevin step size (Song and Ermon 2019, Algorithm 1): FID-C by epsilon.
 
 Samples a trained `ncsn` run with T steps per level for each epsilon, scores each set
-against Fashion-MNIST's training images (FID-C, precision, recall, classes; kerasae.quality)
+against Fashion-MNIST's training images (FID-C, precision, recall, classes;
+kerasae.evaluation.quality)
 next to the `vae` prior's samples of the same size (FID-C depends on the sample count),
 and stores the rows in benchmarks/results/langevin_step_size.json. It chose the default
-epsilon of `kerasae.sampling.annealed_langevin`.
+epsilon of `kerasae.samplers.annealed_langevin`.
 
     python benchmarks/langevin_step_size.py --run /tmp/kerasae-generation/ncsn_... \\
         --vae /tmp/kerasae-generation/vae --epsilons 1e-5,2e-5,5e-5 --samples 256
@@ -36,7 +37,7 @@ def main():
     from kerasae.data.sources import load_dataset
     from kerasae.evaluation.quality import generation_metrics
     from kerasae.runs.folder import load_run
-    from kerasae.samplers.langevin import annealed_langevin
+    from kerasae.samplers import annealed_langevin
 
     data = load_dataset("fashion_mnist")
     results = load_results(NAME, {})

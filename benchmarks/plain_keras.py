@@ -3,7 +3,7 @@
 A twin is a functional `keras.Model` on a kerasae model's own encoder and decoder, trained
 by Keras's own `fit` with a compile loss plus `add_loss` layers, as a keras.io user would
 write it. The objectives are the families' own: the layers call kerasae's loss functions
-(`kerasae.losses`, `kerasae.distributions`) and each family's pieces (info_vae's `mmd`,
+(`kerasae.probability`) and each family's pieces (info_vae's `mmd`,
 beta_tcvae's `kl_decomposition`, vq_vae's `VectorQuantizer.quantize`) rather than writing
 the formulas again, so the arms differ in plumbing only. The VAE's `KLLoss` and WAE's
 `MMDLoss` are the hand-written keras.io versions the first rows were measured with.

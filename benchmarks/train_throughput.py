@@ -220,7 +220,7 @@ An earlier version of this table showed conv_ae at 0.59-0.65 of plain Keras. Tha
 our train step: with tf.data autotuning on, TensorFlow 2.21 stalls at the end of every
 epoch (deleting the iterator waits for the autotune thread's timed sleep, up to ~10 s, CPU
 idle), and which arm paid it depended on the order the arms were built in. kerasae's
-pipelines now turn autotuning off (`kerasae.pipeline.pipeline_options`), and `fit` on a
+pipelines now turn autotuning off (`kerasae.data.pipeline.pipeline_options`), and `fit` on a
 numpy array goes through the same pipeline, so neither kerasae runs nor this benchmark
 pay it.
 

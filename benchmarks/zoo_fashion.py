@@ -336,7 +336,7 @@ def write(results):
             )
             + "Diagnostics on the test images: active dimensions (average KL > 0.01 nats), "
             "TC = the total correlation of a Gaussian with the covariance of one draw z ~ "
-            "q(z|x) per test image (`kerasae.divergences.gaussian_total_correlation`: linear "
+            "q(z|x) per test image (`kerasae.probability.gaussian_total_correlation`: linear "
             "dependence, nats; the mixture estimator is too biased in 16 dimensions to rank "
             "models), MMD between 2,000 test codes and prior draws for aae/wae, "
             "vq_vae's perplexity and fraction of its 512 codes used, sparse_ae's mean code "

@@ -3,7 +3,7 @@ Title: Denoising digits, then sampling new ones from the denoiser's score
 Description: Train a denoising autoencoder (`dae`, Gaussian corruption) on digits, measure
 how much it cleans noisy test digits (PSNR before and after), then use it as a score
 estimate, s(x) = (r(x) - x) / sigma^2 (Alain and Bengio 2014), and run Langevin dynamics
-from uniform noise (`kerasae.sampling.langevin`, what `kerasae sample RUN --langevin` runs).
+from uniform noise (`kerasae.samplers.langevin`, what `kerasae sample RUN --langevin` runs).
 Expected output: PSNR about 12.9 dB noisy and 18.0 dB denoised (sigma 0.3); MMD between
 64 chains and the test digits about 1.2 for the uniform noise they start from, 0.43 after
 one denoising step, and about 0.12 from 5 Langevin steps on; `denoising.png` (noisy /
@@ -21,7 +21,7 @@ import kerasae  # before keras: it keeps TensorFlow's start-up lines off stderr
 from kerasae.data.sources import load_dataset
 from kerasae.plots import save_grid
 from kerasae.probability.divergences import mmd
-from kerasae.samplers.langevin import langevin
+from kerasae.samplers import langevin
 
 EPOCHS = int(os.environ.get("KERASAE_EXAMPLE_EPOCHS", "200"))
 OUT = os.environ.get("KERASAE_EXAMPLE_OUT", "runs/example-dae")

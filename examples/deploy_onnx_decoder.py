@@ -1,7 +1,7 @@
 """
 Title: Deploy a decoder as ONNX and generate images with onnxruntime alone
 Description: Train a small variational autoencoder on digits, export its encoder and
-decoder with `kerasae.exporters.export_model` (verified ONNX files plus manifest.json),
+decoder with `kerasae.export.export_model` (verified ONNX files plus manifest.json),
 then generate new digits the way a service would: read the manifest, check the file's
 SHA-256, draw codes from the prior the manifest records and run `decoder.onnx` in
 onnxruntime, with no TensorFlow involved. The images are checked against `model.decode`.

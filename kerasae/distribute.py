@@ -11,9 +11,9 @@ batch, and the replicas' gradients are all-reduced before one identical optimize
                (every machine runs the same `kerasae train` command with its own task).
 
 Input under multiworker: each worker reads its own shard of the files (tf.data auto-shard
-by FILE where every worker gets at least two files, by DATA otherwise; kerasae.pipeline),
+by FILE where every worker gets at least two files, by DATA otherwise; kerasae.data.pipeline),
 and every worker runs the same number of steps per epoch (the data repeats, an epoch is
-n_train // global batch steps: kerasae.rundata.fit_pipelines), so no worker waits forever
+n_train // global batch steps: kerasae.runs.data.fit_pipelines), so no worker waits forever
 at an epoch's end for a peer whose shard ran dry.
 
 Mixed precision (Micikevicius et al., "Mixed Precision Training", ICLR 2018): layers compute
@@ -159,7 +159,7 @@ def local_batches(ds):
     """The batches of `ds` that this worker reads, as tensors.
 
     Under a multi-worker strategy a kerasae file pipeline holds a worker-shard placeholder
-    that only tf.distribute fills in (kerasae.pipeline.shard_items), so iterating it
+    that only tf.distribute fills in (kerasae.data.pipeline.shard_items), so iterating it
     directly fails: it is read through `experimental_distribute_dataset`, each worker its
     own shard. Every worker must then read the same number of batches (an endless pipeline
     taken to `steps_per_epoch`, as kerasae's are), since each read checks with the others.

@@ -16,6 +16,8 @@ above. `kerasae.models.introspect` reads the same text to resolve a name without
 """
 
 import importlib
+import os
+import sys
 
 from kerasae import moved
 
@@ -38,6 +40,10 @@ def parse(table):
 def namespace(package, table):
     """(__getattr__, __dir__) for `package`, whose public names `table` maps to modules."""
     public = parse(table)
+    clash = sorted(set(public) & submodules(package))
+    if clash:
+        # importing the submodule would rebind the package attribute to the module
+        raise ValueError(f"{package} exports {clash}, also the names of its submodules")
 
     def __getattr__(name):
         module = public.get(name)
@@ -52,3 +58,14 @@ def namespace(package, table):
         return sorted(public)
 
     return __getattr__, __dir__
+
+
+def submodules(package):
+    """The names of `package`'s modules and subpackages, from its folder."""
+    names = set()
+    for folder in sys.modules[package].__path__:
+        for entry in os.listdir(folder):
+            stem, ext = os.path.splitext(entry)
+            if ext == ".py" or os.path.isfile(os.path.join(folder, entry, "__init__.py")):
+                names.add(stem)
+    return names

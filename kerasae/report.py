@@ -1,7 +1,7 @@
 """One self-contained HTML page about a finished run (`kerasae report RUN`).
 
 The page shows the resolved config and model parameters, the history curves, the test
-metrics of `kerasae.runs.evaluate`, the latest grid of each kind in `samples/`, the
+metrics of `kerasae.evaluation.evaluate`, the latest grid of each kind in `samples/`, the
 anomaly threshold and the export manifest. Images are inlined as base64 data URIs and the
 CSS is inline; a Content-Security-Policy forbids anything else, so the page opens the same
 from a mail attachment as from the run folder. Nothing here imports TensorFlow except
@@ -64,7 +64,7 @@ def report_path(run_dir, out=None):
 def write_report(run_dir, out=None, metrics=None, note=None):
     """Build the page and write it atomically to `report_path(run_dir, out)`.
 
-    metrics: what `kerasae.runs.evaluate` returned (None: shown as not evaluated, with
+    metrics: what `kerasae.evaluation.evaluate` returned (None: shown as not evaluated, with
     `note` saying why). Returns the path written."""
     config = check_run(run_dir)
     out = report_path(run_dir, out)

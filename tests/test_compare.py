@@ -7,7 +7,7 @@ import pytest
 
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
-from kerasae.evaluation.compare import resolve_models
+from kerasae.evaluation.comparison import resolve_models
 
 
 def cli(capsys, *args):

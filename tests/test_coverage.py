@@ -44,7 +44,7 @@ def test_collapsed_sampler_is_caught_and_a_faithful_one_is_not():
         range(10)
     ) - {3, 7}
     assert collapsed["kl_to_data"] > math.log(10 / 2) - 0.2, collapsed  # ~ log(5) nats
-    # the same figures from samples drawn elsewhere (kerasae.quality's path)
+    # the same figures from samples drawn elsewhere (kerasae.evaluation.quality's path)
     drawn = _Sampler(data.x_test, data.y_test, [3, 7]).sample(1000, seed=0)
     assert class_coverage(drawn, data, classifier=clf) == collapsed
 

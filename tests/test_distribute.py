@@ -22,7 +22,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     import keras, kerasae
     from kerasae.registry import get_model_class
     from kerasae import distribute
-    from kerasae.pipeline import make_tf_dataset
+    from kerasae.data.pipeline import make_tf_dataset
     from sklearn.datasets import load_digits
 
     x = (load_digits().images[:256] / 16.0).astype("float32")[..., None]

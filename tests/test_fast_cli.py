@@ -1,6 +1,6 @@
 """`kerasae list`, `info`, `--help` without TensorFlow: the static read of a model's source.
 
-`kerasae.introspect.read` must say exactly what the imported class says, for every
+`kerasae.models.introspect.read` must say exactly what the imported class says, for every
 registered model; what it cannot read is imported instead (the fallback), and a plugin
 whose entry point is broken is still named in one warning and left out of the listing.
 """

@@ -5,7 +5,7 @@ import pytest
 
 import kerasae
 from kerasae.errors import NotGenerativeError
-from kerasae.samplers.langevin import langevin, score_estimate
+from kerasae.samplers import langevin, score_estimate
 
 CENTERS = np.array([[0.25, 0.25], [0.25, 0.75], [0.75, 0.25], [0.75, 0.75]])
 

@@ -3,11 +3,12 @@
 lives at its new path."""
 
 import importlib
+import inspect
 import warnings
 
 import pytest
 
-from kerasae import moved
+from kerasae import lazy, moved
 
 
 def _pairs():
@@ -60,3 +61,20 @@ def test_a_removed_name_says_what_replaces_it():
 
     with pytest.raises(AttributeError, match="removed in kerasae 0.3; use tensorflow_probability"):
         kerasae.distributions.tfd  # noqa: B018
+
+
+def test_a_facade_name_is_never_also_a_submodule_name():
+    # `import kerasae.samplers.langevin` would rebind `kerasae.samplers.langevin` (the
+    # function) to the module: a package may not export its own submodules' names
+    with pytest.raises(ValueError, match=r"\['base'\]"):
+        lazy.namespace("kerasae.samplers", "kerasae.samplers.base: base LatentSampler")
+
+
+@pytest.mark.parametrize(
+    "package, name",
+    [("kerasae.samplers", "langevin"), ("kerasae.evaluation", "compare")],
+)
+def test_a_facade_function_stays_a_function_after_its_module_is_imported(package, name):
+    module = importlib.import_module(package)
+    importlib.import_module(getattr(module, name).__module__)
+    assert callable(getattr(module, name)) and not inspect.ismodule(getattr(module, name))

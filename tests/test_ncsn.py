@@ -6,7 +6,7 @@ import tensorflow as tf
 
 import kerasae
 from kerasae.errors import KerasaeError, NotGenerativeError
-from kerasae.samplers.langevin import annealed_langevin, langevin
+from kerasae.samplers import annealed_langevin, langevin
 
 TINY = {"filters": (8, 16), "noise_levels": 4, "sigma_min": 0.05}
 

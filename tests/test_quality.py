@@ -1,4 +1,4 @@
-"""FID-C and precision/recall (kerasae.quality): real data scores well, noise badly, the
+"""FID-C and precision/recall (kerasae.evaluation.quality): real data scores well, noise badly, the
 numbers repeat for a seed, the classifier is cached per dataset, `evaluate --generation`."""
 
 import json

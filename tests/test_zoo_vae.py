@@ -1,7 +1,7 @@
 """The variational zoo (iwae, beta_tcvae, info_vae, vamp) and the log-likelihood estimator.
 
 Closed forms where there are any: a linear-Gaussian model whose log p(x) is exact checks
-`kerasae.likelihood`; each family's objective is checked against an identity (IWAE bound
+`kerasae.evaluation.likelihood`; each family's objective is checked against an identity (IWAE bound
 >= ELBO on the same draws, beta-TC-VAE's three terms sum to the KL, InfoVAE's weights
 reduce to the VAE and to the plain reconstruction, the VampPrior against a direct numpy
 mixture). The slow tests train each family with the CLI and evaluate --log-likelihood.
@@ -21,6 +21,7 @@ import kerasae
 from kerasae.cli import main
 from kerasae.errors import KerasaeError
 from kerasae.evaluation.likelihood import log_likelihood
+from kerasae.models.registry import get_model_class
 from kerasae.models.vae import VAE
 from kerasae.probability.gaussian import gaussian_kl
 
@@ -324,7 +325,7 @@ def test_cli_trains_each_family(name, params, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["status"] == "finished" and config["model"] == name
     header = (out / "history.csv").read_text().splitlines()[0].split(",")
-    cls = kerasae.registry.get_model_class(name)
+    cls = get_model_class(name)
     assert set(cls.loss_names) | set(cls.metric_names) <= set(header)
 
 

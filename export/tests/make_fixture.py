@@ -22,7 +22,7 @@ OUT = os.path.join(HERE, "fixture")
 def main():
     from sklearn.datasets import load_digits
 
-    from kerasae.exporters import export_run
+    from kerasae.export import export_run
     from kerasae.runs import TrainConfig, load_run, train
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,7 @@
-"""`kerasae compare`: several families at one latent size against PCA (kerasae.compare)."""
+"""`kerasae compare`: several families at one latent size against PCA.
+
+The work is kerasae.evaluation.comparison's; this module parses and reports.
+"""
 
 import os
 
@@ -45,7 +48,7 @@ def register(sub):
 
 
 def cmd_compare(args):
-    from kerasae.evaluation.compare import compare  # imports TensorFlow: only when used
+    from kerasae.evaluation.comparison import compare  # imports TensorFlow: only when used
 
     result = compare(
         dataset=args.dataset,

@@ -1,5 +1,5 @@
 """`kerasae detect RUN_DIR --data PATH`: anomaly scores, decisions and figures
-(kerasae.anomaly)."""
+(kerasae.evaluation.anomaly)."""
 
 import json
 

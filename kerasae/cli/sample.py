@@ -1,6 +1,6 @@
 """`kerasae sample RUN_DIR [-n N] [--out FILE.png] [--traverse]`: a grid of the model's
 prior samples, or a latent traversal (one row per latent dimension), or `--langevin`
-samples from a denoising autoencoder's score (kerasae.sampling)."""
+samples from a denoising autoencoder's score (kerasae.samplers.langevin)."""
 
 import os
 
@@ -66,7 +66,7 @@ def register(sub):
     p.add_argument(
         "--anneal",
         action="store_true",
-        help="Langevin with a decreasing noise schedule (see kerasae.sampling); "
+        help="Langevin with a decreasing noise schedule (see kerasae.samplers.langevin); "
         "on an ncsn run, Song and Ermon's annealed Langevin with --steps "
         "steps per noise level and --step-size as its epsilon (default 2e-5)",
     )
@@ -144,7 +144,7 @@ def cmd_traverse(args):
 
 def cmd_langevin(args):
     # imports TensorFlow: only when used
-    from kerasae.samplers.langevin import (
+    from kerasae.samplers.langevin_sampling import (
         DEFAULT_EPSILON,
         annealed_langevin,
         is_noise_conditional,

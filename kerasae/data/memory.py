@@ -18,7 +18,7 @@ class Dataset:
     Named image sets keep their pixels in their own dtype (uint8) with a `divisor`, and scale
     per batch; `x_train` / `x_test` (float32 in [0, 1], the public arrays scripts use) are
     computed from that store on first access. Other data is stored scaled, as float32.
-    The same interface as a streaming dataset (`kerasae.data_files`): n_train, n_test,
+    The same interface as a streaming dataset (`kerasae.data.streams`): n_train, n_test,
     batches, head, arrays.
     """
 

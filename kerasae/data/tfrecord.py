@@ -3,7 +3,7 @@
 Each record is a tf.train.Example with `image` (PNG bytes of uint8 pixels, decoded, resized
 and converted to the channel count exactly as training from the folder would) and `key`
 (the image's relative path, or the array row's index), so the TFRecord dataset splits the
-same way the folder does (`kerasae.data_files`). Records go to the shards round-robin; the
+same way the folder does (`kerasae.data.streams`). Records go to the shards round-robin; the
 folder is written beside OUT_DIR and renamed into place (`kerasae.io.atomic_folder`).
 """
 

@@ -5,7 +5,7 @@
     likelihood.py      the importance-sampled log p(x) of the variational families
     quality.py         sample quality: FID-C, precision and recall (classifier.py: its net)
     coverage.py        class coverage of generated samples
-    compare.py         `kerasae compare`: several families side by side, with PCA
+    comparison.py      `kerasae compare`: several families side by side, with PCA
 
 May import runs, the core and the base; never export, report, tracking or the CLI.
 """
@@ -21,6 +21,6 @@ __getattr__, __dir__ = lazy.namespace(
     kerasae.evaluation.quality: generation_metrics evaluate_generation frechet_distance
         precision_recall
     kerasae.evaluation.coverage: mode_coverage class_coverage
-    kerasae.evaluation.compare: compare
+    kerasae.evaluation.comparison: compare
 """,
 )

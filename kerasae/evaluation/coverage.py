@@ -11,7 +11,7 @@ a CPU, and its test accuracy is reported so the numbers can be read with its err
 in mind. A class counts as covered when it receives at least `min_share` (a quarter) of
 the samples the data's label frequencies predict: the classifier's few per cent of
 errors, spread over the classes, must not count as coverage. `class_coverage` labels
-samples drawn elsewhere; `kerasae evaluate --generation` (kerasae.quality) passes the
+samples drawn elsewhere; `kerasae evaluate --generation` (kerasae.evaluation.quality) passes the
 FID-C conv-net classifier instead, more accurate on images than pixel logistic regression.
 """
 
@@ -66,7 +66,8 @@ def class_coverage(samples, data, classifier=None, min_share=0.25, seed=0):
     """Classes covered by already drawn `samples` and the KL of their label histogram.
 
     `classifier`: anything with sklearn's `predict`, `score` and `classes_` (the logistic
-    regression above by default; kerasae.quality passes its conv-net classifier, which is
+    regression above by default; kerasae.evaluation.quality passes its conv-net classifier, which
+    is
     more accurate on images, and its recorded `test_accuracy`)."""
     _check_labelled(data)
     samples = np.asarray(samples, dtype="float32")

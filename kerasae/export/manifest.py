@@ -112,7 +112,7 @@ def score_spec(model, scorer):
 
 
 def write_graph(graph, folder):
-    """A learned sampler's network (`kerasae.samplers.SamplerGraph`) as ONNX in `folder`."""
+    """A learned sampler's network (`kerasae.samplers.base.SamplerGraph`) as ONNX in `folder`."""
 
     signature = PartSignature(
         "sampler",

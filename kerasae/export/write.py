@@ -89,7 +89,7 @@ def export_model(
 
     real_x: a few real inputs for verification (random ones are always used as well);
     metadata: extra manifest entries (the run's scaling, dataset, ...);
-    threshold: a threshold record (`kerasae.anomaly.fit_threshold`), written as
+    threshold: a threshold record (`kerasae.runs.threshold.fit_threshold`), written as
     threshold.json for the runtime's `is_anomaly`; version: the model version recorded;
     optimize: rewrite ConvTranspose + Conv pairs as exact per-phase Convs in the ONNX files;
     int8: also write dynamically quantized `PART.int8.onnx` files, or refuse the export

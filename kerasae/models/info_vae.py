@@ -10,7 +10,7 @@ with D = MMD, the variant they recommend):
 
 per example, averaged over the batch. alpha = 0, lambda = 1 is the VAE; alpha = 1, lambda
 = 0 leaves the reconstruction alone. MMD^2 is the unbiased estimate of Gretton et al.
-(2012, `kerasae.losses.mmd_unbiased`) between the batch's draws z ~ q(z|x) and as many
+(2012, `kerasae.probability.kernels.mmd_unbiased`) between the batch's draws z ~ q(z|x) and as many
 draws from N(0, I).
 
 Scale: kerasae's NLL is in nats per example, summed over pixels (a log-likelihood, the

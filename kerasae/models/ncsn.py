@@ -19,7 +19,7 @@ drawn uniformly per example:
 
 logged as its mean over pixels (the paper's objective up to a constant factor; 1 means
 predicting no noise). Validation cycles through the levels with fixed noise, so its loss
-is comparable from epoch to epoch. `kerasae.sampling.annealed_langevin` runs their
+is comparable from epoch to epoch. `kerasae.samplers.annealed_langevin` runs their
 Algorithm 1 on `score_at`.
 
 It stays an autoencoder, at the smallest noise level: the encoder is the U-Net's
@@ -293,5 +293,5 @@ class NCSN(Autoencoder):
         return (
             "model 'ncsn' is not generative through a prior over its codes; draw "
             "samples by annealed Langevin dynamics: `kerasae sample RUN --langevin "
-            "--anneal` or kerasae.sampling.annealed_langevin(model, n)"
+            "--anneal` or kerasae.samplers.annealed_langevin(model, n)"
         )

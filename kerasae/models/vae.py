@@ -14,7 +14,8 @@ The variational families (iwae, beta_tcvae, info_vae, vamp) subclass `VAE` and r
 pieces: `posterior_draws` (encode, draw z ~ q(z|x)), `decoder_nll` (-log p(x|z)),
 `log_prior` (N(0, I) here, a mixture in vamp), `kl_divergence`, and `log_weights`, the
 importance weights log p(x|z) + log p(z) - log q(z|x) that the IWAE bound and
-`kerasae.likelihood` (the log p(x) estimate of `kerasae evaluate --log-likelihood`) share.
+`kerasae.evaluation.likelihood` (the log p(x) estimate of `kerasae evaluate
+--log-likelihood`) share.
 """
 
 import keras

@@ -21,7 +21,7 @@ embedding_dim is derived from latent_dim (like `kerasae.nets`'s spatial code) an
 code indices. The exported encoder has both outputs, `z` (float32) and `indices` (int32).
 It has no prior of its own: it generates through a prior fitted over the index grid after
 training, the paper's PixelCNN (`kerasae fit-sampler RUN --sampler pixelcnn`,
-`kerasae.pixelcnn`), whose sampled indices the decoder turns into images.
+`kerasae.samplers.pixelcnn`), whose sampled indices the decoder turns into images.
 """
 
 import keras

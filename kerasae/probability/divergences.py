@@ -14,7 +14,8 @@
   from codes whose dimensions were shuffled independently, and its mean logit is the TC.
 
 Numpy inputs give Python floats; tensor inputs give tensors (so models can use them in a loss).
-Each estimator is written once: the models call these, the kernels live in `kerasae.losses`.
+Each estimator is written once: the models call these, the kernels live in
+`kerasae.probability.kernels`.
 """
 
 import math

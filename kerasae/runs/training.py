@@ -87,7 +87,7 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
         resolved["skipped_files"] = int(data.skipped)
     write_json(os.path.join(out, CONFIG), resolved)
 
-    # streamed batches (kerasae.rundata): memory does not grow with the dataset
+    # streamed batches (kerasae.runs.data): memory does not grow with the dataset
     train_ds, test_ds, fit_kwargs, per_epoch = rundata.fit_pipelines(
         data, config.batch_size, seed=config.seed
     )
@@ -105,7 +105,7 @@ def _train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
     state = checkpoints.read_state(ckpt_dir) if resume else None
     done = 0
     # a first batch read here, not from train_ds: under multiworker that one is a worker's
-    # shard, which only tf.distribute can read (kerasae.rundata.read_batches)
+    # shard, which only tf.distribute can read (kerasae.runs.data.read_batches)
     if state is not None:
         done = checkpoints.restore(model, state, data.head("train", config.batch_size), extra)
         if (

@@ -11,7 +11,7 @@ Autoencoders", ICLR 2020). One registry, like models:
     arrays.py       prior (the model's own), gaussian, gmm: numbers kerasae-runtime draws
     two_stage.py    a second VAE over the codes (Dai and Wipf 2019)
     pixelcnn.py     an autoregressive prior over a vq_vae's code grid (pixelcnn_net.py)
-    langevin.py     Langevin sampling on a denoiser's score (dae, sdae, ncsn)
+    langevin_sampling.py  Langevin sampling on a denoiser's score (dae, sdae, ncsn)
 
 Every draw is plain numpy (`default_rng(seed)`), so kerasae-runtime reproduces it from the
 export. May import models, nets, probability and data, and the base; never runs,
@@ -28,6 +28,6 @@ __getattr__, __dir__ = lazy.namespace(
     kerasae.samplers.arrays: PriorSampler GaussianSampler GMMSampler
     kerasae.samplers.two_stage: TwoStageSampler
     kerasae.samplers.pixelcnn: PixelCNNSampler
-    kerasae.samplers.langevin: langevin annealed_langevin score_estimate
+    kerasae.samplers.langevin_sampling: langevin annealed_langevin score_estimate
 """,
 )

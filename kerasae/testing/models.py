@@ -125,7 +125,7 @@ def export_available():
 
 
 def check_export(model, x, directory):
-    """ONNX encoder and decoder match Keras (kerasae.exporters verifies; it raises if not)."""
+    """ONNX encoder and decoder match Keras (kerasae.export verifies; it raises if not)."""
     try:
         manifest = export_model(
             model, os.path.join(directory, "export"), formats=("onnx",), real_x=x[:7]
