@@ -121,7 +121,7 @@ name = "$dist"
 version = "0.1.0"
 description = "The $model model for kerasae, as a plugin"
 readme = "README.md"
-requires-python = ">=3.10"
+requires-python = ">=3.11"
 dependencies = ["kerasae>=0.3"]  # plugin API 2 with NetworkAutoencoder (kerasae 0.3)
 
 [project.optional-dependencies]

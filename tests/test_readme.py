@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -136,3 +137,15 @@ def test_quick_start_twice_then_the_marked_blocks_run(tmp_path):
         "mlruns.db",
     ):
         assert (tmp_path / made).exists(), made
+
+
+def test_the_readme_counts_and_names_every_built_in_model():
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        group = tomllib.load(f)["project"]["entry-points"]["kerasae.models"]
+    built_in = sorted(name for name, target in group.items() if target.startswith("kerasae."))
+    with open(os.path.join(ROOT, "README.md")) as f:
+        intro = f.read().split("```", 1)[0]
+    count = re.search(r"\(`kerasae list`, (\d+) built in\)", intro)
+    assert count and int(count.group(1)) == len(built_in), (count, len(built_in))
+    missing = [name for name in built_in if f"`{name}`" not in intro]
+    assert not missing, f"README's introduction does not name {missing}"

@@ -11,10 +11,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 
 import pytest
-import tomllib
 
 from kerasae.cli import main
 from kerasae.scaffold import plugin_names, write_plugin

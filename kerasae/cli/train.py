@@ -7,7 +7,6 @@ import argparse
 import dataclasses
 import os
 import sys
-
 import tomllib
 
 from kerasae.cli import add_verbosity, verbosity
