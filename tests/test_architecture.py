@@ -171,3 +171,42 @@ def test_the_layer_contract_is_kept():
     proc = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "0 broken" in proc.stdout
+
+
+PUBLIC_API = {
+    "kerasae/models/registry.py": [
+        "register_model",
+        "list_models",
+        "get_model_class",
+        "create_model",
+    ],
+    "kerasae/models/saving.py": ["load_model"],
+    "kerasae/data/sources.py": ["load_dataset"],
+    "kerasae/data/pipeline.py": ["make_tf_dataset"],
+    "kerasae/export/write.py": ["export_model"],
+    "kerasae/export/run.py": ["export_run", "export_layout"],
+    "kerasae/runs/training.py": ["train"],
+    "kerasae/runs/folder.py": ["load_run"],
+    "kerasae/samplers/base.py": ["create_sampler"],
+    "kerasae/evaluation/reconstruction.py": ["evaluate"],
+    "kerasae/evaluation/likelihood.py": ["log_likelihood"],
+    "kerasae/testing/models.py": ["check_model"],
+    "kerasae/testing/extensions.py": [
+        "check_sampler",
+        "check_dataset",
+        "check_exporter",
+        "check_architecture",
+    ],
+}
+
+
+@pytest.mark.parametrize("path", sorted(PUBLIC_API))
+def test_the_public_api_has_type_hints(path):
+    tree = ast.parse(open(os.path.join(ROOT, path)).read())
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    for name in PUBLIC_API[path]:
+        args = functions[name].args
+        params = args.posonlyargs + args.args + args.kwonlyargs
+        params += [a for a in (args.vararg, args.kwarg) if a is not None]
+        bare = [a.arg for a in params if a.annotation is None]
+        assert not bare and functions[name].returns is not None, (name, bare)

@@ -10,6 +10,8 @@ float32's memory in every buffer).
 autotune thread stalled every epoch's end) and the sharding policy under tf.distribute.
 """
 
+from __future__ import annotations
+
 import os
 
 import numpy as np
@@ -22,8 +24,14 @@ PARSE_BLOCK = 128  # TFRecord records parsed together
 
 
 def make_tf_dataset(
-    x, batch_size, shuffle=True, seed=0, repeat=False, divisor=None, drop_remainder=False
-):
+    x: np.ndarray,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 0,
+    repeat: bool = False,
+    divisor: int | None = None,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
     """A batched tf.data pipeline of x alone (autoencoders reconstruct their input).
 
     Built for throughput: the array is held once as a tensor, the pipeline shuffles and

@@ -10,11 +10,18 @@ offers n_train, n_test, batches(split, batch_size, ...), head(split, n) and arra
 Importing this module imports neither TensorFlow nor the sources.
 """
 
+from __future__ import annotations
+
 import difflib
 import os
+from typing import TYPE_CHECKING
 
 from kerasae.errors import KerasaeError
 from kerasae.registry import Registry
+
+if TYPE_CHECKING:  # type names only: never imported at run time
+    from kerasae.data.memory import Dataset
+    from kerasae.data.streams import StreamingDataset
 
 IMAGE_OPTIONS = ("image_size", "channels", "feature")
 
@@ -108,8 +115,13 @@ def resolve(name):
 
 
 def load_dataset(
-    source, test_fraction=0.2, scaling=None, image_size=None, channels=None, feature=None
-):
+    source: str | os.PathLike,
+    test_fraction: float = 0.2,
+    scaling: dict | None = None,
+    image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    feature: str | None = None,
+) -> Dataset | StreamingDataset:
     """A dataset from a registered name or a path. `scaling` re-applies a saved scaling.
 
     `image_size` (H, W), `channels` (1 or 3) and `feature` (the TFRecord bytes feature,

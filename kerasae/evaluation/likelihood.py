@@ -22,9 +22,12 @@ subclasses: vae, beta_vae, iwae, beta_tcvae, info_vae, vamp; any other family or
 can provide it too).
 """
 
+from __future__ import annotations
+
 import math
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -34,6 +37,9 @@ from kerasae.io import read_json
 from kerasae.models.registry import get_model_class, list_models
 from kerasae.runs.data import check_shape, open_data
 from kerasae.runs.folder import CONFIG, load_run
+
+if TYPE_CHECKING:  # type names only: never imported at run time
+    from kerasae.models.base import Autoencoder
 
 #: values of decoder output (rows x features) per compiled call: 8 MB of float32 outputs,
 #: and for a conv decoder with 32 filters at full resolution about 270 MB of activations
@@ -67,7 +73,13 @@ def check_model(model):
         )
 
 
-def log_likelihood(model, x, k=1000, seed=0, rows=None):
+def log_likelihood(
+    model: Autoencoder,
+    x: np.ndarray | tf.data.Dataset,
+    k: int = 1000,
+    seed: int = 0,
+    rows: int | None = None,
+) -> dict:
     """Per-example importance-sampled log p(x) and ELBO in nats, with `k` draws each.
 
     `x`: an array, or a tf.data.Dataset of batches (e.g. `data.batches("test", 256)`),

@@ -1,5 +1,9 @@
 """Reconstruction metrics of a finished run: test MSE, PSNR and loss, streamed over batches."""
 
+from __future__ import annotations
+
+import os
+
 import numpy as np
 
 from kerasae.errors import KerasaeError
@@ -19,7 +23,9 @@ def reconstruction_mse(model, batches):
     return total / count
 
 
-def evaluate(run_dir, dataset=None, verbose=False):
+def evaluate(
+    run_dir: str | os.PathLike, dataset: str | None = None, verbose: bool = False
+) -> dict:
     """Test-set reconstruction metrics of a finished run (`verbose`: Keras's progress bar),
     streamed over the test split."""
     config, model = load_run(run_dir)

@@ -5,10 +5,13 @@ A layout is built from a finished, verified export, so a server only ever sees f
 passed the parity check.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 import tempfile
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +26,12 @@ from kerasae.runs.samplers import resolve_sampler
 from kerasae.runs.threshold import load_threshold
 
 
-def export_run(run_dir, out=None, sampler=None, **options):
+def export_run(
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    sampler: str | None = None,
+    **options: Any,
+) -> dict:
     """Export a finished `kerasae train` run (default out: RUN_DIR/export). sampler: the
     name of a sampler fitted in the run, or "prior"; None: the one `kerasae sample` uses
     (the run's default sampler, else the model's prior)."""
@@ -67,7 +75,14 @@ def export_run(run_dir, out=None, sampler=None, **options):
     )
 
 
-def export_layout(run_dir, layout, out=None, name=None, settings=None, **options):
+def export_layout(
+    run_dir: str | os.PathLike,
+    layout: str,
+    out: str | os.PathLike | None = None,
+    name: str | None = None,
+    settings: dict | None = None,
+    **options: Any,
+) -> dict:
     """Export a run as `export_run` does (into a temporary folder), then lay it out for a
     server at `out` (default RUN_DIR/LAYOUT). settings: the layout's own options
     (triton: max_batch_size, max_queue_delay_us; tfserving: version). Returns the

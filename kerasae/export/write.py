@@ -7,10 +7,14 @@ written into a temporary folder, verified, and only then moved into place, so a 
 export never leaves a half-made or unverified folder.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import time
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from kerasae.errors import KerasaeError
 from kerasae.export import manifest as mf
@@ -19,6 +23,12 @@ from kerasae.export.registry import DEFAULT_FORMATS, exporter
 from kerasae.export.registry import names as exporter_names
 from kerasae.export.signatures import PARTS, has_scorer, part_network, part_signature
 from kerasae.io import _jsonable, atomic_folder, write_json
+
+if TYPE_CHECKING:  # type names only: never imported at run time
+    import numpy as np
+
+    from kerasae.models.base import Autoencoder
+    from kerasae.samplers.base import LatentSampler
 
 FORMATS = DEFAULT_FORMATS  # what `--format all` writes; plugins add more by name
 
@@ -70,21 +80,21 @@ def _prepare_out(out, parts):
 
 
 def export_model(
-    model,
-    out,
-    formats=FORMATS,
-    parts=PARTS,
-    fp16=False,
-    opset=None,
-    real_x=None,
-    metadata=None,
-    seed=0,
-    optimize=True,
-    threshold=None,
-    version=1,
-    int8=False,
-    sampler=None,
-):
+    model: Autoencoder,
+    out: str | os.PathLike,
+    formats: Sequence[str] = FORMATS,
+    parts: Sequence[str] = PARTS,
+    fp16: bool = False,
+    opset: int | None = None,
+    real_x: np.ndarray | None = None,
+    metadata: dict | None = None,
+    seed: int = 0,
+    optimize: bool = True,
+    threshold: dict | None = None,
+    version: int = 1,
+    int8: bool = False,
+    sampler: LatentSampler | None = None,
+) -> dict:
     """Export, verify, and write the manifest; returns the manifest dict.
 
     real_x: a few real inputs for verification (random ones are always used as well);

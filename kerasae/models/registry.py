@@ -8,10 +8,18 @@ manifest) and Keras's serialization key, so a saved `.keras` file names its clas
 Importing this module imports neither Keras nor TensorFlow.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from kerasae.entry_points import warn_once, warned
 from kerasae.errors import UnknownModelError
 from kerasae.params import check_params
 from kerasae.registry import Registry
+
+if TYPE_CHECKING:  # type names only: never imported at run time
+    from kerasae.models.base import Autoencoder
 
 GROUP = "kerasae.models"
 API_VERSION = 2  # a plugin may declare `kerasae_api_version`; an unsupported one is a warning
@@ -57,7 +65,9 @@ MODELS = Registry(
 )
 
 
-def register_model(name=None, *, dist="<in-process>"):
+def register_model(
+    name: str | None = None, *, dist: str = "<in-process>"
+) -> Callable[[type], type]:
     """Class decorator: register a model under `name` and make it Keras-serializable.
 
     Modules listed as entry points use it too; there the entry point's name wins (a
@@ -68,7 +78,7 @@ def register_model(name=None, *, dist="<in-process>"):
     return MODELS.register(name, dist=dist)
 
 
-def list_models(pattern="*"):
+def list_models(pattern: str = "*") -> list[str]:
     """Sorted names of the registered models that match the glob `pattern`: bare names, and
     DIST:NAME for a name that several distributions provide (see `get_entry`)."""
     return MODELS.names(pattern)
@@ -79,11 +89,11 @@ def get_entry(name):
     return MODELS.entry(name)
 
 
-def get_model_class(name):
+def get_model_class(name: str) -> type[Autoencoder]:
     return MODELS.get(name)
 
 
-def create_model(name, **kwargs):
+def create_model(name: str, **kwargs: Any) -> Autoencoder:
     """Build the registered model `name` with its constructor keyword arguments."""
     cls = get_model_class(name)
     return cls(**check_params(cls, kwargs))

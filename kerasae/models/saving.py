@@ -4,12 +4,18 @@
 which registered model it holds, so only that model's module is imported.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import zipfile
+from typing import TYPE_CHECKING
 
 from kerasae.errors import KerasaeError
 from kerasae.models.registry import get_model_class
+
+if TYPE_CHECKING:  # type names only: never imported at run time
+    from kerasae.models.base import Autoencoder
 
 
 def saved_model_name(path):
@@ -34,7 +40,7 @@ def saved_model_name(path):
     return name
 
 
-def load_model(path, compile=True):
+def load_model(path: str | os.PathLike, compile: bool = True) -> Autoencoder:
     """Load a kerasae model saved with `model.save(path)`."""
     import keras  # TensorFlow: only when used (this module must import fast)
 

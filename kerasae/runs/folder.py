@@ -9,17 +9,23 @@ samplers/       fitted latent samplers (`kerasae.runs.samplers`)
 tensorboard/    TensorBoard logs
 """
 
+from __future__ import annotations
+
 import csv
 import dataclasses
 import json
 import os
 import shutil
 import time
+from typing import TYPE_CHECKING
 
 from kerasae.errors import KerasaeError
 from kerasae.io import read_json
 from kerasae.models.saving import load_model
 from kerasae.runs.config import TrainConfig
+
+if TYPE_CHECKING:  # type names only: never imported at run time
+    from kerasae.models.base import Autoencoder
 
 CONFIG, MODEL, HISTORY = "config.json", "model.keras", "history.csv"
 
@@ -141,7 +147,7 @@ def _network_file(value):
     return isinstance(value, str) and value.endswith(".keras")
 
 
-def load_run(run_dir):
+def load_run(run_dir: str | os.PathLike) -> tuple[dict, Autoencoder]:
     """(config dict, model) of a finished run."""
     path = os.path.join(run_dir, CONFIG)
     if not os.path.isdir(run_dir) or not os.path.isfile(path):

@@ -1,10 +1,14 @@
 """`train`: the staged training of one run, from its config to a finished run folder."""
 
+from __future__ import annotations
+
 import dataclasses
 import math
 import os
 import shlex
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import keras
 import tensorflow as tf
@@ -28,8 +32,18 @@ from kerasae.runs.samplers import check_for_model, fit_after_training
 from kerasae.runs.threshold import save_threshold
 from kerasae.version import __version__
 
+if TYPE_CHECKING:  # type names only: never imported at run time
+    from kerasae.models.base import Autoencoder
+    from kerasae.runs.config import TrainConfig
 
-def train(config, callbacks=(), verbose="auto", resume=False, on_start=None):
+
+def train(
+    config: TrainConfig,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: str | int = "auto",
+    resume: bool = False,
+    on_start: Callable[[dict], None] | None = None,
+) -> tuple[str, Autoencoder, dict]:
     """Train `config.model` on `config.dataset`; returns (run_dir, model, history dict).
 
     The model is built, compiled and fitted inside `config.strategy`'s scope (the global

@@ -6,9 +6,12 @@ arrays.npz or model.weights.h5, no pickles), and describes itself for the export
 (`export_spec`), from which kerasae-runtime draws the same codes for the same seed.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
 import shlex
+from typing import Any
 
 import numpy as np
 
@@ -190,7 +193,7 @@ def sampler_class(name):
     return SAMPLERS.get(name)
 
 
-def create_sampler(name, **options):
+def create_sampler(name: str, **options: Any) -> LatentSampler:
     """A new (unfitted) sampler; unknown names and options raise KerasaeError."""
     return sampler_class(name)(**options)
 

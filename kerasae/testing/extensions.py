@@ -12,9 +12,12 @@ Each builds what it checks from the registry (or takes the class), exercises it 
 kerasae uses it, and raises AssertionError naming the check that failed.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import tempfile
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +31,10 @@ from kerasae.testing.contract import expect
 from kerasae.testing.models import check_model
 from kerasae_runtime.manifest import ARRAY_KINDS, PRIOR_KINDS, sample_prior
 from kerasae_runtime.manifest import scale as runtime_scale
+
+if TYPE_CHECKING:  # type names only: never imported at run time
+    from kerasae.data.memory import Dataset
+    from kerasae.data.streams import StreamingDataset
 
 __all__ = ["check_sampler", "check_dataset", "check_exporter", "check_architecture"]
 
@@ -43,7 +50,12 @@ def sample_codes(n=600, dim=3, seed=0):
     return rng.standard_normal((n, dim)) @ mixing + rng.normal(size=dim)
 
 
-def check_sampler(name_or_class, codes=None, options=None, seed=0):
+def check_sampler(
+    name_or_class: str | type[LatentSampler],
+    codes: np.ndarray | None = None,
+    options: dict | None = None,
+    seed: int = 0,
+) -> LatentSampler:
     """Fit the sampler to codes (`fit_codes`) and check its draws: shape and dtype, the same
     draws for the same seed and others for another, roughly the codes' mean and spread, a
     save/load round trip that draws the same, and an export spec kerasae-runtime reads,
@@ -107,7 +119,7 @@ def check_sampler(name_or_class, codes=None, options=None, seed=0):
     return sampler
 
 
-def check_dataset(source, **options):
+def check_dataset(source: str | os.PathLike, **options: Any) -> Dataset | StreamingDataset:
     """Open the data source (a name, or a path its scheme claims) and check the dataset
     interface kerasae trains from: both splits non-empty, one pass of batches covering the
     training split in float32 values in [0, 1], `head`, `arrays`, a scaling the runtime can
@@ -154,7 +166,7 @@ def check_dataset(source, **options):
     return data
 
 
-def check_exporter(name, input_shape=(8, 8, 1)):
+def check_exporter(name: str, input_shape: tuple[int, ...] = (8, 8, 1)) -> dict:
     """Export a tiny untrained `ae` with the exporter: a format must write and verify
     the encoder and decoder (its files listed in the manifest); a layout must lay out an
     export of the formats it needs and recognise its own folder. Returns the manifest."""
@@ -191,7 +203,9 @@ def check_exporter(name, input_shape=(8, 8, 1)):
     return manifest
 
 
-def check_architecture(name, input_shape=(8, 8, 1), latent_dim=3, **body):
+def check_architecture(
+    name: str, input_shape: tuple[int, ...] = (8, 8, 1), latent_dim: int = 3, **body: Any
+) -> dict:
     """Build the architecture's encoder (one and two heads) and decoder and check their
     shapes, then run `check_model` on a tiny vae built on it (training, save/load, ONNX)."""
     cls = _class(ARCHITECTURES, name)

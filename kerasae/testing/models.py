@@ -21,6 +21,8 @@ Each check is also a function of its own. A failure raises AssertionError saying
 check failed and why (explicit raises, so `python -O` and non-pytest runners see it too).
 """
 
+from __future__ import annotations
+
 import contextlib
 import importlib.util
 import math
@@ -136,15 +138,15 @@ def check_export(model, x, directory):
 
 
 def check_model(
-    name_or_class,
-    input_shape=(8, 8, 1),
-    data=None,
-    config=None,
-    epochs=4,
-    export=None,
-    directory=None,
-    seed=0,
-):
+    name_or_class: str | type[Autoencoder],
+    input_shape: tuple[int, ...] = (8, 8, 1),
+    data: np.ndarray | None = None,
+    config: dict | None = None,
+    epochs: int = 4,
+    export: bool | None = None,
+    directory: str | os.PathLike | None = None,
+    seed: int = 0,
+) -> dict:
     """Run every conformance check on one model; returns a dict of what was measured.
 
     data: examples shaped `(n, *input_shape)` in the model's range (default: `sample_data`);
