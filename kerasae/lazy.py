@@ -6,7 +6,7 @@ list`, `info` and the CLI's argument checks must not wait for it), yet
 defines a name when the name is first asked for. A name the same path held in kerasae 0.2
 resolves too, with a DeprecationWarning (`kerasae.moved`).
 
-    __getattr__, __dir__ = lazy.namespace(__name__, '''
+    __getattr__, __dir__ = namespace(__name__, '''
         kerasae.data.sources: load_dataset DataSource
         kerasae.data.memory: Dataset
     ''')
@@ -19,7 +19,7 @@ import importlib
 import os
 import sys
 
-from kerasae import moved
+import kerasae.moved as moved
 
 
 def parse(table):

@@ -21,7 +21,7 @@ import difflib
 import fnmatch
 import importlib.metadata
 
-from kerasae import moved
+import kerasae.moved as moved
 from kerasae.entry_points import (
     BUILTIN_DIST,
     IN_PROCESS,

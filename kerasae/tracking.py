@@ -10,7 +10,7 @@ import logging
 import os
 import warnings
 
-from kerasae import moved
+import kerasae.moved as moved
 from kerasae.callbacks.mlflow import MLflowLogger, import_mlflow
 from kerasae.distribute import is_chief
 from kerasae.errors import KerasaeError

@@ -8,9 +8,9 @@ Used by kerasae.runs and by users' own `fit`; a model never imports them. May im
 base and `kerasae.plots`.
 """
 
-from kerasae import lazy
+from kerasae.lazy import namespace
 
-__getattr__, __dir__ = lazy.namespace(
+__getattr__, __dir__ = namespace(
     __name__,
     """
     kerasae.callbacks.annealing: BetaAnnealing beta_at SCHEDULES

@@ -15,7 +15,7 @@ import os
 import sys
 import warnings
 
-from kerasae import quiet
+import kerasae.quiet as quiet
 from kerasae.errors import KerasaeError
 from kerasae.version import __version__
 

@@ -173,7 +173,7 @@ def cmd_train(args):
         if config.out and not config.overwrite and is_finished(config.out):
             return _reuse(config, settings_diff(config.out, config))
 
-    from kerasae import tracking  # imports TensorFlow: only once the arguments are checked
+    import kerasae.tracking as tracking  # imports TensorFlow: only once the arguments are checked
 
     trackers = tracking.tracking_callbacks(args, config)  # a bad URI fails before training
     out, _, history = train(

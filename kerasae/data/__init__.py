@@ -12,9 +12,9 @@ Every dataset offers n_train, n_test, batches(split, batch_size, ...), head(spli
 arrays(split). May import the base only (and `kerasae.distribute`).
 """
 
-from kerasae import lazy
+from kerasae.lazy import namespace
 
-__getattr__, __dir__ = lazy.namespace(
+__getattr__, __dir__ = namespace(
     __name__,
     """
     kerasae.data.sources: load_dataset DataSource register_dataset named_datasets

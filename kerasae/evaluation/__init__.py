@@ -10,9 +10,9 @@
 May import runs, the core and the base; never export, report, tracking or the CLI.
 """
 
-from kerasae import lazy
+from kerasae.lazy import namespace
 
-__getattr__, __dir__ = lazy.namespace(
+__getattr__, __dir__ = namespace(
     __name__,
     """
     kerasae.evaluation.reconstruction: evaluate reconstruction_mse

@@ -16,9 +16,9 @@ May import runs, the core and the base (and kerasae_runtime's schema); never eva
 report, tracking or the CLI.
 """
 
-from kerasae import lazy
+from kerasae.lazy import namespace
 
-__getattr__, __dir__ = lazy.namespace(
+__getattr__, __dir__ = namespace(
     __name__,
     """
     kerasae.export.write: export_model FORMATS THRESHOLD

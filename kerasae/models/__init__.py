@@ -12,9 +12,9 @@ Importing this package imports nothing. May import nets, probability, data and t
 never runs, callbacks, evaluation or export.
 """
 
-from kerasae import lazy
+from kerasae.lazy import namespace
 
-__getattr__, __dir__ = lazy.namespace(
+__getattr__, __dir__ = namespace(
     __name__,
     """
     kerasae.models.base: Autoencoder

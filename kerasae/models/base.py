@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasae import distribute
+import kerasae.distribute as distribute
 from kerasae.errors import KerasaeError
 from kerasae.models.fitting import Fitting
 from kerasae.models.inference import Inference

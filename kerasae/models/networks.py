@@ -16,7 +16,7 @@ config.json. pythae's `BaseAE(model_config, encoder, decoder)` allows the same.
 import keras
 import numpy as np
 
-from kerasae import nets
+import kerasae.nets as nets
 from kerasae.errors import KerasaeError
 from kerasae.models.base import Autoencoder
 

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from kerasae import distribute
+import kerasae.distribute as distribute
 from kerasae.errors import KerasaeError, NotGenerativeError
 from kerasae.models.networks import NetworkAutoencoder, resolve_architecture
 from kerasae.models.registry import register_model

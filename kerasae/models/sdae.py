@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from kerasae import distribute
+import kerasae.distribute as distribute
 from kerasae.data.pipeline import make_tf_dataset
 from kerasae.errors import KerasaeError
 from kerasae.io import atomic_path

@@ -14,7 +14,7 @@ import importlib.machinery
 import importlib.util
 import sys
 
-from kerasae import lazy
+from kerasae.lazy import parse
 
 MAX_DEPTH = 24  # import hops plus inheritance depth; a deeper chain is read by importing
 UNSURE = object()  # a name bound more than once, conditionally, or maybe by `import *`
@@ -91,9 +91,9 @@ def bindings(body):
                 else:
                     bind(alias.asname or alias.name, ("from", stmt.level, stmt.module, alias.name))
             continue
-        lazy = lazy_namespace(stmt)
-        if lazy is not None:  # kerasae.lazy: its public names, imported on first use
-            for name, module in lazy.items():
+        table = lazy_namespace(stmt)
+        if table is not None:  # kerasae.lazy: its public names, imported on first use
+            for name, module in table.items():
                 bind(name, ("from", 0, module, name))
             bind(LAZY, LAZY)
             continue
@@ -120,7 +120,7 @@ def bindings(body):
 
 
 def lazy_namespace(stmt):
-    """{name: module} of `__getattr__, __dir__ = lazy.namespace(__name__, "...")` (kerasae's
+    """{name: module} of `__getattr__, __dir__ = namespace(__name__, "...")` (kerasae's
     packages: `kerasae.lazy`), where the table is a literal; None for any other statement."""
     if not (
         isinstance(stmt, ast.Assign)
@@ -133,7 +133,7 @@ def lazy_namespace(stmt):
     ):
         return None
     try:
-        return lazy.parse(ast.literal_eval(stmt.value.args[1]))
+        return parse(ast.literal_eval(stmt.value.args[1]))
     except (ValueError, TypeError, SyntaxError):
         return None
 

@@ -25,7 +25,7 @@ Logged: `loss`, `reconstruction`, `sparsity` (the KL sum) and the metric `mean_a
 import keras
 from keras import layers, ops
 
-from kerasae import nets
+import kerasae.nets as nets
 from kerasae.errors import KerasaeError
 from kerasae.models.networks import NetworkAutoencoder
 from kerasae.models.registry import register_model

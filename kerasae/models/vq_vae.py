@@ -27,7 +27,7 @@ training, the paper's PixelCNN (`kerasae fit-sampler RUN --sampler pixelcnn`,
 import keras
 import tensorflow as tf
 
-from kerasae import nets
+import kerasae.nets as nets
 from kerasae.errors import KerasaeError
 from kerasae.models.networks import NetworkAutoencoder
 from kerasae.models.registry import register_model

@@ -10,9 +10,9 @@ A family builds its networks here (or takes the user's own). Importing this pack
 imports nothing. May import the base only.
 """
 
-from kerasae import lazy
+from kerasae.lazy import namespace
 
-__getattr__, __dir__ = lazy.namespace(
+__getattr__, __dir__ = namespace(
     __name__,
     """
     kerasae.nets.builders: features build_encoder build_decoder check_architecture

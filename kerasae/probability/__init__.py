@@ -11,9 +11,9 @@ tensorflow-probability stays where it adds something (the posterior's reparamete
 draw). May import the base only.
 """
 
-from kerasae import lazy
+from kerasae.lazy import namespace
 
-__getattr__, __dir__ = lazy.namespace(
+__getattr__, __dir__ = namespace(
     __name__,
     """
     kerasae.probability.likelihoods: reconstruction_loss per_example_error per_example_bce

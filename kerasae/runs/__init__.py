@@ -12,9 +12,9 @@ May import the core (models, samplers, data, nets, probability, callbacks) and t
 never evaluation, export, report, tracking or the CLI, which build on it.
 """
 
-from kerasae import lazy
+from kerasae.lazy import namespace
 
-__getattr__, __dir__ = lazy.namespace(
+__getattr__, __dir__ = namespace(
     __name__,
     """
     kerasae.runs.config: TrainConfig LR_SCHEDULES

@@ -11,7 +11,7 @@ count are exact.
 
 import numpy as np
 
-from kerasae import distribute
+import kerasae.distribute as distribute
 from kerasae.data.options import _get, data_options
 from kerasae.data.sources import load_dataset
 from kerasae.errors import KerasaeError

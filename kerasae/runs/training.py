@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import keras
 import tensorflow as tf
 
-from kerasae import distribute
+import kerasae.distribute as distribute
 from kerasae.callbacks.annealing import BetaAnnealing
 from kerasae.callbacks.grids import default_grid_callbacks
 from kerasae.io import atomic_path, write_json

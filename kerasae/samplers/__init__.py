@@ -18,9 +18,9 @@ export. May import models, nets, probability and data, and the base; never runs,
 evaluation, export or the CLI (a run's samplers are kerasae.runs.samplers).
 """
 
-from kerasae import lazy
+from kerasae.lazy import namespace
 
-__getattr__, __dir__ = lazy.namespace(
+__getattr__, __dir__ = namespace(
     __name__,
     """
     kerasae.samplers.base: LatentSampler register_sampler create_sampler sampler_names

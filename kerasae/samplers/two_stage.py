@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from kerasae import nets
+import kerasae.nets as nets
 from kerasae.distribute import precision_policy
 from kerasae.errors import KerasaeError
 from kerasae.models.vae import VAE

@@ -14,9 +14,9 @@ A failure raises AssertionError saying which check failed and why. May import ev
 below the CLI.
 """
 
-from kerasae import lazy
+from kerasae.lazy import namespace
 
-__getattr__, __dir__ = lazy.namespace(
+__getattr__, __dir__ = namespace(
     __name__,
     """
     kerasae.testing.models: check_model build sample_data check_contract check_config
