@@ -98,10 +98,10 @@ def parse_assignments(items):
     return out
 
 
-def _coerce(cls, key, value, default):
+def _coerce(model, key, value, default):
     def bad(kind):
         return KerasaeError(
-            f"parameter {key!r} of model {getattr(cls, 'registered_name', cls.__name__)!r} "
+            f"parameter {key!r} of model {model!r} "
             f"must be {kind}, got {value!r}; see `kerasae info` for its default ({default!r})"
         )
 
@@ -134,7 +134,13 @@ def _coerce(cls, key, value, default):
 
 def check_params(cls, kwargs):
     """Validate `kwargs` against `cls`'s constructor; returns them with types normalised."""
-    known = signature_params(cls)
+    name = getattr(cls, "registered_name", cls.__name__)
+    return check_values(name, signature_params(cls), kwargs)
+
+
+def check_values(model, known, kwargs):
+    """Validate `kwargs` against the parameters `known` ({name: default}) of the model
+    named `model`: from its class, or read from its source without importing it."""
     out = {}
     for key, value in kwargs.items():
         if key in ("name", "trainable", "dtype"):
@@ -147,9 +153,6 @@ def check_params(cls, kwargs):
                 if close
                 else f"accepted: {', '.join(sorted(known))}"
             )
-            raise KerasaeError(
-                f"unknown parameter {key!r} for model "
-                f"{getattr(cls, 'registered_name', cls.__name__)!r}; {hint}"
-            )
-        out[key] = _coerce(cls, key, value, known[key])
+            raise KerasaeError(f"unknown parameter {key!r} for model {model!r}; {hint}")
+        out[key] = _coerce(model, key, value, known[key])
     return out

@@ -11,7 +11,7 @@ from a mail attachment as from the run folder. Nothing here imports TensorFlow e
 import os
 
 from kerasae.errors import KerasaeError
-from kerasae.io import atomic_path, read_json
+from kerasae.io import atomic_path
 from kerasae.report_html import (
     CSP,
     CSS,
@@ -26,31 +26,7 @@ from kerasae.report_sections import (
     metrics_section,
     threshold_section,
 )
-from kerasae.runs.folder import CONFIG, MODEL
-
-
-def check_run(run_dir):
-    """The run's config dict, or a KerasaeError when `run_dir` is not a finished run."""
-    path = os.path.join(run_dir, CONFIG)
-    if not os.path.isdir(run_dir) or not os.path.isfile(path):
-        raise KerasaeError(
-            f"{run_dir} is not a kerasae run folder (no {CONFIG}); pass the "
-            "--out folder of `kerasae train`"
-        )
-    if not os.path.isfile(os.path.join(run_dir, MODEL)):
-        raise KerasaeError(
-            f"{run_dir} holds no trained model yet ({MODEL} missing); finish "
-            "or resume its training first"
-        )
-    try:
-        config = read_json(path)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise KerasaeError(
-            f"{path} is not valid JSON ({exc}); the run folder is damaged"
-        ) from None
-    if not isinstance(config, dict):
-        raise KerasaeError(f"{path} holds no JSON object; the run folder is damaged")
-    return config
+from kerasae.runs.folder import read_run_config
 
 
 def report_path(run_dir, out=None):
@@ -66,7 +42,7 @@ def write_report(run_dir, out=None, metrics=None, note=None):
 
     metrics: what `kerasae.evaluation.evaluate` returned (None: shown as not evaluated, with
     `note` saying why). Returns the path written."""
-    config = check_run(run_dir)
+    config = read_run_config(run_dir)
     out = report_path(run_dir, out)
     page = build_page(run_dir, config, metrics, note)
     try:

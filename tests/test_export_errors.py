@@ -91,7 +91,7 @@ def test_tf_argmin_exports(tmp_path):
 
 
 def test_known_fixes():
-    from kerasae.export.onnx_export import GENERIC_FIX, _unsupported_message, known_fix
+    from kerasae.export.onnx_errors import GENERIC_FIX, known_fix, unsupported_message
 
     for op in (
         "RandomStandardNormal",
@@ -102,7 +102,7 @@ def test_known_fixes():
         assert "posterior mean" in known_fix(op), op
     assert "tf.argmin" in known_fix("Bitcast")
     assert known_fix("SomeNewOp") == GENERIC_FIX
-    one = _unsupported_message("decoder", 17, {"SomeNewOp": "decoder/layer/SomeNewOp"})
+    one = unsupported_message("decoder", 17, {"SomeNewOp": "decoder/layer/SomeNewOp"})
     assert one == (
         "the decoder could not be converted to ONNX (opset 17): TensorFlow op "
         "SomeNewOp (at decoder/layer/SomeNewOp) did not convert; " + GENERIC_FIX

@@ -1,9 +1,11 @@
 """The `kerasae` command line: parsing and printing only; the work lives in the modules.
 
 One module per command group, each with `register(subparsers)` that adds its commands
-and sets `func`, and `needs_tensorflow=False` where the command never builds or loads a
-model (TensorFlow takes seconds to import). A user error prints one line on stderr and
-exits 2 (no traceback unless --debug); warnings print as one line each.
+and sets `func`, `check` (everything it can refuse without TensorFlow: flags, paths,
+config files, run folders, names) and `needs_tensorflow=False` where the command never
+builds or loads a model (TensorFlow takes seconds to import; a mistake answers at once).
+A user error prints one line on stderr and exits 2 (no traceback unless --debug);
+warnings print as one line each.
 
 The top layer: May import every package; a command imports what needs TensorFlow only
 once its arguments are checked, so --help, list, info and a bad flag answer at once.
@@ -120,12 +122,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # also for list/info's rare imports
     _one_line_warnings()
-    # A command declares whether it needs TensorFlow (list and info read the sources):
-    # importing it takes seconds, so --help, --version, list and info never do.
-    if getattr(args, "needs_tensorflow", True):
-        _quiet_tensorflow(args.debug)
-
     try:
+        if getattr(args, "check", None) is not None:
+            args.check(args)  # before TensorFlow: a bad flag, path or run answers at once
+        # A command declares whether it needs TensorFlow (list and info read the sources):
+        # importing it takes seconds, so --help, --version, list and info never do.
+        if getattr(args, "needs_tensorflow", True):
+            _quiet_tensorflow(args.debug)
         return args.func(args) or 0
     except KerasaeError as exc:
         if args.debug:

@@ -6,6 +6,9 @@ The work is kerasae.evaluation.comparison's; this module parses and reports.
 import os
 
 from kerasae.cli import add_verbosity, verbosity
+from kerasae.data.sources import resolve
+from kerasae.errors import KerasaeError
+from kerasae.models.registry import models_matching
 
 
 def register(sub):
@@ -44,7 +47,20 @@ def register(sub):
     )
 
     add_verbosity(p)
-    p.set_defaults(func=cmd_compare)
+    p.set_defaults(func=cmd_compare, check=check)
+
+
+def check(args):
+    """The sizes, the model names and the data source, before TensorFlow."""
+    for flag, value in (
+        ("--latent-dim", args.latent_dim),
+        ("--epochs", args.epochs),
+        ("--batch-size", args.batch_size),
+    ):
+        if value <= 0:
+            raise KerasaeError(f"{flag} must be a positive integer, got {value}")
+    models_matching(args.models)
+    resolve(args.dataset)
 
 
 def cmd_compare(args):

@@ -1,9 +1,11 @@
 """`kerasae convert-tfrecord SOURCE OUT_DIR`: an image folder or array as sharded TFRecords."""
 
+import os
 import sys
 
 from kerasae.cli import add_verbosity, verbosity
 from kerasae.data.options import parse_image_size
+from kerasae.errors import KerasaeError
 
 
 def register(sub):
@@ -33,7 +35,16 @@ def register(sub):
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
 
     add_verbosity(p)
-    p.set_defaults(func=cmd_convert_tfrecord)
+    p.set_defaults(func=cmd_convert_tfrecord, check=check)
+
+
+def check(args):
+    """The source path, --shards and --image-size, before TensorFlow."""
+    if not os.path.exists(args.source):
+        raise KerasaeError(f"{args.source} does not exist; check the path")
+    if args.shards is not None and args.shards < 1:
+        raise KerasaeError(f"--shards must be a positive integer, got {args.shards}")
+    args.size = parse_image_size(args.image_size) if args.image_size else None
 
 
 def cmd_convert_tfrecord(args):
@@ -43,13 +54,12 @@ def cmd_convert_tfrecord(args):
         print(f"\r{n} records", end="", flush=True)
 
     quiet = verbosity(args) == 0
-    size = parse_image_size(args.image_size) if args.image_size else None
     live = sys.stdout.isatty() and not quiet  # a count that rewrites its own line
     summary = convert(
         args.source,
         args.out_dir,
         shards=args.shards,
-        image_size=size,
+        image_size=args.size,
         channels=args.channels,
         overwrite=args.overwrite,
         progress=progress if live else None,

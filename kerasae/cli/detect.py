@@ -2,8 +2,13 @@
 (kerasae.evaluation.anomaly)."""
 
 import json
+import os
 
 from kerasae.cli import add_verbosity, verbosity
+from kerasae.data.sources import resolve
+from kerasae.errors import KerasaeError
+from kerasae.runs.folder import read_run_config
+from kerasae.runs.threshold import check_rule
 
 
 def register(sub):
@@ -43,7 +48,16 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
 
     add_verbosity(p)
-    p.set_defaults(func=cmd_detect)
+    p.set_defaults(func=cmd_detect, check=check)
+
+
+def check(args):
+    """The run folder, the threshold rule and the data's path, before TensorFlow."""
+    read_run_config(args.run_dir)
+    check_rule(args.threshold, args.contamination, args.percentile)
+    resolve(args.data)
+    if args.labels and not os.path.isfile(args.labels):
+        raise KerasaeError(f"--labels {args.labels} does not exist; check the path")
 
 
 def cmd_detect(args):

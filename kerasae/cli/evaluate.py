@@ -3,7 +3,10 @@
 import json
 
 from kerasae.cli import add_verbosity, verbosity
+from kerasae.data.sources import resolve
 from kerasae.errors import KerasaeError
+from kerasae.runs.folder import read_run_config
+from kerasae.samplers.base import SAMPLERS
 
 
 def register(sub):
@@ -43,15 +46,27 @@ def register(sub):
     )
 
     add_verbosity(p)
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=cmd_evaluate, check=check)
+
+
+def check(args):
+    """The flags, the run folder, --dataset and --sampler, before TensorFlow."""
+    if args.sampler and not args.generation:
+        raise KerasaeError("--sampler chooses the generator for --generation; add --generation")
+    for flag, value in (("--samples", args.samples), ("--k", args.k)):
+        if value <= 0:
+            raise KerasaeError(f"{flag} must be a positive integer, got {value}")
+    read_run_config(args.run_dir)
+    if args.dataset:
+        resolve(args.dataset)
+    if args.sampler:
+        SAMPLERS.entry(args.sampler)
 
 
 def cmd_evaluate(args):
     # imports TensorFlow: only when used
     from kerasae.evaluation.reconstruction import evaluate
 
-    if args.sampler and not args.generation:
-        raise KerasaeError("--sampler chooses the generator for --generation; add --generation")
     likelihood = None
     if args.log_likelihood:  # first: a model without a posterior fails before any work
         # imports TensorFlow: only when used

@@ -7,6 +7,8 @@ from kerasae.cli import add_verbosity, verbosity
 from kerasae.errors import KerasaeError
 from kerasae.export.registry import DEFAULT_FORMATS, exporter
 from kerasae.export.registry import names as exporter_names
+from kerasae.runs.folder import read_run_config
+from kerasae.samplers.base import SAMPLERS
 
 
 def register(sub):
@@ -86,7 +88,19 @@ def register(sub):
     )
 
     add_verbosity(p)
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=cmd_export, check=check)
+
+
+def check(args):
+    """--format against the exporter registry, the flags that apply to it, --opset, the
+    sampler's name and the run folder, before TensorFlow."""
+    if args.opset is not None and not 9 <= args.opset <= 21:
+        raise KerasaeError(f"--opset must be between 9 and 21, got {args.opset}")
+    args.formats, args.layout = _formats(args.format)
+    args.settings = _layout_settings(args)
+    if args.sampler:
+        SAMPLERS.entry(args.sampler)
+    read_run_config(args.run_dir)
 
 
 def cmd_export(args):
@@ -95,11 +109,8 @@ def cmd_export(args):
         export_run,
     )
 
-    if args.opset is not None and not 9 <= args.opset <= 21:
-        raise KerasaeError(f"--opset must be between 9 and 21, got {args.opset}")
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
-    formats, layout = _formats(args.format)
-    settings = _layout_settings(args)
+    formats, layout, settings = args.formats, args.layout, args.settings
     if layout is not None:
         manifest = export_layout(
             args.run_dir,

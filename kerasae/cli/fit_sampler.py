@@ -6,6 +6,8 @@ import os
 
 from kerasae.cli import add_verbosity
 from kerasae.params import parse_assignments
+from kerasae.runs.folder import read_run_config
+from kerasae.samplers.base import SAMPLERS
 
 
 def register(sub):
@@ -31,7 +33,14 @@ def register(sub):
     p.add_argument("--seed", type=int, help="seeds the fit (default: the run's seed)")
 
     add_verbosity(p)
-    p.set_defaults(func=cmd_fit_sampler)
+    p.set_defaults(func=cmd_fit_sampler, check=check)
+
+
+def check(args):
+    """The run folder, the sampler's name and the --param syntax, before TensorFlow."""
+    read_run_config(args.run_dir)
+    SAMPLERS.entry(args.sampler)
+    parse_assignments(args.param)
 
 
 def cmd_fit_sampler(args):

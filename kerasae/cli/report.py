@@ -4,7 +4,8 @@ import warnings
 
 from kerasae.cli import _quiet_tensorflow
 from kerasae.errors import KerasaeError
-from kerasae.report import check_run, report_path, write_report
+from kerasae.report import report_path, write_report
+from kerasae.runs.folder import read_run_config
 
 
 def register(sub):
@@ -29,7 +30,7 @@ def register(sub):
 
 def cmd_report(args):
 
-    check_run(args.run_dir)  # a bad folder fails in a blink, not after TensorFlow's import
+    read_run_config(args.run_dir)  # a bad folder fails in a blink, before TensorFlow
     report_path(args.run_dir, args.out)
     metrics, note = None, "not evaluated (--no-evaluate)"
     if args.evaluate:

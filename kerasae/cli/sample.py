@@ -10,7 +10,8 @@ from kerasae.cli import add_verbosity, verbosity
 from kerasae.errors import KerasaeError
 from kerasae.io import atomic_path
 from kerasae.plots import save_grid
-from kerasae.runs.folder import load_run
+from kerasae.runs.folder import load_run, read_run_config
+from kerasae.samplers.base import SAMPLERS
 
 
 def register(sub):
@@ -72,27 +73,49 @@ def register(sub):
     )
 
     add_verbosity(p)
-    p.set_defaults(func=cmd_sample)
+    p.set_defaults(func=cmd_sample, check=check)
+
+
+def check(args):
+    """The flags, --out and the run folder, before TensorFlow; fills in --steps and --out."""
+    mode = "traversal" if args.traverse else "langevin" if args.langevin else "samples"
+    if args.sampler and mode != "samples":
+        raise KerasaeError(
+            "--sampler chooses where latent samples come from; drop it with "
+            f"--{'traverse' if args.traverse else 'langevin'}"
+        )
+    if args.sampler:
+        SAMPLERS.entry(args.sampler)
+    if args.steps is None:
+        args.steps = {"traversal": 9, "langevin": 100}.get(mode)
+    if mode == "traversal":
+        if args.steps < 2:
+            raise KerasaeError(f"--steps must be at least 2, got {args.steps}")
+        if not args.span > 0:
+            raise KerasaeError(f"--span must be positive, got {args.span}")
+    elif mode == "langevin" and (args.n <= 0 or args.steps <= 0):
+        raise KerasaeError(
+            f"-n and --steps must be positive integers, got {args.n} and {args.steps}"
+        )
+    elif args.n <= 0:
+        raise KerasaeError(f"-n must be a positive integer, got {args.n}")
+    args.out = args.out or os.path.join(args.run_dir, "samples", f"{mode}.png")
+    suffixes = (".png", ".npy") if mode == "samples" else (".png",)
+    if not args.out.lower().endswith(suffixes):
+        what = "a .png (a grid) or .npy (the images)" if mode == "samples" else "a .png"
+        raise KerasaeError(f"--out {args.out} must be {what} file")
+    read_run_config(args.run_dir)
 
 
 def cmd_sample(args):
     # imports TensorFlow: only when used
     from kerasae.runs.samplers import run_generator
 
-    if args.sampler and (args.traverse or args.langevin):
-        raise KerasaeError(
-            "--sampler chooses where latent samples come from; drop it with "
-            f"--{'traverse' if args.traverse else 'langevin'}"
-        )
     if args.traverse:
         return cmd_traverse(args)
     if args.langevin:
         return cmd_langevin(args)
-    if args.n <= 0:
-        raise KerasaeError(f"-n must be a positive integer, got {args.n}")
-    out = args.out or os.path.join(args.run_dir, "samples", "samples.png")
-    if not out.lower().endswith((".png", ".npy")):
-        raise KerasaeError(f"--out {out} must be a .png (a grid) or .npy (the images) file")
+    out = args.out
     config, model = load_run(args.run_dir)
     draw, description = run_generator(args.run_dir, config, model, args.sampler)
     images = draw(args.n, args.seed)
@@ -109,14 +132,7 @@ def cmd_traverse(args):
     # imports TensorFlow: only when used
     from kerasae.callbacks.grids import traversal_images
 
-    steps = 9 if args.steps is None else args.steps
-    if steps < 2:
-        raise KerasaeError(f"--steps must be at least 2, got {steps}")
-    if not args.span > 0:
-        raise KerasaeError(f"--span must be positive, got {args.span}")
-    out = args.out or os.path.join(args.run_dir, "samples", "traversal.png")
-    if not out.lower().endswith(".png"):
-        raise KerasaeError(f"--out {out} must be a .png file")
+    steps, out = args.steps, args.out
     config, model = load_run(args.run_dir)
     z_ref, where = None, "the prior mean"
     if args.reference is not None:
@@ -152,12 +168,7 @@ def cmd_langevin(args):
         score_sigma,
     )
 
-    steps = 100 if args.steps is None else args.steps
-    if args.n <= 0 or steps <= 0:
-        raise KerasaeError(f"-n and --steps must be positive integers, got {args.n} and {steps}")
-    out = args.out or os.path.join(args.run_dir, "samples", "langevin.png")
-    if not out.lower().endswith(".png"):
-        raise KerasaeError(f"--out {out} must be a .png file")
+    steps, out = args.steps, args.out
     config, model = load_run(args.run_dir)
     if args.anneal and is_noise_conditional(model):  # an ncsn: Song and Ermon's Algorithm 1
         eps = DEFAULT_EPSILON if args.step_size is None else args.step_size

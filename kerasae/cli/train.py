@@ -10,8 +10,11 @@ import sys
 import tomllib
 
 from kerasae.cli import add_verbosity, verbosity
+from kerasae.cli.models import describe
+from kerasae.data.sources import resolve
 from kerasae.errors import KerasaeError
-from kerasae.params import parse_assignments
+from kerasae.models.registry import MODELS
+from kerasae.params import check_values, parse_assignments
 from kerasae.runs.config import (
     RESUME_CHANGES,
     RESUME_KEYS,
@@ -68,7 +71,7 @@ def register(sub):
     p.add_argument("--experiment", metavar="NAME", help="MLflow experiment (default kerasae)")
 
     add_verbosity(p)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, check=check)
 
 
 def _flags(keys):
@@ -159,19 +162,31 @@ def resume_settings(args):
     return resume_config(args.out, **{k: getattr(args, k, None) for k in RESUME_CHANGES})
 
 
+def check(args):
+    """Everything train can refuse before TensorFlow: the settings and config file, the
+    model and its parameters (read from its source), the data source; the resolved
+    config is `args.train_config`."""
+    if args.resume:
+        args.train_config = resume_settings(args)
+        return
+    config = resolve_config(args)
+    entry = MODELS.entry(config.model)
+    check_values(config.model, describe(entry, args.debug).params, config.params)
+    resolve(config.dataset)
+    args.train_config = config
+
+
 def cmd_train(args):
     from kerasae.runs.training import train  # imports TensorFlow: only when used
 
     level = verbosity(args)
+    config = args.train_config
     if args.resume:
-        config = resume_settings(args)
         if is_finished(config.out):
             print(f"{config.out} is already a finished run; nothing to resume")
             return 0
-    else:
-        config = resolve_config(args)
-        if config.out and not config.overwrite and is_finished(config.out):
-            return _reuse(config, settings_diff(config.out, config))
+    elif config.out and not config.overwrite and is_finished(config.out):
+        return _reuse(config, settings_diff(config.out, config))
 
     import kerasae.tracking as tracking  # imports TensorFlow: only once the arguments are checked
 

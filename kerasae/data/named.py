@@ -3,15 +3,14 @@
 `digits` is scikit-learn's 8x8 digits (always offline); `fashion_mnist` (Xiao et al. 2017)
 is read from Debian's dataset-fashion-mnist first, then the Keras cache, then a download;
 `mnist` and `cifar10` come from Keras's loaders. Each is scaled to [0, 1] per batch.
+The sources are known without TensorFlow; loading one imports it.
 """
 
 import gzip
 import os
 
-import keras
 import numpy as np
 
-from kerasae.data.memory import Dataset, _split
 from kerasae.data.sources import DataSource, register_dataset
 from kerasae.errors import KerasaeError
 
@@ -24,6 +23,8 @@ FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)
 # ---------------------------------------------------------------------- named datasets
 def _load_digits():
     from sklearn.datasets import load_digits  # slow to import: only where it is used
+
+    from kerasae.data.memory import _split  # TensorFlow: only once a dataset is opened
 
     bunch = load_digits()  # integer grey levels 0..16, stored as uint8
     return _split(
@@ -81,6 +82,8 @@ def _load_cifar10():
 
 
 def _keras_dataset(name, hint):
+    import keras  # TensorFlow: only once a dataset is opened
+
     try:
         (xtr, ytr), (xte, yte) = getattr(keras.datasets, name).load_data()
     except Exception as exc:
@@ -89,6 +92,8 @@ def _keras_dataset(name, hint):
 
 
 def _images(xtr, ytr, xte, yte, name):
+    from kerasae.data.memory import Dataset  # TensorFlow: only once a dataset is opened
+
     def prep(x):  # kept uint8: scaled per batch
         return np.asarray(x)[..., None] if x.ndim == 3 else np.asarray(x)
 

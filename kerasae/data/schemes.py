@@ -1,16 +1,13 @@
 """kerasae's own path schemes: image folders and TFRecord files, NumPy files, CSV files.
 
 Each is a `DataSource` registered under `kerasae.datasets` (images, numpy, csv) that claims
-the paths it reads; `kerasae.data.sources.resolve` asks them before any plugin's.
+the paths it reads; `kerasae.data.sources.resolve` asks them before any plugin's. Which
+scheme claims a path is known without TensorFlow; each imports its reader when it opens.
 """
 
 import os
 
 from kerasae.data import streams
-from kerasae.data.arrays import _load_numpy
-from kerasae.data.csv_files import _load_csv
-from kerasae.data.mapped import MappedArray
-from kerasae.data.memory import _check_finite
 from kerasae.data.sources import DataSource, register_dataset
 
 MMAP_BYTES = 256 * 2**20  # larger .npy files are memory-mapped and streamed
@@ -42,6 +39,8 @@ class _ArrayFile(DataSource):
 
     @staticmethod
     def _finite(ds, source):
+        from kerasae.data.memory import _check_finite  # TensorFlow: only when opened
+
         if not ds.streaming:
             for split in ("train", "test"):
                 _check_finite(ds._store[split], source)
@@ -58,6 +57,10 @@ class NumpyFiles(_ArrayFile):
     suffixes = (".npy", ".npz")
 
     def open(self, source, test_fraction=0.2, scaling=None):
+        # TensorFlow, only when opened (the CLI resolves a path before importing it):
+        from kerasae.data.arrays import _load_numpy  # TensorFlow
+        from kerasae.data.mapped import MappedArray  # TensorFlow
+
         if source.lower().endswith(".npy") and os.path.getsize(source) > MMAP_BYTES:
             return MappedArray(source, test_fraction, scaling)
         return self._finite(_load_numpy(source, test_fraction, scaling), source)
@@ -72,4 +75,6 @@ class CsvFiles(_ArrayFile):
     suffixes = (".csv",)
 
     def open(self, source, test_fraction=0.2, scaling=None):
+        from kerasae.data.csv_files import _load_csv  # TensorFlow: only when opened
+
         return self._finite(_load_csv(source, test_fraction, scaling), source)

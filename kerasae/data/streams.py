@@ -1,11 +1,12 @@
-"""Which sources stream from disk (image folders, TFRecord files), and opening them."""
+"""Which sources stream from disk (image folders, TFRecord files), and opening them.
+
+Telling which paths these are imports no TensorFlow (the CLI checks a data path before
+importing it); opening them does.
+"""
 
 import glob
 import os
 
-from kerasae.data.folders import ImageFolder
-from kerasae.data.images import _check_size
-from kerasae.data.records import RecordFiles
 from kerasae.errors import KerasaeError
 
 TFRECORD_MARK = ".tfrecord"  # in the name: x.tfrecord, x.tfrecords, x.tfrecord-00000-of-00008
@@ -25,6 +26,11 @@ def open_images(
     source, test_fraction=0.2, image_size=None, channels=None, feature=None, split=True
 ):
     """The streaming dataset of an image folder or of TFRecord files (a glob or folder)."""
+    # TensorFlow, only once a source is opened (this module must import fast):
+    from kerasae.data.folders import ImageFolder  # TensorFlow
+    from kerasae.data.images import _check_size  # TensorFlow
+    from kerasae.data.records import RecordFiles  # TensorFlow
+
     source = str(source)
     image_size = _check_size(image_size)
     if channels is not None and int(channels) not in (1, 3):

@@ -29,6 +29,7 @@ from kerasae.plots import _pyplot, save_figure
 from kerasae.runs.folder import load_run
 from kerasae.runs.threshold import (
     _finite,
+    check_rule,
     load_threshold,
     score_description,
     threshold_at_percentile,
@@ -37,26 +38,10 @@ from kerasae.runs.threshold import (
 
 def choose_threshold(scores, record=None, threshold=None, contamination=None, percentile=None):
     """(threshold, how it was chosen) from at most one of the three options."""
-    given = [
-        k
-        for k, v in (
-            ("--threshold", threshold),
-            ("--contamination", contamination),
-            ("--percentile", percentile),
-        )
-        if v is not None
-    ]
-    if len(given) > 1:
-        raise KerasaeError(f"{' and '.join(given)} both set the threshold; pass only one")
+    check_rule(threshold, contamination, percentile)
     if threshold is not None:
-        if not np.isfinite(threshold):
-            raise KerasaeError(f"--threshold must be a finite number, got {threshold}")
         return float(threshold), "given"
     if contamination is not None:
-        if not 0.0 < contamination < 1.0:
-            raise KerasaeError(
-                f"--contamination must be a fraction in (0, 1), got {contamination}"
-            )
         value = float(np.quantile(scores, 1.0 - contamination))
         return (
             value,

@@ -22,7 +22,7 @@ import numpy as np
 from kerasae.errors import KerasaeError
 from kerasae.evaluation.reconstruction import reconstruction_mse
 from kerasae.io import write_text
-from kerasae.models.registry import get_model_class, list_models
+from kerasae.models.registry import models_matching
 from kerasae.plots import _pyplot, grid_image, is_image_shape, save_figure
 from kerasae.quiet import no_false_retracing_notices
 from kerasae.runs.config import TrainConfig
@@ -44,21 +44,7 @@ COLUMNS = (
 
 def resolve_models(spec):
     """'ae,*vae*' -> ['pca', 'ae', 'beta_vae', 'vae']: names or globs, pca always first."""
-    names = []
-    for part in (p.strip() for p in str(spec or "").split(",")):
-        if not part:
-            continue
-        if any(ch in part for ch in "*?["):
-            found = list_models(part)
-            if not found:
-                raise KerasaeError(
-                    f"--models pattern {part!r} matches no registered model; see `kerasae list`"
-                )
-        else:
-            get_model_class(part)  # unknown names fail here, before anything trains
-            found = [part]
-        names += [n for n in found if n not in names]
-    return ["pca"] + [n for n in names if n != "pca"]
+    return ["pca"] + [n for n in models_matching(spec) if n != "pca"]
 
 
 def _run_for(name, config, out, retrain, verbose=1):

@@ -7,7 +7,6 @@ Each writes one part and checks it against the Keras part on the same probe inpu
 import os
 
 from kerasae.errors import KerasaeError
-from kerasae.export import onnx_export, quantize, savedmodel, verify
 from kerasae.export.registry import ExportFormat, register_exporter
 
 
@@ -19,6 +18,10 @@ class OnnxFormat(ExportFormat):
     order = 1
 
     def export_part(self, net, signature, folder, probes, options):
+        # TensorFlow and tf2onnx: only when a part is written (`kerasae export --format`
+        # is checked against the registry before TensorFlow is imported)
+        from kerasae.export import onnx_export, verify
+
         part = signature.part
         proto = onnx_export.to_onnx(net, signature, options["opset"], options["optimize"])
         variants = [("onnx", f"{part}.onnx", proto, "fp32")]
@@ -48,6 +51,8 @@ class OnnxFormat(ExportFormat):
 
 def write_int8(fp32_path, path, fp32_session, sig, net, probes):
     """Quantize, verify against the Keras part, and time against float32 (`quantize`)."""
+    from kerasae.export import onnx_export, quantize, verify  # TensorFlow: when used
+
     sess = onnx_export.session(quantize.quantize(fp32_path, path, sig.part))
     try:
         entry = verify.check(
@@ -71,6 +76,8 @@ class SavedModelFormat(ExportFormat):
     order = 2
 
     def export_part(self, net, signature, folder, probes, options):
+        from kerasae.export import savedmodel, verify  # TensorFlow: when a part is written
+
         name = f"{signature.part}_savedmodel"
         fn = savedmodel.load(savedmodel.save(net, signature, os.path.join(folder, name)))
         entry = verify.check(

@@ -7,21 +7,21 @@ import os
 import re
 
 from kerasae.errors import KerasaeError
-from kerasae.export import manifest as mf
 from kerasae.io import atomic_folder
+from kerasae_runtime.manifest import FORMAT, MANIFEST
 
 
 def read_export(export_dir):
     """The manifest of a finished export folder."""
-    path = os.path.join(export_dir, mf.MANIFEST)
+    path = os.path.join(export_dir, MANIFEST)
     try:
         with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
     except (OSError, ValueError):
         manifest = None
-    if not isinstance(manifest, dict) or manifest.get("format") != mf.FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise KerasaeError(
-            f"{export_dir} holds no kerasae export (no readable {mf.MANIFEST}); "
+            f"{export_dir} holds no kerasae export (no readable {MANIFEST}); "
             "pass a folder written by `kerasae export`"
         )
     return manifest

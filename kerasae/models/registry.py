@@ -93,6 +93,26 @@ def get_model_class(name: str) -> type[Autoencoder]:
     return MODELS.get(name)
 
 
+def models_matching(spec: str) -> list[str]:
+    """The models a comma-separated list of names and globs names ('ae,*vae*'), in order;
+    an unknown name or a glob that matches nothing is refused (without importing them)."""
+    names = []
+    for part in (p.strip() for p in str(spec or "").split(",")):
+        if not part:
+            continue
+        if any(ch in part for ch in "*?["):
+            found = list_models(part)
+            if not found:
+                raise UnknownModelError(
+                    f"--models pattern {part!r} matches no registered model; see `kerasae list`"
+                )
+        else:
+            get_entry(part)  # an unknown name fails here, before anything trains
+            found = [part]
+        names += [n for n in found if n not in names]
+    return names
+
+
 def create_model(name: str, **kwargs: Any) -> Autoencoder:
     """Build the registered model `name` with its constructor keyword arguments."""
     cls = get_model_class(name)

@@ -149,6 +149,12 @@ def _network_file(value):
 
 def load_run(run_dir: str | os.PathLike) -> tuple[dict, Autoencoder]:
     """(config dict, model) of a finished run."""
+    return read_run_config(run_dir), load_model(os.path.join(run_dir, MODEL))
+
+
+def read_run_config(run_dir):
+    """The config dict of a finished run, read without TensorFlow (the CLI checks a run
+    folder with it before importing TensorFlow); KerasaeError naming the fix otherwise."""
     path = os.path.join(run_dir, CONFIG)
     if not os.path.isdir(run_dir) or not os.path.isfile(path):
         raise KerasaeError(
@@ -162,8 +168,10 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, Autoencoder]:
         )
     try:
         config = read_json(path)
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise KerasaeError(
             f"{path} is not valid JSON ({exc}); the run folder is damaged"
         ) from None
-    return config, load_model(os.path.join(run_dir, MODEL))
+    if not isinstance(config, dict):
+        raise KerasaeError(f"{path} holds no JSON object; the run folder is damaged")
+    return config

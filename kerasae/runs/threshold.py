@@ -4,15 +4,16 @@ Anomaly detection by reconstruction error (Japkowicz et al. 1995; Sakurada and Y
 the model's `score` of the training examples, read batch by batch, gives the 99th
 percentile (1 % false alarms on data like the training data) and a grid of quantiles, so
 `kerasae detect --percentile P` needs no second pass. `kerasae.evaluation.anomaly` uses it.
+Importing it imports no TensorFlow (the CLI checks a threshold rule before importing it).
 """
 
+import math
 import os
 
 import numpy as np
 
 from kerasae.errors import KerasaeError
 from kerasae.io import read_json, write_json
-from kerasae.runs.data import open_data, read_batches, stream_scores
 
 THRESHOLD = "threshold.json"
 
@@ -51,6 +52,8 @@ def fit_threshold(scores, percentile=DEFAULT_PERCENTILE):
 def training_scores(model, data, batch_size=256):
     """The model's scores of the training split of `data` (a kerasae dataset, read batch by
     batch) or of an array."""
+    from kerasae.runs.data import read_batches, stream_scores  # TensorFlow: when used
+
     if hasattr(data, "batches"):
         return stream_scores(model, read_batches(data, "train", batch_size))
     return model.score(data, batch_size=batch_size)
@@ -78,6 +81,7 @@ def load_threshold(run_dir, model=None, config=None):
             ) from None
     if model is None or config is None:
         raise KerasaeError(f"{run_dir} has no {THRESHOLD}; pass --threshold VALUE")
+    from kerasae.runs.data import open_data  # TensorFlow: only for a run without one
 
     return save_threshold(run_dir, model, open_data(config, scaling=config.get("scaling")))
 
@@ -86,6 +90,28 @@ def threshold_at_percentile(record, percentile):
     """The P-th percentile of the training scores, from the stored quantiles."""
     _check_percentile(percentile)
     return float(np.interp(percentile, _GRID, record["quantiles"]))
+
+
+def check_rule(threshold=None, contamination=None, percentile=None):
+    """Refuse a threshold rule that cannot apply: more than one given, or a value out of
+    range (no TensorFlow, so `kerasae detect` refuses it at once)."""
+    given = [
+        flag
+        for flag, value in (
+            ("--threshold", threshold),
+            ("--contamination", contamination),
+            ("--percentile", percentile),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise KerasaeError(f"{' and '.join(given)} both set the threshold; pass only one")
+    if threshold is not None and not math.isfinite(threshold):
+        raise KerasaeError(f"--threshold must be a finite number, got {threshold}")
+    if contamination is not None and not 0.0 < contamination < 1.0:
+        raise KerasaeError(f"--contamination must be a fraction in (0, 1), got {contamination}")
+    if percentile is not None:
+        _check_percentile(percentile)
 
 
 def _check_percentile(p):
