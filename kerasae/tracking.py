@@ -67,10 +67,17 @@ def resolved_config(config, folder):
 
 
 def finish(callbacks):
-    """Upload what the run folder gained after fit (a no-op without an MLflowLogger)."""
+    """Upload what the run folder gained after fit (a no-op without an MLflowLogger);
+    returns where each run was logged, one line each."""
+    logged = []
     for callback in callbacks:
         if isinstance(callback, MLflowLogger):
             callback.log_artifacts()
+            logged.append(
+                f"logged to MLflow: run {callback.run_id} in experiment "
+                f"{callback.experiment!r} at {callback.uri}"
+            )
+    return logged
 
 
 def quiet_mlflow(debug=False):

@@ -207,3 +207,17 @@ def test_from_class_matches_what_info_printed_before():
     assert info.doc == inspect.cleandoc(cls.__doc__)
     assert info.module_doc == inspect.cleandoc(inspect.getmodule(cls).__doc__)
     assert (info.module, info.name) == (cls.__module__, cls.__name__)
+
+
+def test_list_says_when_nothing_matches(capsys):
+    assert main(["list", "zzz"]) == 1
+    assert "no model matches 'zzz'; `kerasae list` shows them all" in capsys.readouterr().err
+    assert main(["list", "--kind", "samplers", "zzz"]) == 1
+    assert "`kerasae list --kind samplers`" in capsys.readouterr().err
+
+
+def test_every_listed_summary_is_a_whole_sentence(capsys):
+    assert main(["list"]) == 0
+    for line in capsys.readouterr().out.splitlines():
+        summary = line.split("  ", 1)[1].rsplit("  [", 1)[0].strip()
+        assert summary.endswith((".", ")")), line  # the docstring's first paragraph, whole

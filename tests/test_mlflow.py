@@ -138,6 +138,8 @@ def test_cli_train_logs_to_a_server(mlflow_server, tmp_path, monkeypatch):
     assert params["model_config.latent_dim"] == "4" and params["input_shape"] == "[8, 8, 1]"
     loss = client.get_metric_history(run.info.run_id, "loss")
     assert sorted(m.step for m in loss) == [1, 2]
+    where = f"run {run.info.run_id} in experiment 'kerasae-test' at {mlflow_server}"
+    assert f"logged to MLflow: {where}" in proc.stdout  # the user can find it
     assert "val_loss" in run.data.metrics
     artifacts = _artifacts(client, run.info.run_id)
     for name in ("model.keras", "history.csv", "config.json", "threshold.json"):
@@ -213,7 +215,8 @@ def test_default_uri_is_a_local_sqlite_file(tmp_path, monkeypatch):
     )
     callbacks = tracking.tracking_callbacks(_args(track="mlflow"), config)
     train(config, callbacks=callbacks, verbose=0)
-    tracking.finish(callbacks)
+    (logged,) = tracking.finish(callbacks)
+    assert logged.endswith("at sqlite:///mlruns.db") and "run " in logged
     assert (tmp_path / "mlruns.db").is_file()
     client = mlflow.MlflowClient("sqlite:///mlruns.db")
     run = _only_run(client, DEFAULT_EXPERIMENT)

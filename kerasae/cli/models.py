@@ -82,11 +82,6 @@ def _load_quietly(reg, entry, debug):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
-def _summary(doc):
-    lines = doc.strip().splitlines()
-    return lines[0] if lines else ""
-
-
 def cmd_list(args):
     reg = registry(args.kind)
     rows = []
@@ -96,13 +91,22 @@ def cmd_list(args):
             if args.kind == "models":
                 summary = describe(entry, args.debug).summary
             else:
-                summary = _summary(doc_of(reg, entry, args.debug)[0])
+                summary = introspect.summary_of(doc_of(reg, entry, args.debug)[0])
         except KerasaeError:
             continue  # a broken plugin: already reported by one warning
         rows.append((name, summary, entry.dist))
-    width = max((len(r[0]) for r in rows), default=0)
+    if not rows:
+        listing = "kerasae list" + ("" if args.kind == "models" else f" --kind {args.kind}")
+        if args.pattern == "*":
+            message = f"no {reg.kind} is installed"
+        else:
+            message = f"no {reg.kind} matches {args.pattern!r}; `{listing}` shows them all"
+        print(f"kerasae: {message}", file=sys.stderr)
+        return 1
+    width = max(len(r[0]) for r in rows)
     for name, desc, dist in rows:
         print(f"{name:<{width}}  {desc}  [{dist}]")
+    return 0
 
 
 def cmd_info(args):

@@ -198,8 +198,10 @@ def cmd_train(args):
         resume=args.resume,
         on_start=lambda facts, model: _header(facts, model, level, args.resume),
     )
-    tracking.finish(trackers)  # model.keras and threshold.json are written after fit
+    logged = tracking.finish(trackers)  # model.keras and threshold.json come after fit
     _summary(config.model, history, out, os.path.join(out, HISTORY))
+    for line in logged if level else ():
+        print(line)
     if config.sampler:
         print(
             f"latent sampler {config.sampler} fitted to the training codes: "

@@ -40,6 +40,8 @@ class StepProgbar(keras.callbacks.ProgbarLogger):
 
 def with_progbar(callbacks, verbose):
     """`callbacks` with a `StepProgbar` where Keras would add its own (which overshoots)."""
+    if isinstance(callbacks, keras.callbacks.CallbackList):  # fit's validation: as it is
+        return callbacks
     callbacks = list(callbacks or [])
     if verbose != 0 and not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
         callbacks.append(StepProgbar())

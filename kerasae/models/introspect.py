@@ -53,8 +53,12 @@ class ModelInfo:
 
     @property
     def summary(self):
-        lines = self.doc.strip().splitlines()
-        return lines[0] if lines else ""
+        return summary_of(self.doc)
+
+
+def summary_of(doc):
+    """A docstring's first paragraph on one line (a sentence may wrap in the source)."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
 
 
 def from_class(cls):

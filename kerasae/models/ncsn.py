@@ -149,8 +149,10 @@ def build_unet(input_shape, filters, embed_width=64):
 
 @register_model("ncsn")
 class NCSN(Autoencoder):
-    """Noise-conditional score network: annealed Langevin samples, denoising autoencoder at
-    sigma_min (`kerasae sample RUN --langevin --anneal`)."""
+    """Noise-conditional score network (Song and Ermon 2019): annealed Langevin samples.
+
+    At sigma_min it is a denoising autoencoder; `kerasae sample RUN --langevin --anneal`
+    draws from it."""
 
     tiny_config = {"filters": (8, 16), "noise_levels": 4, "sigma_min": 0.05}
     # with a cosine decay to 0 (`--lr-schedule cosine`): see the module docstring
