@@ -22,6 +22,9 @@ def read_history(path):
         return list(csv.DictReader(f))
 
 
+DROPPED = ("beta", "val_beta")  # a constant KL weight is no longer logged
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", RUNS)
 def test_training_repeats_the_recorded_history(model, tmp_path):
@@ -43,6 +46,9 @@ def test_training_repeats_the_recorded_history(model, tmp_path):
     assert result.returncode == 0, result.stderr
     now = read_history(out / "history.csv")
     then = read_history(os.path.join(HERE, "histories", f"{model}.csv"))
+    # 0.3 logs beta only while BetaAnnealing moves it (a constant was a flat chart): the
+    # one column 0.2 wrote that is gone on purpose; every other is kept, in order
+    then = [{k: v for k, v in row.items() if k not in DROPPED} for row in then]
     assert [list(r) for r in now] == [list(r) for r in then]  # the same columns, in order
     for new, old in zip(now, then):
         for key in old:

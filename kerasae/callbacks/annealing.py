@@ -85,6 +85,11 @@ class BetaAnnealing(keras.callbacks.Callback):
             total,
         )
 
+    def set_model(self, model):
+        super().set_model(model)
+        self.check_model(model)
+        model.log_beta()  # before fit builds its step: `beta` is logged from the first epoch
+
     def on_train_begin(self, logs=None):
         self.check_model(self.model)
 

@@ -42,7 +42,7 @@ class VAE(NetworkAutoencoder):
     """Variational autoencoder: Gaussian posterior, Bernoulli or Gaussian decoder (TFP)."""
 
     loss_names = ("loss", "reconstruction", "kl")
-    metric_names = ("beta",)  # the current KL weight (BetaAnnealing changes it)
+    metric_names = ("beta",)  # the current KL weight: logged while it moves (`log_beta`)
     generative = True
     score_description = (
         f"negative ELBO in nats (beta = 1), mean of {SCORE_DRAWS} fixed posterior draws"
@@ -95,6 +95,20 @@ class VAE(NetworkAutoencoder):
                 initializer=keras.initializers.Constant(self.beta),
             )
         self.set_networks(encoder, decoder)
+
+    def make_trackers(self):
+        """The base's trackers, `beta` only once `log_beta` was called: a constant weight
+        logged every epoch is a flat chart."""
+        super().make_trackers()
+        if not getattr(self, "beta_logged", False):
+            self.trackers.pop("beta", None)
+
+    def log_beta(self):
+        """Log the KL weight with the losses (BetaAnnealing calls it: the weight moves)."""
+        if not getattr(self, "beta_logged", False):
+            self.beta_logged = True
+            self.make_trackers()
+            self.train_function = self.test_function = None  # rebuilt with its tracker
 
     def build_vae_decoder(self):
         """(decoder z -> mean image, logits net z -> logits), sharing every layer.
