@@ -81,7 +81,7 @@ def test_a_model_prior_exports_as_the_prior_sampler(tmp_path, runtime):
 def test_no_prior_and_no_sampler_refuses_alike(tmp_path, runtime):
     model = build("conv_ae")
     manifest = export_decoder(model, tmp_path / "e", metadata={"run": {"name": "r"}})
-    # `kerasae sample r` gives these very words (samplers.run_generator)
+    # `kerasae sample r` gives these very words (kerasae.runs.samplers.run_generator)
     assert manifest["prior"] is None
     assert manifest["no_prior"] == no_sampler_message(model, "r")
     assert "fit-sampler r --sampler gmm" in manifest["no_prior"]

@@ -12,6 +12,7 @@ from kerasae import samplers
 from kerasae.cli import main
 from kerasae.errors import KerasaeError, NotGenerativeError
 from kerasae.export.manifest import write_graph
+from kerasae.runs.samplers import check_for_model, load_sampler
 from tests.helpers import run_cli
 
 
@@ -173,7 +174,7 @@ def test_prior_needs_a_generative_model(tiny_ae):
     with pytest.raises(NotGenerativeError, match="not generative.*--sampler gmm"):
         samplers.create_sampler("prior").fit(tiny_ae[0])
     with pytest.raises(NotGenerativeError):
-        samplers.check_for_model("prior", tiny_ae[0])
+        check_for_model("prior", tiny_ae[0])
 
 
 def test_prior_draws_are_the_models_own():
@@ -182,6 +183,8 @@ def test_prior_draws_are_the_models_own():
     expected = np.random.default_rng(4).standard_normal((6, vae.latent_dim))
     assert np.array_equal(prior.sample_latent(6, seed=4), expected.astype("float32"))
     assert np.allclose(prior.generate(vae, 6, seed=4), vae.sample(6, seed=4), atol=1e-6)
+    # read in "64 samples from the model's N(0, I) prior": no brackets inside brackets
+    assert prior.describe() == "model's N(0, I) prior"
 
 
 def test_a_run_without_a_sampler_says_how_to_fit_one(ae_run, capsys):
@@ -205,7 +208,7 @@ def test_fit_sampler_then_sample(ae_run, tiny_ae, capsys):
     images = np.load(ae_run / "g.npy", allow_pickle=False)
     assert images.shape == (9, 8, 8, 1) and images.dtype == np.float32
     assert (ae_run / "g.png").stat().st_size > 0
-    sampler = samplers.load_sampler(str(ae_run))
+    sampler = load_sampler(str(ae_run))
     assert np.allclose(images, sampler.generate(tiny_ae[0], 9, seed=0), atol=1e-6)
     assert main(["sample", str(ae_run), "--sampler", "nope"]) == 2
     assert "use one of" in capsys.readouterr().err

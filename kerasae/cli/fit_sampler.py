@@ -52,7 +52,7 @@ def cmd_fit_sampler(args):
     )
     folder = run_samplers_dir(args.run_dir, sampler.name)
     print(
-        f"fitted {sampler.describe()}; saved in {os.path.normpath(folder)}, now the "
+        f"fitted the {sampler.describe()}; saved in {os.path.normpath(folder)}, now the "
         "run's default sampler"
     )
     return 0

@@ -230,7 +230,7 @@ def _reuse(config, diff):
 
         if load_sampler(config.out, config.sampler) is None:
             sampler = fit_run_sampler(config.out, config.sampler, seed=config.seed)
-            print(f"{config.out} now has a {sampler.describe()}")
+            print(f"{config.out} now has the {sampler.describe()}")
     return 0
 
 

@@ -39,7 +39,8 @@ def model_prior(model):
     if callable(spec):
         return spec()
     if model.generative:
-        return {"kind": "standard_normal", "dim": model.latent_dim, "source": "the model's prior"}
+        source = "the model's N(0, I) prior"
+        return {"kind": "standard_normal", "dim": model.latent_dim, "source": source}
     return None
 
 
@@ -85,8 +86,10 @@ class PriorSampler(LatentSampler):
         return np.asarray(model.decode(z), "float32")
 
     def describe(self):
+        """What the prior is, in the model's words ("model's N(0, I) prior"), so a sentence
+        reads "64 samples from the model's N(0, I) prior"."""
         spec = self.spec()
-        return f"prior sampler (the model's own: {spec.get('source', spec['kind'])})"
+        return spec.get("source", f"the model's own {spec['kind']} prior").removeprefix("the ")
 
     def export_spec(self):
         spec = self.spec()
