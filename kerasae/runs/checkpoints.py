@@ -26,6 +26,7 @@ import keras
 
 from kerasae.errors import KerasaeError, TrainingDivergedError
 from kerasae.io import atomic_path, read_json, write_json, write_text
+from kerasae.runs.runaway import runaway_message, runaway_term
 from kerasae_runtime.manifest import sha256
 
 STATE = "state.json"
@@ -188,6 +189,8 @@ class NaNGuard(keras.callbacks.Callback):
 
     Raising (rather than `stop_training`) matters: Keras still ends the epoch after
     `stop_training`, and the checkpoint callback would then save the broken weights.
+    The message names a loss term that fell without bound on the way (`kerasae.runs.
+    runaway`), whose cause is the objective, not the learning rate.
     """
 
     def __init__(self, epochs, checkpoint_folder):
@@ -195,17 +198,25 @@ class NaNGuard(keras.callbacks.Callback):
         self.epochs = epochs
         self.folder = checkpoint_folder
         self.epoch = 0
+        self.start, self.last = {}, {}  # each loss term's first and last finite value
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        self._check((logs or {}).get("loss"), f"step {batch + 1}")
+        self._check(logs or {}, f"step {batch + 1}")
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check((logs or {}).get("loss"), "its end")
+        self._check(logs or {}, "its end")
 
-    def _check(self, loss, where):
+    def _check(self, logs, where):
+        terms = getattr(self.model, "loss_names", ("loss",))
+        for name in terms:
+            value = logs.get(name)
+            if value is not None and math.isfinite(float(value)):
+                self.start.setdefault(name, float(value))
+                self.last[name] = float(value)
+        loss = logs.get("loss")
         if loss is None or math.isfinite(float(loss)):
             return
         state = read_state(self.folder) if os.path.isdir(self.folder) else None
@@ -214,9 +225,14 @@ class NaNGuard(keras.callbacks.Callback):
             if state
             else "no epoch had finished, so no checkpoint is kept"
         )
+        became = f"the loss became {float(loss)} at epoch {self.epoch + 1}/{self.epochs}, {where}"
+        term = runaway_term(self.start, self.last)
+        if term is not None:
+            raise TrainingDivergedError(
+                f"{became}: {runaway_message(term)}; {kept}; fix the term, then train again"
+            )
         raise TrainingDivergedError(
-            f"the loss became {float(loss)} at epoch {self.epoch + 1}/{self.epochs}, {where}; "
-            f"{kept}; lower the learning rate, e.g. `--resume --learning-rate "
+            f"{became}; {kept}; lower the learning rate, e.g. `--resume --learning-rate "
             f"{_lower_lr(self.model)}`"
         )
 

@@ -3,11 +3,14 @@ losses, gradients reaching every weight, and training that lowers the loss and t
 reconstruction error. `kerasae.testing.check_model` runs them all.
 """
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
 from kerasae.errors import KerasaeError, NotGenerativeError
 from kerasae.params import signature_params
+from kerasae.runs.runaway import falls_without_bound
 
 
 def expect(ok, message):
@@ -113,13 +116,23 @@ def check_fit_lowers_loss(model, x, epochs=4, batch_size=32):
     loss by ruining the reconstructions)."""
     model.compile()
     before, rec_before = mean_loss(model, x), reconstruction_error(model, x)
-    model.fit(x, epochs=epochs, batch_size=batch_size, verbose=0)
+    history = model.fit(x, epochs=epochs, batch_size=batch_size, verbose=0).history
     after, rec_after = mean_loss(model, x), reconstruction_error(model, x)
     expect(
         np.isfinite(after) and after < before,
         f"{type(model).__name__}: {epochs} epochs did not lower the loss "
         f"({before:.6g} -> {after:.6g})",
     )
+    falling = [n for n in model.loss_names if falls_without_bound(history.get(n, ()))]
+    for name in [n for n in falling if n != "loss"] or falling:  # the term, not the sum
+        values = history[name]
+        warnings.warn(
+            f"{type(model).__name__}: the loss term {name!r} fell at every epoch with no "
+            f"sign of slowing ({values[0]:.4g} -> {values[-1]:.4g}); a term that can fall "
+            "forever (a flipped sign, or a weight that outweighs the rest) will drive a "
+            "longer run's loss to -inf",
+            stacklevel=2,
+        )
     expect(
         rec_after < rec_before,
         f"{type(model).__name__}: {epochs} epochs lowered the loss ({before:.6g} -> "
