@@ -6,6 +6,7 @@ clash) is warned about once per process, whichever registry meets it.
 """
 
 import dataclasses
+import importlib.metadata
 import os
 import re
 import warnings
@@ -77,3 +78,44 @@ def dist_name(ep):
         return dist.name
     # entry points without a distribution (odd installs): kerasae's own modules stay built-in
     return BUILTIN_DIST if ep.value.startswith("kerasae.") else "<unknown>"
+
+
+#: the entry-point groups of kerasae's extension points
+GROUPS = (
+    "kerasae.models",
+    "kerasae.samplers",
+    "kerasae.datasets",
+    "kerasae.exporters",
+    "kerasae.architectures",
+)
+
+
+def plugin_distributions():
+    """The installed distributions, other than kerasae, that list a kerasae entry point."""
+    found = set()
+    for group in GROUPS:
+        for ep in importlib.metadata.entry_points(group=group):
+            name = dist_name(ep)
+            if name not in (BUILTIN_DIST, IN_PROCESS):
+                found.add(name)
+    return found
+
+
+def blame(exc):
+    """(distribution, where) of the innermost frame of `exc`'s traceback that runs a
+    plugin's code ("DemoAE.after_step"), or None when kerasae or a library raised it: a
+    plugin's bug is reported as the plugin's, not as kerasae's internal error."""
+    plugins = {normalize(d) for d in plugin_distributions()}
+    owners = importlib.metadata.packages_distributions()
+    found, tb = None, exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        owner = frame.f_locals.get("self")
+        module = type(owner).__module__ if owner is not None else frame.f_globals["__name__"]
+        for dist in owners.get(module.partition(".")[0], ()):
+            if normalize(dist) in plugins:
+                function = frame.f_code.co_name.removeprefix("tf__")  # a traced step
+                place = type(owner).__qualname__ if owner is not None else module
+                found = (dist, f"{place}.{function}")
+        tb = tb.tb_next
+    return found

@@ -242,6 +242,13 @@ class Registry:
                 return obj
             same = self._entries.get(key, [])
             entry = next((e for e in same if self._accepts(e, obj)), None)
+            named = [e for e in same if e.target.partition(":")[0] == obj.__module__]
+            if entry is None and named:  # the entry point names this module, not this class
+                raise KerasaeError(
+                    f"entry point {key!r} of distribution {named[0].dist!r} names "
+                    f"{named[0].target}, but {obj.__module__} registers its class "
+                    f"{obj.__qualname__} as {key!r}: correct the class name in the entry point"
+                )
             if entry is None and same:
                 raise KerasaeError(
                     f"cannot register {obj.__module__}.{obj.__qualname__} as {key!r}: "

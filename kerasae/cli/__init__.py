@@ -18,6 +18,7 @@ import sys
 import warnings
 
 import kerasae.quiet as quiet
+from kerasae.entry_points import blame
 from kerasae.errors import KerasaeError
 from kerasae.version import __version__
 
@@ -151,6 +152,16 @@ def main(argv=None):
         if args.debug:
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""
+        culprit = blame(exc)  # a plugin's own code raised it: say whose
+        if culprit is not None:
+            dist, where = culprit
+            print(
+                f"kerasae: error in plugin {dist!r}, {where}: {type(exc).__name__}: {first} "
+                f"(the plugin's code, not kerasae's: report it to {dist}; rerun with --debug "
+                "for the traceback)",
+                file=sys.stderr,
+            )
+            return 1
         print(
             f"kerasae: internal error: {type(exc).__name__}: {first} "
             "(rerun with --debug for the traceback)",
