@@ -18,10 +18,20 @@ SHOW_ALL = 12  # an unknown name lists every known one up to this many, else nam
 warned = set()  # one warning per problem, whichever registry and however often it is asked
 
 
-def warn_once(message):
-    if message not in warned:
-        warned.add(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=4)
+#: where warnings shown once per set of installed plugins are remembered (the CLI sets it:
+#: a clash is news when a plugin is installed, noise on every later command)
+remembered = None
+
+
+def warn_once(message, per_install=False):
+    """Warn once per process; with `per_install`, once per set of installed plugins too
+    (where `remembered` is set)."""
+    if message in warned:
+        return
+    warned.add(message)
+    if per_install and remembered is not None and not remembered(message):
+        return
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
 def normalize(dist):
@@ -47,7 +57,8 @@ class Entry:
     obj: object = None
     error: str = None  # why loading failed, once it has
     target: str = ""  # the entry point's "module:attr"
-    reference: str = ""  # how users and saved files name it: `name`, or `DIST:name` on a clash
+    reference: str = ""  # how saved files name it: `name`, or `DIST:name` beside kerasae's
+    listed: str = ""  # how users name it: `name`, or `DIST:name` wherever names clash
     registry: object = dataclasses.field(default=None, repr=False)
 
     def load(self):

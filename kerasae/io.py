@@ -15,6 +15,14 @@ import numpy as np
 from kerasae.errors import KerasaeError
 
 
+def cache_dir():
+    """KERASAE_CACHE, else $XDG_CACHE_HOME/kerasae, else ~/.cache/kerasae."""
+    if os.environ.get("KERASAE_CACHE"):
+        return os.path.expanduser(os.environ["KERASAE_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "kerasae")
+
+
 def _umask():
     mask = os.umask(0)
     os.umask(mask)

@@ -10,9 +10,11 @@ used (timm's `create_model` / `list_models("*vae*")` pattern, for every kind).
 A plugin that fails to import, raises while loading or provides something the registry does
 not accept is reported in one warning naming its distribution and the reason; everything
 else keeps working, and only asking for that name is an error. When several distributions
-provide one name, each stays reachable as DIST:NAME (`kerasae-contractive:cae`); the bare
-name means kerasae's own, or is refused with both names when only plugins clash; one
-warning names them. `register` in a session refuses a name a distribution provides.
+provide one name (kerasae among them or not), the bare name is refused with the qualified
+ones, DIST:NAME (`kerasae:sparse_ae`, `kerasae-oldzoo:sparse_ae`), so no command runs a
+model the user did not mean; one warning names them, once per set of installed plugins.
+A saved file keeps the name it was saved under (`reference`: kerasae's own keep the bare
+name) and is read back by it. `register` in a session refuses a name a distribution provides.
 `KERASAE_DISABLE_PLUGINS=1` (or a comma-separated list of distributions or names) skips
 third-party entry points. Guide for plugin authors: docs/plugins.md.
 """
@@ -107,18 +109,18 @@ class Registry:
             self._set_references(name, same)
 
     def _set_references(self, name, same):
-        """The bare name goes to kerasae's own, or to the only provider; the rest DIST:NAME."""
+        """Saved files keep the bare name for kerasae's own or the only provider (as they
+        were saved), DIST:NAME for the rest; users name every provider of a clash DIST:NAME."""
         owner = same[0] if len(same) == 1 or same[0].builtin else None
         for e in same:
             e.reference = name if e is owner else e.qualified
+            e.listed = name if len(same) == 1 else e.qualified
         if len(same) > 1:
             dists = " and ".join(repr(e.dist) for e in same)
-            meaning = f"{name!r} is {owner.dist}'s" if owner else f"{name!r} alone is refused"
-            others = ", ".join(e.qualified for e in same if e is not owner)
             warn_once(
-                f"kerasae {self.kind} name {name!r} is provided by distributions "
-                f"{dists}; {meaning}, use {others} for the "
-                f"other{'s' if len(same) > 2 else ''}"
+                f"kerasae {self.kind} name {name!r} is provided by distributions {dists}; "
+                f"{name!r} alone is refused, use {' or '.join(e.qualified for e in same)}",
+                per_install=True,
             )
 
     def entries(self):
@@ -136,12 +138,7 @@ class Registry:
                 if entry.obj is not obj:  # not already bound by `register` on import
                     self._bind(entry, obj)
             except (Exception, SystemExit) as exc:  # a broken plugin must not break the rest
-                entry.obj = None  # its module may have registered something before failing
-                entry.error = first_line(exc)
-                warn_once(
-                    f"plugin distribution {entry.dist!r} could not provide kerasae "
-                    f"{self.kind} {entry.name!r} ({entry.error}); it is skipped"
-                )
+                self.mark_broken(entry, first_line(exc))
         if entry.error is not None:
             raise KerasaeError(
                 f"{self.kind} {entry.name!r} from distribution {entry.dist!r} failed to load: "
@@ -149,6 +146,17 @@ class Registry:
                 f"KERASAE_DISABLE_PLUGINS={entry.dist}"
             )
         return entry.obj
+
+    def mark_broken(self, entry, error, warn=True):
+        """Record that `entry` cannot load (`error`: why) and warn once, naming its
+        distribution; asking for it is then an error, everything else keeps working."""
+        entry.obj = None  # its module may have registered something before failing
+        entry.error = error
+        if warn:
+            warn_once(
+                f"plugin distribution {entry.dist!r} could not provide kerasae "
+                f"{self.kind} {entry.name!r} ({error}); it is skipped"
+            )
 
     def _bind(self, entry, obj, declared=None):
         holder = next((e for e in self.entries() if e.obj is obj and e is not entry), None)
@@ -175,15 +183,18 @@ class Registry:
             self.bind_hook(entry, obj)
         entry.obj, entry.error = obj, None
 
-    def entry(self, name):
-        """The entry for `name` (a bare name, or DIST:NAME to pick one distribution's)."""
+    def entry(self, name, saved=False):
+        """The entry for `name` (a bare name, or DIST:NAME to pick one distribution's);
+        `saved`: the name a saved file recorded (`reference`), which a clash since does
+        not make ambiguous."""
         self._discover()
         dist, sep, bare = str(name).rpartition(":")
         same = self._entries.get(bare if sep else name, [])
         if sep:
             found = next((e for e in same if normalize(e.dist) == normalize(dist)), None)
         else:
-            found = next((e for e in same if e.reference == name), None)
+            key = "reference" if saved else "listed"
+            found = next((e for e in same if getattr(e, key) == name), None)
             if found is None and same:
                 choices = " or ".join(e.qualified for e in same)
                 raise KerasaeError(
@@ -195,7 +206,7 @@ class Registry:
         return found
 
     def unknown_message(self, name):
-        known = [e.reference for e in self.entries()]
+        known = [e.listed for e in self.entries()]
         close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
         if close:
             return f"unknown {self.kind} {name!r}: did you mean {', '.join(close)}?"
@@ -203,16 +214,16 @@ class Registry:
             return f"unknown {self.kind} {name!r}; use one of {', '.join(sorted(known))}"
         return f"unknown {self.kind} {name!r}: run `{self.listing}` to see them"
 
-    def get(self, name):
-        """The object registered as `name`, loaded."""
-        return self.load_entry(self.entry(name))
+    def get(self, name, saved=False):
+        """The object registered as `name`, loaded (`saved`: as `entry`)."""
+        return self.load_entry(self.entry(name, saved))
 
     def names(self, pattern="*"):
         """Sorted names matching the glob `pattern`: bare, or DIST:NAME where names clash."""
         return sorted(
-            e.reference
+            e.listed
             for e in self.entries()
-            if fnmatch.fnmatchcase(e.reference, pattern) or fnmatch.fnmatchcase(e.name, pattern)
+            if fnmatch.fnmatchcase(e.listed, pattern) or fnmatch.fnmatchcase(e.name, pattern)
         )
 
     def __contains__(self, name):
@@ -256,7 +267,7 @@ class Registry:
                     "choose another name"
                 )
             if entry is None:
-                entry = Entry(key, dist, lambda: obj, reference=key, registry=self)
+                entry = Entry(key, dist, lambda: obj, reference=key, listed=key, registry=self)
                 self._entries[key] = [entry]
             self._bind(entry, obj)
             return obj

@@ -124,19 +124,22 @@ def test_list_models_imports_neither_models_nor_tensorflow():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_a_clash_with_a_builtin_keeps_both_reachable(fake_plugins, tmp_path):
+def test_a_clash_with_a_builtin_refuses_the_bare_name(fake_plugins, tmp_path):
+    builtin_file = tmp_path / "b.keras"  # saved under the bare name before the clash
+    kerasae.create_model("ae", input_shape=(8, 8, 1), latent_dim=2).save(builtin_file)
     with pytest.warns(
         RuntimeWarning,
         match="'ae' is provided by distributions 'kerasae' and "
-        "'copycat'; 'ae' is kerasae's, use copycat:ae for the other",
+        "'copycat'; 'ae' alone is refused, use kerasae:ae or copycat:ae",
     ):
         fake_plugins(
             FakeEntryPoint("ae", "plugin_pkg.models:PluginAE", "copycat", loader=_ae_class)
         )
         names = kerasae.list_models()
-    assert names.count("ae") == 1 and "copycat:ae" in names
-    assert registry.get_entry("ae").dist == "kerasae"
-    assert registry.get_model_class("ae").__module__ == "kerasae.models.ae"
+    assert "ae" not in names and {"kerasae:ae", "copycat:ae"} <= set(names)
+    with pytest.raises(KerasaeError, match="choose one: kerasae:ae or copycat:ae"):
+        kerasae.create_model("ae", input_shape=(8, 8, 1))  # neither runs by default
+    assert registry.get_model_class("kerasae:ae").__module__ == "kerasae.models.ae"
     plugin = kerasae.create_model(
         "copycat:ae", input_shape=(8, 8, 1), latent_dim=2, hidden_units=(8,)
     )
@@ -147,14 +150,15 @@ def test_a_clash_with_a_builtin_keeps_both_reachable(fake_plugins, tmp_path):
     plugin.save(tmp_path / "p.keras")  # the saved file names the qualified model
     assert type(kerasae.load_model(str(tmp_path / "p.keras"))).__name__ == "PluginAE"
     builtin = kerasae.create_model("kerasae:ae", input_shape=(8, 8, 1))
-    assert builtin.registered_name == "ae"
+    assert builtin.registered_name == "ae"  # kerasae's own keep the name they are saved under
+    assert type(kerasae.load_model(str(builtin_file))).__module__ == "kerasae.models.ae"
 
 
 def test_a_clash_between_plugins_refuses_the_bare_name(fake_plugins):
     with pytest.warns(
         RuntimeWarning,
         match="'twin' is provided by distributions 'first' and "
-        "'second'; 'twin' alone is refused, use first:twin, second:twin",
+        "'second'; 'twin' alone is refused, use first:twin or second:twin",
     ):
         fake_plugins(
             FakeEntryPoint("twin", "a:A", "first", loader=_ae_class),

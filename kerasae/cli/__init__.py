@@ -17,6 +17,8 @@ import os
 import sys
 import warnings
 
+import kerasae.entry_points as entry_points
+import kerasae.plugin_state as plugin_state
 import kerasae.quiet as quiet
 from kerasae.entry_points import blame
 from kerasae.errors import KerasaeError
@@ -34,6 +36,7 @@ COMMAND_MODULES = (
     "report",
     "fit_sampler",
     "convert_tfrecord",
+    "check",
 )
 
 
@@ -123,6 +126,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # also for list/info's rare imports
     _one_line_warnings()
+    # a plugin clash is news once per set of installed plugins, not on every command
+    entry_points.remembered = plugin_state.shown_first_time
     try:
         if getattr(args, "check", None) is not None:
             args.check(args)  # before TensorFlow: a bad flag, path or run answers at once

@@ -10,6 +10,7 @@ import inspect
 import sys
 import warnings
 
+import kerasae.plugin_state as plugin_state
 from kerasae.errors import KerasaeError
 from kerasae.models import introspect
 from kerasae.models.registry import MODELS
@@ -82,11 +83,24 @@ def _load_quietly(reg, entry, debug):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
+def known_broken(reg, entry, warn=True):
+    """True (and one warning) when the plugin entry is known not to import: the sources
+    `list` and `info` read may belong to a module that raises (`kerasae.plugin_state`)."""
+    if entry.builtin or entry.error is not None:
+        return entry.error is not None
+    error = plugin_state.import_errors().get(entry.target)
+    if error is not None:
+        reg.mark_broken(entry, error, warn)
+    return error is not None
+
+
 def cmd_list(args):
     reg = registry(args.kind)
     rows = []
     for name in reg.names(args.pattern):
         entry = reg.entry(name)
+        if known_broken(reg, entry):
+            continue
         try:
             if args.kind == "models":
                 summary = describe(entry, args.debug).summary
@@ -112,6 +126,8 @@ def cmd_list(args):
 def cmd_info(args):
     reg = registry(args.kind)
     entry = reg.entry(args.name)
+    if known_broken(reg, entry, warn=False):
+        reg.load_entry(entry)  # the one-line error: which distribution, why, what to do
     if args.kind != "models":
         doc, module_doc = doc_of(reg, entry, args.debug)
         print(f"{args.name}  ({entry.target}, a {reg.kind} from {entry.dist})")

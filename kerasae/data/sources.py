@@ -83,7 +83,7 @@ def _ordered(entries):
 
 def named_datasets():
     """The names of the named sources: kerasae's own, then plugins'."""
-    return [e.reference for e, s in _ordered(DATASETS.entries()) if not s.path_scheme]
+    return [e.listed for e, s in _ordered(DATASETS.entries()) if not s.path_scheme]
 
 
 def resolve(name):
@@ -93,7 +93,7 @@ def resolve(name):
     if ":" in name and name in DATASETS:  # DIST:NAME, where plugins clash
         return source(name)
     entries = DATASETS.entries()
-    own = [e for e in entries if e.reference == name]
+    own = [e for e in entries if e.listed == name]
     for _, found in _loaded(own):
         if not found.path_scheme:
             return found

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasae.errors import KerasaeError
-from kerasae.io import atomic_folder, read_json, write_json
+from kerasae.io import atomic_folder, cache_dir, read_json, write_json
 from kerasae.version import __version__
 
 CLASSIFIER_VERSION = 1  # part of the cache key: a new architecture never reuses old weights
@@ -26,14 +26,6 @@ FEATURES = 128
 
 
 CLASSIFIER_SEED = 0  # the classifier is part of the metric: it never depends on --seed
-
-
-def cache_dir():
-    """KERASAE_CACHE, else $XDG_CACHE_HOME/kerasae, else ~/.cache/kerasae."""
-    if os.environ.get("KERASAE_CACHE"):
-        return os.path.expanduser(os.environ["KERASAE_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(xdg, "kerasae")
 
 
 def dataset_key(data):

@@ -74,5 +74,5 @@ def names(kind):
         except KerasaeError:  # a broken plugin: already warned about
             continue
         if cls.kind == kind:
-            found.append((not entry.builtin, cls.order, entry.name, entry.reference))
+            found.append((not entry.builtin, cls.order, entry.name, entry.listed))
     return [f[-1] for f in sorted(found)]

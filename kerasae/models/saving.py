@@ -12,7 +12,7 @@ import zipfile
 from typing import TYPE_CHECKING
 
 from kerasae.errors import KerasaeError
-from kerasae.models.registry import get_model_class
+from kerasae.models.registry import MODELS
 
 if TYPE_CHECKING:  # type names only: never imported at run time
     from kerasae.models.base import Autoencoder
@@ -44,7 +44,7 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Autoencoder:
     """Load a kerasae model saved with `model.save(path)`."""
     import keras  # TensorFlow: only when used (this module must import fast)
 
-    get_model_class(saved_model_name(path))  # imports and registers the class
+    MODELS.get(saved_model_name(path), saved=True)  # imports and registers the class
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:

@@ -29,6 +29,7 @@ from kerasae.nets.registry import ARCHITECTURES
 from kerasae.samplers.base import SAMPLERS, LatentSampler
 from kerasae.testing.contract import expect
 from kerasae.testing.models import check_model
+from kerasae.testing.own import own_name
 from kerasae_runtime.manifest import ARRAY_KINDS, PRIOR_KINDS, sample_prior
 from kerasae_runtime.manifest import scale as runtime_scale
 
@@ -40,7 +41,9 @@ __all__ = ["check_sampler", "check_dataset", "check_exporter", "check_architectu
 
 
 def _class(registry, name_or_class):
-    return registry.get(name_or_class) if isinstance(name_or_class, str) else name_or_class
+    if not isinstance(name_or_class, str):
+        return name_or_class
+    return registry.get(own_name(registry, name_or_class))  # a plugin's own tests: its own
 
 
 def sample_codes(n=600, dim=3, seed=0):

@@ -35,7 +35,7 @@ import numpy as np
 from kerasae.errors import KerasaeError
 from kerasae.export.write import export_model
 from kerasae.models.base import Autoencoder
-from kerasae.models.registry import get_model_class
+from kerasae.models.registry import MODELS, get_model_class
 from kerasae.models.saving import load_model
 from kerasae.params import check_params
 from kerasae.testing.contract import (
@@ -48,6 +48,7 @@ from kerasae.testing.contract import (
     plain,
     reconstruction_error,
 )
+from kerasae.testing.own import own_name
 
 __all__ = [
     "check_model",
@@ -66,6 +67,8 @@ __all__ = [
 
 
 def _model_class(name_or_class):
+    if isinstance(name_or_class, str):  # in a plugin's own tests, a clashing name is its own
+        name_or_class = own_name(MODELS, name_or_class)
     cls = get_model_class(name_or_class) if isinstance(name_or_class, str) else name_or_class
     expect(
         isinstance(cls, type) and issubclass(cls, Autoencoder),
