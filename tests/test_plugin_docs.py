@@ -7,6 +7,7 @@ copies them), then put through the same conformance checks as every built-in.
 import os
 import re
 
+import numpy as np
 import pytest
 
 from kerasae import testing
@@ -23,12 +24,12 @@ def _model_blocks():
     return [b for b in blocks if "@register_model(" in b]
 
 
-def test_the_guide_has_its_two_worked_models():
+def test_the_guide_has_its_three_worked_models():
     names = [re.search(r'@register_model\("(\w+)"\)', b).group(1) for b in _model_blocks()]
-    assert names == ["rae_l2", "tiny_vq"]
+    assert names == ["rae_l2", "tiny_vq", "dip_vae_i"]
 
 
-@pytest.mark.parametrize("block", _model_blocks(), ids=["rae_l2", "tiny_vq"])
+@pytest.mark.parametrize("block", _model_blocks(), ids=["rae_l2", "tiny_vq", "dip_vae_i"])
 def test_each_worked_model_passes_check_model(block, tmp_path):
     name = re.search(r'@register_model\("(\w+)"\)', block).group(1)
     namespace = {"__name__": f"plugin_doc_{name}"}
@@ -57,6 +58,23 @@ def test_the_vq_example_initializes_its_codebook_and_uses_it(digits):
     # k-means from the first batch and EMA updates keep most codes in use (no collapse)
     assert history.history["usage"][-1] >= 0.5, history.history
     assert history.history["reconstruction"][-1] < history.history["reconstruction"][0]
+
+
+def test_the_variant_example_is_short_and_its_penalty_falls(digits):
+    block = _model_blocks()[2]
+    assert len(block.strip().splitlines()) <= 30  # a variant is about 30 lines
+    namespace = {"__name__": "plugin_doc_dip_vae_i"}
+    try:
+        exec(compile(block, DOC, "exec"), namespace)
+        model = testing.build("dip_vae_i", latent_dim=4, hidden_units=(32,))
+    finally:
+        registry.MODELS.forget("dip_vae_i")
+    assert model.get_config()["lambda_d"] == 100.0  # its own arguments, beside the VAE's
+    model.compile()
+    history = model.fit(digits[0][:512], epochs=4, batch_size=64, verbose=0).history
+    assert history["dip"][-1] < history["dip"][0], history["dip"]
+    loss = np.add(history["reconstruction"], history["kl"]) + history["dip"]
+    np.testing.assert_allclose(history["loss"], loss, rtol=1e-4)  # beta = 1: ELBO + dip
 
 
 EXTENSIONS = {

@@ -15,7 +15,9 @@ pieces: `posterior_draws` (encode, draw z ~ q(z|x)), `decoder_nll` (-log p(x|z))
 `log_prior` (N(0, I) here, a mixture in vamp), `kl_divergence`, and `log_weights`, the
 importance weights log p(x|z) + log p(z) - log q(z|x) that the IWAE bound and
 `kerasae.evaluation.likelihood` (the log p(x) estimate of `kerasae evaluate
---log-likelihood`) share.
+--log-likelihood`) share. A variant that only adds terms on the posterior (DIP-VAE's
+covariance penalty, say) overrides `posterior_penalties` and declares them in
+`loss_names` (docs/plugins.md, "A variant of an existing family").
 """
 
 import keras
@@ -185,6 +187,10 @@ class VAE(NetworkAutoencoder):
         `draws` > 1 averages several (one encoder pass, one decoder pass over all draws);
         `seed` (an int or pair) makes them repeatable.
         """
+        return self._elbo_parts(x, beta, seed, training, draws)[1]
+
+    def _elbo_parts(self, x, beta=None, seed=None, training=False, draws=1):
+        """((mean, log_var, z), (nll, kl, total)): `negative_elbo` and the draws it used."""
         x, mean, log_var, z = self.posterior_draws(x, draws, seed, training)
         nll = self.decoder_nll(x, z, training)
         kl = self.kl_divergence(mean, log_var, z)
@@ -193,16 +199,26 @@ class VAE(NetworkAutoencoder):
         if beta is None:
             beta = self.beta_variable if self.uses_beta else 1.0
         beta = ops.cast(beta, nll.dtype)
-        return nll, kl, nll + beta * kl
+        return (mean, log_var, z), (nll, kl, nll + beta * kl)
+
+    def posterior_penalties(self, mean, log_var, z):
+        """Extra loss terms on the posterior, for a variant: {name: scalar}, each weighted
+        already, added to the loss and logged under its name (declare each in
+        `loss_names`). `mean`, `log_var`: q(z|x) of the batch; `z`: its draws. None here."""
+        return {}
 
     def compute_losses(self, x, training=False):
-        nll, kl, total = self.negative_elbo(x, training=training)
-        return {
+        (mean, log_var, z), (nll, kl, total) = self._elbo_parts(x, training=training)
+        losses = {
             "loss": ops.mean(total),
             "reconstruction": ops.mean(nll),
             "kl": ops.mean(kl),
             "beta": ops.convert_to_tensor(self.beta_variable),
         }
+        for name, value in self.posterior_penalties(mean, log_var, z).items():
+            losses[name] = value
+            losses["loss"] = losses["loss"] + value
+        return losses
 
     # ------------------------------------------------------------------ inference
     def encode(self, x, batch_size=256):
