@@ -19,9 +19,9 @@ def digits():
 
 @pytest.fixture(scope="session", autouse=True)
 def _kerasae_cache(tmp_path_factory):
-    """The FID-C classifier cache (kerasae.evaluation.quality) in a temporary folder, never the
-    user's
-    home; subprocesses inherit it. Tests that need their own set KERASAE_CACHE again."""
+    """kerasae's cache (the FID-C classifiers, the plugin record) in a temporary folder,
+    never the user's home; subprocesses inherit it. Tests that need their own set
+    KERASAE_CACHE again."""
     mp = pytest.MonkeyPatch()
     mp.setenv("KERASAE_CACHE", str(tmp_path_factory.mktemp("kerasae_cache")))
     yield

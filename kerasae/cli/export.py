@@ -41,9 +41,10 @@ def register(sub):
     p.add_argument(
         "--int8",
         action="store_true",
-        help="also write *.int8.onnx: Dense (MatMul/Gemm) weights quantized to "
-        "int8 (onnxruntime dynamic quantization); refused for a part it "
-        "does not make faster or that it moves beyond tolerance",
+        help="also write *.int8.onnx: weights int8 per channel, activations calibrated on "
+        "the run's training data (onnxruntime static QDQ quantization); refused, saying "
+        "which, for a part it does not make faster or that is not accurate on the test "
+        "data",
     )
     p.add_argument(
         "--sampler",

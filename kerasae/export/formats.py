@@ -6,7 +6,6 @@ Each writes one part and checks it against the Keras part on the same probe inpu
 
 import os
 
-from kerasae.errors import KerasaeError
 from kerasae.export.registry import ExportFormat, register_exporter
 
 
@@ -42,30 +41,30 @@ class OnnxFormat(ExportFormat):
             files[key] = name
             if options.get("int8") and precision == "fp32":
                 name = f"{part}.int8.onnx"
+                calibration, evaluation = options["int8_data"][part]
                 report[name] = write_int8(
-                    path, os.path.join(folder, name), sess, signature, net, probes
+                    path,
+                    os.path.join(folder, name),
+                    sess,
+                    signature,
+                    probes,
+                    calibration,
+                    evaluation,
                 )
                 files["onnx_int8"] = name
         return files, report
 
 
-def write_int8(fp32_path, path, fp32_session, sig, net, probes):
-    """Quantize, verify against the Keras part, and time against float32 (`quantize`)."""
-    from kerasae.export import onnx_export, quantize, verify  # TensorFlow: when used
+def write_int8(fp32_path, path, fp32_session, sig, probes, calibration, evaluation):
+    """Quantize (calibrated on `calibration`, the part's training inputs), check its error
+    on `evaluation` (test inputs) against the float32 file, and time the two (`quantize`).
+    The float32 file was checked against Keras already."""
+    from kerasae.export import onnx_export, quantize  # TensorFlow: when used
 
-    sess = onnx_export.session(quantize.quantize(fp32_path, path, sig.part))
-    try:
-        entry = verify.check(
-            os.path.basename(path),
-            sig,
-            lambda x: onnx_export.run(sess, sig, x),
-            net,
-            probes,
-            "int8",
-        )
-    except KerasaeError as exc:
-        raise KerasaeError(f"--int8: {exc}; export without --int8") from None
-    return {**entry, "speed": quantize.check_speed(sig.part, fp32_session, sess, sig, probes)}
+    sess = onnx_export.session(quantize.quantize(fp32_path, path, sig.part, calibration))
+    entry = quantize.check_accuracy(sig.part, fp32_session, sess, evaluation)
+    speed = quantize.check_speed(sig.part, fp32_session, sess, sig, probes)
+    return {"precision": "int8", **entry, "speed": speed}
 
 
 @register_exporter("savedmodel")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from kerasae.errors import KerasaeError
+from kerasae.export import quantize
 from kerasae.export.layouts import _check_name, _refuse_other_folder
 from kerasae.export.registry import exporter
 from kerasae.export.registry import names as exporter_names
@@ -39,11 +40,16 @@ def export_run(
     config, model = load_run(run_dir)
     # as `kerasae sample` resolves it; fails before the slow part
     sampler = resolve_sampler(run_dir, config, model, sampler, required=False)
-    real_x = None
+    real_x, data = None, None
     try:
         data = open_data(config, scaling=config.get("scaling"))  # read as the run read it
         real_x = data.head("test", 64)  # a few real inputs: the data is never loaded whole
     except KerasaeError as exc:  # the data moved: verification still runs on random inputs
+        if options.get("int8"):
+            raise KerasaeError(
+                f"--int8 calibrates on the run's training data and is measured on its "
+                f"test data, which is unavailable ({exc}); export without --int8"
+            ) from None
         warnings.warn(
             f"the run's data is unavailable ({exc}); verifying on random inputs only", stacklevel=2
         )
@@ -63,6 +69,11 @@ def export_run(
     if real_x is not None:
         real_x = np.asarray(real_x, dtype="float32")
 
+    if options.get("int8"):  # the run's own data: calibrated on training, measured on test
+        options["int8_data"] = (
+            data.head("train", quantize.CALIBRATION_EXAMPLES),
+            data.head("test", quantize.EVALUATION_EXAMPLES),
+        )
     threshold = load_threshold(run_dir, model, config)  # detect's, so the runtime agrees
     return export_model(
         model,

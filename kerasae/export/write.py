@@ -16,17 +16,17 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from kerasae.errors import KerasaeError
 from kerasae.export import manifest as mf
-from kerasae.export import onnx_export, verify
+from kerasae.export import onnx_export, quantize, verify
 from kerasae.export.registry import DEFAULT_FORMATS, exporter
 from kerasae.export.registry import names as exporter_names
 from kerasae.export.signatures import PARTS, has_scorer, part_network, part_signature
 from kerasae.io import _jsonable, atomic_folder, write_json
 
 if TYPE_CHECKING:  # type names only: never imported at run time
-    import numpy as np
-
     from kerasae.models.base import Autoencoder
     from kerasae.samplers.base import LatentSampler
 
@@ -94,6 +94,7 @@ def export_model(
     version: int = 1,
     int8: bool = False,
     sampler: LatentSampler | None = None,
+    int8_data: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
     """Export, verify, and write the manifest; returns the manifest dict.
 
@@ -102,8 +103,10 @@ def export_model(
     threshold: a threshold record (`kerasae.runs.threshold.fit_threshold`), written as
     threshold.json for the runtime's `is_anomaly`; version: the model version recorded;
     optimize: rewrite ConvTranspose + Conv pairs as exact per-phase Convs in the ONNX files;
-    int8: also write dynamically quantized `PART.int8.onnx` files, or refuse the export
-    (nothing is written) if a part does not quantize, match or run faster;
+    int8: also write statically quantized `PART.int8.onnx` files, or refuse the export
+    (nothing is written) if a part does not quantize, is not accurate or not faster
+    (`kerasae.export.quantize`); int8_data: (training inputs, test inputs) it calibrates
+    on and is measured on (`kerasae export --int8` passes the run's own);
     sampler: what `kerasae-runtime generate` draws codes from: None or "prior" (the
     model's own prior; none for a model that is not generative, and the manifest's
     no_prior then says why), or a fitted `kerasae.samplers.LatentSampler` (its arrays
@@ -122,6 +125,12 @@ def export_model(
         raise KerasaeError("--fp16 applies to ONNX files; add onnx to --format")
     if int8 and "onnx" not in formats:
         raise KerasaeError("--int8 applies to ONNX files; add onnx to --format")
+    if int8 and int8_data is None:
+        raise KerasaeError(
+            "int8 needs data to calibrate on and to measure the error on: pass "
+            "int8_data=(training inputs, test inputs) (`kerasae export RUN --int8` passes "
+            "the run's own)"
+        )
     out = os.path.abspath(out)
     _prepare_out(out, parts)
     signatures = {p: part_signature(model, p) for p in parts}
@@ -133,7 +142,13 @@ def export_model(
             signatures,
             probes,
             formats,
-            {"opset": opset, "optimize": optimize, "fp16": fp16, "int8": int8},
+            {
+                "opset": opset,
+                "optimize": optimize,
+                "fp16": fp16,
+                "int8": int8,
+                "int8_data": int8_inputs(model, parts, int8_data) if int8 else None,
+            },
         )
         run_name = ((metadata or {}).get("run") or {}).get("name")
         prior, no_prior = mf.sampler_prior(model, sampler, tmp, run_name)
@@ -155,6 +170,15 @@ def export_model(
             json.dump(manifest, f, indent=2, sort_keys=True, default=_jsonable)
             f.write("\n")
     return manifest
+
+
+def int8_inputs(model, parts, data):
+    """{part: (calibration inputs, test inputs)}: images for the encoder and scorer, their
+    codes for the decoder, at most CALIBRATION_EXAMPLES and EVALUATION_EXAMPLES of each."""
+    train, test = (np.asarray(x, dtype="float32") for x in data)
+    train, test = train[: quantize.CALIBRATION_EXAMPLES], test[: quantize.EVALUATION_EXAMPLES]
+    codes = [verify.latent_codes(model, x) for x in (train, test)] if "decoder" in parts else None
+    return {p: tuple(codes) if p == "decoder" else (train, test) for p in parts}
 
 
 def _write_parts(model, root, signatures, probes, formats, options):
