@@ -150,7 +150,7 @@ def main(argv=None):
             f"activations calibrated on {quantize.CALIBRATION_EXAMPLES} training images' "
             f"codes, float32 in and out. Latency: median (interquartile range) of "
             f"{args.repeats} calls at batch 1 and {max(5, args.repeats // 10)} at batch 256, "
-            f"fp32 and int8 timed in turn; error: |int8 - fp32| over the {len(x_test):,} "
+            f"fp32 and int8 timed in turn; error: abs(int8 - fp32) over the {len(x_test):,} "
             f"test images' codes in [0, 1] data units (mean / 99th percentile / max), beside "
             f"each decoder's test MSE. Last column: `export_model(..., int8=True)`'s verdict "
             f"(its accuracy bound: mean {quantize.TOLERANCE['decoder'][0]:g}; its speed check "
@@ -164,7 +164,7 @@ def main(argv=None):
                     "batch 1 (ms)",
                     "batch 256 (ms)",
                     "test MSE",
-                    "|int8 - fp32| mean / p99 / max",
+                    "abs(int8 - fp32) mean / p99 / max",
                     "export's verdict",
                 ],
                 rows,
