@@ -206,3 +206,14 @@ def test_many_models_in_one_process_raise_no_retracing_notice(caplog):
         tf.get_logger().warning(notice)  # outside the block it is shown again
     said = [r.getMessage() for r in caplog.records]
     assert said == ["a real warning", notice], said
+
+
+def test_a_run_too_short_to_learn_says_how_many_epochs_would_do():
+    from kerasae.cli.train import few_steps_note
+
+    note = few_steps_note(1437, 128, 5)  # the digits tour's old 5 epochs: 60 steps
+    assert note == (
+        "only 60 training steps in all (1,437 examples, batch 128): too few to learn much; "
+        "--epochs 42 gives 504"
+    )
+    assert few_steps_note(60000, 128, 2) is None  # 938 steps: enough

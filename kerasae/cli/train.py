@@ -5,6 +5,7 @@ Its flags are TrainConfig's fields (kerasae.runs.config): help, types and choice
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import tomllib
@@ -250,6 +251,23 @@ def _keras_verbose(level):
     return 1 if sys.stdout.isatty() or level == 2 else 2
 
 
+#: fewer optimizer steps than this in a whole run rarely learn more than the mean image
+FEW_STEPS = 500
+
+
+def few_steps_note(n_train, batch_size, epochs):
+    """A note for a run too short to learn (small data, few epochs), with the --epochs that
+    gives FEW_STEPS steps; None otherwise."""
+    per_epoch = max(1, math.ceil(n_train / batch_size))
+    if per_epoch * epochs >= FEW_STEPS:
+        return None
+    enough = math.ceil(FEW_STEPS / per_epoch)
+    return (
+        f"only {per_epoch * epochs} training steps in all ({n_train:,} examples, batch "
+        f"{batch_size}): too few to learn much; --epochs {enough} gives {per_epoch * enough}"
+    )
+
+
 def _header(facts, model, level, resume):
     """What is about to train, printed before the first epoch (not with --quiet); with
     --verbose also the resolved settings and Keras's summary of each network."""
@@ -279,6 +297,9 @@ def _header(facts, model, level, resume):
         f"replica{'s' if f['replicas'] != 1 else ''})",
         f"  run       {f['out']}",
     ]
+    note = few_steps_note(f["n_train"], f["batch_size"] * f["replicas"], f["epochs"])
+    if note:
+        lines.append(f"  note      {note}")
     print("\n".join(lines), flush=True)
     if level == 2:
         for net in (model.encoder, model.decoder):
