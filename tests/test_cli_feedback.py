@@ -209,7 +209,7 @@ def test_many_models_in_one_process_raise_no_retracing_notice(caplog):
 
 
 def test_a_run_too_short_to_learn_says_how_many_epochs_would_do():
-    from kerasae.cli.train import few_steps_note
+    from kerasae.cli.train_output import few_steps_note
 
     note = few_steps_note(1437, 128, 5)  # the digits tour's old 5 epochs: 60 steps
     assert note == (

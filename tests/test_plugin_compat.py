@@ -109,11 +109,13 @@ def test_an_api1_plugin_trains_from_the_cli(site, tmp_path):
     assert "api version" not in proc.stderr.lower()  # API 1 is supported: no warning
 
 
-def test_a_name_clash_lists_both_with_one_warning(site):
-    proc = run_cli("list", "*ae", env=_env(site))
+def test_a_name_clash_lists_both_qualified_with_one_warning(site, tmp_path):
+    # a fresh cache: the clash is warned about the first time this set of plugins is seen
+    proc = run_cli("list", "*ae", env={**_env(site), "KERASAE_CACHE": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
     listed = {line.split()[0] for line in proc.stdout.splitlines() if line.strip()}
-    assert {"ae", "kerasae-clash:ae", "conv_ae"} <= listed
+    assert {"kerasae:ae", "kerasae-clash:ae", "conv_ae"} <= listed
+    assert "ae" not in listed  # the bare name is ambiguous: listed qualified only
     warnings = [line for line in proc.stderr.splitlines() if "kerasae-clash" in line]
     assert len(warnings) == 1, proc.stderr
     assert "'kerasae' and 'kerasae-clash'" in warnings[0] and "kerasae-clash:ae" in warnings[0]
@@ -144,10 +146,13 @@ def test_the_qualified_name_trains_exports_and_is_recorded(site, tmp_path):
     manifest = json.load(open(run / "export" / "manifest.json"))
     assert manifest["model"]["name"] == "kerasae-clash:ae"
     assert manifest["model"]["class"].endswith("TanhAE")
-    # the bare name still means the built-in
+    # the built-in under its qualified name; the bare name is refused, naming both
     proc = _python(
         site,
-        "import kerasae; m = kerasae.create_model('ae', input_shape=(8, 8, 1));"
+        "import kerasae; m = kerasae.create_model('kerasae:ae', input_shape=(8, 8, 1));"
         "print(type(m).__module__)",
     )
-    assert proc.stdout.strip() == "kerasae.models.ae", proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "kerasae.models.ae", proc.stderr
+    proc = _python(site, "import kerasae; kerasae.create_model('ae', input_shape=(8, 8, 1))")
+    assert proc.returncode != 0
+    assert "kerasae:ae" in proc.stderr and "kerasae-clash:ae" in proc.stderr

@@ -29,6 +29,9 @@ from tests.helpers import run_cli
 
 FIXTURE_EXPORT = os.path.join(os.path.dirname(__file__), "..", "export", "tests", "fixture")
 PNG_URI = "data:image/png;base64,"
+# 3 history terms (loss, kl, reconstruction; beta stays 1, so it is not logged) and 3
+# grids (reconstructions, samples, traversal)
+IMAGES = 6
 SECTIONS = ("metrics", "history", "grids", "threshold", "export", "config")
 
 
@@ -73,10 +76,9 @@ def test_report_holds_every_section_inline(run_dir, report):
     for anchor in SECTIONS:
         assert f'<section id="{anchor}">' in page
     assert "<title>kerasae report: vae-run</title>" in page
-    # 4 history terms (loss, beta, kl, reconstruction) + 3 grids (reconstructions,
-    # samples, traversal), each a PNG that decodes
+    # each a PNG that decodes
     uris = re.findall(r'src="(data:[^"]*)"', page)
-    assert len(uris) == page.count(PNG_URI) == 7
+    assert len(uris) == page.count(PNG_URI) == IMAGES
     for uri in uris:
         Image.open(io.BytesIO(base64.b64decode(uri[len(PNG_URI) :]))).verify()
     for caption in (
@@ -132,7 +134,7 @@ def test_no_evaluate_imports_no_tensorflow(run_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
     page = out.read_text()
-    assert "not evaluated (--no-evaluate)" in page and page.count(PNG_URI) == 7
+    assert "not evaluated (--no-evaluate)" in page and page.count(PNG_URI) == IMAGES
 
 
 def test_unavailable_data_leaves_the_metrics_out(run_dir, tmp_path, capsys):
@@ -147,7 +149,7 @@ def test_unavailable_data_leaves_the_metrics_out(run_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("kerasae: warning: not evaluated:"), err
     page = (run / "report.html").read_text()
-    assert "not evaluated:" in page and "gone.npy" in page and page.count(PNG_URI) == 7
+    assert "not evaluated:" in page and "gone.npy" in page and page.count(PNG_URI) == IMAGES
 
 
 def test_out_that_is_a_folder_fails_first(run_dir, tmp_path, capsys):
@@ -395,7 +397,7 @@ def test_page_in_chromium(chromium, report, tmp_path):
     finally:
         browser.close()
     assert errors == [], errors
-    assert state == {"title": "kerasae report: vae-run", "images": 7, "broken": 0}
+    assert state == {"title": "kerasae report: vae-run", "images": IMAGES, "broken": 0}
 
     shot = tmp_path / "shot.png"
     subprocess.run(
@@ -425,4 +427,4 @@ def test_page_in_chromium(chromium, report, tmp_path):
         check=True,
     ).stdout
     assert "<title>kerasae report: vae-run</title>" in dom
-    assert dom.count(PNG_URI) == 7 and '<section id="export">' in dom
+    assert dom.count(PNG_URI) == IMAGES and '<section id="export">' in dom

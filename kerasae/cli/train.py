@@ -5,13 +5,12 @@ Its flags are TrainConfig's fields (kerasae.runs.config): help, types and choice
 
 import argparse
 import dataclasses
-import math
 import os
-import sys
 import tomllib
 
 from kerasae.cli import add_verbosity, verbosity
 from kerasae.cli.models import describe
+from kerasae.cli.train_output import header, keras_verbose, summary
 from kerasae.data.sources import resolve
 from kerasae.errors import KerasaeError
 from kerasae.models.registry import MODELS
@@ -195,12 +194,12 @@ def cmd_train(args):
     out, _, history = train(
         config,
         callbacks=trackers,
-        verbose=_keras_verbose(level),
+        verbose=keras_verbose(level),
         resume=args.resume,
-        on_start=lambda facts, model: _header(facts, model, level, args.resume),
+        on_start=lambda facts, model: header(facts, model, level, args.resume),
     )
     logged = tracking.finish(trackers)  # model.keras and threshold.json come after fit
-    _summary(config.model, history, out, os.path.join(out, HISTORY))
+    summary(config.model, history, out, os.path.join(out, HISTORY))
     for line in logged if level else ():
         print(line)
     if config.sampler:
@@ -224,7 +223,7 @@ def _reuse(config, diff):
         f"{config.out} already holds a finished run with these settings; reusing it "
         "(pass --overwrite to train again)"
     )
-    _summary(config.model, read_history(config.out), config.out, os.path.join(config.out, HISTORY))
+    summary(config.model, read_history(config.out), config.out, os.path.join(config.out, HISTORY))
     if config.sampler:  # the same model: fit the sampler asked for, if it is not there yet
         # imports TensorFlow: only when used
         from kerasae.runs.samplers import fit_run_sampler, load_sampler
@@ -233,75 +232,3 @@ def _reuse(config, diff):
             sampler = fit_run_sampler(config.out, config.sampler, seed=config.seed)
             print(f"{config.out} now has the {sampler.describe()}")
     return 0
-
-
-def _summary(model, history, out, history_path):
-    losses = history.get("loss") or [float("nan")]
-    print(
-        f"trained {model} for {len(losses)} epoch(s): loss {losses[0]:.5f} -> "
-        f"{losses[-1]:.5f}; run folder {out} (history in {history_path})"
-    )
-
-
-def _keras_verbose(level):
-    """Keras's fit verbosity: a live progress bar on a terminal, one line per epoch in a
-    log file (a bar there is a wall of carriage returns), nothing with --quiet."""
-    if level == 0:
-        return 0
-    return 1 if sys.stdout.isatty() or level == 2 else 2
-
-
-#: fewer optimizer steps than this in a whole run rarely learn more than the mean image
-FEW_STEPS = 500
-
-
-def few_steps_note(n_train, batch_size, epochs):
-    """A note for a run too short to learn (small data, few epochs), with the --epochs that
-    gives FEW_STEPS steps; None otherwise."""
-    per_epoch = max(1, math.ceil(n_train / batch_size))
-    if per_epoch * epochs >= FEW_STEPS:
-        return None
-    enough = math.ceil(FEW_STEPS / per_epoch)
-    return (
-        f"only {per_epoch * epochs} training steps in all ({n_train:,} examples, batch "
-        f"{batch_size}): too few to learn much; --epochs {enough} gives {per_epoch * enough}"
-    )
-
-
-def _header(facts, model, level, resume):
-    """What is about to train, printed before the first epoch (not with --quiet); with
-    --verbose also the resolved settings and Keras's summary of each network."""
-    if level == 0:
-        return
-    f = facts
-    shape = "x".join(map(str, f["input_shape"]))
-    if resume:
-        done = f["resumed_from"] or 0
-        print(
-            f"resuming {f['out']} from epoch {done + 1} of {f['epochs']}"
-            if done
-            else f"resuming {f['out']}: no epoch had finished, starting at epoch 1 of "
-            f"{f['epochs']}"
-        )
-    n_bad = f.get("skipped") or 0
-    skipped = f" ({n_bad} undecodable file{'s' if n_bad != 1 else ''} skipped)" if n_bad else ""
-    lines = [
-        f"kerasae train: {f['model']} on {f['dataset']} ({f['n_train']} train / "
-        f"{f['n_test']} test examples of shape {shape}){skipped}",
-        f"  model     {f['model']}, latent_dim {f['latent_dim']}, "
-        f"{f['parameters']:,} trainable parameters",
-        f"  training  {f['epochs']} epoch{'s' if f['epochs'] != 1 else ''}, "
-        f"batch {f['batch_size']}, Adam "
-        f"{f['learning_rate']:g} ({f['lr_schedule']}), {f['precision']}",
-        f"  device    {f['device']}, strategy {f['strategy']} ({f['replicas']} "
-        f"replica{'s' if f['replicas'] != 1 else ''})",
-        f"  run       {f['out']}",
-    ]
-    note = few_steps_note(f["n_train"], f["batch_size"] * f["replicas"], f["epochs"])
-    if note:
-        lines.append(f"  note      {note}")
-    print("\n".join(lines), flush=True)
-    if level == 2:
-        for net in (model.encoder, model.decoder):
-            net.summary(print_fn=lambda line, *_, **__: print(line))
-        print(flush=True)
