@@ -28,7 +28,7 @@ COLUMNS = {
 }
 
 
-@pytest.mark.parametrize("key", registry_params(VARIANTS, fast=("wae-critic",)))
+@pytest.mark.parametrize("key", registry_params(VARIANTS, fast=()))
 def test_training_lowers_reconstruction_and_save_load_keeps_both_optimizers(key, digits, tmp_path):
     name, params = VARIANTS[key]
     x = digits[0][:512]

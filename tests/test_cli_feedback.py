@@ -147,6 +147,7 @@ def test_ctrl_c_records_interrupted_and_resume_says_where_it_starts(tmp_path):
     assert json.loads((out / "config.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_evaluate_gives_the_same_vae_loss_every_time(tmp_path):
     from kerasae.evaluation.reconstruction import evaluate
     from kerasae.runs.config import TrainConfig

@@ -30,6 +30,7 @@ def test_resolve_models_puts_pca_first_and_expands_globs():
         resolve_models("zzz*")
 
 
+@pytest.mark.slow
 def test_compare_digits_writes_table_and_figures(tmp_path, capsys):
     out = tmp_path / "c"
     code, stdout, err = cli(

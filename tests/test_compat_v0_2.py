@@ -149,6 +149,7 @@ def test_every_built_in_family_keeps_its_constructor_arguments():
         assert list(now)[:2] == ["input_shape", "latent_dim"], name
 
 
+@pytest.mark.slow
 def test_a_run_of_the_old_release_evaluates(tmp_path):
     import shutil
 

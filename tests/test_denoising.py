@@ -86,6 +86,7 @@ def test_conv_dae_learns(digits):
     assert float(model.compute_losses(x)["loss"]) < before
 
 
+@pytest.mark.slow
 def test_spatial_code_dae_denoises(digits):
     import keras
 
@@ -136,6 +137,7 @@ def test_sdae_pretrains_every_layer_then_fine_tunes(digits, tmp_path):
     assert np.abs(loaded.encode(x[:4]) - before).max() < 1.0
 
 
+@pytest.mark.slow
 def test_cli_trains_sdae_with_phases_and_samples_by_langevin(tmp_path, capsys):
     from kerasae.cli import main
 

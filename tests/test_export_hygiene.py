@@ -38,6 +38,7 @@ def runtime():
     sys.path.remove(os.path.join(ROOT, "export"))
 
 
+@pytest.mark.slow
 def test_the_same_weights_give_byte_identical_onnx_files(run, tmp_path):
     first = export.export_run(run, out=str(tmp_path / "a"), formats=("onnx",), fp16=True)
     export.export_run(run, out=str(tmp_path / "b"), formats=("onnx",), fp16=True)

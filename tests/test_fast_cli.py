@@ -161,6 +161,7 @@ def test_inherited_members_aliases_and_constants(plugins):
     assert tuned.generative is False and tuned.doc == "Its own constructor."
 
 
+@pytest.mark.slow
 def test_unreadable_class_is_described_by_importing_it(plugins, capsys):
     plugins(
         {"kerasae_fast_dynamic": FAMILY},

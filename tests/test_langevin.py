@@ -50,6 +50,7 @@ def test_score_correlates_with_the_true_gaussian_score():
     assert np.corrcoef(estimated.ravel(), true.ravel())[0, 1] > 0.9
 
 
+@pytest.mark.slow
 def test_langevin_from_uniform_noise_moves_chains_to_the_data(mixture):
     from kerasae.probability.divergences import mmd
 

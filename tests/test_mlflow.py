@@ -148,6 +148,7 @@ def test_cli_train_logs_to_a_server(mlflow_server, tmp_path, monkeypatch):
     assert not (tmp_path / "mlruns.db").exists()  # all of it went to the server
 
 
+@pytest.mark.slow
 def test_logger_with_plain_fit(digits, tmp_path):
     """The Python callback on a plain model.fit; files saved after fit go up with
     log_artifacts() (MLflow accepts them on the finished run)."""
@@ -198,6 +199,7 @@ def _args(**given):
     return argparse.Namespace(**{**base, **given})
 
 
+@pytest.mark.slow
 def test_default_uri_is_a_local_sqlite_file(tmp_path, monkeypatch):
     from kerasae.runs.config import TrainConfig
     from kerasae.runs.training import train

@@ -126,9 +126,7 @@ def test_28x28_defaults_are_unchanged(name, kwargs, old):
 
 @pytest.mark.parametrize(
     "name, kwargs, old",
-    [  # 3-16 s each: all but conv_ae in CI
-        f if f[0] == "conv_ae" else pytest.param(*f, marks=pytest.mark.slow) for f in FAMILIES
-    ],
+    [pytest.param(*f, marks=pytest.mark.slow) for f in FAMILIES],  # 3-16 s each
 )
 def test_64x64_defaults_build_train_and_reload(name, kwargs, old):
     import kerasae

@@ -4,6 +4,7 @@ the hook, not "kerasae: internal error". A real installed-looking distribution (
 tensor of the compiled step, as a plugin author wrote it.
 """
 
+import pytest
 from helpers import run_cli
 
 MODEL = '''
@@ -18,6 +19,7 @@ class TalliedAE(AE):
 '''
 
 
+@pytest.mark.slow
 def test_a_plugin_hooks_error_names_the_plugin_class_and_hook(tmp_path):
     package = tmp_path / "tallied_plugin"
     package.mkdir()

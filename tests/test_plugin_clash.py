@@ -50,6 +50,7 @@ def oldzoo(tmp_path):
     return {"PYTHONPATH": str(site), "KERASAE_CACHE": str(tmp_path / "cache")}
 
 
+@pytest.mark.slow
 def test_a_clashing_name_is_refused_bare_with_both_qualified_names(oldzoo, tmp_path):
     proc = run_cli("train", "--model", "sparse_ae", "--out", tmp_path / "run", env=oldzoo)
     assert proc.returncode == 2
@@ -63,6 +64,7 @@ def test_a_clashing_name_is_refused_bare_with_both_qualified_names(oldzoo, tmp_p
     assert names == ["kerasae-oldzoo:sparse_ae", "kerasae:sparse_ae"], listed.stdout
 
 
+@pytest.mark.slow
 def test_the_clash_is_warned_about_once_per_set_of_installed_plugins(oldzoo):
     clash = "'sparse_ae' is provided by distributions 'kerasae' and 'kerasae-oldzoo'"
     first = run_cli("list", env=oldzoo)
@@ -107,6 +109,7 @@ raise RuntimeError("boom at import")
 """
 
 
+@pytest.mark.slow
 def test_list_and_info_name_a_plugin_that_fails_at_import(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
@@ -137,6 +140,7 @@ def test_list_and_info_name_a_plugin_that_fails_at_import(tmp_path):
     assert marker.read_text().count("imported") == 1
 
 
+@pytest.mark.slow
 def test_kerasae_check_runs_the_conformance_checks():
     passed = run_cli("check", "--kind", "samplers", "gaussian")
     assert passed.returncode == 0, passed.stderr

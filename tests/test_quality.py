@@ -62,6 +62,7 @@ def test_precision_recall_on_point_clouds():
         quality.precision_recall(real, same[:3])
 
 
+@pytest.mark.slow
 def test_fid_c_separates_real_data_from_noise(digits_data, digits_classifier):
     data, clf = digits_data, digits_classifier
     assert clf.test_accuracy > 0.9

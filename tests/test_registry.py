@@ -300,6 +300,7 @@ def broken_distribution(tmp_path):
     return {"PYTHONPATH": str(tmp_path)}
 
 
+@pytest.mark.slow
 def test_cli_list_survives_a_broken_distribution(broken_distribution):
     proc = run_cli("list", env=broken_distribution)
     assert proc.returncode == 0, proc.stderr

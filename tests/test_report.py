@@ -67,6 +67,7 @@ def report(run_dir):
         return path, f.read()
 
 
+@pytest.mark.slow
 def test_report_holds_every_section_inline(run_dir, report):
     from PIL import Image
 
@@ -113,6 +114,7 @@ sys.exit(code or (3 if heavy else 0))
 """
 
 
+@pytest.mark.slow
 def test_no_evaluate_imports_no_tensorflow(run_dir, tmp_path):
     out = tmp_path / "page.html"
     proc = subprocess.run(
@@ -137,6 +139,7 @@ def test_no_evaluate_imports_no_tensorflow(run_dir, tmp_path):
     assert "not evaluated (--no-evaluate)" in page and page.count(PNG_URI) == IMAGES
 
 
+@pytest.mark.slow
 def test_unavailable_data_leaves_the_metrics_out(run_dir, tmp_path, capsys):
     run = shutil.copytree(
         run_dir,
@@ -152,6 +155,7 @@ def test_unavailable_data_leaves_the_metrics_out(run_dir, tmp_path, capsys):
     assert "not evaluated:" in page and "gone.npy" in page and page.count(PNG_URI) == IMAGES
 
 
+@pytest.mark.slow
 def test_out_that_is_a_folder_fails_first(run_dir, tmp_path, capsys):
     assert main(["report", run_dir, "--out", str(tmp_path)]) == 2  # before any evaluation
     assert "is a folder" in capsys.readouterr().err
@@ -379,6 +383,7 @@ CONTROL = """<!DOCTYPE html><title>control</title><img src="missing.png">
 <script>console.error("boom"); notDefined();</script>"""
 
 
+@pytest.mark.slow
 def test_page_in_chromium(chromium, report, tmp_path):
     from PIL import Image
 

@@ -147,7 +147,7 @@ def config(run, model="ae", epochs=4, **kw):
 
 # aae: the real two-optimizer layout (autoencoder + discriminator, kerasae.models.adversarial)
 @pytest.mark.parametrize(
-    "model", registry_params(["ae", "_two_optimizer_test_ae", "aae"], fast=("ae",))
+    "model", registry_params(["ae", "_two_optimizer_test_ae", "aae"], fast=())
 )
 def test_resume_restores_optimizers_callbacks_and_history(tmp_path, model, two_optimizer_ae):
     run = tmp_path / "run"

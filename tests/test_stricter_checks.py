@@ -106,6 +106,7 @@ def test_missing_and_non_scalar_outputs_are_named(digits):
         model.check_outputs(model.compute_losses(x))
 
 
+@pytest.mark.slow
 def test_metrics_are_logged_and_not_differentiated(digits):
     """A metric is in the history; a metric that would change the gradient does not."""
 
@@ -145,6 +146,7 @@ class CodeL2(keras.layers.Layer):
         return z
 
 
+@pytest.mark.slow
 def test_add_loss_terms_are_trained_and_logged(digits):
     """Losses that layers add (add_loss, regularizers) reach the logged loss and training."""
 

@@ -114,7 +114,7 @@ def test_likelihoods_equal_their_closed_forms():
     np.testing.assert_allclose(GaussianLikelihood(scale=s)(x, mean), expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+@pytest.mark.parametrize("architecture", ["mlp", pytest.param("conv", marks=pytest.mark.slow)])
 def test_training_lowers_negative_elbo_and_samples_are_images(digits, architecture):
     x = digits[0][:256]
     model = tiny(architecture=architecture, latent_dim=4)
@@ -152,6 +152,7 @@ def test_export_contract(digits):
     assert not any("tfp" in type(layer).__module__ for layer in model.encoder.layers)
 
 
+@pytest.mark.slow
 def test_save_load_keeps_beta_and_learned_scale(digits, tmp_path):
     x = digits[0][:64]
     model = tiny("beta_vae", likelihood="gaussian", learn_scale=True, kl="mc")

@@ -27,6 +27,7 @@ def nearest(z_e, codebook):
     return np.argmin(d2, axis=-1)
 
 
+@pytest.mark.slow
 def test_kmeans_init_runs_once_and_the_codebook_is_used(digits):
     x = digits[0]
     model = small()
@@ -150,6 +151,7 @@ def test_not_generative():
         model.sample(4)
 
 
+@pytest.mark.slow
 def test_onnx_export_matches_codes_and_indices(digits, tmp_path):
     import onnx
     import onnxruntime as ort

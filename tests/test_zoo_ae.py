@@ -48,6 +48,7 @@ def _trained_tc(model, codes, steps=300):
     return float(divergences.tc_from_logits(model.discriminator(codes)))
 
 
+@pytest.mark.slow
 def test_tc_estimate_separates_correlated_from_independent_codes():
     rng = np.random.default_rng(0)
     n = 512
@@ -68,6 +69,7 @@ def test_tc_estimate_separates_correlated_from_independent_codes():
     assert 0.5 < high < true_tc + 0.5, (estimates, true_tc)
 
 
+@pytest.mark.slow
 def test_factor_vae_trains_logs_and_keeps_both_optimizers(digits, tmp_path):
     x = digits[0][:512]
     model = kerasae.create_model(
@@ -112,6 +114,7 @@ def _rae(**params):
     )
 
 
+@pytest.mark.slow
 def test_rae_samples_only_after_fit_from_the_fitted_gaussian(digits, tmp_path):
     x = digits[0][:600]
     model = _rae()
@@ -180,6 +183,7 @@ def test_jacobian_penalty_closed_form_for_a_linear_map():
     assert estimate == pytest.approx(exact, rel=0.05)
 
 
+@pytest.mark.slow
 def test_rae_gp_penalty_matches_finite_differences(digits):
     model = _rae(regularizer="gp", activation="tanh")  # smooth: no ReLU kinks for the FD
     model.compile()
@@ -229,6 +233,7 @@ def test_sparsity_kl_matches_the_closed_form():
     assert np.isfinite(float(regularizers.sparsity_kl(rho, np.array([0.0, 1.0]))))  # dead units
 
 
+@pytest.mark.slow
 def test_sparse_ae_drives_mean_activation_to_rho(digits):
     x = digits[0]
     model = kerasae.create_model(
