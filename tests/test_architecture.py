@@ -33,6 +33,7 @@ LIGHT = (
     "kerasae.export.triton",
     "kerasae.export.tfserving",
     "kerasae.data.named",
+    "kerasae.data.dsprites",
     "kerasae.data.schemes",
     "kerasae.data.streams",
     "kerasae.runs.config",

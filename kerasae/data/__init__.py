@@ -2,6 +2,7 @@
 
     sources.py      load_dataset: a registered name or a path to a dataset
     named.py        digits, fashion_mnist, mnist, cifar10 (memory.py: the in-memory Dataset)
+    dsprites.py     the dSprites grid rendered by kerasae; dsprites_data.py its datasets
     arrays.py, csv_files.py, mapped.py: .npy/.npz, .csv, and large memory-mapped .npy
     streams.py, folders.py, records.py, images.py: image folders and TFRecord files,
                     streamed; tfrecord.py writes them (`kerasae convert-tfrecord`)

@@ -1,4 +1,5 @@
-"""The named datasets: `digits`, `fashion_mnist`, `mnist` and `cifar10`, held in memory as uint8.
+"""The named datasets: `digits`, `fashion_mnist`, `mnist`, `cifar10` (held in memory as uint8)
+and `dsprites` (rendered by kerasae: dsprites.py, dsprites_data.py).
 
 `digits` is scikit-learn's 8x8 digits (always offline); `fashion_mnist` (Xiao et al. 2017)
 is read from Debian's dataset-fashion-mnist first, then the Keras cache, then a download;
@@ -11,10 +12,11 @@ import os
 
 import numpy as np
 
+from kerasae.data import dsprites
 from kerasae.data.sources import DataSource, register_dataset
 from kerasae.errors import KerasaeError
 
-NAMED = ("digits", "fashion_mnist", "mnist", "cifar10")
+NAMED = ("digits", "fashion_mnist", "mnist", "cifar10", "dsprites")
 
 
 FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)
@@ -149,3 +151,21 @@ class CIFAR10(NamedDataset):
 
     order = 4
     load = staticmethod(_load_cifar10)
+
+
+@register_dataset("dsprites")
+class DSprites(DataSource):
+    """dSprites (Matthey et al. 2017): 737,280 binary 64x64 sprites over 5 factors, rendered
+    offline (the whole grid cached once, 377 MB); `dsprites:N` for a fixed subset of N images
+    (e.g. dsprites:20000), rendered in memory."""
+
+    order = 5
+    argument = "N"
+
+    def check_argument(self, argument):
+        dsprites.check_subset(argument)
+
+    def open(self, source, test_fraction=0.2, scaling=None):
+        from kerasae.data.dsprites_data import open_dsprites  # TensorFlow: only when opened
+
+        return open_dsprites(dsprites.subset_size(source), test_fraction)

@@ -21,7 +21,7 @@ from kerasae.data.images import decode_image
 from kerasae.data.options import data_options
 from kerasae.data.pipeline import PARALLEL, pipeline_options
 from kerasae.data.schemes import MMAP_BYTES
-from kerasae.data.sources import load_dataset, named_datasets
+from kerasae.data.sources import is_named, load_dataset
 from kerasae.errors import KerasaeError
 
 
@@ -48,7 +48,7 @@ class ScoredExamples:
 def scored_examples(source, config, batch_size=256):
     """The `ScoredExamples` of SOURCE for the run whose config.json is `config`."""
     source, scaling = str(source), config.get("scaling")
-    if source in named_datasets():  # a named dataset: its test split
+    if is_named(source):  # a named dataset: its test split
         data = load_dataset(source)
         return ScoredExamples(
             data.input_shape, data.n_test, lambda: _numbered(data.batches("test", batch_size))

@@ -1,7 +1,8 @@
 """Data sources: `load_dataset` opens a registered name or a path, through one registry.
 
 A `DataSource` is registered in the `kerasae.datasets` entry-point group like a model. A
-named source (`digits`, `fashion_mnist`, a plugin's `moons`) is opened by its name; a path
+named source (`digits`, `fashion_mnist`, a plugin's `moons`) is opened by its name, one
+that declares an `argument` also as NAME:ARGUMENT (`dsprites:20000`); a path
 scheme (`images`: image folders and TFRecord files; `numpy`: .npy/.npz; `csv`) opens the
 paths it `claims`, and is never chosen by its name alone. kerasae's schemes are asked
 first, then plugins'. Named sets and small arrays give an in-memory `Dataset`; image
@@ -32,17 +33,24 @@ class DataSource:
     A named source overrides `open(source, test_fraction, scaling)`; a path scheme sets
     `path_scheme = True` and overrides `claims(source)` too. `reads` says what it reads
     (shown when no source claims a path); `image_options` whether --image-size, --channels
-    and --feature apply to it."""
+    and --feature apply to it. A named source that sets `argument` is also opened as
+    NAME:ARGUMENT (`open` gets the whole name); `check_argument` refuses a bad one before
+    TensorFlow is imported."""
 
     name = None  # set by the registry
     order = 100  # where it is listed and, for a path scheme, asked (kerasae's own first)
     path_scheme = False
     reads = ""
     image_options = False
+    argument = ""  # what may follow NAME: ("N" for dsprites:N); empty: nothing may
 
     def claims(self, source):
         """True when this path scheme reads `source`."""
         return False
+
+    def check_argument(self, argument):
+        """Raise KerasaeError (one line: the problem and the fix) unless this source reads
+        NAME:`argument`."""
 
     def open(self, source, test_fraction=0.2, scaling=None, **image_options):
         """The dataset of `source` (a `kerasae.data.Dataset` or a streaming dataset)."""
@@ -97,6 +105,9 @@ def resolve(name):
     for _, found in _loaded(own):
         if not found.path_scheme:
             return found
+    found = _with_argument(name)
+    if found is not None:
+        return found
     schemes = [s for _, s in _ordered(entries) if s.path_scheme]
     for scheme in schemes:
         if scheme.claims(name):
@@ -112,6 +123,29 @@ def resolve(name):
     raise KerasaeError(
         f"unknown dataset {name!r}; {hint}use one of {', '.join(named)} or a path to {kinds}"
     )
+
+
+def is_named(name):
+    """True when `name` opens a named source (NAME, DIST:NAME, NAME:ARGUMENT), not a path."""
+    try:
+        return not resolve(name).path_scheme
+    except KerasaeError:
+        return False
+
+
+def _with_argument(name):
+    """The named source that reads NAME:ARGUMENT (`dsprites:20000`, or DIST:NAME:ARGUMENT),
+    its argument checked; None when `name` is not of that form."""
+    base, sep, argument = name.rpartition(":")
+    if not sep or not base or os.sep in name or base not in DATASETS:
+        return None
+    found = source(base)
+    if found.path_scheme:
+        return None
+    if not found.argument:
+        raise KerasaeError(f"dataset {base!r} takes no argument after ':'; use {base}")
+    found.check_argument(argument)
+    return found
 
 
 def load_dataset(

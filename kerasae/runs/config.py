@@ -42,9 +42,9 @@ class TrainConfig:
     model: str = setting(None, "a registered model name (see `kerasae list`)")
     dataset: str = setting(
         "digits",
-        "digits, fashion_mnist, mnist, cifar10, a plugin's name (`kerasae list "
-        "--kind datasets`), or a path: an image folder (streamed), TFRecord files (a quoted "
-        "glob or a folder), .npy, .npz, .csv",
+        "digits, fashion_mnist, mnist, cifar10, dsprites (or dsprites:N, N of its images), a "
+        "plugin's name (`kerasae list --kind datasets`), or a path: an image folder "
+        "(streamed), TFRecord files (a quoted glob or a folder), .npy, .npz, .csv",
     )
     epochs: int = setting(10, "passes over the training split", type=int, resume=True)
     batch_size: int = setting(
