@@ -6,6 +6,8 @@
     quality.py         sample quality: FID-C, precision and recall (classifier.py: its net)
     coverage.py        class coverage of generated samples
     comparison.py      `kerasae compare`: several families side by side, with PCA
+    disentanglement.py MIG, SAP, DCI, modularity/explicitness on (codes, factors) arrays
+    disentanglement_scores.py  the BetaVAE and FactorVAE scores (they draw from the data)
 
 May import runs, the core and the base; never export, report, tracking or the CLI.
 """
@@ -22,5 +24,7 @@ __getattr__, __dir__ = namespace(
         precision_recall
     kerasae.evaluation.coverage: mode_coverage class_coverage
     kerasae.evaluation.comparison: compare
+    kerasae.evaluation.disentanglement: mig sap dci modularity_explicitness all_metrics
+    kerasae.evaluation.disentanglement_scores: beta_vae_score factor_vae_score
 """,
 )
