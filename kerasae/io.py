@@ -62,9 +62,15 @@ def atomic_folder(path):
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; exports are shared
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        for attempt in range(3):  # another process may write the same folder meanwhile
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            try:
+                os.replace(tmp, path)
+                break
+            except OSError:
+                if attempt == 2:
+                    raise
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp)

@@ -21,9 +21,16 @@ def digits():
 def _kerasae_cache(tmp_path_factory):
     """kerasae's cache (the FID-C classifiers, the plugin record) in a temporary folder,
     never the user's home; subprocesses inherit it. Tests that need their own set
-    KERASAE_CACHE again."""
+    KERASAE_CACHE again. Under pytest-xdist the workers of one run share it, so the plugin
+    record and the classifiers are made once, not once per worker (kerasae writes each
+    cache file atomically)."""
     mp = pytest.MonkeyPatch()
-    mp.setenv("KERASAE_CACHE", str(tmp_path_factory.mktemp("kerasae_cache")))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "kerasae_cache"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("kerasae_cache")
+    mp.setenv("KERASAE_CACHE", str(folder))
     yield
     mp.undo()
 

@@ -91,6 +91,7 @@ def test_traversal_codes_vary_one_dimension_per_row():
     np.testing.assert_allclose(codes[5:, 1:], np.tile(z_ref[1:], (5, 1)))
 
 
+@pytest.mark.slow
 def test_grid_callbacks_write_pngs_on_schedule_and_to_tensorboard(digits, tmp_path):
     x = digits[0][:64]
     model = kerasae.create_model("vae", input_shape=(8, 8, 1), **TINY)

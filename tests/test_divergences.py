@@ -105,6 +105,7 @@ def test_gradient_penalty_closed_form_for_a_linear_critic():
         assert float(gp) == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_gradient_penalty_critic_estimates_w1_of_shifted_gaussians():
     critic = _mlp((32, 32))
 

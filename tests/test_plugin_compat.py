@@ -109,6 +109,7 @@ def test_an_api1_plugin_trains_from_the_cli(site, tmp_path):
     assert "api version" not in proc.stderr.lower()  # API 1 is supported: no warning
 
 
+@pytest.mark.slow
 def test_a_name_clash_lists_both_qualified_with_one_warning(site, tmp_path):
     # a fresh cache: the clash is warned about the first time this set of plugins is seen
     proc = run_cli("list", "*ae", env={**_env(site), "KERASAE_CACHE": str(tmp_path)})
