@@ -70,7 +70,7 @@ class BetaAnnealing(keras.callbacks.Callback):
             raise KerasaeError(
                 f"model {name!r} has no beta (KL weight) to anneal; use "
                 "--beta-schedule with a family that has one (vae, beta_vae, "
-                "beta_tcvae, factor_vae, vamp)"
+                "beta_tcvae, factor_vae, dip_vae, vamp)"
             )
 
     def value(self, epoch):
