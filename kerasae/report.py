@@ -1,7 +1,8 @@
 """One self-contained HTML page about a finished run (`kerasae report RUN`).
 
 The page shows the resolved config and model parameters, the history curves, the test
-metrics of `kerasae.evaluation.evaluate`, the latest grid of each kind in `samples/`, the
+metrics of `kerasae.evaluation.evaluate`, the disentanglement metrics where `kerasae
+evaluate --disentanglement` recorded them, the latest grid of each kind in `samples/`, the
 anomaly threshold and the export manifest. Images are inlined as base64 data URIs and the
 CSS is inline; a Content-Security-Policy forbids anything else, so the page opens the same
 from a mail attachment as from the run folder. Nothing here imports TensorFlow except
@@ -20,6 +21,7 @@ from kerasae.report_html import (
 )
 from kerasae.report_sections import (
     config_section,
+    disentanglement_section,
     export_section,
     grids_section,
     history_section,
@@ -75,6 +77,9 @@ def build_page(run_dir, config, metrics=None, note=None):
         section("export", "Export", export_section(run_dir)),
         section("config", "Configuration", config_section(config)),
     ]
+    measured = disentanglement_section(run_dir)
+    if measured is not None:  # a run on data with factors, measured
+        body.insert(3, section("disentanglement", "Disentanglement", measured))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'

@@ -1,11 +1,13 @@
-"""The sections of `kerasae report`'s page: metrics, history curves, grids, the anomaly
-threshold, the export manifest and the config, each from what the run folder holds."""
+"""The sections of `kerasae report`'s page: metrics, disentanglement (where measured),
+history curves, grids, the anomaly threshold, the export manifest and the config, each
+from what the run folder holds."""
 
 import io
 import math
 import os
 import re
 
+from kerasae.evaluation.factor_labels import RECORD, is_current
 from kerasae.io import read_json
 from kerasae.plots import _pyplot
 from kerasae.report_html import data_uri, escape, figure, number, shown, table, text
@@ -26,6 +28,39 @@ def metrics_section(metrics, note):
         ("dataset", text(metrics.get("dataset"))),
     ]
     return table(rows, numeric=True)
+
+
+def disentanglement_section(run_dir):
+    """What `kerasae evaluate --disentanglement` recorded: the metrics, what they used and
+    the factor of each code dimension; None when the run has no record."""
+    path = os.path.join(run_dir, RECORD)
+    if not os.path.isfile(path):
+        return None
+    record = _read_object(path)
+    if isinstance(record, str):
+        return record
+    used = (
+        f"{record.get('dataset')}: codes of {record.get('n_train')} train and "
+        f"{record.get('n_test')} test examples, seed {record.get('seed')}, DCI with "
+        f"{record.get('dci_trees')} trees (kerasae evaluate --disentanglement)"
+    )
+    out = [f'<p class="note">{escape(used)}</p>']
+    if not is_current(record, run_dir):
+        out.append(
+            '<p class="bad">measured on an earlier model of this run; measure again with '
+            f"<code>kerasae evaluate {escape(run_dir)} --disentanglement</code></p>"
+        )
+    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
+    out.append(table([(escape(k), number(v, ".3f")) for k, v in metrics.items()], numeric=True))
+    importance = record.get("importance_matrix") or []
+    rows = [
+        (f"z{d}", text(name), number(max(importance[d]), ".3f") if d < len(importance) else "-")
+        for d, name in enumerate(record.get("dimensions") or [])
+    ]
+    if rows:
+        header = ("dimension", "factor captured most", "its DCI importance")
+        out.append("<h3>Factor of each code dimension</h3>" + table(rows, header))
+    return "".join(out)
 
 
 def history_section(run_dir):

@@ -47,6 +47,8 @@ LIGHT = (
     "kerasae.export.registry",
     "kerasae.nets.registry",
     "kerasae.report",
+    "kerasae.evaluation.disentanglement_run",
+    "kerasae.evaluation.factor_labels",
     "kerasae.scaffold",
     "kerasae.models",
     "kerasae.data",

@@ -55,6 +55,7 @@ def _cases(run, tmp):
         (["evaluate", str(tmp / "none")], "not a kerasae run folder"),
         (["evaluate", run, "--k", "0"], "--k must be a positive integer"),
         (["evaluate", run, "--dataset", str(tmp / "x.csv")], "does not exist"),
+        (["evaluate", run, "--disentanglement"], "needs data with known factors"),
         (["sample", run, "-n", "0"], "-n must be a positive integer"),
         (["sample", run, "--out", "x.jpg"], "must be a .png"),
         (["sample", run, "--sampler", "gmmm"], "unknown"),

@@ -204,16 +204,16 @@ def test_a_misspelled_class_in_an_entry_point_is_named(fake_plugins):
     def module_with_dip_vae():  # the entry point says DipVAE; the module defines DipVae
         from kerasae.models.vae import VAE
 
-        return kerasae.register_model("dip_vae")(
+        return kerasae.register_model("dip_model")(
             type("DipVae", (VAE,), {"__module__": "dip_pkg.model"})
         )
 
     fake_plugins(
-        FakeEntryPoint("dip_vae", "dip_pkg.model:DipVAE", "dip-dist", loader=module_with_dip_vae)
+        FakeEntryPoint("dip_model", "dip_pkg.model:DipVAE", "dip-dist", loader=module_with_dip_vae)
     )
     with pytest.raises(KerasaeError) as caught, warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        registry.get_model_class("dip_vae")
+        registry.get_model_class("dip_model")
     said = str(caught.value) + " ".join(str(w.message) for w in seen)
     assert "names dip_pkg.model:DipVAE, but dip_pkg.model registers its class DipVae" in said
     assert "correct the class name in the entry point" in said

@@ -1,7 +1,9 @@
-"""`kerasae evaluate RUN_DIR`: test reconstruction metrics of a finished run."""
+"""`kerasae evaluate RUN_DIR`: test reconstruction metrics of a finished run; with
+`--disentanglement`, the disentanglement metrics of a run on a factor dataset."""
 
 import json
 
+import kerasae.evaluation.disentanglement_run as disentanglement_run
 from kerasae.cli import add_verbosity, verbosity
 from kerasae.data.sources import resolve
 from kerasae.errors import KerasaeError
@@ -44,6 +46,13 @@ def register(sub):
         default=1000,
         help="importance samples per example for --log-likelihood (default 1000)",
     )
+    p.add_argument(
+        "--disentanglement",
+        action="store_true",
+        help="also MIG, SAP, DCI, modularity, explicitness, BetaVAE and FactorVAE scores "
+        "(data with factors: dsprites); writes RUN_DIR/disentanglement.json and a "
+        "traversal with each dimension named after its factor",
+    )
 
     add_verbosity(p)
     p.set_defaults(func=cmd_evaluate, check=check)
@@ -56,9 +65,11 @@ def check(args):
     for flag, value in (("--samples", args.samples), ("--k", args.k)):
         if value <= 0:
             raise KerasaeError(f"{flag} must be a positive integer, got {value}")
-    read_run_config(args.run_dir)
+    config = read_run_config(args.run_dir)
     if args.dataset:
         resolve(args.dataset)
+    if args.disentanglement:
+        disentanglement_run.check_factor_dataset(config, args.dataset)
     if args.sampler:
         SAMPLERS.entry(args.sampler)
 
@@ -83,6 +94,10 @@ def cmd_evaluate(args):
         metrics["generation"] = evaluate_generation(
             args.run_dir, dataset=args.dataset, n_samples=args.samples, sampler=args.sampler
         )
+    if args.disentanglement:
+        metrics["disentanglement"] = disentanglement_run.evaluate_disentanglement(
+            args.run_dir, dataset=args.dataset
+        )
     if args.json:
         print(json.dumps(metrics, sort_keys=True))
     else:
@@ -101,4 +116,6 @@ def cmd_evaluate(args):
             from kerasae.evaluation.quality import describe
 
             print(describe(metrics["generation"]), end="")
+        if args.disentanglement:
+            print(disentanglement_run.describe(metrics["disentanglement"]), end="")
     return 0

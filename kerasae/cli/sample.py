@@ -8,6 +8,7 @@ import numpy as np
 
 from kerasae.cli import add_verbosity, verbosity
 from kerasae.errors import KerasaeError
+from kerasae.evaluation.factor_labels import row_labels, run_dimensions
 from kerasae.io import atomic_path
 from kerasae.plots import save_grid
 from kerasae.runs.folder import load_run, read_run_config
@@ -146,13 +147,16 @@ def cmd_traverse(args):
         z_ref = model.encode(data.head("test", args.reference + 1)[-1:])[0]
         where = f"test example {args.reference}"
     rows, images = traversal_images(model, z_ref, steps=steps, span=args.span)
+    # each row named after the factor its dimension captures, where the run has a
+    # disentanglement.json of this model (`kerasae evaluate --disentanglement`)
+    dimensions = run_dimensions(args.run_dir, model.latent_dim)
     save_grid(
         images,
         out,
         rows=rows,
         title=f"{config['model']}: latent traversal over "
         f"[-{args.span:g}, {args.span:g}] around {where}",
-        row_labels=[f"z{d}" for d in range(rows)],
+        row_labels=row_labels(range(rows), dimensions),
     )
     _wrote(args, f"wrote {out} ({rows} latent dimensions x {steps} steps)")
     return 0

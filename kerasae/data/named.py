@@ -161,6 +161,7 @@ class DSprites(DataSource):
 
     order = 5
     argument = "N"
+    factors = True
 
     def check_argument(self, argument):
         dsprites.check_subset(argument)

@@ -35,7 +35,9 @@ class DataSource:
     (shown when no source claims a path); `image_options` whether --image-size, --channels
     and --feature apply to it. A named source that sets `argument` is also opened as
     NAME:ARGUMENT (`open` gets the whole name); `check_argument` refuses a bad one before
-    TensorFlow is imported."""
+    TensorFlow is imported. `factors = True` declares that its datasets carry known factors
+    of variation (`factors_train`, `factors_test`, `factor_names`, `factor_sizes`,
+    `sample_factors`, `observations`), which `kerasae evaluate --disentanglement` reads."""
 
     name = None  # set by the registry
     order = 100  # where it is listed and, for a path scheme, asked (kerasae's own first)
@@ -43,6 +45,7 @@ class DataSource:
     reads = ""
     image_options = False
     argument = ""  # what may follow NAME: ("N" for dsprites:N); empty: nothing may
+    factors = False  # its datasets carry factors of variation (disentanglement metrics)
 
     def claims(self, source):
         """True when this path scheme reads `source`."""

@@ -8,6 +8,8 @@
     comparison.py      `kerasae compare`: several families side by side, with PCA
     disentanglement.py MIG, SAP, DCI, modularity/explicitness on (codes, factors) arrays
     disentanglement_scores.py  the BetaVAE and FactorVAE scores (they draw from the data)
+    disentanglement_run.py  `kerasae evaluate --disentanglement`: a run's codes, every metric
+    factor_labels.py   the factor each code dimension captures; RUN/disentanglement.json
 
 May import runs, the core and the base; never export, report, tracking or the CLI.
 """
@@ -26,5 +28,7 @@ __getattr__, __dir__ = namespace(
     kerasae.evaluation.comparison: compare
     kerasae.evaluation.disentanglement: mig sap dci modularity_explicitness all_metrics
     kerasae.evaluation.disentanglement_scores: beta_vae_score factor_vae_score
+    kerasae.evaluation.disentanglement_run: evaluate_disentanglement check_factor_dataset
+    kerasae.evaluation.factor_labels: dimension_factors
 """,
 )

@@ -264,12 +264,21 @@ def modularity_explicitness(
 
 
 def all_metrics(
-    codes, factors, test=None, *, num_bins=20, n_estimators=100, test_fraction=1 / 3, seed=0
+    codes,
+    factors,
+    test=None,
+    *,
+    num_bins=20,
+    n_estimators=100,
+    test_fraction=1 / 3,
+    seed=0,
+    with_importance=False,
 ):
     """MIG, SAP, DCI, modularity and explicitness as one flat dict of floats.
 
     MIG and modularity use the training rows only (all rows when a test set is given),
-    so every metric sees the same split.
+    so every metric sees the same split. `with_importance`: (that dict, DCI's (d, K)
+    importance matrix), which says which factor each code dimension captures.
     """
     codes, factors, *test = _split(codes, factors, test, test_fraction, seed)
     scores = {"mig": mig(codes, factors, num_bins), "sap": sap(codes, factors, test, seed=seed)}
@@ -279,4 +288,4 @@ def all_metrics(
     scores["modularity"] = me["modularity_score"]
     scores["explicitness_train"] = me["explicitness_score_train"]
     scores["explicitness_test"] = me["explicitness_score_test"]
-    return scores
+    return (scores, d["importance_matrix"]) if with_importance else scores

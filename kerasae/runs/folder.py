@@ -6,6 +6,7 @@ history.csv     one row per epoch: `epoch` and every logged metric
 threshold.json  the anomaly threshold (`kerasae.runs.threshold`)
 checkpoints/    what resuming needs
 samplers/       fitted latent samplers (`kerasae.runs.samplers`)
+disentanglement.json  `kerasae evaluate --disentanglement` (`kerasae.evaluation.factor_labels`)
 tensorboard/    TensorBoard logs
 """
 
