@@ -10,8 +10,10 @@ distributions and their versions (`KERASAE_CACHE/plugins.json`):
 - which warnings were shown (`shown_first_time`): a name clash is news once, when a plugin
   is installed, not on every later command.
 
-Reading the record imports nothing but the standard library; a record that cannot be
-written (a read-only home) only means the next command checks again.
+The file keeps the records of the last MAX_SETS plugin sets, so venvs that share one
+cache (the key holds the interpreter) or a plugin tried and removed do not check again
+each time they alternate. Reading the record imports nothing but the standard library; a
+record that cannot be written (a read-only home) only means the next command checks again.
 """
 
 import hashlib
@@ -21,12 +23,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 from kerasae.entry_points import BUILTIN_DIST, GROUPS, dist_name, first_line, normalize
 from kerasae.io import cache_dir, read_json, write_json
 
 FILE = "plugins.json"
 CHECK_TIMEOUT_S = 300  # importing every plugin once (TensorFlow included)
+MAX_SETS = 8  # plugin sets remembered: the least recently used is forgotten first
 
 
 def plugin_entry_points():
@@ -55,18 +59,28 @@ def _path():
     return os.path.join(cache_dir(), FILE)
 
 
-def _record(key):
-    """The record of the plugins installed now (an empty one after a change)."""
+def _records():
+    """{key: record} of the plugin sets remembered (none from a missing or older file)."""
     try:
-        record = read_json(_path())
-    except (OSError, ValueError):
-        record = {}
-    return record if record.get("key") == key else {"key": key, "shown": []}
+        sets = read_json(_path()).get("sets")
+    except (OSError, ValueError, AttributeError):
+        sets = None
+    return sets if isinstance(sets, dict) else {}
+
+
+def _record(key):
+    """The record of the plugins installed now (an empty one for a set not seen before)."""
+    record = _records().get(key)
+    return record if isinstance(record, dict) else {"key": key, "shown": []}
 
 
 def _save(record):
+    sets = _records()
+    sets[record["key"]] = {**record, "used": time.time()}
+    for old in sorted(sets, key=lambda k: sets[k].get("used", 0))[: -MAX_SETS or None]:
+        del sets[old]
     try:
-        write_json(_path(), record)
+        write_json(_path(), {"sets": sets})
     except OSError:
         pass  # nothing remembered: the next command checks again
 

@@ -49,6 +49,7 @@ def _python(code, **env):
     )
 
 
+@pytest.mark.slow
 def test_import_kerasae_and_training_print_nothing_on_stderr():
     quiet = _python(IMPORT_AND_FIT)
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr[-1000:]

@@ -155,6 +155,7 @@ def evaluated(dsprites_run):
     return json.loads(out.getvalue().strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_evaluate_json_holds_every_metric_and_what_it_used(dsprites_run, evaluated):
     result = evaluated["disentanglement"]
     assert evaluated["test_mse"] > 0  # the reconstruction metrics as always
@@ -182,6 +183,7 @@ def test_evaluate_json_holds_every_metric_and_what_it_used(dsprites_run, evaluat
     assert png.format == "PNG" and result["traversal"].endswith("traversal_factors.png")
 
 
+@pytest.mark.slow
 def test_sample_traverse_names_the_rows(dsprites_run, evaluated, tmp_path, monkeypatch):
     import kerasae.cli.sample as sample
 
@@ -199,6 +201,7 @@ def test_sample_traverse_names_the_rows(dsprites_run, evaluated, tmp_path, monke
     assert run_dimensions(dsprites_run, 5) is None  # another latent size: plain labels
 
 
+@pytest.mark.slow
 def test_report_shows_the_record_and_flags_a_stale_one(dsprites_run, evaluated, tmp_path):
     from kerasae.report import write_report
 

@@ -108,6 +108,7 @@ class Crash(keras.callbacks.Callback):
             raise RuntimeError("simulated crash")
 
 
+@pytest.mark.slow
 def test_a_resumed_run_goes_on_from_the_capacity_it_reached(tmp_path):
     run = tmp_path / "run"
     params = {"hidden_units": (8,), "anneal_steps": 100, "c_max": 10.0}

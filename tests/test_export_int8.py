@@ -62,7 +62,7 @@ def trained(digits):
     return models
 
 
-@pytest.mark.parametrize("name", ["ae", "conv_ae"])
+@pytest.mark.parametrize("name", ["ae", pytest.param("conv_ae", marks=pytest.mark.slow)])
 def test_int8_files_are_calibrated_measured_on_test_data_and_load(
     name, trained, digits, tmp_path, monkeypatch, runtime
 ):

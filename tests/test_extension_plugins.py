@@ -87,6 +87,7 @@ def in_process(site):
         registry.restore(state)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, names",
     [
@@ -244,6 +245,7 @@ def broken_site(tmp_path_factory):
     return site
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, name",
     [

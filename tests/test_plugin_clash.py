@@ -147,3 +147,18 @@ def test_kerasae_check_runs_the_conformance_checks():
     assert "gaussian passes kerasae.testing.check_sampler" in passed.stdout
     unknown = run_cli("check", "gausian", "--kind", "samplers")
     assert unknown.returncode == 2 and "did you mean gaussian" in unknown.stderr
+
+
+def test_alternating_plugin_sets_are_each_checked_once(monkeypatch, tmp_path):
+    """Two venvs sharing one cache (or a plugin tried and removed) do not re-run the import
+    check each time they alternate: the record keeps several plugin sets."""
+    from kerasae import plugin_state
+
+    monkeypatch.setenv("KERASAE_CACHE", str(tmp_path))
+    checks = []
+    monkeypatch.setattr(plugin_state, "_check_in_subprocess", lambda: checks.append(1) or {})
+    monkeypatch.setattr(plugin_state, "plugin_entry_points", lambda: iter([("g", None, "d")]))
+    for key in ["venv-a", "venv-b", "venv-a", "venv-b", "venv-a"]:
+        monkeypatch.setattr(plugin_state, "installed_key", lambda key=key: key)
+        assert plugin_state.import_errors() == {}
+    assert len(checks) == 2

@@ -108,8 +108,13 @@ def test_the_guide_has_a_worked_example_of_every_other_kind():
     assert sorted(kind for _, kind, _ in _extension_blocks()) == sorted(EXTENSIONS)
 
 
-@pytest.mark.parametrize(
-    "name, kind, block", _extension_blocks(), ids=[n for n, _, _ in _extension_blocks()]
+@pytest.mark.parametrize(  # the architecture example trains a network: 5 s, in the full suite
+    "name, kind, block",
+    [
+        pytest.param(*b, marks=pytest.mark.slow) if b[1] == "register_architecture" else b
+        for b in _extension_blocks()
+    ],
+    ids=[n for n, _, _ in _extension_blocks()],
 )
 def test_each_worked_extension_passes_its_check(name, kind, block):
     from kerasae.data.sources import DATASETS

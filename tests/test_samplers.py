@@ -139,6 +139,7 @@ def test_two_stage_fits_its_loss_falls_and_round_trips(tiny_ae, tmp_path):
     assert not np.allclose(loaded.sample_latent(50, seed=4), z[:50])
 
 
+@pytest.mark.slow
 def test_two_stage_warns_when_its_second_vae_collapses(tiny_ae, monkeypatch):
     # a collapsed second stage maps every u to one code: every image the same (measured:
     # an aae's prior-matched codes on Fashion-MNIST); the fit says so and names the fix
