@@ -68,8 +68,8 @@ def main():
         "suite_time",
         f"""## The fast test subset: wall and CPU time
 
-`{" ".join(["python"] + COMMAND[1:] + WORKERS)}` (the README's command), each run a fresh
-process tree; CPU is user + system time of every process it started (pytest's two
+`python -m pytest -q -p no:cacheprovider -m "not slow" -n 2` (the README's command), each
+run a fresh process tree; CPU is user + system time of every process it started (pytest's two
 workers and the CLI subprocesses the tests spawn). Targets: at most {TARGET_WALL_S} s wall
 and {TARGET_CPU_S} CPU-seconds on two cores. Median: {wall:.0f} s wall, {cpu:.0f} CPU-s.
 
@@ -77,8 +77,8 @@ Reproduce: `{command}` (rows in `benchmarks/results/suite_time.json`).
 
 {table}
 
-Machine: {machine()}. A load average above 0.5 before a run means another job shared
-the two cores for part of it.""",
+Machine: {machine()}. The 1-minute load average before a run still counts the run
+before it (about 2 after a run); well above 2 means another job shared the cores.""",
     )
 
 
