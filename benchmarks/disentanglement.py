@@ -49,6 +49,7 @@ from benchmarks.report import (  # noqa: E402
     update_section,
 )
 from benchmarks.zoo_fashion import parse_spec, split_specs  # noqa: E402
+from kerasae.evaluation.disentanglement_run import SCORE_BATCH  # noqa: E402
 
 NAME = "disentanglement"
 DEFAULT_MODELS = (
@@ -77,8 +78,6 @@ METRICS = (
     ("beta_vae_eval", "BetaVAE score", 3),
     ("factor_vae_eval", "FactorVAE score", 3),
 )
-SCORE_BATCH = 64  # images per BetaVAE / FactorVAE point (disentanglement_lib's)
-VARIANCE_ROWS = 10_000  # FactorVAE's estimate of each code's variance (disentanglement_lib)
 COMPARABLE = 0.5  # claim (2): within-model sd at least this fraction of the between-model sd
 
 #: published dSprites figures found and read in the papers' text with the search tool,
@@ -121,54 +120,27 @@ def model_kwargs(name, kwargs, n_train, steps):
     return kwargs
 
 
-def _rows(n, cap, rng):
-    """The sorted indices of min(n, cap) of n rows, drawn without replacement."""
-    return np.sort(rng.permutation(n)[:cap]) if n > cap else np.arange(n)
-
-
 def measure(model, data, args, seed):
     """Test MSE and every disentanglement metric of a trained `model` (a dict of floats)."""
-    from kerasae.evaluation.disentanglement import all_metrics
-    from kerasae.evaluation.disentanglement_scores import beta_vae_score, factor_vae_score
+    from kerasae.errors import KerasaeError
+    from kerasae.evaluation.disentanglement_run import measure as measure_codes
 
     x_test = data.x_test
     out = {"mse": float(np.mean((model.reconstruct(x_test, batch_size=500) - x_test) ** 2))}
-    rng = np.random.default_rng(seed)
-    train = _rows(len(data.x_train), args.metric_train, rng)
-    test = _rows(len(x_test), args.metric_test, rng)
-    codes = model.encode(data.x_train[train], batch_size=500)
-    codes_test = model.encode(x_test[test], batch_size=500)
-    if not (np.all(np.isfinite(codes)) and np.all(np.isfinite(codes_test))):
-        return {**out, "diverged": True}
-    out.update(
-        all_metrics(
-            codes,
-            data.factors_train[train],
-            test=(codes_test, data.factors_test[test]),
-            n_estimators=args.dci_trees,
-            seed=seed,
+    try:  # what `kerasae evaluate --disentanglement` measures, at the benchmark's sizes
+        measured = measure_codes(
+            model,
+            data,
+            seed,
+            max_train=args.metric_train,
+            max_test=args.metric_test,
+            dci_trees=args.dci_trees,
+            score_train=args.score_train,
+            score_eval=args.score_eval,
         )
-    )
-
-    def encode(x):
-        return model.encode(x, batch_size=500)
-
-    sizes = {
-        "batch_size": SCORE_BATCH,
-        "num_train": args.score_train,
-        "num_eval": args.score_eval,
-        "seed": seed,
-    }
-    beta = beta_vae_score(data, encode, **sizes)
-    factor = factor_vae_score(data, encode, num_variance_estimate=VARIANCE_ROWS, **sizes)
-    out.update(
-        beta_vae_train=beta["train_accuracy"],
-        beta_vae_eval=beta["eval_accuracy"],
-        factor_vae_train=factor["train_accuracy"],
-        factor_vae_eval=factor["eval_accuracy"],
-        active_dims=int(factor["num_active_dims"]),
-    )
-    return {k: (v if isinstance(v, int | bool) else float(v)) for k, v in out.items()}
+    except KerasaeError as exc:  # codes that are not finite: the model diverged
+        return {**out, "diverged": str(exc)}
+    return {**out, **measured["metrics"], "active_dims": measured["active_dims"]}
 
 
 def run(spec, seed, data, args):

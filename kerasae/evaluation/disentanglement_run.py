@@ -92,6 +92,69 @@ def _rows(n, cap, rng):
     return np.sort(rng.permutation(n)[:cap]) if n > cap else np.arange(n)
 
 
+def measure(
+    model,
+    data,
+    seed: int,
+    *,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    dci_trees: int | None = None,
+    score_train: int | None = None,
+    score_eval: int | None = None,
+) -> dict:
+    """Every disentanglement metric of `model`'s codes of a factor dataset `data` (what
+    `evaluate_disentanglement` and benchmarks/disentanglement.py report): `metrics`
+    (floats), the DCI `importance` matrix, `active_dims`, and the rows and sizes used.
+    KerasaeError when the codes are not finite (a diverged model). A size left None is
+    the module's (MAX_TRAIN, MAX_TEST, DCI_TREES, SCORE_TRAIN, SCORE_EVAL), read when called."""
+    max_train = MAX_TRAIN if max_train is None else max_train
+    max_test = MAX_TEST if max_test is None else max_test
+    dci_trees = DCI_TREES if dci_trees is None else dci_trees
+    score_train = SCORE_TRAIN if score_train is None else score_train
+    score_eval = SCORE_EVAL if score_eval is None else score_eval
+    rng = np.random.default_rng(seed)
+    factors_train = np.asarray(data.factors_train)[_rows(data.n_train, max_train, rng)]
+    factors_test = np.asarray(data.factors_test)[_rows(data.n_test, max_test, rng)]
+
+    def encode(x):
+        return model.encode(x, batch_size=EVAL_BATCH)
+
+    codes = _encode(data, encode, factors_train, ENCODE_ROWS)
+    codes_test = _encode(data, encode, factors_test, ENCODE_ROWS)
+    metrics, importance = all_metrics(
+        codes,
+        factors_train,
+        test=(codes_test, factors_test),
+        n_estimators=dci_trees,
+        seed=seed,
+        with_importance=True,
+    )
+    sizes = {"batch_size": SCORE_BATCH, "num_train": score_train, "num_eval": score_eval}
+    beta = beta_vae_score(data, encode, seed=seed, max_batch=ENCODE_ROWS, **sizes)
+    factor = factor_vae_score(
+        data,
+        encode,
+        num_variance_estimate=VARIANCE_ROWS,
+        seed=seed,
+        max_batch=ENCODE_ROWS,
+        **sizes,
+    )
+    for key, score in (("beta_vae", beta), ("factor_vae", factor)):
+        metrics[f"{key}_train"] = score["train_accuracy"]
+        metrics[f"{key}_eval"] = score["eval_accuracy"]
+    return {
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "importance": importance,
+        "active_dims": int(factor["num_active_dims"]),
+        "factors_test": factors_test,
+        "n_train": len(factors_train),
+        "n_test": len(factors_test),
+        "dci_trees": dci_trees,
+        "scores": dict(sizes, num_variance_estimate=VARIANCE_ROWS),
+    }
+
+
 def evaluate_disentanglement(
     run_dir: str | os.PathLike, dataset: str | None = None, seed: int | None = None
 ) -> dict:
@@ -106,46 +169,14 @@ def evaluate_disentanglement(
     _check_factor_data(data, name)
     check_shape(data, model)
     seed = int(config.get("seed", 0) if seed is None else seed)
-    rng = np.random.default_rng(seed)
-    factors_train = np.asarray(data.factors_train)[_rows(data.n_train, MAX_TRAIN, rng)]
-    factors_test = np.asarray(data.factors_test)[_rows(data.n_test, MAX_TEST, rng)]
-
-    def encode(x):
-        return model.encode(x, batch_size=EVAL_BATCH)
-
-    codes = _encode(data, encode, factors_train, ENCODE_ROWS)
-    codes_test = _encode(data, encode, factors_test, ENCODE_ROWS)
-    metrics, importance = all_metrics(
-        codes,
-        factors_train,
-        test=(codes_test, factors_test),
-        n_estimators=DCI_TREES,
-        seed=seed,
-        with_importance=True,
-    )
-    sizes = {"batch_size": SCORE_BATCH, "num_train": SCORE_TRAIN, "num_eval": SCORE_EVAL}
-    beta = beta_vae_score(data, encode, seed=seed, max_batch=ENCODE_ROWS, **sizes)
-    factor = factor_vae_score(
-        data,
-        encode,
-        num_variance_estimate=VARIANCE_ROWS,
-        seed=seed,
-        max_batch=ENCODE_ROWS,
-        **sizes,
-    )
-    for key, score in (("beta_vae", beta), ("factor_vae", factor)):
-        metrics[f"{key}_train"] = score["train_accuracy"]
-        metrics[f"{key}_eval"] = score["eval_accuracy"]
+    measured = measure(model, data, seed)
+    importance = measured.pop("importance")
+    factors_test = measured.pop("factors_test")
     dimensions = dimension_factors(importance, data.factor_names)
     result = {
         "dataset": data.name,
         "seed": seed,
-        "n_train": len(factors_train),
-        "n_test": len(factors_test),
-        "dci_trees": DCI_TREES,
-        "scores": dict(sizes, num_variance_estimate=VARIANCE_ROWS),
-        "metrics": {k: float(v) for k, v in metrics.items()},
-        "active_dims": int(factor["num_active_dims"]),
+        **measured,
         "factor_names": [str(n) for n in data.factor_names],
         "dimensions": dimensions,
         "importance_matrix": np.asarray(importance).tolist(),
