@@ -27,7 +27,11 @@ import numpy as np
 from kerasae.data.sources import named_datasets, resolve
 from kerasae.errors import KerasaeError
 from kerasae.evaluation.disentanglement import all_metrics
-from kerasae.evaluation.disentanglement_scores import _encode, beta_vae_score, factor_vae_score
+from kerasae.evaluation.disentanglement_scores import (
+    beta_vae_score,
+    encode_observations,
+    factor_vae_score,
+)
 from kerasae.evaluation.factor_labels import (
     INACTIVE,
     RECORD,
@@ -120,8 +124,8 @@ def measure(
     def encode(x):
         return model.encode(x, batch_size=EVAL_BATCH)
 
-    codes = _encode(data, encode, factors_train, ENCODE_ROWS)
-    codes_test = _encode(data, encode, factors_test, ENCODE_ROWS)
+    codes = encode_observations(data, encode, factors_train, ENCODE_ROWS)
+    codes_test = encode_observations(data, encode, factors_test, ENCODE_ROWS)
     metrics, importance = all_metrics(
         codes,
         factors_train,

@@ -42,7 +42,7 @@ def uniform_factors(factor_sizes, n, rng):
     return np.stack([rng.integers(size, size=n) for size in factor_sizes], axis=1)
 
 
-def _encode(dataset, encode, factors, max_batch):
+def encode_observations(dataset, encode, factors, max_batch):
     """Codes of the observations of `factors`, encoded in batches of up to max_batch rows."""
     codes = []
     for start in range(0, len(factors), max_batch):
@@ -81,8 +81,8 @@ def _beta_vae_points(dataset, encode, rng, batch_size, num_points, max_batch):
         second = _sample(dataset, rng, m * batch_size)
         rows = np.repeat(index, batch_size)
         second[np.arange(m * batch_size), rows] = first[np.arange(m * batch_size), rows]
-        z1 = _encode(dataset, encode, first, max_batch)
-        z2 = _encode(dataset, encode, second, max_batch)
+        z1 = encode_observations(dataset, encode, first, max_batch)
+        z2 = encode_observations(dataset, encode, second, max_batch)
         diff = np.abs(z1 - z2).reshape(m, batch_size, -1)
         points.append(diff.mean(axis=1))
         labels.append(index)
@@ -136,7 +136,7 @@ def _factor_vae_votes(dataset, encode, rng, batch_size, num_points, max_batch, s
         index = rng.integers(k, size=m)
         factors = _sample(dataset, rng, m * batch_size).reshape(m, batch_size, k)
         factors[np.arange(m), :, index] = factors[np.arange(m), 0, index][:, None]
-        codes = _encode(dataset, encode, factors.reshape(-1, k), max_batch)
+        codes = encode_observations(dataset, encode, factors.reshape(-1, k), max_batch)
         local = codes.reshape(m, batch_size, -1).var(axis=1, ddof=1)
         argmin = columns[np.argmin(local[:, active] / scale[active], axis=1)]
         np.add.at(votes, (index, argmin), 1)
@@ -174,7 +174,9 @@ def factor_vae_score(
     if batch_size < 2 or num_variance_estimate < 2:
         raise KerasaeError("batch_size and num_variance_estimate must be at least 2")
     rng = np.random.default_rng(seed)
-    codes = _encode(dataset, encode, _sample(dataset, rng, num_variance_estimate), max_batch)
+    codes = encode_observations(
+        dataset, encode, _sample(dataset, rng, num_variance_estimate), max_batch
+    )
     scale = codes.var(axis=0, ddof=1)
     active = (np.sqrt(scale) >= prune_threshold) & (scale > 0)  # 0: nothing to divide by
     if not active.any():
