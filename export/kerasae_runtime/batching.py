@@ -37,14 +37,15 @@ class Batcher:
     async def submit(self, x):
         if self._worker is None or self._worker.done():
             raise RuntimeError("the batcher is not running (the server is shutting down)")
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put((x, future))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.queue.put_nowait((x, future, loop.time()))  # unbounded: the server admits
         return await future
 
     async def close(self):
         """Finish everything already queued, then stop (graceful shutdown)."""
         if self._worker is not None and not self._worker.done():
-            await self.queue.put((_STOP, None))
+            self.queue.put_nowait((_STOP, None, 0.0))
             await self._worker
 
     async def _collect(self):
@@ -82,23 +83,27 @@ class Batcher:
             items, stop = await self._collect()
             if stop:
                 return
-            items = [(x, f) for x, f in items if not f.cancelled()]  # clients that left
+            # clients that left, or whose deadline passed while they waited
+            items = [item for item in items if not item[1].cancelled()]
             if not items:
                 continue
-            xs = [x for x, _ in items]
-            if self.on_batch:
-                self.on_batch(len(items), sum(len(x) for x in xs))
+            xs = [x for x, _, _ in items]
+            begin = loop.time()
             try:
                 out = await loop.run_in_executor(
                     self.executor, self.fn, np.concatenate(xs) if len(xs) > 1 else xs[0]
                 )
             except Exception as exc:  # the whole batch failed: every request hears why
-                for _, future in items:
+                for _, future, _ in items:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            finally:
+                if self.on_batch:
+                    waits = [begin - t for _, _, t in items]
+                    self.on_batch(len(items), sum(map(len, xs)), waits, loop.time() - begin)
             start = 0
-            for x, future in items:
+            for x, future, _ in items:
                 stop_row = start + len(x)
                 part = (
                     {k: v[start:stop_row] for k, v in out.items()}
@@ -120,9 +125,13 @@ class Direct:
         pass
 
     async def submit(self, x):
-        if self.on_batch:
-            self.on_batch(1, len(x))
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self.fn, x)
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        try:
+            return await loop.run_in_executor(self.executor, self.fn, x)
+        finally:
+            if self.on_batch:
+                self.on_batch(1, len(x), [0.0], loop.time() - begin)
 
     async def close(self):
         pass

@@ -1,44 +1,51 @@
-"""Request and response bodies of `kerasae-runtime serve`: JSON or .npy in, checked
-before any work (size, fields, types, finite numbers), and JSON (orjson) or .npy out.
-Every client mistake is a `RequestError` with its 4xx status."""
+"""Request and response bodies of `kerasae-runtime serve`'s /v1 API: JSON or .npy in,
+checked before any work (fields, types, finite numbers), and JSON (orjson) or .npy out.
+Every client mistake is a `RequestError` with its 4xx status. These functions are plain
+(no event loop): `offload.py` runs them in a helper process when a body is large.
+"""
 
 import io
 import json
 
 import numpy as np
-from starlette.responses import Response
+import orjson
 
 NPY = "application/x-npy"
 
 
 class RequestError(Exception):
-    def __init__(self, status, message):
-        super().__init__(message)
-        self.status, self.message = status, message
+    """A request refused: `status`, `message`, the metric `kind` (request, overload,
+    deadline, loading, draining) and `retry_after` seconds for 503s."""
+
+    def __init__(self, status, message, kind="request", retry_after=None):
+        super().__init__(status, message, kind, retry_after)
+        self.status, self.message, self.kind, self.retry_after = (
+            status,
+            message,
+            kind,
+            retry_after,
+        )
 
 
-async def read_body(request, limit):
-    """The body, refused (413) past `limit` bytes before or while it is read."""
-    length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise RequestError(400, f"invalid Content-Length {length!r}")
-        if int(length) > limit:
-            raise RequestError(
-                413,
-                f"the body has {length} bytes; this server takes at most "
-                f"{limit} (--max-request-bytes)",
-            )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"the body exceeds {limit} bytes (--max-request-bytes)")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _reject_constant(name):
+    raise RequestError(422, f"the body contains {name}; send finite numbers only")
 
 
-def _array(value, field):
+def load_json(body):
+    """The JSON document (orjson); on a failure, the standard parser's precise message
+    (NaN and Infinity are 422: the document is JSON-like but not finite numbers)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise RequestError(400, f"the body is not valid JSON ({exc})") from None
+
+
+def to_array(value, field):
+    """A request's nested list (or array) as a finite numeric ndarray, or a 422."""
     if isinstance(value, np.ndarray):
         array = value
     elif not isinstance(value, list):
@@ -59,14 +66,14 @@ def _array(value, field):
     return array
 
 
-def _reject_constant(name):
-    raise RequestError(422, f"the body contains {name}; send finite numbers only")
+def content_kind(headers):
+    return headers.get("content-type", "application/json").split(";")[0].strip()
 
 
-def parse(body, request, name, field, allowed):
+def parse(body, kind, raw_query, name, field, allowed):
     """The fields of a request to /v1/`name`, checked for names and types (shapes are
-    checked by the part): `field` its array (None for generate), `allowed` every field."""
-    kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    checked by the server): `kind` the content type, `raw_query` the ?raw= of a .npy
+    body, `field` its array (None for generate), `allowed` every field."""
     if kind == NPY:
         if field is None:
             raise RequestError(415, f"/v1/{name} takes a JSON body, not {NPY}")
@@ -74,19 +81,16 @@ def parse(body, request, name, field, allowed):
             array = np.load(io.BytesIO(body), allow_pickle=False)
         except Exception as exc:
             raise RequestError(400, f"the body is not a .npy array ({exc})") from None
-        raw = request.query_params.get("raw", "false").lower()
+        raw = (raw_query or "false").lower()
         if raw not in ("true", "false", "1", "0"):
             raise RequestError(400, f"?raw must be true or false, got {raw!r}")
-        return {field: _array(array, field), "raw": raw in ("true", "1")}
+        return {field: to_array(array, field), "raw": raw in ("true", "1")}
     # curl -d sends its default form type; the body is still the JSON object it was given
     if kind not in ("application/json", "application/x-www-form-urlencoded", ""):
         raise RequestError(
             415, f"unsupported content type {kind!r}; send application/json or {NPY}"
         )
-    try:
-        fields = json.loads(body, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise RequestError(400, f"the body is not valid JSON ({exc})") from None
+    fields = load_json(body)
     if not isinstance(fields, dict):
         raise RequestError(400, "the body must be a JSON object")
     unknown = sorted(set(fields) - set(allowed))
@@ -101,21 +105,19 @@ def parse(body, request, name, field, allowed):
     if field is not None:
         if field not in fields:
             raise RequestError(400, f"missing field {field!r}")
-        fields[field] = _array(fields[field], field)
+        fields[field] = to_array(fields[field], field)
     return fields
 
 
-def render(out, accept):
-    """The outputs as JSON, or the first one as .npy when `accept` asks for it."""
-    if NPY in accept:
+def render(out, npy):
+    """(body, media type, extra headers): the outputs as JSON, or the first as .npy."""
+    if npy:
         name, value = next(iter(out.items()))
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(value))
-        return Response(buffer.getvalue(), media_type=NPY, headers={"X-Kerasae-Output": name})
-    import orjson  # numpy straight to JSON: several times faster than tolist + json
-
-    body = orjson.dumps(
+        return buffer.getvalue(), NPY.encode(), ((b"x-kerasae-output", name.encode()),)
+    body = orjson.dumps(  # numpy straight to JSON: several times faster than tolist + json
         {k: None if v is None else np.ascontiguousarray(v) for k, v in out.items()},
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
-    return Response(body, media_type="application/json")
+    return body, b"application/json", ()

@@ -16,6 +16,8 @@ import os
 import sys
 import warnings
 
+from kerasae_runtime.serve_cli import add_serve_parser
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -68,39 +70,8 @@ def build_parser():
         help="the device whose active provider is reported",
     )
     p.set_defaults(func=cmd_info)
-    p = sub.add_parser("serve", help="an HTTP server with dynamic batching (the serve extra)")
-    _common(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument(
-        "--max-batch",
-        type=_positive,
-        default=256,
-        help="rows per onnxruntime call, and the most one request may send",
-    )
-    p.add_argument(
-        "--max-delay-ms", type=float, default=5.0, help="how long a batch waits for more requests"
-    )
-    p.add_argument("--workers", type=_positive, default=1, help="server processes")
-    p.add_argument("--max-request-bytes", type=_positive, default=16 << 20)
-    p.add_argument(
-        "--threads", type=_positive, default=None, help="onnxruntime intra-op threads per session"
-    )
-    p.add_argument(
-        "--no-batching", action="store_true", help="run every request alone (for comparison)"
-    )
-    p.set_defaults(func=cmd_serve)
+    add_serve_parser(sub, _common)
     return parser
-
-
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
 
 
 def _note(part):
@@ -226,32 +197,6 @@ def cmd_info(args):
             warmup=False,
         ).provider
         print(f"{part}: active provider {active} (device {args.device})")
-
-
-SERVE_EXTRA = "kerasae-runtime serve needs the serve extra: pip install 'kerasae-runtime[serve]'"
-
-
-def cmd_serve(args):
-    try:
-        import prometheus_client  # noqa: F401
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        print(SERVE_EXTRA, file=sys.stderr)
-        return 2
-    from kerasae_runtime import serve
-
-    settings = serve.Settings(
-        args.export_dir,
-        device=args.device,
-        precision=args.precision,
-        threads=args.threads,
-        max_batch=args.max_batch,
-        max_delay_ms=args.max_delay_ms,
-        max_request_bytes=args.max_request_bytes,
-        batching=not args.no_batching,
-    )
-    serve.run(settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def main(argv=None):

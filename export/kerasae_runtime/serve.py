@@ -1,54 +1,42 @@
-"""`kerasae-runtime serve`: an ASGI (starlette + uvicorn) server for an export.
+"""`kerasae-runtime serve`: an ASGI server (uvicorn) for an export, with two APIs over one set
+of batched onnxruntime sessions: kerasae's own /v1 (`v1.py`) and the Open Inference
+Protocol (`v2.py`), plus
 
-    POST /v1/generate     {"n": 16, "seed": 0}   -> {"x_hat": [...]}
-    POST /v1/encode       {"x": [[...]]}         -> the encoder's outputs (z, or z_mean, z_log_var)
-    POST /v1/decode       {"z": [[...]]}         -> {"x_hat": [...]}
-    POST /v1/reconstruct  {"x": [[...]]}         -> {"x_hat": [...]}
-    POST /v1/score        {"x": [[...]]}         -> {"score": [...], "is_anomaly": [...] or null}
-    GET  /healthz, /v1/model (manifest, active providers, batching), /metrics (Prometheus)
+    GET /healthz   200 when ready (503 while loading or draining), as /v2/health/ready
+    GET /metrics   Prometheus, added up over every worker (`metrics.py`)
 
-Inputs are in the model's [0, 1] units unless `"raw": true` (`?raw=true` for .npy bodies),
-as in the Python API. A body may be `application/x-npy` (one array: x, or z for decode);
-with `Accept: application/x-npy` the response is the endpoint's first output as .npy (its
-name in the `X-Kerasae-Output` header; bodies are read and checked in `bodies.py`).
-Concurrent requests to a part are batched (`batching.py`). Client mistakes are 4xx with `{"error":
-"..."}`: 400 malformed body or
-unknown field, 404 a part the export lacks, 413 a body over --max-request-bytes, 415 an
-unsupported content type, 422 a wrong value (shape, dtype, NaN/inf, more rows than
---max-batch, n out of range).
+The parts load in the background after the server starts listening: liveness answers at
+once, readiness once they are loaded. Concurrent requests to a part are batched
+(`batching.py`); at most --max-queue requests are inside, each with a deadline
+(`admission.py`); large bodies are parsed and written in a helper process (`offload.py`).
+Client mistakes are 4xx with `{"error": "..."}`: 400 malformed body or unknown field, 404 a
+part or model the export lacks, 413 a body over --max-request-bytes, 415 an unsupported
+content type, 422 a wrong value (shape, rank, dtype, NaN/inf, outside the training range,
+more rows than --max-batch, n out of range); 503 with Retry-After when full, late, loading
+or draining.
 """
 
 import asyncio
-import contextlib
 import dataclasses
-import json
 import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
+from kerasae_runtime import inputs as checks
 from kerasae_runtime import manifest as mf
 from kerasae_runtime import session as sessions
+from kerasae_runtime.admission import FAILED, READY, Gate
+from kerasae_runtime.asgi import App, Response, error, json_response
 from kerasae_runtime.batching import Batcher, Direct
-from kerasae_runtime.bodies import RequestError, parse, read_body, render
+from kerasae_runtime.bodies import RequestError
 from kerasae_runtime.metrics import Metrics
+from kerasae_runtime.offload import Offload
 from kerasae_runtime.parts import Autoencoder, Decoder, Encoder
+from kerasae_runtime.v1 import V1
+from kerasae_runtime.v2 import Models
 
-ENV = "KERASAE_RUNTIME_SERVE"
 log = logging.getLogger("kerasae_runtime.serve")
-# endpoint: (the part it needs, its array field, the fields it accepts)
-ENDPOINTS = {
-    "generate": ("decoder", None, ("n", "seed", "raw")),
-    "encode": ("encoder", "x", ("x", "raw")),
-    "decode": ("decoder", "z", ("z", "raw")),
-    "reconstruct": ("autoencoder", "x", ("x", "raw")),
-    "score": ("autoencoder", "x", ("x", "raw")),
-}
 
 
 @dataclasses.dataclass
@@ -61,6 +49,11 @@ class Settings:
     max_delay_ms: float = 5.0
     max_request_bytes: int = 16 << 20
     batching: bool = True
+    max_queue: int = 512  # requests inside the server at once; the next gets a 503
+    timeout_ms: float = 10_000.0  # a request still waiting for its model call then: 503
+    drain_seconds: float = 2.0  # readiness false, still serving, after SIGTERM
+    allow_out_of_range: bool = False
+    exit_on_load_failure: bool = False  # the CLI's server: a model that cannot load exits 2
 
 
 def load_parts(settings):
@@ -83,18 +76,42 @@ def load_parts(settings):
     return parts
 
 
-def _threshold(ae):
-    return None if ae is None else ae.threshold
-
-
 class Server:
-    def __init__(self, settings, parts=None):
-        self.settings = settings
-        self.parts = parts or load_parts(settings)
-        self.manifest = next(p for p in self.parts.values() if p is not None).manifest
-        self.threshold = _threshold(self.parts["autoencoder"])
+    def __init__(self, settings, parts=None, loader=load_parts):
+        self.settings, self.loader = settings, loader
+        self.parts, self.manifest, self.threshold, self.bounds = None, None, None, None
+        self.gate = Gate(settings.max_queue, settings.timeout_ms, settings.drain_seconds)
         self.metrics = Metrics(settings.max_batch)
-        enc, dec, ae = self.parts["encoder"], self.parts["decoder"], self.parts["autoencoder"]
+        self.offload = Offload()
+        self.batchers, self.executor, self._given = {}, None, parts
+        self.v1, self.v2 = V1(self), Models(self)
+
+    # lifecycle -------------------------------------------------------------------------
+    async def startup(self):
+        self.gate.drain_on_sigterm()
+        await self.offload.start()
+        if self._given is not None:
+            self._install(self._given)
+        else:
+            self._loading = asyncio.get_running_loop().create_task(self._load())
+
+    async def _load(self):
+        try:
+            self._install(await asyncio.to_thread(self.loader, self.settings))
+        except Exception as exc:  # readiness stays false, with the reason
+            self.gate.state, self.gate.reason = FAILED, f"the model failed to load: {exc}"
+            log.error("kerasae-runtime: error: %s", exc)
+            if self.settings.exit_on_load_failure:
+                os._exit(2)  # nothing was admitted: a supervisor restarts or reports it
+
+    def _install(self, parts):
+        s = self.settings
+        self.parts = parts
+        self.manifest = next(p for p in parts.values() if p is not None).manifest
+        ae = parts["autoencoder"]
+        self.threshold = None if ae is None else ae.threshold
+        self.bounds = None if s.allow_out_of_range else checks.training_range(self.manifest)
+        enc, dec = parts["encoder"], parts["decoder"]
         fns = {
             "encoder": enc and enc.encode_all,
             "decoder": dec and (lambda z: {"x_hat": dec.decode(z)}),
@@ -102,201 +119,143 @@ class Server:
             "score": ae and (lambda x: {"score": ae.score(x)}),
         }
         # batching: one call in flight per batcher; without it, calls run side by side
-        self.executor = ThreadPoolExecutor(
-            len(fns) if settings.batching else max(4, os.cpu_count() or 1), "kerasae-serve"
-        )
-        self.batchers = {}
+        workers = len(fns) if s.batching else max(4, os.cpu_count() or 1)
+        self.executor = ThreadPoolExecutor(workers, "kerasae-serve")
         for key, fn in fns.items():
             if fn is None:
                 continue
             observe = self.metrics.observe_batch(key)
             self.batchers[key] = (
-                Batcher(
-                    fn, settings.max_batch, settings.max_delay_ms / 1000, self.executor, observe
-                )
-                if settings.batching
+                Batcher(fn, s.max_batch, s.max_delay_ms / 1000, self.executor, observe)
+                if s.batching
                 else Direct(fn, self.executor, observe)
             )
+            self.batchers[key].start()
+        self.gate.state = READY
 
-    @contextlib.asynccontextmanager
-    async def lifespan(self, app):
+    async def shutdown(self):  # uvicorn has let in-flight requests finish
         for batcher in self.batchers.values():
-            batcher.start()
-        try:
-            yield
-        finally:  # uvicorn has let in-flight requests finish; drain what is still queued
-            for batcher in self.batchers.values():
-                await batcher.close()
+            await batcher.close()
+        if self.executor is not None:
             self.executor.shutdown(wait=True)
+        self.offload.close()
 
-    def _rows(self, part, array, raw):
-        if raw:
-            array = mf.scale(array, self.manifest.get("scaling"))
-        x = part._check(array)  # the runtime's own shape and finiteness checks
-        if len(x) == 0:
-            raise RequestError(422, "no examples given (the array is empty)")
-        if len(x) > self.settings.max_batch:
-            raise RequestError(
-                422,
-                f"{len(x)} examples in one request; this server takes at "
-                f"most {self.settings.max_batch} (--max-batch)",
-            )
-        return x
+    # the work --------------------------------------------------------------------------
+    @staticmethod
+    def loop_time():
+        return asyncio.get_running_loop().time()
 
-    async def compute(self, name, fields):
-        raw = fields.get("raw", False)
-        enc, dec = self.parts["encoder"], self.parts["decoder"]
-        if name == "generate":
-            n, seed = fields.get("n", 16), fields.get("seed")
-            if (
-                not isinstance(n, int)
-                or isinstance(n, bool)
-                or not 1 <= n <= self.settings.max_batch
-            ):
-                raise RequestError(
-                    422, f"n must be an integer from 1 to {self.settings.max_batch}, got {n!r}"
-                )
-            if seed is not None and (
-                not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63
-            ):
-                raise RequestError(422, f"seed must be a non-negative integer, got {seed!r}")
-            try:  # no prior (not generative) or one this runtime cannot draw: 404
-                sampler = dec.sampler
-                # a learned sampler runs a network per draw (pixelcnn: one per code
-                # position): off the event loop; array samplers draw in place
-                z = (
-                    await asyncio.to_thread(sampler.sample, n, seed)
-                    if sampler.learned
-                    else sampler.sample(n, seed)
-                )
-            except mf.ExportError as exc:
-                raise RequestError(404, str(exc)) from None
-            out = await self.batchers["decoder"].submit(z)
-        elif name == "encode":
-            out = await self.batchers["encoder"].submit(self._rows(enc, fields["x"], raw))
-        elif name == "decode":
-            out = await self.batchers["decoder"].submit(self._rows(dec, fields["z"], False))
-        else:
-            out = await self.batchers[name].submit(self._rows(enc, fields["x"], raw))
-        if raw and "x_hat" in out:
-            out = {"x_hat": mf.unscale(out["x_hat"], self.manifest.get("scaling"))}
-        if name == "score":
-            out["is_anomaly"] = None if self.threshold is None else out["score"] > self.threshold
-        return out
-
-    def _missing(self, name):
-        need = ENDPOINTS[name][0]
-        if self.parts[need] is not None:
-            return None
-        lacking = [p for p in ("encoder", "decoder") if self.parts[p] is None]
-        return (
-            f"this export has no {' and no '.join(lacking)}: /v1/{name} needs "
-            f"{'the encoder and the decoder' if need == 'autoencoder' else 'the ' + need}"
-        )
-
-    async def handle(self, request):
-        name = request.path_params["name"]
-        if name not in ENDPOINTS:
-            return JSONResponse(
-                {
-                    "error": f"no endpoint /v1/{name}; there are "
-                    f"{', '.join('/v1/' + e for e in ENDPOINTS)}"
-                },
-                404,
-            )
-        start, status, kind = time.perf_counter(), 200, None
+    async def serve(self, endpoint, request, work):
+        """Admit, run `work(request, deadline)`, answer errors as JSON, count the status."""
+        start, kind = time.perf_counter(), None
         try:
-            missing = self._missing(name)
-            if missing:
-                raise RequestError(404, missing)
-            body = await read_body(request, self.settings.max_request_bytes)
-            _, field, allowed = ENDPOINTS[name]
-            out = await self.compute(name, parse(body, request, name, field, allowed))
-            response = render(out, request.headers.get("accept", ""))
+            deadline = self.gate.enter(request.headers)
         except RequestError as exc:
-            status, kind = exc.status, "request"
-            response = JSONResponse({"error": exc.message}, status)
-        except mf.ExportError as exc:  # the runtime's checks: shape, NaN, scaling
-            status, kind = 422, "request"
-            response = JSONResponse({"error": str(exc)}, status)
-        except Exception as exc:  # a server fault, not the client's: logged, no traceback sent
-            log.exception("/v1/%s failed", name)
-            status, kind = 500, "internal"
-            response = JSONResponse(
-                {"error": f"internal error ({type(exc).__name__}); see the server's log"}, status
-            )
-        self.metrics.observe_request(name, status, time.perf_counter() - start, kind)
+            response, kind = _refusal(exc), exc.kind
+        else:
+            try:
+                response = await work(request, deadline)
+            except RequestError as exc:
+                response, kind = _refusal(exc), exc.kind
+            except mf.ExportError as exc:  # the runtime's checks: shape, NaN, scaling
+                response, kind = error(422, str(exc)), "request"
+            except Exception as exc:  # a server fault: logged, no traceback sent
+                log.exception("%s failed", endpoint)
+                kind = "internal"
+                response = error(500, f"internal error ({type(exc).__name__}); see the log")
+            finally:
+                self.gate.leave()
+        self.metrics.observe_request(endpoint, response.status, time.perf_counter() - start, kind)
         return response
 
-    async def model(self, request):
-        info = dict(self.manifest)
-        info["serve"] = {
-            "providers": {p: part.provider for p, part in self._loaded().items()},
-            "precision": self.settings.precision,
-            "batching": {
-                "enabled": self.settings.batching,
-                "max_batch": self.settings.max_batch,
-                "max_delay_ms": self.settings.max_delay_ms,
-            },
-            "max_rows_per_request": self.settings.max_batch,
-            "max_request_bytes": self.settings.max_request_bytes,
-            "endpoints": [f"/v1/{e}" for e in ENDPOINTS if not self._missing(e)],
-            "threshold": self.threshold,
-            "is_anomaly": (
-                "score > threshold"
-                if self.threshold is not None
-                else "null: this export carries no anomaly threshold"
-            ),
-        }
-        return JSONResponse(info)
+    async def call(self, key, x, deadline):
+        return await self.gate.within(self.batchers[key].submit(x), deadline)
 
-    def _loaded(self):
-        loaded = {p: self.parts[p] for p in ("encoder", "decoder") if self.parts[p]}
-        scorer = getattr(self.parts["autoencoder"], "scorer", None)  # exports that carry one
+    def model_inputs(self, array, shape, name, raw, endpoint):
+        """An encoder's x in model units: scaled if raw, strict shape, training range."""
+        if raw:
+            array = mf.scale(array, self.manifest.get("scaling"))
+        x = checks.rows(array, shape, name, self.settings.max_batch)
+        problem = checks.outside(x, checks.training_range(self.manifest), name, raw)
+        if problem and self.bounds is not None:
+            raise RequestError(422, problem)
+        if problem:
+            self.metrics._child(self.metrics.out_of_range, endpoint).inc()
+        return x
+
+    async def sample(self, n, seed):
+        top = self.settings.max_batch
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= top:
+            raise RequestError(422, f"n must be an integer from 1 to {top}, got {n!r}")
+        if seed is not None and (
+            not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63
+        ):
+            raise RequestError(422, f"seed must be a non-negative integer, got {seed!r}")
+        try:  # no prior (not generative) or one this runtime cannot draw: 404
+            sampler = self.parts["decoder"].sampler
+            # a learned sampler runs a network per draw: off the event loop
+            if sampler.learned:
+                return await asyncio.to_thread(sampler.sample, n, seed)
+            return sampler.sample(n, seed)
+        except mf.ExportError as exc:
+            raise RequestError(404, str(exc)) from None
+
+    async def generate(self, n, seed, deadline):
+        z = await self.sample(n, seed)
+        return (await self.call("decoder", z, deadline))["x_hat"]
+
+    def loaded(self):
+        parts = self.parts or {}
+        loaded = {p: parts[p] for p in ("encoder", "decoder") if parts.get(p)}
+        scorer = getattr(parts.get("autoencoder"), "scorer", None)  # exports that carry one
         return {**loaded, "scorer": scorer} if scorer is not None else loaded
 
+    # health and metrics ----------------------------------------------------------------
+    async def live(self, request):
+        return Response(b"", 200)
+
+    async def ready(self, request):
+        if not self.gate.ready:
+            return error(503, f"not ready: {self.gate.reason}", ((b"retry-after", b"1"),))
+        return Response(b"", 200)
+
     async def healthz(self, request):
-        return JSONResponse({"status": "ok", "parts": list(self._loaded())})
+        if not self.gate.ready:
+            return error(503, f"not ready: {self.gate.reason}", ((b"retry-after", b"1"),))
+        return json_response({"status": "ok", "parts": list(self.loaded())})
+
+    async def server_metadata(self, request):
+        from kerasae_runtime import __version__  # the package's, read once per call
+
+        return json_response(
+            {
+                "name": "kerasae-runtime",
+                "version": __version__,
+                "extensions": ["binary_tensor_data"],
+            }
+        )
 
     async def prometheus(self, request):
-        return Response(self.metrics.render(), media_type=self.metrics.content_type)
+        return Response(self.metrics.render(), 200, self.metrics.content_type.encode())
 
 
-async def _http_error(request, exc):
-    return JSONResponse({"error": exc.detail}, exc.status_code)
+def _refusal(exc):
+    headers = ((b"retry-after", str(exc.retry_after).encode()),) if exc.retry_after else ()
+    return error(exc.status, exc.message, headers)
 
 
-def create_app(settings, parts=None):
-    server = Server(settings, parts)
-    routes = [
-        Route("/healthz", server.healthz),
-        Route("/v1/model", server.model),
-        Route("/metrics", server.prometheus),
-        Route("/v1/{name}", server.handle, methods=["POST"]),
-    ]
-    app = Starlette(
-        routes=routes, lifespan=server.lifespan, exception_handlers={HTTPException: _http_error}
-    )
+def create_app(settings, parts=None, loader=load_parts):
+    server = Server(settings, parts, loader)
+    get = lambda fn: {"GET": fn}  # noqa: E731
+    exact = {
+        "/healthz": get(server.healthz),
+        "/metrics": get(server.prometheus),
+        "/v1/model": get(server.v1.model),
+        "/v2": get(server.server_metadata),
+        "/v2/health/live": get(server.live),
+        "/v2/health/ready": get(server.ready),
+    }
+    prefixes = [("/v1/", server.v1.resolve), ("/v2/models/", server.v2.resolve)]
+    app = App(exact, prefixes, server.startup, server.shutdown)
     app.state.server = server
     return app
-
-
-def app_from_env():
-    """The app factory each uvicorn worker process calls (--workers > 1)."""
-    return create_app(Settings(**json.loads(os.environ[ENV])))
-
-
-def run(settings, host="127.0.0.1", port=8000, workers=1):
-    import uvicorn
-
-    # keep-alive longer than a loaded server's worst latency: a connection the server
-    # closes as the client reuses it is a failed request
-    options = dict(
-        host=host, port=port, access_log=False, timeout_graceful_shutdown=30, timeout_keep_alive=60
-    )
-    if workers > 1:  # uvicorn's worker processes import the app by name
-        load_parts(settings)  # fail here, once, with one line, not in every worker
-        os.environ[ENV] = json.dumps(dataclasses.asdict(settings))
-        uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
-    else:
-        uvicorn.run(create_app(settings), **options)

@@ -330,36 +330,44 @@ def _with_prior(tmp_path, prior, no_prior=None):
     return str(copy)
 
 
+def _serve_generate(export_dir, n, seed=None, sampler=None):
+    """What /v1/generate computes, through the server's own path (no HTTP)."""
+    import asyncio
+
+    from kerasae_runtime import serve
+
+    settings = serve.Settings(export_dir, batching=False)
+    server = serve.Server(settings)
+    server._install(serve.load_parts(settings))
+    if sampler is not None:
+        server.parts["decoder"]._sampler = sampler
+
+    async def run():
+        return await server.generate(n, seed, server.loop_time() + 30)
+
+    return asyncio.run(run())
+
+
 def test_serve_generate_draws_from_the_exports_sampler(tmp_path):
     """/v1/generate is Decoder.generate for every kind: an array sampler, a learned one
     (run off the event loop), and no prior (404 with the model's refusal)."""
-    pytest.importorskip("starlette")
-    import asyncio
-
-    from kerasae_runtime import samplers, serve
+    pytest.importorskip("uvicorn")
+    from kerasae_runtime import samplers
     from kerasae_runtime.bodies import RequestError
 
     gmm = {**GMM, "means": [[-1.0, 0.0], [0.0, 1.0], [1.0, -1.0]]}
-    server = serve.Server(serve.Settings(_with_prior(tmp_path / "g", gmm), batching=False))
-    out = asyncio.run(server.compute("generate", {"n": 4, "seed": 2}))
+    x_hat = _serve_generate(_with_prior(tmp_path / "g", gmm), 4, 2)
     dec = Decoder.load(str(tmp_path / "g" / "export"))
-    np.testing.assert_allclose(out["x_hat"], dec.generate(4, seed=2), atol=1e-6)
-    np.testing.assert_allclose(
-        out["x_hat"], dec.decode(mf.sample_prior(gmm, 4, seed=2)), atol=1e-6
-    )
+    np.testing.assert_allclose(x_hat, dec.generate(4, seed=2), atol=1e-6)
+    np.testing.assert_allclose(x_hat, dec.decode(mf.sample_prior(gmm, 4, seed=2)), atol=1e-6)
 
     learned = {"kind": "two_stage", "dim": 2, "second_latent_dim": 2, "file": "sampler.onnx"}
-    server.parts["decoder"]._sampler = samplers.Sampler(
-        learned, session=_FakeSession(lambda u: {"z": 0.5 * u - 1})
-    )
-    out = asyncio.run(server.compute("generate", {"n": 3, "seed": 5}))
+    fake = samplers.Sampler(learned, session=_FakeSession(lambda u: {"z": 0.5 * u - 1}))
+    x_hat = _serve_generate(str(tmp_path / "g" / "export"), 3, 5, sampler=fake)
     u = np.random.default_rng(5).standard_normal((3, 2)).astype(np.float32)
-    np.testing.assert_allclose(out["x_hat"], dec.decode(0.5 * u - 1), atol=1e-6)
+    np.testing.assert_allclose(x_hat, dec.decode(0.5 * u - 1), atol=1e-6)
 
     refusal = "model 'conv_ae' is not generative (...); fit a latent sampler: ..."
-    server = serve.Server(
-        serve.Settings(_with_prior(tmp_path / "n", None, refusal), batching=False)
-    )
     with pytest.raises(RequestError) as info:
-        asyncio.run(server.compute("generate", {"n": 2}))
+        _serve_generate(_with_prior(tmp_path / "n", None, refusal), 2)
     assert info.value.status == 404 and info.value.message == refusal

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 httpx = pytest.importorskip("httpx")
-pytest.importorskip("starlette")
+pytest.importorskip("orjson")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
 
