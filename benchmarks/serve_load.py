@@ -1,25 +1,34 @@
-"""`kerasae-runtime serve` under load: POST /v1/decode with dynamic batching on and off.
+"""`kerasae-runtime serve` under load, side by side with a real Triton Inference Server.
 
-    .venv/bin/python benchmarks/serve_load.py [--seconds 10] [--concurrency 1,8,64]
-        [--export-dir DIR] [--no-write]
+    .venv/bin/python benchmarks/serve_load.py [--seconds 10] [--concurrency 1,16,64]
+        [--triton-venv /tmp/triton-venv] [--baseline-runtime DIR] [--exports DIR] [--no-write]
 
-The README's venv has what it needs (the dev extra installs kerasae-runtime's serve and
-test extras: starlette, uvicorn, prometheus-client, httpx).
+Needs wrk and hey (`sudo apt-get install wrk hey`; it says so and stops where they are
+missing). Trains a dense `ae` and a `conv_ae` (Fashion-MNIST, or digits where it is
+missing; latent 16, 1 epoch: the weights do not change the cost) and exports them, or
+reuses --exports. Every arm is a server subprocess on 127.0.0.1, driven by wrk on the same
+two cores with one latent row per request (a 28x28 image back), --seconds per cell:
 
-Trains a `conv_ae` (Fashion-MNIST, or digits where it is missing; 1 epoch, latent 16: the
-weights do not change the cost) and exports it to ONNX in a temporary folder, unless
---export-dir names an export. The server is a subprocess (PYTHONPATH=export), started
-once with batching and once with --no-batching, on 127.0.0.1; this process is the client
-(httpx.AsyncClient), driving one row per request at each --concurrency level (default 1,
-8 and 64 clients) for --seconds each after a short warm-up. Requests/s, p50 and p99
-latency and failures per cell go to benchmarks/results/serve_load.json and the
-BENCHMARKS.md section.
+- `serve /v1`: kerasae's JSON API, dynamic batching, one worker; `--no-batching`;
+  `--workers 2`; `serve /v2`: the same server over the Open Inference Protocol (JSON).
+- `Triton`: tritonserver 2.51 (nvidia-pytriton's wheel) with its Python backend running
+  onnxruntime on the same decoder.onnx, dynamic batcher 500 us, same /v2 body
+  (benchmarks/triton_decoder.py, in --triton-venv made with Debian's /usr/bin/python3;
+  skipped with a line saying why where it cannot start).
+- `before`: --baseline-runtime, the kerasae_runtime of an earlier commit (its export/
+  folder, e.g. from `git worktree add /tmp/base COMMIT`), /v1, to measure the change.
+
+Each cell reports requests/s, p50/p99 (wrk, every response), responses by status and
+socket errors, and the server's CPU ms per request (its process tree, from /proc). Then an
+8x overload: c=512 against `--max-queue 64 --timeout-ms 200`, with hey for the p99 of the
+accepted requests alone; and a bare onnxruntime loop on the conv decoder (batch 64, the
+server's threads) for the rows/s ceiling.
 """
 
 import argparse
-import asyncio
+import functools
+import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,224 +38,212 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from benchmarks.report import machine, markdown_table, save_results, update_section  # noqa: E402
+from benchmarks import load_tools as lt  # noqa: E402
+from benchmarks.report import machine, save_results, update_section  # noqa: E402
+from benchmarks.serve_report import render  # noqa: E402
 
 SECTION = "serve_load"
-CONCURRENCY = (1, 8, 64)
-TARGET_SPEEDUP, TARGET_P99_MS = 3.0, 100.0
+MODELS = {"dense": "ae", "conv": "conv_ae"}
 
 
-def make_export(out):
+def make_exports(folder):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from kerasae.export.run import export_run
     from kerasae.runs.config import TrainConfig
     from kerasae.runs.training import train
 
     dataset = "fashion_mnist" if os.path.isdir("/usr/share/datasets/fashion-mnist") else "digits"
-    run_dir, _, _ = train(
-        TrainConfig(
-            model="conv_ae", dataset=dataset, epochs=1, latent_dim=16, out=os.path.join(out, "run")
-        ),
-        verbose=0,
-    )
-    export_run(run_dir, out=os.path.join(out, "export"), formats=("onnx",))
-    return os.path.join(out, "export"), dataset
+    out = {}
+    for key, family in MODELS.items():
+        export_dir = os.path.join(folder, key, "export")
+        if not os.path.exists(os.path.join(export_dir, "manifest.json")):
+            config = TrainConfig(
+                model=family, dataset=dataset, epochs=1, latent_dim=16, out=f"{folder}/{key}/run"
+            )
+            run_dir, _, _ = train(config, verbose=0)
+            export_run(run_dir, out=export_dir, formats=("onnx",))
+        out[key] = export_dir
+    return out, dataset
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(export_dir, batching):
-    import httpx
-
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "export")}
+def start_kerasae(export_dir, flags, runtime=None):
+    port = lt.free_port()
+    env = {**os.environ, "PYTHONPATH": runtime or os.path.join(ROOT, "export")}
     argv = [sys.executable, "-m", "kerasae_runtime", "serve", export_dir, "--port", str(port)]
     proc = subprocess.Popen(
-        argv + ([] if batching else ["--no-batching"]),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        argv + flags, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"the server did not start: {proc.stderr.read().decode()[-2000:]}")
+    lt.wait_ready(url, proc, "/healthz")
+    return proc, url
 
 
-async def drive(url, concurrency, seconds, latent_dim):
-    """Closed loop: each of `concurrency` clients sends its next request when the last one
-    is answered. Returns (latencies of successes, failures, wall seconds)."""
-    import httpx
-
-    rng = np.random.default_rng(concurrency)
-    bodies = [{"z": rng.standard_normal((1, latent_dim)).tolist()} for _ in range(64)]
-    latencies, failures, kinds = [], 0, {}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-
-        async def client_loop(k, stop):
-            nonlocal failures
-            i = k
-            while time.perf_counter() < stop:
-                start = time.perf_counter()
-                try:
-                    r = await client.post("/v1/decode", json=bodies[i % len(bodies)])
-                    ok = r.status_code == 200 and len(r.json()["x_hat"]) == 1
-                    kind = f"HTTP {r.status_code}"
-                except httpx.HTTPError as exc:
-                    ok, kind = False, type(exc).__name__
-                if ok:
-                    latencies.append(time.perf_counter() - start)
-                else:
-                    failures += 1
-                    kinds[kind] = kinds.get(kind, 0) + 1
-                i += concurrency
-
-        warm = time.perf_counter() + 1.0
-        await asyncio.gather(*(client_loop(k, warm) for k in range(concurrency)))
-        latencies.clear()
-        failures = 0
-        kinds.clear()
-        begin = time.perf_counter()
-        await asyncio.gather(*(client_loop(k, begin + seconds) for k in range(concurrency)))
-        return latencies, failures, kinds, time.perf_counter() - begin
+def start_triton(export_dir, venv):
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        raise RuntimeError(f"no Triton venv at {venv} (see benchmarks/triton_decoder.py)")
+    port = lt.free_port()
+    script = os.path.join(ROOT, "benchmarks", "triton_decoder.py")
+    proc = subprocess.Popen(
+        [python, script, export_dir, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # tritonserver and its stubs stop with the group
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        lt.wait_ready(url, proc)
+    except RuntimeError:
+        _stop_group(proc)
+        raise
+    return proc, url
 
 
-def measure(export_dir, seconds, latent_dim, levels=CONCURRENCY):
+def _stop_group(proc):
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def bodies(export_dir):
+    with open(os.path.join(export_dir, "manifest.json")) as f:
+        info = json.load(f)["parts"]["decoder"]["inputs"][0]
+    z = np.random.default_rng(0).standard_normal((1, info["shape"][1])).astype(np.float32)
+    v1 = json.dumps({"z": z.tolist()}).encode()
+    tensor = {"name": info["name"], "shape": list(z.shape), "datatype": "FP32"}
+    v2 = json.dumps({"inputs": [{**tensor, "data": z.reshape(-1).tolist()}]}).encode()
+    return {"/v1": ("/v1/decode", v1), "/v2": ("/v2/models/decoder/infer", v2)}
+
+
+def cell(proc, url, path, body, c, seconds):
+    lt.wrk(url + path, body, c, 1)  # warm-up: connections, first batches
+    cpu0 = lt.tree_cpu_seconds(proc.pid)
+    r = lt.wrk(url + path, body, c, seconds)
+    cpu = lt.tree_cpu_seconds(proc.pid) - cpu0
+    wall = r["duration_us"] / 1e6
+    ok = int(r["codes"].get("200", 0))
+    return {
+        "concurrency": c,
+        "requests": r["requests"],
+        "rps": r["requests"] / wall,
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "codes": r["codes"],
+        "socket_errors": {k: r[k] for k in ("connect", "read", "write", "timeout") if r[k]},
+        "non_200": r["requests"] - ok,
+        "cpu_ms_per_request": 1000 * cpu / max(r["requests"], 1),
+    }
+
+
+def run_arm(name, start, protocol, export_dir, levels, seconds):
+    path, body = bodies(export_dir)[protocol]
+    try:
+        proc, url = start()
+    except RuntimeError as exc:
+        print(f"{name}: skipped ({exc})", flush=True)
+        return [], str(exc)
     rows = []
-    for batching in (True, False):
-        proc, url = start_server(export_dir, batching)
-        try:
-            for c in levels:
-                lat, failures, kinds, wall = asyncio.run(drive(url, c, seconds, latent_dim))
-                ms = np.asarray(lat) * 1000
-                rows.append(
-                    {
-                        "batching": batching,
-                        "concurrency": c,
-                        "requests": len(lat),
-                        "requests_per_s": len(lat) / wall,
-                        "p50_ms": float(np.percentile(ms, 50)),
-                        "p99_ms": float(np.percentile(ms, 99)),
-                        "failures": failures,
-                        "failure_kinds": kinds,
-                    }
-                )
-                print(rows[-1], flush=True)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-    return rows
+    try:
+        for c in levels:
+            rows.append({"arm": name, **cell(proc, url, path, body, c, seconds)})
+            print(rows[-1], flush=True)
+    finally:
+        _stop_group(proc) if name == "Triton" else lt.stop(proc)
+    return rows, None
 
 
-def _failures(row):
-    kinds = ", ".join(f"{k}: {v}" for k, v in row.get("failure_kinds", {}).items())
-    return f"{row['failures']} ({kinds})" if row["failures"] else "0"
-
-
-def render(result):
-    rows = result["rows"]
-    table = markdown_table(
-        ["batching", "concurrency", "requests", "requests/s", "p50 ms", "p99 ms", "failures"],
-        [
-            [
-                "on" if r["batching"] else "off (--no-batching)",
-                r["concurrency"],
-                r["requests"],
-                f"{r['requests_per_s']:,.0f}",
-                f"{r['p50_ms']:.1f}",
-                f"{r['p99_ms']:.1f}",
-                _failures(r),
-            ]
-            for r in rows
-        ],
+def overload(export_dir, seconds, c=512, queue=64, timeout_ms=200):
+    flags = ["--max-queue", str(queue), "--timeout-ms", str(timeout_ms), "--drain-seconds", "0"]
+    proc, url = start_kerasae(export_dir, flags)
+    path, body = bodies(export_dir)["/v1"]
+    try:
+        row = cell(proc, url, path, body, c, seconds)
+        by_status, wall = lt.hey(url + path, body, c, seconds)
+    finally:
+        lt.stop(proc)
+    accepted = np.asarray(by_status.get("200", [0.0]))
+    row.update(
+        queue=queue,
+        timeout_ms=timeout_ms,
+        hey_codes={k: len(v) for k, v in by_status.items()},
+        hey_accepted_p50_ms=float(np.percentile(accepted, 50)),
+        hey_accepted_p99_ms=float(np.percentile(accepted, 99)),
+        hey_rps=sum(len(v) for v in by_status.values()) / wall,
     )
-    cell = {(r["batching"], r["concurrency"]): r for r in rows}
-    top = max(r["concurrency"] for r in rows)  # the verdict is read at the highest level
-    on, off = cell[(True, top)], cell[(False, top)]
-    speedup = on["requests_per_s"] / off["requests_per_s"]
-    lost = sum(r["failures"] for r in rows)
-    met = lambda ok: "met" if ok else "**missed**"  # noqa: E731
-    verdict = (
-        f"At concurrency {top}, batching gives **{speedup:.2f}x** the requests/s of "
-        f"batching off (target >= {TARGET_SPEEDUP:.0f}x: {met(speedup >= TARGET_SPEEDUP)})"
-        f", p99 {on['p99_ms']:.1f} ms (target < {TARGET_P99_MS:.0f} ms: "
-        f"{met(on['p99_ms'] < TARGET_P99_MS)}); {lost} requests failed or were lost "
-        f"(target 0: {met(lost == 0)})."
-    )
-    return f"""## Serving: `kerasae-runtime serve`
-
-POST /v1/decode, one latent row per JSON request (the reply is a 28x28x1 image as JSON), to
-a `conv_ae` (latent 16, {result["dataset"]}, 1 epoch: weights do not change the cost)
-exported to ONNX, served by `kerasae-runtime serve` with its defaults (--max-batch 256,
---max-delay-ms 5, one worker, onnxruntime's default threads, spinning off) and once with
-`--no-batching`. The client is a closed loop of N httpx.AsyncClient tasks in another
-process on the same machine, {result["seconds"]:.0f} s per cell after 1 s of warm-up; it
-shares the 2 cores with the server, so both rows pay for it alike. Machine: {result["machine"]};
-load average {result["load_start"]:.2f} when the script started, {result["load_before"]}
-(1, 5, 15 min) before the first cell and {result["load_after"]} after the last
-({result["note"]}).
-
-{table}
-
-{verdict}
-
-Reproduce: `.venv/bin/python benchmarks/serve_load.py` (rows in
-`benchmarks/results/serve_load.json`).
-"""
+    print(row, flush=True)
+    return row
 
 
-def _load():
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+def bare_loop(export_dir, seconds=5.0, batch=64):
+    """Rows/s of onnxruntime alone on the decoder: the server's session options."""
+    sys.path.insert(0, os.path.join(ROOT, "export"))
+    from kerasae_runtime import Decoder
+    from kerasae_runtime import session as sessions
+
+    sessions.configure(spinning=False)
+    dec = Decoder.load(export_dir, device="cpu")
+    z = np.random.default_rng(0).standard_normal((batch, dec.input_shape[0])).astype(np.float32)
+    rows, begin = 0, time.perf_counter()
+    while time.perf_counter() - begin < seconds:
+        dec.decode(z)
+        rows += batch
+    return rows / (time.perf_counter() - begin)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--export-dir", help="an existing export (skips the training)")
-    parser.add_argument("--keep", help="train+export into this folder and keep it")
-    parser.add_argument(
-        "--concurrency",
-        type=lambda text: tuple(int(c) for c in text.split(",")),
-        default=CONCURRENCY,
-        help="comma-separated numbers of concurrent clients (default 1,8,64)",
-    )
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--exports", help="keep (or reuse) the trained exports in this folder")
+    parser.add_argument("--triton-venv", default="/tmp/triton-venv")
+    parser.add_argument("--baseline-runtime", help="an earlier commit's export/ folder")
+    parser.add_argument("--models", default="dense,conv")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    load_start = os.getloadavg()[0]  # before this script adds its own load
+    lt.require("wrk"), lt.require("hey")
+    levels = [int(c) for c in args.concurrency.split(",")]
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        export_dir, dataset = (
-            (args.export_dir, "an existing export")
-            if args.export_dir
-            else make_export(args.keep or tmp)
-        )
-        import json
-
-        with open(os.path.join(export_dir, "manifest.json")) as f:
-            latent_dim = json.load(f)["model"]["latent_dim"]
-        load_before = _load()
-        rows = measure(export_dir, args.seconds, latent_dim, args.concurrency)
-    load_after = _load()
-    busy = load_start > 0.5
-    result = {
-        "machine": machine(),
-        "dataset": dataset,
-        "seconds": args.seconds,
-        "load_start": load_start,
-        "load_before": load_before,
-        "load_after": load_after,
-        "note": "other jobs were running on the machine" if busy else "otherwise idle",
-        "rows": rows,
-    }
+        exports, dataset = make_exports(args.exports or tmp)
+        result = {"machine": machine(), "dataset": dataset, "seconds": args.seconds, "models": {}}
+        for key in args.models.split(","):
+            export_dir = exports[key]
+            arms = [
+                ("serve /v1", [], "/v1"),
+                ("serve /v2", [], "/v2"),
+                ("serve /v1 --no-batching", ["--no-batching"], "/v1"),
+                ("serve /v1 --workers 2", ["--workers", "2"], "/v1"),
+                ("Triton", None, "/v2"),
+            ]
+            if args.baseline_runtime:
+                arms.insert(0, ("before", [], "/v1"))
+            rows, skipped = [], {}
+            for name, flags, protocol in arms:
+                start = (
+                    functools.partial(start_triton, export_dir, args.triton_venv)
+                    if flags is None
+                    else functools.partial(
+                        start_kerasae,
+                        export_dir,
+                        flags,
+                        args.baseline_runtime if name == "before" else None,
+                    )
+                )
+                got, why = run_arm(name, start, protocol, export_dir, levels, args.seconds)
+                rows += got
+                if why:
+                    skipped[name] = why
+            model = {"rows": rows, "skipped": skipped}
+            if key == "dense":
+                model["overload"] = overload(export_dir, args.seconds)
+            if key == "conv":
+                model["bare_rows_per_s"] = bare_loop(export_dir)
+            result["models"][key] = model
+    result["load"] = {"start": load_start, "end": os.getloadavg()}
     text = render(result)
     print(text)
     if not args.no_write:

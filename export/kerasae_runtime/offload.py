@@ -11,6 +11,9 @@ stay in process, where a round trip to another process would cost more than the 
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 THRESHOLD = 256 << 10  # bytes
@@ -18,6 +21,18 @@ THRESHOLD = 256 << 10  # bytes
 
 def _ready():
     return True
+
+
+def _exit_with(parent):
+    """In the helper: exit when the server process is gone, however it ended (a server
+    killed by its signal runs no cleanup that would stop the helper)."""
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 class Offload:
@@ -28,12 +43,14 @@ class Offload:
         """Spawn the helper and wait until it has imported what it runs (once, at startup,
         so the first large body does not pay for it)."""
         context = multiprocessing.get_context("spawn")
-        self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        self.pool = ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+        )
         await asyncio.get_running_loop().run_in_executor(self.pool, _ready)
 
     def close(self):
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
 
     async def run(self, size, fn, *args):
