@@ -57,17 +57,6 @@ class Gate:
     def leave(self):
         self.inside -= 1
 
-    async def within(self, awaitable, deadline):
-        """The awaitable's result, or a 503 once `deadline` passes (it is cancelled, and a
-        batcher drops a cancelled request before its model call)."""
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            raise _late()
-        try:
-            return await asyncio.wait_for(awaitable, remaining)
-        except asyncio.TimeoutError:
-            raise _late() from None
-
     def drain_on_sigterm(self):
         """Readiness false at SIGTERM; uvicorn's own handler runs `drain_seconds` later.
         Only in the main thread (where uvicorn installed its handler)."""
@@ -88,7 +77,7 @@ class Gate:
         signal.signal(signal.SIGTERM, on_sigterm)
 
 
-def _late():
+def late():
     return RequestError(
         503, "the request waited past its deadline (--timeout-ms)", "deadline", retry_after=1
     )

@@ -34,13 +34,21 @@ class Batcher:
         self.queue = asyncio.Queue()
         self._worker = asyncio.get_running_loop().create_task(self._run())
 
-    async def submit(self, x):
+    async def submit(self, x, deadline=None, late=None):
+        """fn's rows for x; at `deadline` (loop time) a request still waiting is answered
+        with the exception `late()` and dropped from its batch."""
         if self._worker is None or self._worker.done():
             raise RuntimeError("the batcher is not running (the server is shutting down)")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.queue.put_nowait((x, future, loop.time()))  # unbounded: the server admits
-        return await future
+        if deadline is None:
+            return await future
+        timer = loop.call_at(deadline, _expire, future, late)  # cheaper than wait_for
+        try:
+            return await future
+        finally:
+            timer.cancel()
 
     async def close(self):
         """Finish everything already queued, then stop (graceful shutdown)."""
@@ -84,7 +92,7 @@ class Batcher:
             if stop:
                 return
             # clients that left, or whose deadline passed while they waited
-            items = [item for item in items if not item[1].cancelled()]
+            items = [item for item in items if not item[1].done()]
             if not items:
                 continue
             xs = [x for x, _, _ in items]
@@ -115,6 +123,11 @@ class Batcher:
                 start = stop_row
 
 
+def _expire(future, late):
+    if not future.done():
+        future.set_exception(late())
+
+
 class Direct:
     """The same interface without batching: every request is its own call (--no-batching)."""
 
@@ -124,9 +137,11 @@ class Direct:
     def start(self):
         pass
 
-    async def submit(self, x):
+    async def submit(self, x, deadline=None, late=None):
         loop = asyncio.get_running_loop()
         begin = loop.time()
+        if deadline is not None and begin >= deadline:
+            raise late()
         try:
             return await loop.run_in_executor(self.executor, self.fn, x)
         finally:

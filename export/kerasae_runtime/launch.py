@@ -1,9 +1,14 @@
 """Starting `kerasae-runtime serve` under uvicorn: a check of the export before listening,
-one process or `--workers N` sharing a metrics folder, and malformed HTTP answered in JSON.
+one process or `--workers N` sharing a metrics folder, and uvicorn's HTTP protocol with two
+changes (`Protocol`):
 
-uvicorn's HTTP parser refuses a request it cannot parse (`Content-Length: abc`) with a
-plain-text 400 before any application sees it; the protocol class here sends the same
-refusal as `{"error": ...}`, like every other client mistake.
+- malformed HTTP is answered in JSON: uvicorn's parser refuses a request it cannot parse
+  (`Content-Length: abc`) with a plain-text 400 before any application sees it; here the
+  refusal is `{"error": ...}`, like every other client mistake;
+- one send per response: uvicorn writes a response's headers and its body with a system
+  call each; the transport here gathers what is written in one turn of the event loop and
+  sends it at the end of the turn (py-spy: the two sends were 43% of the server's time when
+  answering 503s at c=512, 12% at c=64).
 """
 
 import dataclasses
@@ -21,7 +26,38 @@ from kerasae_runtime.metrics import MULTIPROCESS
 ENV = "KERASAE_RUNTIME_SERVE"
 
 
-class JsonErrorProtocol(HttpToolsProtocol):
+class CoalescingTransport:
+    """A transport whose writes within one event-loop turn go out as one send."""
+
+    __slots__ = ("_transport", "_loop", "_pending")
+
+    def __init__(self, transport, loop):
+        self._transport, self._loop, self._pending = transport, loop, []
+
+    def write(self, data):
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self):
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self):
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name):  # everything else: the real transport
+        return getattr(self._transport, name)
+
+
+class Protocol(HttpToolsProtocol):
+    def connection_made(self, transport):
+        super().connection_made(CoalescingTransport(transport, self.loop))
+
     def send_400_response(self, msg):
         body = json.dumps(
             {
@@ -78,8 +114,10 @@ def run(settings, host="127.0.0.1", port=8000, workers=1):
         access_log=False,
         timeout_graceful_shutdown=30,
         timeout_keep_alive=60,
-        http=JsonErrorProtocol,
+        http=Protocol,
         backlog=4096,  # a burst of connections waits in the kernel, not refused
+        proxy_headers=False,  # no X-Forwarded-* rewriting: one middleware less per request
+        server_header=False,
     )
     if workers == 1:
         return uvicorn.run(create_app(settings), **options)

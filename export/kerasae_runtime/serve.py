@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from kerasae_runtime import inputs as checks
 from kerasae_runtime import manifest as mf
 from kerasae_runtime import session as sessions
-from kerasae_runtime.admission import FAILED, READY, Gate
+from kerasae_runtime.admission import FAILED, READY, Gate, late
 from kerasae_runtime.asgi import App, Response, error, json_response
 from kerasae_runtime.batching import Batcher, Direct
 from kerasae_runtime.bodies import RequestError
@@ -169,7 +169,7 @@ class Server:
         return response
 
     async def call(self, key, x, deadline):
-        return await self.gate.within(self.batchers[key].submit(x), deadline)
+        return await self.batchers[key].submit(x, deadline, late)
 
     def model_inputs(self, array, shape, name, raw, endpoint):
         """An encoder's x in model units: scaled if raw, strict shape, training range."""

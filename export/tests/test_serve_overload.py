@@ -163,6 +163,10 @@ def test_liveness_answers_while_a_12_mb_body_is_parsed():
 
 def test_metrics_add_up_across_workers():
     with running_server("--workers", "2") as (_, url):
+        ready, deadline = 0, time.monotonic() + 60
+        while ready < 20:  # each worker loads its model on its own: wait until both answer
+            ready = ready + 1 if httpx.get(f"{url}/healthz").status_code == 200 else 0
+            assert time.monotonic() < deadline
         for _ in range(40):  # a new connection each: the kernel spreads them over workers
             assert httpx.post(f"{url}/v1/decode", content=Z).status_code == 200
         for _ in range(3):  # whichever worker answers /metrics reports both
