@@ -23,6 +23,7 @@ import urllib.request
 LUA = r"""
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+%(headers)s
 local f = io.open("%(body)s", "rb"); wrk.body = f:read("*a"); f:close()
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
@@ -121,7 +122,7 @@ def tree_cpu_seconds(root):
     return total
 
 
-def wrk(url, body, connections, seconds, timeout_s=10):
+def wrk(url, body, connections, seconds, timeout_s=10, headers=None):
     """One wrk run: a dict with requests, duration, p50/p99 (all responses), codes and
     socket errors by kind."""
     exe = require("wrk")
@@ -130,7 +131,8 @@ def wrk(url, body, connections, seconds, timeout_s=10):
         with open(body_path, "wb") as f:
             f.write(body)
         with open(script, "w") as f:
-            f.write(LUA % {"body": body_path})
+            extra = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())
+            f.write(LUA % {"body": body_path, "headers": extra})
         threads = min(2, connections)
         argv = [exe, f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
         argv += [f"--timeout={timeout_s}s", "-s", script, url]

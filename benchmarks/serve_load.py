@@ -91,8 +91,8 @@ def start_triton(export_dir, venv):
         start_new_session=True,  # tritonserver and its stubs stop with the group
     )
     url = f"http://127.0.0.1:{port}"
-    try:
-        lt.wait_ready(url, proc)
+    try:  # the server is ready before pytriton has bound the model
+        lt.wait_ready(url, proc, "/v2/models/decoder/ready")
     except RuntimeError:
         _stop_group(proc)
         raise
@@ -116,13 +116,25 @@ def bodies(export_dir):
     v1 = json.dumps({"z": z.tolist()}).encode()
     tensor = {"name": info["name"], "shape": list(z.shape), "datatype": "FP32"}
     v2 = json.dumps({"inputs": [{**tensor, "data": z.reshape(-1).tolist()}]}).encode()
-    return {"/v1": ("/v1/decode", v1), "/v2": ("/v2/models/decoder/infer", v2)}
+    head = json.dumps(
+        {
+            "inputs": [{**tensor, "parameters": {"binary_data_size": z.nbytes}}],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    infer = "/v2/models/decoder/infer"
+    return {
+        "/v1": ("/v1/decode", v1, None),
+        "/v2": (infer, v2, None),
+        "/v2 binary": (infer, head + z.tobytes(), {"Inference-Header-Content-Length": len(head)}),
+    }
 
 
-def cell(proc, url, path, body, c, seconds):
-    lt.wrk(url + path, body, c, 1)  # warm-up: connections, first batches
+def cell(proc, url, request, c, seconds):
+    path, body, headers = request
+    lt.wrk(url + path, body, c, 1, headers=headers)  # warm-up: connections, first batches
     cpu0 = lt.tree_cpu_seconds(proc.pid)
-    r = lt.wrk(url + path, body, c, seconds)
+    r = lt.wrk(url + path, body, c, seconds, headers=headers)
     cpu = lt.tree_cpu_seconds(proc.pid) - cpu0
     wall = r["duration_us"] / 1e6
     ok = int(r["codes"].get("200", 0))
@@ -140,7 +152,7 @@ def cell(proc, url, path, body, c, seconds):
 
 
 def run_arm(name, start, protocol, export_dir, levels, seconds):
-    path, body = bodies(export_dir)[protocol]
+    request = bodies(export_dir)[protocol]
     try:
         proc, url = start()
     except RuntimeError as exc:
@@ -149,20 +161,20 @@ def run_arm(name, start, protocol, export_dir, levels, seconds):
     rows = []
     try:
         for c in levels:
-            rows.append({"arm": name, **cell(proc, url, path, body, c, seconds)})
+            rows.append({"arm": name, **cell(proc, url, request, c, seconds)})
             print(rows[-1], flush=True)
     finally:
-        _stop_group(proc) if name == "Triton" else lt.stop(proc)
+        _stop_group(proc) if name.startswith("Triton") else lt.stop(proc)
     return rows, None
 
 
-def overload(export_dir, seconds, c=512, queue=64, timeout_ms=200):
+def overload(export_dir, seconds, c=512, queue=64, timeout_ms=1000):
     flags = ["--max-queue", str(queue), "--timeout-ms", str(timeout_ms), "--drain-seconds", "0"]
     proc, url = start_kerasae(export_dir, flags)
-    path, body = bodies(export_dir)["/v1"]
+    request = bodies(export_dir)["/v1"]
     try:
-        row = cell(proc, url, path, body, c, seconds)
-        by_status, wall = lt.hey(url + path, body, c, seconds)
+        row = cell(proc, url, request, c, seconds)
+        by_status, wall = lt.hey(url + request[0], request[1], c, seconds)
     finally:
         lt.stop(proc)
     accepted = np.asarray(by_status.get("200", [0.0]))
@@ -215,9 +227,11 @@ def main():
             arms = [
                 ("serve /v1", [], "/v1"),
                 ("serve /v2", [], "/v2"),
+                ("serve /v2 binary", [], "/v2 binary"),
                 ("serve /v1 --no-batching", ["--no-batching"], "/v1"),
                 ("serve /v1 --workers 2", ["--workers", "2"], "/v1"),
                 ("Triton", None, "/v2"),
+                ("Triton binary", None, "/v2 binary"),
             ]
             if args.baseline_runtime:
                 arms.insert(0, ("before", [], "/v1"))

@@ -44,26 +44,38 @@ def targets(result):
     dense = result["models"].get("dense")
     if dense:
         rows, top = dense["rows"], max(r["concurrency"] for r in dense["rows"])
-        triton = _at(rows, "Triton", top)
-        for arm in ("serve /v1", "serve /v2"):
-            mine = _at(rows, arm, top)
+        for arm, peer in (
+            ("serve /v1", "Triton"),
+            ("serve /v2", "Triton"),
+            ("serve /v2 binary", "Triton binary"),
+        ):
+            mine, triton = _at(rows, arm, top), _at(rows, peer, top)
             if mine and triton:
                 ratio = mine["rps"] / triton["rps"]
                 ok = ratio >= TARGET_VS_TRITON and mine["p99_ms"] < triton["p99_ms"]
                 lines.append(
-                    f"- Dense decoder, c={top}, `{arm}` against Triton: {ratio:.2f}x its "
+                    f"- Dense decoder, c={top}, `{arm}` against `{peer}`: {ratio:.2f}x its "
                     f"requests/s ({mine['rps']:,.0f} vs {triton['rps']:,.0f}), p99 "
                     f"{mine['p99_ms']:.1f} vs {triton['p99_ms']:.1f} ms (target >= "
                     f"{TARGET_VS_TRITON}x with a lower p99): {_met(ok)}."
                 )
             elif mine:
-                why = dense["skipped"].get("Triton", "not run")
-                lines.append(f"- Dense decoder against Triton: not measured (Triton: {why}).")
-        before, now = _at(rows, "before", top), _at(rows, "serve /v1", top)
-        if before and now:
+                why = dense["skipped"].get(peer, "not run")
+                lines.append(f"- Dense decoder against {peer}: not measured ({why}).")
+        before = _at(rows, "before", top)
+        for arm, same in (("serve /v1", True), ("serve /v2 binary", False)):
+            now = _at(rows, arm, top)
+            if not (before and now):
+                continue
             cut = now["cpu_ms_per_request"] / before["cpu_ms_per_request"]
+            workload = (
+                "the same JSON requests"
+                if same
+                else "binary tensors in and out instead of JSON: a deployer's choice, not "
+                "the same workload"
+            )
             lines.append(
-                f"- Dense decoder, c={top}, server CPU per request: "
+                f"- Dense decoder, c={top}, server CPU per request, `{arm}` ({workload}): "
                 f"{now['cpu_ms_per_request']:.3f} ms against {before['cpu_ms_per_request']:.3f}"
                 f" ms before ({cut:.2f}x; target <= {TARGET_CPU_CUT}x): "
                 f"{_met(cut <= TARGET_CPU_CUT)}."
