@@ -24,14 +24,18 @@ class Batcher:
     """`await batcher.submit(x)` -> what `fn(x)` returns for those rows: a dict of arrays
     (or one array), each with len(x) rows. fn runs on the concatenation of many requests."""
 
-    def __init__(self, fn, max_batch=256, max_delay=0.005, executor=None, on_batch=None):
+    def __init__(
+        self, fn, max_batch=256, max_delay=0.005, executor=None, on_batch=None, instances=1
+    ):
         self.fn, self.max_batch, self.max_delay = fn, int(max_batch), float(max_delay)
-        self.executor, self.on_batch = executor, on_batch
+        self.executor, self.on_batch, self.instances = executor, on_batch, int(instances)
         self.queue, self._worker, self._carry = None, None, None
         self._busy = False  # the last batch held more than one request
+        self._calls = set()
 
     def start(self):
         self.queue = asyncio.Queue()
+        self._slots = asyncio.Semaphore(self.instances)
         self._worker = asyncio.get_running_loop().create_task(self._run())
 
     async def submit(self, x, deadline=None, late=None):
@@ -86,41 +90,56 @@ class Batcher:
         return items, False
 
     async def _run(self):
+        """Collect a batch once a call slot is free (`instances` calls run side by side,
+        like Triton's instance count: with one onnxruntime thread each, batches use the
+        cores in parallel instead of splitting one batch across threads)."""
         loop = asyncio.get_running_loop()
         while True:
+            await self._slots.acquire()
             items, stop = await self._collect()
             if stop:
+                self._slots.release()
+                if self._calls:
+                    await asyncio.gather(*self._calls)
                 return
             # clients that left, or whose deadline passed while they waited
             items = [item for item in items if not item[1].done()]
             if not items:
+                self._slots.release()
                 continue
-            xs = [x for x, _, _ in items]
-            begin = loop.time()
-            try:
-                out = await loop.run_in_executor(
-                    self.executor, self.fn, np.concatenate(xs) if len(xs) > 1 else xs[0]
-                )
-            except Exception as exc:  # the whole batch failed: every request hears why
-                for _, future, _ in items:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            finally:
-                if self.on_batch:
-                    waits = [begin - t for _, _, t in items]
-                    self.on_batch(len(items), sum(map(len, xs)), waits, loop.time() - begin)
-            start = 0
-            for x, future, _ in items:
-                stop_row = start + len(x)
-                part = (
-                    {k: v[start:stop_row] for k, v in out.items()}
-                    if isinstance(out, dict)
-                    else out[start:stop_row]
-                )
+            call = loop.create_task(self._call(items))
+            self._calls.add(call)
+            call.add_done_callback(self._calls.discard)
+
+    async def _call(self, items):
+        loop = asyncio.get_running_loop()
+        xs = [x for x, _, _ in items]
+        begin = loop.time()
+        try:
+            out = await loop.run_in_executor(
+                self.executor, self.fn, np.concatenate(xs) if len(xs) > 1 else xs[0]
+            )
+        except Exception as exc:  # the whole batch failed: every request hears why
+            for _, future, _ in items:
                 if not future.done():
-                    future.set_result(part)
-                start = stop_row
+                    future.set_exception(exc)
+            return
+        finally:
+            self._slots.release()
+            if self.on_batch:
+                waits = [begin - t for _, _, t in items]
+                self.on_batch(len(items), sum(map(len, xs)), waits, loop.time() - begin)
+        start = 0
+        for x, future, _ in items:
+            stop_row = start + len(x)
+            part = (
+                {k: v[start:stop_row] for k, v in out.items()}
+                if isinstance(out, dict)
+                else out[start:stop_row]
+            )
+            if not future.done():
+                future.set_result(part)
+            start = stop_row
 
 
 def _expire(future, late):

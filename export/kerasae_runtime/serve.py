@@ -53,6 +53,7 @@ class Settings:
     timeout_ms: float = 10_000.0  # a request still waiting for its model call then: 503
     drain_seconds: float = 2.0  # readiness false, still serving, after SIGTERM
     allow_out_of_range: bool = False
+    instances: int = 1  # model calls in flight per part (with --threads 1: one core each)
     exit_on_load_failure: bool = False  # the CLI's server: a model that cannot load exits 2
 
 
@@ -119,14 +120,16 @@ class Server:
             "score": ae and (lambda x: {"score": ae.score(x)}),
         }
         # batching: one call in flight per batcher; without it, calls run side by side
-        workers = len(fns) if s.batching else max(4, os.cpu_count() or 1)
+        workers = len(fns) * s.instances if s.batching else max(4, os.cpu_count() or 1)
         self.executor = ThreadPoolExecutor(workers, "kerasae-serve")
         for key, fn in fns.items():
             if fn is None:
                 continue
             observe = self.metrics.observe_batch(key)
             self.batchers[key] = (
-                Batcher(fn, s.max_batch, s.max_delay_ms / 1000, self.executor, observe)
+                Batcher(
+                    fn, s.max_batch, s.max_delay_ms / 1000, self.executor, observe, s.instances
+                )
                 if s.batching
                 else Direct(fn, self.executor, observe)
             )

@@ -51,6 +51,13 @@ def add_serve_parser(sub, common):
         "--threads", type=positive, default=None, help="onnxruntime intra-op threads per session"
     )
     p.add_argument(
+        "--instances",
+        type=positive,
+        default=1,
+        help="batches computed side by side per part (Triton's instance count); on the CPU "
+        "use it with --threads 1 so each batch has a core",
+    )
+    p.add_argument(
         "--no-batching", action="store_true", help="run every request alone (for comparison)"
     )
     p.add_argument(
@@ -106,5 +113,6 @@ def cmd_serve(args):
         timeout_ms=args.timeout_ms,
         drain_seconds=args.drain_seconds,
         allow_out_of_range=args.allow_out_of_range,
+        instances=args.instances,
     )
     launch.run(settings, host=args.host, port=args.port, workers=args.workers)
