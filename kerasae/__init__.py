@@ -11,9 +11,10 @@ packages `kerasae.nets`, `kerasae.callbacks` and `kerasae.testing`. Nothing insi
 imports this module: it is the facade (docs/architecture.md shows the layers).
 """
 
-from kerasae import moved, quiet
+from kerasae import moved, onednn, quiet
 
 quiet.install()  # before anything imports TensorFlow: its start-up notices go to fd 2
+onednn.default_on()  # before TensorFlow reads it: oneDNN's kernels on AVX2 CPUs too
 moved.install()  # the module paths of kerasae 0.2 keep working, with a DeprecationWarning
 
 from kerasae.errors import KerasaeError  # noqa: E402

@@ -45,6 +45,7 @@ def _cases(run, tmp):
         (["train", "--model", "ae", "--epochs", "-1"], "--epochs must be a positive integer"),
         (["train", "--model", "ae", "--latent-dim", "0"], "--latent-dim must be a positive"),
         (["train", "--model", "ae", "--batch-size", "0"], "--batch-size must be a positive"),
+        (["train", "--model", "ae", "--precision", "float8"], "--precision"),
         (["train", "--config", str(tmp / "none.toml")], "does not exist"),
         (["train", "--config", str(toml), "--model", "ae"], "--epochs must be a positive"),
         (["train", "--model", "ae", "--dataset", str(tmp / "x.npy")], "does not exist"),

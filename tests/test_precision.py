@@ -87,3 +87,37 @@ def test_data_pipeline_shuffles_whole_epochs():
     assert epochs[0][:32].max() > 50  # a full-epoch shuffle, not a small window
     ordered = np.concatenate(list(make_tf_dataset(x, 32, shuffle=False).as_numpy_iterator()))
     np.testing.assert_array_equal(ordered, x)
+
+
+@pytest.mark.slow
+def test_mixed_bfloat16_run_exports_float32_onnx_matching_keras(tmp_path):
+    import onnxruntime as ort
+
+    from kerasae.export.run import export_run
+    from kerasae.runs.config import TrainConfig
+    from kerasae.runs.folder import load_run
+    from kerasae.runs.training import train
+
+    out, _, history = train(
+        TrainConfig(
+            model="ae",
+            epochs=3,
+            batch_size=64,
+            latent_dim=4,
+            params={"hidden_units": (32,)},
+            out=str(tmp_path / "r"),
+            precision="mixed_bfloat16",
+        ),
+        verbose=0,
+    )
+    assert history["loss"][-1] < history["loss"][0]
+    export_run(out, formats=("onnx",))
+    _, model = load_run(out)
+    x = np.random.default_rng(0).random((8, 8, 8, 1), dtype=np.float32)
+    z = model.encode(x)
+    for part, feed, want in (("encoder", {"x": x}, z), ("decoder", {"z": z}, model.decode(z))):
+        session = ort.InferenceSession(str(tmp_path / "r" / "export" / f"{part}.onnx"))
+        assert {i.type for i in session.get_inputs() + session.get_outputs()} == {"tensor(float)"}
+        got = session.run(None, feed)[0]
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, atol=1e-4)
