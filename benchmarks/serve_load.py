@@ -46,7 +46,7 @@ SECTION = "serve_load"
 MODELS = {"dense": "ae", "conv": "conv_ae"}
 
 
-def make_exports(folder):
+def make_exports(folder, models=MODELS):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from kerasae.export.run import export_run
     from kerasae.runs.config import TrainConfig
@@ -54,7 +54,7 @@ def make_exports(folder):
 
     dataset = "fashion_mnist" if os.path.isdir("/usr/share/datasets/fashion-mnist") else "digits"
     out = {}
-    for key, family in MODELS.items():
+    for key, family in models.items():
         export_dir = os.path.join(folder, key, "export")
         if not os.path.exists(os.path.join(export_dir, "manifest.json")):
             config = TrainConfig(
@@ -64,6 +64,35 @@ def make_exports(folder):
             export_run(run_dir, out=export_dir, formats=("onnx",))
         out[key] = export_dir
     return out, dataset
+
+
+def make_export(folder):
+    """The dense decoder's export alone (benchmarks/gpu_suite.py's serve row)."""
+    exports, _ = make_exports(folder, {"dense": MODELS["dense"]})
+    return exports["dense"]
+
+
+def measure(export_dir, seconds, latent_dim=None, levels=(1, 16, 64), flags=("--device", "cuda")):
+    """Rows of serve (batching on, `flags`) over /v1 at each level: the GPU suite's serve
+    row. latent_dim: read from the export (kept for the suite's call)."""
+    proc, url = start_kerasae(export_dir, list(flags))
+    try:
+        rows = []
+        for c in levels:
+            r = cell(proc, url, bodies(export_dir)["/v1"], c, seconds)
+            rows.append(
+                {
+                    "batching": "on",
+                    "concurrency": c,
+                    "requests_per_s": round(r["rps"]),
+                    "p50_ms": round(r["p50_ms"], 2),
+                    "p99_ms": round(r["p99_ms"], 1),
+                    "failures": r["non_200"] + sum(r["socket_errors"].values()),
+                }
+            )
+        return rows
+    finally:
+        lt.stop(proc)
 
 
 def start_kerasae(export_dir, flags, runtime=None):
