@@ -152,3 +152,23 @@ def test_a_bad_content_length_gets_a_json_400(server):
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
     assert "Content-Length" in json.loads(body)["error"]
+
+
+def test_serve_refuses_a_bad_start_in_one_line():
+    import subprocess
+    import sys
+
+    from kerasae_runtime.session import CUDA, available_providers
+
+    cases = [(["/nonexistent"], "no manifest.json"), ([FIXTURE, "--max-queue", "0"], "positive")]
+    if CUDA not in available_providers():
+        cases.append(([FIXTURE, "--device", "cuda"], "onnxruntime-gpu"))
+    for args, words in cases:
+        result = subprocess.run(
+            [sys.executable, "-m", "kerasae_runtime", "serve", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, result.stderr
+        assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
