@@ -105,7 +105,7 @@ def run(settings, host="127.0.0.1", port=8000, workers=1):
     from kerasae_runtime.serve import create_app
 
     preflight(settings)
-    settings = dataclasses.replace(settings, exit_on_load_failure=True)
+    settings = dataclasses.replace(settings, exit_on_load_failure=True, grpc_host=host)
     # keep-alive longer than a loaded server's worst latency: a connection the server
     # closes as the client reuses it is a failed request
     options = dict(

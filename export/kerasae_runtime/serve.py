@@ -54,6 +54,8 @@ class Settings:
     drain_seconds: float = 2.0  # readiness false, still serving, after SIGTERM
     allow_out_of_range: bool = False
     instances: int = 1  # model calls in flight per part (with --threads 1: one core each)
+    grpc_port: int = None  # the Open Inference Protocol over gRPC too (the grpc extra)
+    grpc_host: str = "127.0.0.1"
     exit_on_load_failure: bool = False  # the CLI's server: a model that cannot load exits 2
 
 
@@ -84,13 +86,18 @@ class Server:
         self.gate = Gate(settings.max_queue, settings.timeout_ms, settings.drain_seconds)
         self.metrics = Metrics(settings.max_batch)
         self.offload = Offload()
-        self.batchers, self.executor, self._given = {}, None, parts
+        self.batchers, self.executor, self._given, self._grpc = {}, None, parts, None
         self.v1, self.v2 = V1(self), Models(self)
 
     # lifecycle -------------------------------------------------------------------------
     async def startup(self):
         self.gate.drain_on_sigterm()
         await self.offload.start()
+        if self.settings.grpc_port:
+            from kerasae_runtime import grpc_v2  # grpcio: only with --grpc-port (grpc extra)
+
+            s = self.settings
+            self._grpc = await grpc_v2.start(self, s.grpc_host, s.grpc_port)
         if self._given is not None:
             self._install(self._given)
         else:
@@ -137,6 +144,8 @@ class Server:
         self.gate.state = READY
 
     async def shutdown(self):  # uvicorn has let in-flight requests finish
+        if self._grpc is not None:
+            await self._grpc.stop(grace=5)
         for batcher in self.batchers.values():
             await batcher.close()
         if self.executor is not None:

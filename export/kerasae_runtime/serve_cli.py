@@ -51,6 +51,12 @@ def add_serve_parser(sub, common):
         "--threads", type=positive, default=None, help="onnxruntime intra-op threads per session"
     )
     p.add_argument(
+        "--grpc-port",
+        type=positive,
+        default=None,
+        help="also serve the Open Inference Protocol over gRPC on this port (the grpc extra)",
+    )
+    p.add_argument(
         "--instances",
         type=positive,
         default=1,
@@ -90,6 +96,9 @@ def add_serve_parser(sub, common):
 SERVE_EXTRA = "kerasae-runtime serve needs the serve extra: pip install 'kerasae-runtime[serve]'"
 
 
+GRPC_EXTRA = "--grpc-port needs the grpc extra: pip install 'kerasae-runtime[grpc]'"
+
+
 def cmd_serve(args):
     try:
         import orjson  # noqa: F401
@@ -98,6 +107,13 @@ def cmd_serve(args):
     except ImportError:
         print(SERVE_EXTRA, file=sys.stderr)
         return 2
+    if args.grpc_port:
+        try:
+            import grpc  # noqa: F401
+            from tritonclient.grpc import service_pb2  # noqa: F401
+        except ImportError:
+            print(GRPC_EXTRA, file=sys.stderr)
+            return 2
     from kerasae_runtime import launch, serve
 
     settings = serve.Settings(
@@ -114,5 +130,6 @@ def cmd_serve(args):
         drain_seconds=args.drain_seconds,
         allow_out_of_range=args.allow_out_of_range,
         instances=args.instances,
+        grpc_port=args.grpc_port,
     )
     launch.run(settings, host=args.host, port=args.port, workers=args.workers)

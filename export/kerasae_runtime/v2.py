@@ -146,12 +146,40 @@ class Models:
 
     async def _infer(self, request, deadline):
         s = self.server
-        name, (ins, outs) = self._spec(request)
+        name, _ = self._spec(request)
         body = await request.body(s.settings.max_request_bytes)
         header = request.headers.get(tensors.HEADER)
         inputs, wanted, binary_default, params, request_id = await s.offload.run(
             len(body), tensors.decode, body, header
         )
+        result = await self.compute(name, inputs, params, deadline)
+        if wanted is None:
+            wanted = [(n, binary_default) for n in result]
+        unknown = [n for n, _ in wanted if n not in result]
+        if unknown:
+            raise RequestError(
+                400, f"model {name!r} has outputs {', '.join(result)}, not {unknown[0]!r}"
+            )
+        selected = {n: result[n] for n, _ in wanted}
+        binary = {n for n, b in wanted if b}
+        version = request.params["version"] or VERSION
+        body, headers = await s.offload.run(
+            sum(np.asarray(v).nbytes for v in selected.values()),
+            tensors.encode,
+            name,
+            version,
+            selected,
+            binary,
+            request_id,
+        )
+        return Response(body, 200, OCTET if headers else b"application/json", headers)
+
+    async def compute(self, name, inputs, params, deadline):
+        """Model `name` on decoded `inputs` {name: ndarray} with the request's parameters
+        (raw, Triton's timeout in microseconds): its outputs, in the metadata's order.
+        Shared by the HTTP and the gRPC front ends."""
+        s = self.server
+        ins, outs = self.specs()[name]
         timeout = params.get("timeout")  # Triton's per-request timeout, microseconds
         if timeout is not None:
             if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
@@ -171,27 +199,7 @@ class Models:
                 f"{'; missing ' + ', '.join(missing) if missing else ''}",
             )
         result = await self._run(name, ins[0], inputs, raw, deadline)
-        out_names = [t["name"] for t in outs]
-        if wanted is None:
-            wanted = [(n, binary_default) for n in out_names]
-        unknown = [n for n, _ in wanted if n not in result]
-        if unknown:
-            raise RequestError(
-                400, f"model {name!r} has outputs {', '.join(out_names)}, not {unknown[0]!r}"
-            )
-        selected = {n: result[n] for n, _ in wanted}
-        binary = {n for n, b in wanted if b}
-        version = request.params["version"] or VERSION
-        body, headers = await s.offload.run(
-            sum(np.asarray(v).nbytes for v in selected.values()),
-            tensors.encode,
-            name,
-            version,
-            selected,
-            binary,
-            request_id,
-        )
-        return Response(body, 200, OCTET if headers else b"application/json", headers)
+        return {t["name"]: result[t["name"]] for t in outs}
 
     async def _run(self, name, first, inputs, raw, deadline):
         s = self.server

@@ -145,7 +145,7 @@ def test_liveness_answers_while_a_12_mb_body_is_parsed():
             )
 
         thread = threading.Thread(target=post)
-        latencies = []
+        latencies, began = [], time.perf_counter()
         with httpx.Client(base_url=url, timeout=10) as client:
             client.get("/v2/health/live")
             thread.start()
@@ -155,10 +155,16 @@ def test_liveness_answers_while_a_12_mb_body_is_parsed():
                 latencies.append(time.perf_counter() - begin)
                 time.sleep(0.01)
         thread.join()
+        took = time.perf_counter() - began
         # the body was parsed (11,000 rows is more than --max-batch allows: a 422 after it)
         assert answer["r"].status_code == 422 and "--max-batch" in answer["r"].json()["error"]
         assert len(latencies) >= 5  # the probes overlapped the upload and the parse
-        assert max(latencies) < 0.1, f"liveness took up to {max(latencies) * 1000:.0f} ms"
+        # most probes within 50 ms; none stalled for a large part of the upload and parse
+        # (on the event loop the parse alone stalled a probe for seconds); the bound on the
+        # worst probe leaves room for a CPU shared with other jobs
+        p90, worst = np.percentile(latencies, 90), max(latencies)
+        said = f"p90 {p90 * 1000:.0f} ms, worst {worst * 1000:.0f} ms of {took * 1000:.0f} ms"
+        assert p90 < 0.05 and worst < 0.25 * took, said
 
 
 def test_metrics_add_up_across_workers():
