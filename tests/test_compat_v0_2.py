@@ -26,8 +26,12 @@ DROPPED = ("beta", "val_beta")  # a constant KL weight is no longer logged
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("onednn", ["0", "1"], ids=["recorded-kernels", "onednn-default"])
 @pytest.mark.parametrize("model", RUNS)
-def test_training_repeats_the_recorded_history(model, tmp_path):
+def test_training_repeats_the_recorded_history(model, onednn, tmp_path):
+    """With TensorFlow's own kernels (TF_ENABLE_ONEDNN_OPTS=0, as on the recording machine)
+    the arithmetic is unchanged: bitwise where TOLERANCE says 0. With kerasae's default
+    (oneDNN's convolutions, kerasae/onednn.py) the same training within float noise."""
     out = tmp_path / model
     result = run_cli(
         "train",
@@ -42,6 +46,7 @@ def test_training_repeats_the_recorded_history(model, tmp_path):
         "--out",
         out,
         "--quiet",
+        env={"TF_ENABLE_ONEDNN_OPTS": onednn},
     )
     assert result.returncode == 0, result.stderr
     now = read_history(out / "history.csv")
@@ -51,11 +56,13 @@ def test_training_repeats_the_recorded_history(model, tmp_path):
     then = [{k: v for k, v in row.items() if k not in DROPPED} for row in then]
     assert [list(r) for r in now] == [list(r) for r in then]  # the same columns, in order
     for new, old in zip(now, then):
-        for key in old:
+        # under oneDNN, metrics an adversary or a codebook assignment amplifies (wae's
+        # gen_loss, vq_vae's perplexity) drift by percents in two epochs: the losses alone
+        for key in old if onednn == "0" else [k for k in old if k in ("loss", "val_loss")]:
             np.testing.assert_allclose(
                 float(new[key]),
                 float(old[key]),
-                rtol=TOLERANCE[model],
+                rtol=TOLERANCE[model] if onednn == "0" else ONEDNN_TOLERANCE,
                 err_msg=f"{model} {key} epoch {old['epoch']}",
             )
 
@@ -66,6 +73,9 @@ def test_training_repeats_the_recorded_history(model, tmp_path):
 #: differently): measured 3.1e-7 at most (2-3 float32 ulps, the total loss bitwise equal),
 #: so 1e-5; a real change (a weight, a sign, a draw) moves these figures by over 1e-3.
 TOLERANCE = {"ae": 0, "wae": 0, "vq_vae": 0, "vae": 1e-5}
+#: oneDNN's convolutions and matmuls sum in another order: the losses moved by 1.4e-5 (wae)
+#: and 1.5e-6 (vq_vae) relative after two epochs
+ONEDNN_TOLERANCE = 1e-3
 
 
 @pytest.mark.parametrize("model", RUNS)
