@@ -132,6 +132,9 @@ class Metrics:
         if status >= 400:
             self._child(self.errors, endpoint, kind or str(status)).inc()
 
+    def observe_out_of_range(self, endpoint):
+        self._child(self.out_of_range, endpoint).inc()
+
     def render(self):
         if not self.shared:
             return generate_latest(self.registry)

@@ -82,7 +82,7 @@ def load_parts(settings):
 class Server:
     def __init__(self, settings, parts=None, loader=load_parts):
         self.settings, self.loader = settings, loader
-        self.parts, self.manifest, self.threshold, self.bounds = None, None, None, None
+        self.parts, self.manifest, self.threshold, self.training_range = None, None, None, None
         self.gate = Gate(settings.max_queue, settings.timeout_ms, settings.drain_seconds)
         self.metrics = Metrics(settings.max_batch)
         self.offload = Offload()
@@ -118,7 +118,7 @@ class Server:
         self.manifest = next(p for p in parts.values() if p is not None).manifest
         ae = parts["autoencoder"]
         self.threshold = None if ae is None else ae.threshold
-        self.bounds = None if s.allow_out_of_range else checks.training_range(self.manifest)
+        self.training_range = checks.training_range(self.manifest)
         enc, dec = parts["encoder"], parts["decoder"]
         fns = {
             "encoder": enc and enc.encode_all,
@@ -188,11 +188,11 @@ class Server:
         if raw:
             array = mf.scale(array, self.manifest.get("scaling"))
         x = checks.rows(array, shape, name, self.settings.max_batch)
-        problem = checks.outside(x, checks.training_range(self.manifest), name, raw)
-        if problem and self.bounds is not None:
+        problem = checks.outside(x, self.training_range, name, raw)
+        if problem and not self.settings.allow_out_of_range:
             raise RequestError(422, problem)
         if problem:
-            self.metrics._child(self.metrics.out_of_range, endpoint).inc()
+            self.metrics.observe_out_of_range(endpoint)
         return x
 
     async def sample(self, n, seed):
@@ -223,17 +223,21 @@ class Server:
         return {**loaded, "scorer": scorer} if scorer is not None else loaded
 
     # health and metrics ----------------------------------------------------------------
+    def not_ready(self):
+        """503 with the reason (loading, draining, failed) and Retry-After."""
+        return error(503, f"not ready: {self.gate.reason}", ((b"retry-after", b"1"),))
+
     async def live(self, request):
         return Response(b"", 200)
 
     async def ready(self, request):
         if not self.gate.ready:
-            return error(503, f"not ready: {self.gate.reason}", ((b"retry-after", b"1"),))
+            return self.not_ready()
         return Response(b"", 200)
 
     async def healthz(self, request):
         if not self.gate.ready:
-            return error(503, f"not ready: {self.gate.reason}", ((b"retry-after", b"1"),))
+            return self.not_ready()
         return json_response({"status": "ok", "parts": list(self.loaded())})
 
     async def server_metadata(self, request):

@@ -98,7 +98,7 @@ class V1:
     async def model(self, request):
         s = self.server
         if s.parts is None:
-            return error(503, f"not ready: {s.gate.reason}", ((b"retry-after", b"1"),))
+            return s.not_ready()
         info = dict(s.manifest)
         info["serve"] = {
             "providers": {p: part.provider for p, part in s.loaded().items()},

@@ -34,13 +34,19 @@ class Models:
     """The v2 models of one server (its parts decide which exist)."""
 
     def __init__(self, server):
-        self.server = server
+        self.server, self._specs = server, None
 
     def specs(self):
-        """{name: (inputs, outputs)} with OIP tensor metadata; empty while loading."""
+        """{name: (inputs, outputs)} with OIP tensor metadata; empty while loading. Built
+        once, when the parts are there (they do not change afterwards)."""
+        if self._specs is None:
+            if self.server.parts is None:
+                return {}
+            self._specs = self._build()
+        return self._specs
+
+    def _build(self):
         s = self.server
-        if not s.gate.ready and s.parts is None:
-            return {}
         enc, dec, ae = s.parts["encoder"], s.parts["decoder"], s.parts["autoencoder"]
         out = {}
         if enc is not None:
