@@ -4,8 +4,10 @@
     python benchmarks/zoo_fashion.py --mlp --models ae,vae,wae[variant=mmd],aae
 
 Per model (latent 16, 10 epochs, batch 128, the family's own defaults), on the official
-test split: test MSE of `reconstruct`, the importance-sampled test log-likelihood
-(Burda et al. 2016, k draws per image, on the first `--ll-examples` test images) where
+test split: test MSE and mean SSIM (Wang et al. 2004, 11x11 Gaussian window) of
+`reconstruct`, the importance-sampled test log-likelihood (Burda et al. 2016, k draws per
+image, on the first `--ll-examples` test images) and the encoder's ELBO (the same
+estimate at k = 1: how good the posterior is as a proposal, Rainforth et al. 2018) where
 the family has a posterior, the family's own diagnostic (active dimensions and the total
 correlation of the aggregate posterior for VAEs, perplexity and codes used for vq_vae,
 mean code activation for sparse_ae), parameters and training time.
@@ -129,22 +131,27 @@ def run(spec, data, args):
     )
     seconds = time.perf_counter() - start
     x = data.x_test
+    x_hat = model.reconstruct(x)
     row = {
         "model": spec,
         "networks": "mlp (512,)" if args.mlp else "defaults",
         "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
-        "mse": float(np.mean((model.reconstruct(x) - x) ** 2)),
+        "mse": float(np.mean((x_hat - x) ** 2)),
+        "ssim": mean_ssim(x, x_hat),
         "params": int(model.count_params()),
         "seconds": round(seconds, 1),
         "epochs": args.epochs,
         "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
         **diagnostics(model, x),
     }
-    if hasattr(model, "encode_distribution") and args.ll_k:
-        from kerasae.evaluation.likelihood import log_likelihood
+    from kerasae.evaluation.likelihood import has_posterior, log_likelihood
 
+    if has_posterior(model) and args.ll_k:
         ll = log_likelihood(model, x[: args.ll_examples], k=args.ll_k, seed=0)
+        elbo = log_likelihood(model, x[: args.ll_examples], k=1, seed=0)
         row.update(
+            elbo=float(elbo["mean"]),
+            elbo_per_example=[round(float(v), 3) for v in elbo["log_px"]],
             ll=float(ll["mean"]),
             ll_se=float(ll["stderr"]),
             ll_k=args.ll_k,
@@ -153,6 +160,22 @@ def run(spec, data, args):
             ll_per_example=[round(float(v), 3) for v in ll["log_px"]],
         )
     return row
+
+
+def mean_ssim(x, x_hat, batch=1000):
+    """Mean SSIM of reconstructions against the images (tf.image.ssim: 11x11 Gaussian
+    window, sigma 1.5, grey levels in [0, 1])."""
+    import tensorflow as tf
+
+    values = [
+        tf.image.ssim(
+            tf.constant(x[i : i + batch], "float32"),
+            tf.constant(np.clip(x_hat[i : i + batch], 0, 1), "float32"),
+            max_val=1.0,
+        ).numpy()
+        for i in range(0, len(x), batch)
+    ]
+    return float(np.mean(np.concatenate(values)))
 
 
 def _fmt_diag(r):
@@ -168,6 +191,53 @@ def _fmt_diag(r):
     return "; ".join(parts) or "-"
 
 
+def paired(a, b, key="ll_per_example"):
+    """' (paired on the same images: +d ± se)' for two rows' per-image figures."""
+    if key not in a or key not in b or len(a[key]) != len(b[key]):
+        return ""
+    diff = np.asarray(a[key]) - np.asarray(b[key])
+    se = diff.std(ddof=1) / np.sqrt(len(diff))
+    return f" (paired on the same images: {diff.mean():+.2f} ± {se:.2f})"
+
+
+def ll_claim(by, name, base, label):
+    """'- LABEL has a higher test log-likelihood than BASE: ...' or None."""
+    a, b = by.get(name), by.get(base)
+    if not (a and b and "ll" in a and "ll" in b):
+        return None
+    return (
+        f"- {label} has a higher test log-likelihood than {base}: {a['ll']:.2f} vs "
+        f"{b['ll']:.2f} nats{paired(a, b)}: {'holds' if a['ll'] > b['ll'] else 'does NOT hold'}."
+    )
+
+
+def rainforth_claims(by):
+    """Rainforth et al. 2018: a tighter bound (iwae) gives a better generative model but a
+    worse encoder (a lower ELBO); miwae, piwae and ciwae trade the two: an encoder ELBO
+    above iwae's and a log-likelihood above vae's."""
+    vae, iwae = by.get("vae"), by.get("iwae")
+    if not (vae and iwae and "elbo" in iwae and "elbo" in vae):
+        return []
+    lines = [
+        f"- iwae's encoder is worse than vae's (ELBO {iwae['elbo']:.2f} vs {vae['elbo']:.2f} "
+        f"nats{paired(iwae, vae, 'elbo_per_example')}) while its log p(x) is higher "
+        f"({iwae['ll']:.2f} vs {vae['ll']:.2f}): "
+        f"{'holds' if iwae['elbo'] < vae['elbo'] and iwae['ll'] > vae['ll'] else 'does NOT hold'}."
+    ]
+    for name in ("miwae", "piwae", "ciwae"):
+        r = by.get(name)
+        if not (r and "elbo" in r and "ll" in r):
+            continue
+        ok = r["elbo"] > iwae["elbo"] and r["ll"] > vae["ll"]
+        lines.append(
+            f"- {name} trades encoder quality for likelihood: ELBO {r['elbo']:.2f} vs iwae "
+            f"{iwae['elbo']:.2f}{paired(r, iwae, 'elbo_per_example')}, log p(x) "
+            f"{r['ll']:.2f} vs vae {vae['ll']:.2f}{paired(r, vae)}: "
+            f"{'holds' if ok else 'does NOT hold'}."
+        )
+    return lines
+
+
 CONV_AE_MSE = 0.00878  # conv_ae's test MSE at 10 epochs (BENCHMARKS.md, reconstruction)
 
 
@@ -175,20 +245,22 @@ def claims(default):
     """The papers' claims, each with its measured figures (a list of markdown lines)."""
     by = {r["model"]: r for r in default}
     lines = []
-    vae, iwae = by.get("vae"), by.get("iwae")
-    if vae and iwae and "ll" in vae and "ll" in iwae:
-        if "ll_per_example" in vae and "ll_per_example" in iwae:
-            diff = np.asarray(iwae["ll_per_example"]) - np.asarray(vae["ll_per_example"])
-            paired = (
-                f" (paired on the same images: {diff.mean():+.2f} ± "
-                f"{diff.std(ddof=1) / np.sqrt(len(diff)):.2f})"
-            )
-        else:
-            paired = ""
+    vae = by.get("vae")
+    for name in ("iwae", "vae_iaf", "vae_linnf", "hvae"):  # a higher test log-likelihood
+        line = ll_claim(by, name, "vae", {"iwae": "iwae (k=5)"}.get(name, name))
+        if line:
+            lines.append(line)
+    for d in sorted({m.partition("=")[2].rstrip("]") for m in by if m.startswith("svae[")}):
+        line = ll_claim(by, f"svae[latent_dim={d}]", f"vae[latent_dim={d}]", f"svae (d = {d})")
+        if line:
+            lines.append(line)
+    lines.extend(rainforth_claims(by))
+    msssim = by.get("msssim_vae")
+    if vae and msssim and "ssim" in vae and "ssim" in msssim:
+        ok = msssim["ssim"] > vae["ssim"]
         lines.append(
-            f"- iwae (k=5) has a higher test log-likelihood than vae: "
-            f"{iwae['ll']:.2f} vs {vae['ll']:.2f} nats{paired}: "
-            f"{'holds' if iwae['ll'] > vae['ll'] else 'does NOT hold'}."
+            f"- msssim_vae's reconstructions have a higher SSIM than vae's: "
+            f"{msssim['ssim']:.4f} vs {vae['ssim']:.4f}: {'holds' if ok else 'does NOT hold'}."
         )
     if vae and "tc" in vae:
         for name in ("beta_tcvae", "factor_vae"):
@@ -264,7 +336,26 @@ def pilot_section():
     ]
 
 
+def peer_figures():
+    """pythae 0.1.2's figures at MLP (512,): PEER, and the rows of
+    benchmarks/pythae_side_by_side.py (test MSE; log p(x) where it has one)."""
+    peers = {name: {"mse": mse} for name, mse in PEER.items()}
+    for name, sides in load_results("pythae_side_by_side", {}).items():
+        if isinstance(sides, dict) and isinstance(sides.get("pythae"), dict):
+            peers[name] = sides["pythae"]
+    return peers
+
+
+def peer_figure(name, peers):
+    peer = peers.get(name)
+    if not peer or "mse" not in peer:
+        return "-"
+    ll = f", log p(x) {peer['ll']:.2f}" if peer.get("ll") is not None else ""
+    return f"{peer['mse']:.5f}{ll}"
+
+
 def write(results):
+    peers = peer_figures()
     rows = sorted(results.values(), key=lambda r: (r["networks"], r["model"]))
     default = [r for r in rows if r["networks"] == "defaults"]
     mlp = {r["model"]: r for r in rows if r["networks"] != "defaults"}
@@ -272,7 +363,9 @@ def write(results):
         [
             "model",
             "test MSE",
+            "SSIM",
             "test log p(x) (nats)",
+            "encoder ELBO",
             "diagnostic",
             "parameters",
             "train s",
@@ -283,12 +376,14 @@ def write(results):
             [
                 f"`{r['model']}`",
                 f"{r['mse']:.5f}",
+                f"{r['ssim']:.4f}" if "ssim" in r else "-",
                 f"{r['ll']:.2f} ± {r['ll_se']:.2f}" if "ll" in r else "-",
+                f"{r['elbo']:.2f}" if "elbo" in r else "-",
                 _fmt_diag(r),
                 f"{r['params']:,}",
                 f"{r['seconds']:.0f}",
                 f"{mlp[r['model']]['mse']:.5f}" if r["model"] in mlp else "-",
-                f"{PEER[r['model']]:.5f}" if r["model"] in PEER else "-",
+                peer_figure(r["model"], peers),
             ]
             for r in default
         ],
@@ -343,7 +438,11 @@ def write(results):
             "activation. vq_vae's code is a 7x7 grid of 64-d vectors (latent_dim 3136), as its "
             'paper\'s; every other family has 16 latent dimensions. "MLP (512,)": the same '
             "family with one hidden layer of 512 in "
-            "encoder and decoder, pythae 0.1.2's figure beside it.",
+            "encoder and decoder, pythae 0.1.2's figure beside it (its test MSE, and its "
+            "log p(x) at k = 1000 where `benchmarks/pythae_side_by_side.py` measured one). "
+            "SSIM: the mean over test images of tf.image.ssim (11x11 Gaussian window). "
+            "Encoder ELBO: the same estimate at k = 1, the bound the posterior alone gives "
+            "(Rainforth et al. 2018's measure of the inference network).",
             *(
                 ["", "Older families at the peer's MLP networks:", "", mlp_table]
                 if mlp_table
