@@ -5,6 +5,7 @@
     mlp.py, conv.py kerasae's own: dense, and strided/transposed convolutions
     builders.py     build_encoder, build_decoder, features, check_architecture by name
     quantizer.py    VectorQuantizer, the VQ-VAE bottleneck (van den Oord et al. 2017)
+    made.py         MADE, the masked autoregressive network of the flows (Germain et al. 2015)
 
 A family builds its networks here (or takes the user's own). Importing this package
 imports nothing. May import the base only.
@@ -21,5 +22,6 @@ __getattr__, __dir__ = namespace(
     kerasae.nets.base: Architecture
     kerasae.nets.registry: ARCHITECTURES register_architecture architecture
     kerasae.nets.quantizer: VectorQuantizer
+    kerasae.nets.made: MADE
 """,
 )
