@@ -9,9 +9,6 @@ or typed `contents`; outputs go back as `raw_output_contents`. Errors map to gRP
 codes: 400/422 INVALID_ARGUMENT, 404 NOT_FOUND, 503 UNAVAILABLE, 500 INTERNAL.
 """
 
-import logging
-import time
-
 import grpc
 import numpy as np
 from tritonclient.grpc import service_pb2 as pb
@@ -21,7 +18,6 @@ from kerasae_runtime import tensors
 from kerasae_runtime.bodies import RequestError
 from kerasae_runtime.v2 import VERSION
 
-log = logging.getLogger("kerasae_runtime.serve")
 CODES = {404: grpc.StatusCode.NOT_FOUND, 503: grpc.StatusCode.UNAVAILABLE}
 CONTENTS = {
     "FP32": "fp32_contents",
@@ -115,31 +111,22 @@ class Service(pbg.GRPCInferenceServiceServicer):
         )
 
     async def ModelInfer(self, request, context):
-        s, start, kind, status = self.server, time.perf_counter(), None, 200
-        endpoint = f"grpc/{request.model_name}"
-        try:
-            deadline = s.gate.enter({})
-        except RequestError as exc:
-            s.metrics.observe_request(endpoint, exc.status, 0.0, exc.kind)
-            return await self._fail(context, exc.status, exc.message)
-        try:
+        async def work(deadline):
             self._spec(request.model_name, request.model_version)
             params = {k: _param(v) for k, v in request.parameters.items()}
-            result = await s.v2.compute(request.model_name, _inputs(request), params, deadline)
+            result = await self.server.v2.compute(
+                request.model_name, _inputs(request), params, deadline
+            )
             wanted = [o.name for o in request.outputs] or list(result)
             missing = [n for n in wanted if n not in result]
             if missing:
                 raise RequestError(400, f"no output {missing[0]!r}; there are {', '.join(result)}")
-        except RequestError as exc:
-            status, kind, message = exc.status, exc.kind, exc.message
-        except Exception as exc:  # a server fault: logged, the client hears its kind
-            log.exception("%s failed", endpoint)
-            status, kind, message = 500, "internal", f"internal error ({type(exc).__name__})"
-        finally:
-            s.gate.leave()
-        s.metrics.observe_request(endpoint, status, time.perf_counter() - start, kind)
-        if status != 200:
-            return await self._fail(context, status, message)
+            return result, wanted
+
+        done, failure = await self.server.guarded(f"grpc/{request.model_name}", {}, work)
+        if failure:
+            return await self._fail(context, failure.status, failure.message)
+        result, wanted = done
         response = pb.ModelInferResponse(
             model_name=request.model_name, model_version=VERSION, id=request.id
         )

@@ -159,26 +159,39 @@ class Server:
 
     async def serve(self, endpoint, request, work):
         """Admit, run `work(request, deadline)`, answer errors as JSON, count the status."""
-        start, kind = time.perf_counter(), None
+        response, failure = await self.guarded(
+            endpoint, request.headers, lambda deadline: work(request, deadline)
+        )
+        return _refusal(failure) if failure else response
+
+    async def guarded(self, endpoint, headers, work):
+        """The one wrapper of every inference request, HTTP (`serve`) and gRPC
+        (`grpc_v2`): admit it, await `work(deadline)`, map what it raises to a
+        `RequestError` (the runtime's own checks 422, a server fault 500, logged), and
+        count the status. Returns (result, None) or (None, the RequestError to answer)."""
+        start, result, failure = time.perf_counter(), None, None
         try:
-            deadline = self.gate.enter(request.headers)
+            deadline = self.gate.enter(headers)
         except RequestError as exc:
-            response, kind = _refusal(exc), exc.kind
+            failure = exc
         else:
             try:
-                response = await work(request, deadline)
+                result = await work(deadline)
             except RequestError as exc:
-                response, kind = _refusal(exc), exc.kind
+                failure = exc
             except mf.ExportError as exc:  # the runtime's checks: shape, NaN, scaling
-                response, kind = error(422, str(exc)), "request"
+                failure = RequestError(422, str(exc))
             except Exception as exc:  # a server fault: logged, no traceback sent
                 log.exception("%s failed", endpoint)
-                kind = "internal"
-                response = error(500, f"internal error ({type(exc).__name__}); see the log")
+                failure = RequestError(
+                    500, f"internal error ({type(exc).__name__}); see the log", "internal"
+                )
             finally:
                 self.gate.leave()
-        self.metrics.observe_request(endpoint, response.status, time.perf_counter() - start, kind)
-        return response
+        status = failure.status if failure else getattr(result, "status", 200)
+        kind = failure.kind if failure else None
+        self.metrics.observe_request(endpoint, status, time.perf_counter() - start, kind)
+        return result, failure
 
     async def call(self, key, x, deadline):
         return await self.batchers[key].submit(x, deadline, late)
