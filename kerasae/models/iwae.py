@@ -21,6 +21,12 @@ from kerasae.models.registry import register_model
 from kerasae.models.vae import VAE
 
 
+def importance_bound(log_w, axis=-1):
+    """log (1/k) sum_i exp(log_w_i) along `axis` of length k: the k-draw IWAE bound L_k of
+    log importance weights, as a logsumexp (stable for weights far below 1)."""
+    return ops.logsumexp(log_w, axis=axis) - math.log(log_w.shape[axis])
+
+
 @register_model("iwae")
 class IWAE(VAE):
     """Importance-weighted autoencoder (Burda et al. 2016): k-sample bound, default k=5."""
@@ -43,7 +49,7 @@ class IWAE(VAE):
     def compute_losses(self, x, training=False):
         nll, kl = self.weight_terms(x, self.k, training=training)  # each (batch, k)
         log_w = -(nll + kl)
-        bound = ops.logsumexp(log_w, axis=1) - math.log(self.k)
+        bound = importance_bound(log_w, axis=1)
         return {
             "loss": -ops.mean(bound),
             "iwae_bound": ops.mean(bound),
