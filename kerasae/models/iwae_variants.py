@@ -55,8 +55,9 @@ def without_weight_gradients(fn, z):
 
 @register_model("miwae")
 class MIWAE(IWAE):
-    """Multiply importance-weighted autoencoder (Rainforth et al. 2018): the mean of M
-    K-draw IWAE bounds, default M=5, K=10."""
+    """Multiply importance-weighted AE (Rainforth et al. 2018): mean of M K-draw IWAE bounds.
+
+    Defaults M=5, K=10, as pythae's."""
 
     metric_names = ("miwae_bound", "iwae_bound", "elbo", "reconstruction", "kl")
     tiny_config = {"latent_dim": 2, "hidden_units": (16,), "filters": (4, 8), "k": 3, "m": 2}
@@ -95,8 +96,9 @@ class MIWAE(IWAE):
 
 @register_model("piwae")
 class PIWAE(MIWAE):
-    """Partially importance-weighted autoencoder (Rainforth et al. 2018): the decoder on
-    the M*K-draw IWAE bound, the encoder on MIWAE(M, K)."""
+    """Partially importance-weighted AE (Rainforth et al. 2018): decoder IWAE, encoder MIWAE.
+
+    The decoder climbs the IWAE bound of all M*K draws, the encoder MIWAE(M, K)."""
 
     def compute_losses(self, x, training=False):
         """One loss whose gradient is the IWAE bound's for the decoder and MIWAE's for the
@@ -123,8 +125,9 @@ class PIWAE(MIWAE):
 
 @register_model("ciwae")
 class CIWAE(IWAE):
-    """Combination importance-weighted autoencoder (Rainforth et al. 2018): beta * ELBO
-    + (1 - beta) * IWAE bound on the same draws, default beta=0.5, K=10."""
+    """Combination importance-weighted AE (Rainforth et al. 2018): beta ELBO + (1-beta) IWAE.
+
+    On the same K draws; defaults beta=0.5, K=10, as pythae's."""
 
     def __init__(self, *, k=10, beta=0.5, **kwargs):
         """`beta`: the ELBO's weight in the convex combination (1: the VAE, 0: the IWAE),
