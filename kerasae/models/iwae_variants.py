@@ -107,9 +107,9 @@ class PIWAE(MIWAE):
         of z. Its value is -L_MK, the bound the generative network climbs; the encoder's
         term adds its gradient and nothing to the value.
 
-        The decoder's bound is of all M*K draws of the step, as pythae's PIWAE (its
-        "IWAE loss (K=ML)") and as the paper's experiments, which compare the estimators
-        at one budget of draws; the brief's "IWAE_K" is read as this, the draws shared."""
+        The decoder's bound is of all M*K draws of the step, the encoder's draws, as
+        pythae's PIWAE ("IWAE loss (K=ML)"): the estimators compare at one budget of
+        draws, and a bound on one group of K would leave the other draws unused."""
         draws = (-1, self.m * self.k)
         x, mean, log_var, z = self.posterior_draws(x, self.m * self.k, training=training)
         kl = ops.reshape(self.monte_carlo_kl(mean, log_var, z), draws)
