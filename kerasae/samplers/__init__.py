@@ -10,6 +10,7 @@ Autoencoders", ICLR 2020). One registry, like models:
     base.py         LatentSampler, the registry, create_sampler
     arrays.py       prior (the model's own), gaussian, gmm: numbers kerasae-runtime draws
     two_stage.py    a second VAE over the codes (Dai and Wipf 2019)
+    flows.py        maf and iaf: MADE flows over the codes (Papamakarios et al. 2017)
     pixelcnn.py     an autoregressive prior over a vq_vae's code grid (pixelcnn_net.py)
     langevin_sampling.py  Langevin sampling on a denoiser's score (dae, sdae, ncsn)
 
@@ -27,6 +28,7 @@ __getattr__, __dir__ = namespace(
         no_sampler_message SAMPLERS SAMPLERS_DIR META ARRAYS
     kerasae.samplers.arrays: PriorSampler GaussianSampler GMMSampler
     kerasae.samplers.two_stage: TwoStageSampler
+    kerasae.samplers.flows: MAFSampler IAFSampler
     kerasae.samplers.pixelcnn: PixelCNNSampler
     kerasae.samplers.langevin_sampling: langevin annealed_langevin score_estimate
 """,
