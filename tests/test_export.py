@@ -128,6 +128,10 @@ def prior_is_usable(prior, latent_dim):
         return prior["dim"] == latent_dim
     if prior["kind"] == "uniform":  # an aae's uniform prior
         return prior["dim"] == latent_dim and prior["low"] < prior["high"]
+    if prior["kind"] == "uniform_sphere":  # an svae's uniform prior on the sphere
+        return prior["dim"] == latent_dim
+    if prior["kind"] == "wrapped_normal":  # a poincare_vae's prior on the ball
+        return prior["dim"] == latent_dim and prior["curvature"] > 0 and prior["scale"] > 0
     if prior["kind"] == "gmm":  # vamp's mixture (diagonal components), an aae's mixture
         scales = np.asarray(prior["scale_diag"])
         return np.asarray(prior["means"]).shape == scales.shape == (

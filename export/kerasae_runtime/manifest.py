@@ -155,7 +155,7 @@ def unscale(x, scaling):
 #: kinds drawn here from numbers in the manifest; the learned ones (a network in
 #: sampler.onnx) are drawn in `kerasae_runtime.samplers`: "network" is any sampler that maps
 #: u ~ N(0, I) of `noise_dim` to a code (a plugin's flow), "two_stage" one of them
-ARRAY_KINDS = ("standard_normal", "gaussian", "gmm", "uniform")
+ARRAY_KINDS = ("standard_normal", "gaussian", "gmm", "uniform", "uniform_sphere", "wrapped_normal")
 LEARNED_KINDS = ("two_stage", "network", "pixelcnn")
 PRIOR_KINDS = ARRAY_KINDS + LEARNED_KINDS
 
@@ -166,6 +166,25 @@ def draw_gaussian(rng, mean, scale_tril, n):
     return (np.asarray(mean, np.float64) + eps @ np.asarray(scale_tril, np.float64).T).astype(
         np.float32
     )
+
+
+def draw_uniform_sphere(rng, dim, n):
+    """n uniform draws on the unit sphere S^(dim-1): normalised standard normals (Muller,
+    "A note on a method for generating points uniformly on n-dimensional spheres", 1959)."""
+    eps = rng.standard_normal((n, dim))
+    return (eps / np.linalg.norm(eps, axis=1, keepdims=True)).astype(np.float32)
+
+
+def draw_wrapped_normal(rng, dim, curvature, scale, n):
+    """n draws of the wrapped normal at the origin of the Poincare ball of curvature
+    -curvature (Mathieu et al., NeurIPS 2019): u ~ N(0, scale^2 I) in orthonormal tangent
+    coordinates at 0, z = exp_0(u / 2) = tanh(sqrt(c) |u| / 2) u / (sqrt(c) |u|), kept
+    within (1 - 1e-5) / sqrt(c) of the origin as kerasae keeps its points."""
+    u = scale * rng.standard_normal((n, dim))
+    norm = np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-15)
+    sqrt_c = np.sqrt(curvature)
+    radius = np.minimum(np.tanh(sqrt_c * norm / 2.0), 1.0 - 1e-5) / sqrt_c
+    return (radius * u / norm).astype(np.float32)
 
 
 def draw_mixture(rng, weights, means, scales, n):
@@ -183,7 +202,8 @@ def draw_mixture(rng, weights, means, scales, n):
 
 def sample_prior(prior, n, seed=None, no_prior=None):
     """n latent codes (float32) from the manifest's prior: a standard normal, a fitted
-    Gaussian, a Gaussian mixture or a uniform box, drawn exactly as `kerasae sample`
+    Gaussian, a Gaussian mixture, a uniform box, the uniform on a sphere or a wrapped
+    normal on the Poincare ball, drawn exactly as `kerasae sample`
     draws them for the same seed (one numpy Generator, these draws in this order, float64
     until the end); without a prior, the model's own refusal (the manifest's `no_prior`)."""
     if not prior:
@@ -205,6 +225,16 @@ def sample_prior(prior, n, seed=None, no_prior=None):
         return rng.uniform(low, high, (n, dim)).astype(np.float32)
     if kind == "standard_normal":
         return rng.standard_normal((n, dim)).astype(np.float32)
+    if kind == "uniform_sphere":  # uniform on S^(dim-1) (an svae's prior)
+        return draw_uniform_sphere(rng, dim, n)
+    if kind == "wrapped_normal":  # on the Poincare ball, at its origin (a poincare_vae's)
+        curvature, scale = (float(_array(prior, key, ())) for key in ("curvature", "scale"))
+        if curvature <= 0 or scale <= 0:
+            raise ExportError(
+                f"the wrapped_normal prior in {MANIFEST} needs a positive curvature and "
+                "scale; the manifest is damaged: re-export the model"
+            )
+        return draw_wrapped_normal(rng, dim, curvature, scale, n)
     return draw_gaussian(
         rng, _array(prior, "mean", (dim,)), _array(prior, "scale_tril", (dim, dim)), n
     )

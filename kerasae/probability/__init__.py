@@ -5,6 +5,7 @@
     layers.py       Keras layers around them: the posterior draw and the decoder likelihood
     kernels.py      MMD kernels; adversarial.py GAN and WGAN terms; regularizers.py the
                     Jacobian and sparsity penalties; divergences.py estimators on samples
+    von_mises_fisher.py, poincare.py  the sphere's vMF and the Poincaré ball's wrapped normal
 
 The formulas training and `scorer.onnx` share are plain ops tf2onnx converts;
 tensorflow-probability stays where it adds something (the posterior's reparameterized
