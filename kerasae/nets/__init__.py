@@ -6,6 +6,7 @@
     builders.py     build_encoder, build_decoder, features, check_architecture by name
     quantizer.py    VectorQuantizer, the VQ-VAE bottleneck (van den Oord et al. 2017)
     made.py         MADE, the masked autoregressive network of the flows (Germain et al. 2015)
+    flows.py        planar, radial and IAF flows of a posterior and their log-determinants
 
 A family builds its networks here (or takes the user's own). Importing this package
 imports nothing. May import the base only.
@@ -23,5 +24,6 @@ __getattr__, __dir__ = namespace(
     kerasae.nets.registry: ARCHITECTURES register_architecture architecture
     kerasae.nets.quantizer: VectorQuantizer
     kerasae.nets.made: MADE
+    kerasae.nets.flows: FlowStack PlanarFlow RadialFlow IAFStep
 """,
 )
