@@ -39,7 +39,7 @@ WEIGHTS, ONNX_FILE = "model.weights.h5", "sampler.onnx"
 MAX_DIM = 64  # the sequential direction unrolls d passes per block (graph size, training time)
 LOG_SCALE_BOUND = 5.0  # exp(5) ~ 148 standard deviations: a bound only a diverging fit meets
 CHUNK = 4096
-TRACE_AFTER = 64  # a fit of more steps runs as a tf.function (tracing takes ~1 s)
+TRACE_AFTER = 64  # a fit of more steps runs traced (tracing the unrolled passes takes ~1 s)
 
 
 class Flow(keras.Model):
@@ -107,6 +107,16 @@ class Flow(keras.Model):
         """log p of standardised codes x (n,) under the flow."""
         u, log_det = self.to_noise(x)
         return -0.5 * ops.sum(u * u, axis=-1) - 0.5 * self.dim * math.log(2 * math.pi) + log_det
+
+    def call(self, x):
+        """What `fit` trains on: log p of the standardised codes x."""
+        return self.standard_log_prob(x)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The negative log-likelihood's batch mean, divided by the replica count (optimizers
+        sum gradients over tf.distribute replicas; Keras's loss tracker multiplies back)."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return -ops.mean(y_pred) / replicas
 
     def log_prob(self, z):
         """log p(z) of codes in the model's units: the standardisation's Jacobian included."""
@@ -195,28 +205,20 @@ class FlowSampler(LatentSampler):
             .batch(batch, drop_remainder=True)
             .prefetch(tf.data.AUTOTUNE)
         )
-        weights = self.net.trainable_variables
-        optimizer = keras.optimizers.Adam(self.options["learning_rate"])
-        optimizer.build(weights)  # its slots exist before the step is traced
-
-        def step(xb):
-            with tf.GradientTape() as tape:
-                loss = -ops.mean(self.net.standard_log_prob(xb))
-            optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
-            return loss
-
-        if self.options["epochs"] * (len(x) // batch) > TRACE_AFTER:
-            step = tf.function(step)  # tracing the unrolled passes pays for many steps only
-
-        self.history = []
-        for _ in range(self.options["epochs"]):
-            losses = [float(step(xb)) for xb in ds]
-            self.history.append(float(np.mean(losses)))
-            if not np.isfinite(self.history[-1]):
-                raise KerasaeError(
-                    f"the {self.name} sampler's fit diverged (a non-finite loss); "
-                    "lower learning_rate, e.g. --param learning_rate=1e-4"
-                )
+        steps = len(x) // batch
+        single = tf.distribute.get_strategy().num_replicas_in_sync == 1
+        self.net.compile(
+            optimizer=keras.optimizers.Adam(self.options["learning_rate"]),
+            steps_per_execution=min(16, steps) if single else 1,  # one under tf.distribute
+            run_eagerly=self.options["epochs"] * steps <= TRACE_AFTER,  # tracing pays later
+        )
+        fitted = self.net.fit(ds, epochs=self.options["epochs"], verbose=0, shuffle=False)
+        self.history = [float(v) for v in fitted.history["loss"]]
+        if not np.all(np.isfinite(self.history)):
+            raise KerasaeError(
+                f"the {self.name} sampler's fit diverged (a non-finite loss); lower "
+                "learning_rate, e.g. --param learning_rate=1e-4"
+            )
 
     def log_prob(self, codes):
         """log p(z) (float64, (n,)) of codes in the model's units under the fitted flow."""
