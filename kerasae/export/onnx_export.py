@@ -198,7 +198,28 @@ def to_fp16(proto):
     with warnings.catch_warnings():  # it warns once per weight below float16's range
         warnings.simplefilter("ignore", UserWarning)
         # max_finite_val: float16's true maximum, so large constants are not clipped early
-        return float16.convert_float_to_float16(proto, keep_io_types=True, max_finite_val=65504.0)
+        return float16.convert_float_to_float16(
+            _outputs_read_once(proto), keep_io_types=True, max_finite_val=65504.0
+        )
+
+
+def _outputs_read_once(proto):
+    """A copy where no node reads a graph output: each output that other nodes also read
+    (a flow encoder's z_mean, which its flow takes) becomes an Identity of an inner tensor.
+    keep_io_types casts a graph output back to float32 but leaves its readers on that
+    float32 name, which the checker then refuses (MatMul: inconsistent type)."""
+    from onnx import helper  # optional: the onnx extra
+
+    out = type(proto)()
+    out.CopyFrom(proto)
+    read = {i for node in out.graph.node for i in node.input}
+    for name in [o.name for o in out.graph.output if o.name in read]:
+        inner = f"{name}__inner"
+        for node in out.graph.node:
+            node.input[:] = [inner if i == name else i for i in node.input]
+            node.output[:] = [inner if o == name else o for o in node.output]
+        out.graph.node.append(helper.make_node("Identity", [inner], [name]))
+    return out
 
 
 def save(proto, path):
