@@ -1,7 +1,9 @@
 """vq_vae (van den Oord et al. 2017): k-means init once, codebook in use after a short fit,
 the straight-through gradient, EMA codebook updates without gradients, indices that are
 the quantizer's nearest codes, decode(encode(x)) == reconstruct(x), the latent_dim
-refusal, ONNX export parity of codes and indices, and the CLI end to end."""
+refusal, ONNX export parity of codes and indices, and the CLI end to end; the mlp
+variant at pythae 0.1.2's shape (each code value quantised on its own, pythae's weight
+count), its export parity and a pixelcnn prior over its 1 x latent_dim grid."""
 
 import json
 import os
@@ -112,8 +114,8 @@ def test_latent_dim_is_grid_times_embedding_dim_or_a_one_line_error():
     assert "\n" not in message and "7x7" in message and "multiple of 49" in message
     assert "3136" in message  # a value that works
     kerasae.create_model("vq_vae", input_shape=(28, 28, 1), latent_dim=49 * 8)
-    with pytest.raises(KerasaeError, match="architecture must be 'conv'"):
-        kerasae.create_model("vq_vae", input_shape=(8, 8, 1), architecture="mlp")
+    with pytest.raises(KerasaeError, match="architecture must be .conv. or .mlp."):
+        kerasae.create_model("vq_vae", input_shape=(8, 8, 1), architecture="resnet")
     with pytest.raises(KerasaeError, match="codebook_update"):
         small(codebook_update="sgd")
 
@@ -219,3 +221,109 @@ def test_cli_trains_on_digits_and_exports(tmp_path):
     assert "encoder.onnx: verified" in result.stdout
     manifest = json.load(open(os.path.join(run, "export", "manifest.json")))
     assert [o["dtype"] for o in manifest["parts"]["encoder"]["outputs"]] == ["float32", "int32"]
+
+
+# ---------------------------------------------------------------- the mlp variant (pythae's)
+def small_mlp(**overrides):
+    """8x8 digits, one hidden layer of 32: 6 codes, each 1-d, of a 16-entry codebook."""
+    config = dict(
+        input_shape=(8, 8, 1),
+        latent_dim=6,
+        architecture="mlp",
+        hidden_units=(32,),
+        num_embeddings=16,
+    )
+    return kerasae.create_model("vq_vae", **{**config, **overrides})
+
+
+def pythae_mlp_params(inputs, hidden, codes, num_embeddings):
+    """pythae 0.1.2's VQVAE at Encoder_AE_MLP / Decoder_AE_MLP (one hidden layer) with a
+    codebook of 1-d codes: Linear(in, h), Linear(h, d); Linear(d, h), Linear(h, in); K x 1."""
+    dense = (inputs * hidden + hidden) + (hidden * codes + codes)
+    return dense + (codes * hidden + hidden) + (hidden * inputs + inputs) + num_embeddings
+
+
+def test_mlp_variant_quantises_each_value_as_pythae_does(digits):
+    x = digits[0][:300]
+    model = small_mlp()
+    assert (model.grid, model.embedding_dim) == ((1, 6), 1)
+    assert tuple(model.quantizer.codebook.shape) == (16, 1)
+    # pythae's shape and size: the same trainable weights, so the same compute
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    assert trainable == pythae_mlp_params(64, 32, 6, 16)
+    big = kerasae.create_model("vq_vae", architecture="mlp", hidden_units=(512,))
+    assert (big.latent_dim, big.grid, tuple(big.quantizer.codebook.shape)) == (
+        16,
+        (1, 16),
+        (512, 1),
+    )
+    assert sum(int(np.prod(v.shape)) for v in big.trainable_weights) == 821_536
+    model.compile()
+    model.fit(x, epochs=1, batch_size=64, verbose=0)
+    z_e = model.pre_quantizer(x).numpy()
+    assert z_e.shape == (300, 1, 6, 1)
+    codebook = model.quantizer.codebook.numpy()
+    idx = model.encode_indices(x)
+    assert idx.dtype == np.int32 and idx.shape == (300, 1, 6)
+    # each value snapped to its nearest scalar code, independently
+    np.testing.assert_array_equal(idx, np.argmin(np.abs(z_e - codebook[:, 0]), axis=-1))
+    z = model.encode(x)
+    np.testing.assert_array_equal(z, codebook[idx, 0].reshape(300, 6))
+    np.testing.assert_array_equal(model.codes_of(idx), z)
+    np.testing.assert_array_equal(model.decode(z), model.reconstruct(x))
+    assert np.unique(idx).size > 1  # k-means spread the scalar codes
+
+
+def test_mlp_variant_straight_through_and_round_trip(digits, tmp_path):
+    model = small_mlp(beta=0.0)
+    testing.check_gradients(model, digits[0][:64])  # every weight has a gradient
+    config = model.get_config()
+    assert (config["architecture"], tuple(config["hidden_units"])) == ("mlp", (32,))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    again = kerasae.load_model(path)
+    np.testing.assert_array_equal(
+        again.encode_indices(digits[0][:50]), model.encode_indices(digits[0][:50])
+    )
+
+
+def test_architecture_refusal_names_both():
+    with pytest.raises(KerasaeError) as info:
+        kerasae.create_model("vq_vae", input_shape=(8, 8, 1), architecture="auto")
+    message = str(info.value)
+    assert "\n" not in message and "'conv' or 'mlp'" in message and "'auto'" in message
+
+
+@pytest.mark.slow
+def test_mlp_variant_exports_with_parity_and_pixelcnn_models_its_codes(digits, tmp_path):
+    import onnxruntime as ort
+
+    from kerasae.samplers.base import create_sampler
+    from kerasae.samplers.pixelcnn import PixelCNNSampler
+
+    x = digits[0]
+    model = small_mlp()
+    model.compile()
+    model.fit(x[:512], epochs=2, batch_size=64, verbose=0)
+    manifest = export.export_model(model, tmp_path / "e", formats=("onnx",), real_x=x[:7])
+    outputs = manifest["parts"]["encoder"]["outputs"]
+    assert [(o["name"], o["dtype"], o["shape"]) for o in outputs] == [
+        ("z", "float32", [None, 6]),
+        ("indices", "int32", [None, 1, 6]),
+    ]
+    batch = x[100:400]
+    sess = ort.InferenceSession(
+        str(tmp_path / "e" / "encoder.onnx"), providers=["CPUExecutionProvider"]
+    )
+    z, idx = sess.run(["z", "indices"], {"x": batch})
+    np.testing.assert_array_equal(idx, model.encode_indices(batch))
+    np.testing.assert_allclose(z, model.encode(batch), atol=1e-6)
+    # the pixelcnn prior reads the 1 x 6 grid as a row: a causal model of the 6 codes
+    sampler = create_sampler("pixelcnn", **PixelCNNSampler.tiny_config).fit(model, x, seed=0)
+    assert sampler.grid == (1, 6) and sampler.latent_dim == 6
+    assert sampler.history[-1] < sampler.history[0]  # it learns the codes' distribution
+    drawn = sampler.sample_indices(32, seed=1)
+    assert drawn.shape == (32, 1, 6) and drawn.min() >= 0 and drawn.max() < 16
+    z = sampler.sample_latent(32, seed=1)
+    np.testing.assert_array_equal(z, model.codes_of(drawn))
+    assert model.decode(z).shape == (32, 8, 8, 1)

@@ -18,7 +18,11 @@ batch (`after_step`): both keep the codebook in use.
 The code is the flattened grid of codes: latent_dim = h * w * embedding_dim, so
 embedding_dim is derived from latent_dim (like `kerasae.nets`'s spatial code) and
 `encode(x)` has shape (n, latent_dim); `encode_indices(x)` gives the (n, h, w) grid of
-code indices. The exported encoder has both outputs, `z` (float32) and `indices` (int32).
+code indices. With `architecture="mlp"` the encoder is an MLP with a Dense(latent_dim)
+head whose latent_dim values are each quantised, as pythae 0.1.2 shapes an MLP encoder's
+2-D embedding for its quantizer ((n, d) -> (n, 1, d, 1)): a 1 x latent_dim grid of 1-d
+codes (16 codes of a 512-entry codebook at latent_dim 16), decoded by the mirrored MLP.
+The exported encoder has both outputs, `z` (float32) and `indices` (int32).
 It has no prior of its own: it generates through a prior fitted over the index grid after
 training, the paper's PixelCNN (`kerasae fit-sampler RUN --sampler pixelcnn`,
 `kerasae.samplers.pixelcnn`), whose sampled indices the decoder turns into images.
@@ -33,6 +37,9 @@ from kerasae.models.networks import NetworkAutoencoder
 from kerasae.models.registry import register_model
 
 CODEBOOK_UPDATES = ("loss", "ema")
+ARCHITECTURES = ("conv", "mlp")
+#: latent_dim (= codes, 1-d each) of the mlp variant when not given: pythae's 16 codes
+DEFAULT_MLP_CODES = 16
 #: embedding_dim when latent_dim is not given: the paper's choice for small images
 DEFAULT_EMBEDDING_DIM = 64
 
@@ -72,7 +79,7 @@ class CodeLookup(keras.layers.Layer):
 
 @register_model("vq_vae")
 class VQVAE(NetworkAutoencoder):
-    """VQ-VAE (van den Oord et al. 2017): a conv encoder's grid snapped to a learned codebook.
+    """VQ-VAE (van den Oord et al. 2017): an encoder's code grid snapped to a learned codebook.
 
     k-means init, codebook loss or EMA updates, dead-code restarts."""
 
@@ -91,7 +98,7 @@ class VQVAE(NetworkAutoencoder):
     # 0.95); without restarts the codebook collapsed to 10% of its codes (MSE 0.0085)
     default_learning_rate = 2e-3
 
-    fixed_params = ("hidden_units", "encoder", "decoder")  # a conv grid, quantized
+    fixed_params = ("encoder", "decoder")  # the quantizer sits inside the encoder
 
     def __init__(
         self,
@@ -108,24 +115,31 @@ class VQVAE(NetworkAutoencoder):
     ):
         """`latent_dim` = h * w * embedding_dim, where h x w is the code grid (the input
         halved once per entry of `filters`: 7x7 for 28x28, 2x2 for 8x8); None means
-        embedding_dim 64. `codebook_update`: "loss" (the codebook loss, by Adam: the
-        paper's main method) or "ema" (moving averages, decay `decay`).
+        embedding_dim 64. `architecture`: "conv" (the paper's grid of conv features) or
+        "mlp" (`hidden_units` Dense layers; each of the latent_dim values is a code of
+        its own, 1-d, as in pythae: None means 16). `codebook_update`: "loss" (the
+        codebook loss, by Adam: the paper's main method) or "ema" (moving averages, decay `decay`).
         `restart_threshold`: codes whose EMA usage (vectors per batch) falls below it
         restart on a batch vector, in both modes (None: never). 1.0 rather than the
         quantizer's 1e-3, which an unused code's usage reaches only 700-1000 steps after
         its last use at decay 0.99.
         `kmeans_init`: the codebook starts as k-means centroids of the first batch's
         encoder outputs."""
-        if architecture != "conv":
+        if architecture not in ARCHITECTURES:
             raise KerasaeError(
-                f"vq_vae quantises a grid of conv features (van den Oord et al. "
-                f"2017): architecture must be 'conv', got {architecture!r}"
+                f"vq_vae quantises a grid of conv features or each value of an MLP's code: "
+                f"architecture must be 'conv' or 'mlp', got {architecture!r}"
             )
         input_shape = tuple(self.arguments["input_shape"])  # the grid sets latent_dim
-        nets.check_architecture("conv", input_shape)
-        filters = nets.resolve_filters(self.arguments["filters"], input_shape, base=64)
-        grid = nets.code_grid(input_shape, filters)
-        latent_dim, embedding_dim = _code_size(latent_dim, grid, filters)
+        if architecture == "conv":
+            nets.check_architecture("conv", input_shape)
+            filters = nets.resolve_filters(self.arguments["filters"], input_shape, base=64)
+            grid = nets.code_grid(input_shape, filters)
+            latent_dim, embedding_dim = _code_size(latent_dim, grid, filters)
+        else:  # pythae's shape: (n, latent_dim) -> a 1 x latent_dim grid of scalars
+            latent_dim = DEFAULT_MLP_CODES if latent_dim is None else latent_dim
+            filters, embedding_dim = self.arguments["filters"], 1
+            grid = (1, latent_dim if isinstance(latent_dim, int) else 1)
         _check_settings(num_embeddings, beta, codebook_update, decay, restart_threshold)
         super().__init__(latent_dim=latent_dim, architecture=architecture, **kwargs)
         self.filters = filters
@@ -138,11 +152,18 @@ class VQVAE(NetworkAutoencoder):
         if codebook_update == "ema":  # no codebook loss to log: the codebook is not trained
             self.loss_names = ("loss", "reconstruction", "commitment")
             self.make_trackers()
-        body = self.network_options(hidden_units=())
-
         x = keras.Input(shape=self.data_shape, name="x")
-        h = nets.features(x, "conv", flatten=False, **body)
-        z_e = keras.layers.Conv2D(embedding_dim, 1, name="z_e")(h)
+        if architecture == "conv":
+            body = self.network_options(hidden_units=())
+            h = nets.features(x, "conv", flatten=False, **body)
+            z_e = keras.layers.Conv2D(embedding_dim, 1, name="z_e")(h)
+            code = "spatial"
+        else:
+            body = self.network_options()
+            h = nets.features(x, "mlp", **body)
+            z_e = keras.layers.Dense(self.latent_dim, name="z_e")(h)
+            z_e = keras.layers.Reshape((*grid, 1), name="z_e_grid")(z_e)
+            code = "dense"
         # x -> z_e: what training quantises; shares its layers with the encoder
         self.pre_quantizer = keras.Model(x, z_e, name="pre_quantizer")
         self.quantizer = nets.VectorQuantizer(
@@ -159,9 +180,10 @@ class VQVAE(NetworkAutoencoder):
         codes = CodeLookup(self.quantizer, name="codes")([z_e, indices])
         z = keras.layers.Flatten(name="z")(codes)
         encoder = keras.Model(x, [z, indices], name="encoder")
-        # the spatial-code decoder is the mirror: the code grid, a conv, transposed convs up
+        # the mirror: for conv the spatial-code decoder (the code grid, a conv, transposed
+        # convs up), for mlp the Dense layers reversed
         decoder = nets.build_decoder(
-            self.latent_dim, self.data_shape, "conv", code="spatial", **body
+            self.latent_dim, self.data_shape, architecture, code=code, **body
         )
         self.set_networks(encoder, decoder)
 
@@ -202,7 +224,7 @@ class VQVAE(NetworkAutoencoder):
         return self._batched(lambda b: self.encoder(b, training=False)[0], x, batch_size)
 
     def encode_indices(self, x, batch_size=256):
-        """The code indices: int32, (n, h, w)."""
+        """The code indices: int32, (n, h, w) ((n, 1, latent_dim) for the mlp variant)."""
         return self._batched(lambda b: self.encoder(b, training=False)[1], x, batch_size)
 
     def codes_of(self, indices):
