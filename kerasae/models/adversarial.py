@@ -1,4 +1,5 @@
-"""The two-optimizer base of every model with a discriminator or critic on its codes.
+"""The two-optimizer base of every model with a discriminator or critic on its codes
+(or, for vaegan, on its images).
 
 Adversarial autoencoders (Makhzani et al. 2015), Wasserstein autoencoders (Tolstikhin
 et al., ICLR 2018) and FactorVAE (Kim and Mnih, ICML 2018) share one training loop,
@@ -106,7 +107,10 @@ class AdversarialAutoencoder(NetworkAutoencoder):
     # ------------------------------------------------------------------ the loop's parts
     def autoencoder_terms(self, x, training=False):
         """(logs of the autoencoder's own terms, "loss" among them, and the codes the
-        discriminator sees, in float32): the forward pass under the autoencoder's tape."""
+        discriminator sees, in float32): the forward pass under the autoencoder's tape.
+        The "codes" are whatever the discriminator judges: a tensor of codes (aae, wae,
+        factor_vae), or a structure of tensors (vaegan: real, reconstructed and
+        generated images); the loop stops their gradients leaf by leaf."""
         z = self.encoder(x, training=training)
         recon = self.reconstruction_loss(x, self.decoder(z, training=training))
         # the divergences in float32, also under mixed precision
@@ -131,7 +135,8 @@ class AdversarialAutoencoder(NetworkAutoencoder):
         with tf.GradientTape() as tape:
             logs, codes = self.autoencoder_terms(x, training=True)
             with tape.stop_recording():
-                frozen = ops.stop_gradient(codes)
+                # codes may be a structure (vaegan: the images its discriminator judges)
+                frozen = keras.tree.map_structure(ops.stop_gradient, codes)
                 logs.update(self.code_diagnostics(frozen))
                 for _ in range(self.n_critic if self.discriminator is not None else 0):
                     logs.update(self._discriminator_step(frozen))

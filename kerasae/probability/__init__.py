@@ -5,6 +5,7 @@
     layers.py       Keras layers around them: the posterior draw and the decoder likelihood
     kernels.py      MMD kernels; adversarial.py GAN and WGAN terms; regularizers.py the
                     Jacobian and sparsity penalties; divergences.py estimators on samples
+    ssim.py         SSIM and MS-SSIM (the perceptual reconstruction of msssim_vae)
     von_mises_fisher.py, poincare.py  the sphere's vMF and the Poincaré ball's wrapped normal
 
 The formulas training and `scorer.onnx` share are plain ops tf2onnx converts;
@@ -22,5 +23,6 @@ __getattr__, __dir__ = namespace(
         mixture_log_prob pairwise_log_prob
     kerasae.probability.divergences: mmd kl_gaussian jsd_from_logits w1_from_scores
         tc_from_logits gaussian_total_correlation
+    kerasae.probability.ssim: ms_ssim
 """,
 )

@@ -24,6 +24,12 @@ def generator_bce(logits_fake):
     return ops.mean(ops.softplus(-ops.cast(logits_fake, "float32")))
 
 
+def fake_bce(logits_fake):
+    """-E[log(1 - D(fake))]: the fake half of `discriminator_bce` (vaegan's discriminator
+    has two kinds of fake; its decoder maximises this, the minimax game's generator)."""
+    return ops.mean(ops.softplus(ops.cast(logits_fake, "float32")))
+
+
 def critic_loss(scores_real, scores_fake):
     """The WGAN critic loss E[f(fake)] - E[f(real)] (minimised; its negative estimates W1)."""
     return ops.mean(ops.cast(scores_fake, "float32")) - ops.mean(ops.cast(scores_real, "float32"))
