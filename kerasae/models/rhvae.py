@@ -17,7 +17,8 @@ integrated by the generalised (implicit) leapfrog, its two implicit equations so
 is volume-preserving up to the fixed points' residual, so the weight
 
     log w = log p(x, z_K) + log N(rho_K; 0, G(z_K)) - log q(z_0|x) - log N(gamma; 0, I)
-            + log det G(z_0) / 2        (rho_0 = chol(G(z_0)) gamma / sqrt(beta_0))
+            + log det G(z_0) / 2
+    (rho_0 = A^-T gamma / sqrt(beta_0), A A^T = G^{-1}(z_0): rho_0 ~ N(0, G(z_0) / beta_0))
 
 is the ELBO's integrand and `log_weights`'s. pythae's training loss leaves out the
 momentum's initial density and draws rho_0 with the metric network's L(x) instead of
