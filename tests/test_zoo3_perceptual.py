@@ -184,7 +184,9 @@ def test_vaegan_fit_trains_all_three_networks_and_samples(digits, tmp_path):
     before = mse()
     history = model.fit(x, epochs=6, batch_size=32, verbose=0).history
     assert mse() < 0.8 * before, (before, mse())
-    assert history["reconstruction"][-1] < history["reconstruction"][0]
+    # (L_llike is measured in the discriminator's moving features: it need not fall)
+    real, fake = (float(np.mean(model.discriminator(t))) for t in (x, model.sample(512, seed=0)))
+    assert real > fake, (real, fake)  # the discriminator learnt to tell them apart
     assert all(np.isfinite(v).all() for v in history.values())
     assert int(model.disc_optimizer.iterations) == int(model.optimizer.iterations) > 0
     samples = model.sample(8, seed=1)
