@@ -205,6 +205,7 @@ def test_encode_is_on_the_manifold_and_samples_are_the_runtime_draws(digits):
 def test_bad_arguments_are_one_line_errors():
     for make, match in (
         (lambda: tiny("svae", latent_dim=1), "latent_dim >= 2"),
+        (lambda: tiny("svae", min_concentration=-1), "min_concentration must be >= 0"),
         (lambda: tiny("poincare_vae", curvature=0.0), "curvature must be a positive"),
         (lambda: tiny("poincare_vae", prior_scale=-1), "prior_scale must be a positive"),
     ):
