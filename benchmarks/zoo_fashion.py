@@ -79,12 +79,19 @@ def network_kwargs(cls, mlp):
     return {k: v for k, v in MLP.items() if k in known}
 
 
+#: posteriors that are not N(mean, exp(log_var)): svae's encoder gives a direction and a
+#: concentration, poincare_vae's a wrapped normal on the ball (their KL per dimension and
+#: Gaussian TC would mean nothing)
+NOT_GAUSSIAN = ("svae", "poincare_vae")
+
+
 def diagnostics(model, x):
     """The family's own figures on test images `x` (a dict of named numbers)."""
     from kerasae.probability import divergences
 
     out = {}
-    if hasattr(model, "encode_distribution"):
+    gaussian = getattr(model, "registered_name", "") not in NOT_GAUSSIAN
+    if hasattr(model, "encode_distribution") and gaussian:
         mean, log_var = model.encode_distribution(x)
         kl = divergences.kl_gaussian(mean, log_var, axis=0) / len(mean)  # per dimension
         out["active_dims"] = int(np.sum(kl > 0.01))
@@ -180,7 +187,7 @@ def mean_ssim(x, x_hat, batch=1000):
 
 def _fmt_diag(r):
     parts = []
-    if "active_dims" in r:
+    if "active_dims" in r and r["model"].split("[")[0] not in NOT_GAUSSIAN:
         parts.append(f"active {r['active_dims']}, TC {r['tc']:.2f}")
     if "perplexity" in r:
         parts.append(f"perplexity {r['perplexity']:.0f}, codes used {r['codes_used']:.0%}")
@@ -201,13 +208,19 @@ def paired(a, b, key="ll_per_example"):
 
 
 def ll_claim(by, name, base, label):
-    """'- LABEL has a higher test log-likelihood than BASE: ...' or None."""
+    """'- LABEL has a higher test log-likelihood than BASE: ...' or None; a paired
+    difference within two standard errors of zero is said to be so."""
     a, b = by.get(name), by.get(base)
     if not (a and b and "ll" in a and "ll" in b):
         return None
+    verdict = "holds" if a["ll"] > b["ll"] else "does NOT hold"
+    if "ll_per_example" in a and "ll_per_example" in b:
+        diff = np.asarray(a["ll_per_example"]) - np.asarray(b["ll_per_example"])
+        if abs(diff.mean()) < 2 * diff.std(ddof=1) / np.sqrt(len(diff)):
+            verdict += ", within two standard errors of no difference"
     return (
         f"- {label} has a higher test log-likelihood than {base}: {a['ll']:.2f} vs "
-        f"{b['ll']:.2f} nats{paired(a, b)}: {'holds' if a['ll'] > b['ll'] else 'does NOT hold'}."
+        f"{b['ll']:.2f} nats{paired(a, b)}: {verdict}."
     )
 
 
