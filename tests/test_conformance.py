@@ -15,6 +15,10 @@ from kerasae import testing
 from tests.helpers import registry_params
 
 MODELS = kerasae.list_models()
+#: families whose contract check takes over a second (measured 2026-12-07: rhvae 3.5 s,
+#: beta_tcvae 2.8, svae 2.3, poincare_vae 1.5, msssim_vae 1.3, vae_iaf 1.2, ncsn 1.2): the
+#: full suite checks them, the fast subset every other family
+SLOW_CONTRACT = ("rhvae", "beta_tcvae", "svae", "poincare_vae", "msssim_vae", "vae_iaf", "ncsn")
 
 
 @pytest.mark.parametrize("name", registry_params(MODELS))
@@ -25,7 +29,9 @@ def test_fit_lowers_loss_and_round_trips(name, digits, tmp_path):
     testing.check_save_load(model, x[:16], tmp_path)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize(
+    "name", registry_params(MODELS, fast=[m for m in MODELS if m not in SLOW_CONTRACT])
+)
 def test_contract_config_losses_and_gradients(name, digits):
     model = testing.build(name)
     testing.check_contract(model, digits[0][:10])
