@@ -10,6 +10,7 @@ Autoencoders", ICLR 2020). One registry, like models:
     base.py         LatentSampler, the registry, create_sampler
     arrays.py       prior (the model's own), gaussian, gmm: numbers kerasae-runtime draws
     two_stage.py    a second VAE over the codes (Dai and Wipf 2019)
+    code_batches.py the codes standardised and batched, what a learned sampler trains on
     flows.py        maf and iaf: MADE flows over the codes (Papamakarios et al. 2017)
     pixelcnn.py     an autoregressive prior over a vq_vae's code grid (pixelcnn_net.py)
     langevin_sampling.py  Langevin sampling on a denoiser's score (dae, sdae, ncsn)

@@ -34,6 +34,7 @@ from kerasae.distribute import precision_policy
 from kerasae.errors import KerasaeError
 from kerasae.nets.made import MADE
 from kerasae.samplers.base import LatentSampler, SamplerGraph, _count, register_sampler
+from kerasae.samplers.code_batches import standardised_batches
 
 WEIGHTS, ONNX_FILE = "model.weights.h5", "sampler.onnx"
 MAX_DIM = 64  # the sequential direction unrolls d passes per block (graph size, training time)
@@ -193,19 +194,8 @@ class FlowSampler(LatentSampler):
             raise KerasaeError(f"the {self.name} sampler needs at least 2 codes, got {len(codes)}")
         keras.utils.set_random_seed(int(seed))  # the initial weights and the batches repeat
         self._build(codes.shape[1])
-        mean, scale = codes.mean(axis=0), codes.std(axis=0)
-        scale = np.maximum(scale, 1e-6 * max(1.0, float(scale.max())))  # a dead dimension
-        self.net.code_mean.assign(mean.astype("float32"))
-        self.net.code_scale.assign(scale.astype("float32"))
-        x = ((codes - mean) / scale).astype("float32")
-        batch = min(self.options["batch_size"], len(x))
-        ds = (
-            tf.data.Dataset.from_tensor_slices(x)
-            .shuffle(len(x), seed=int(seed))
-            .batch(batch, drop_remainder=True)
-            .prefetch(tf.data.AUTOTUNE)
-        )
-        steps = len(x) // batch
+        ds, batch, _ = standardised_batches(self.net, codes, self.options["batch_size"], seed)
+        steps = len(codes) // batch
         single = tf.distribute.get_strategy().num_replicas_in_sync == 1
         self.net.compile(
             optimizer=keras.optimizers.Adam(self.options["learning_rate"]),

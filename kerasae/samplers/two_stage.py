@@ -29,6 +29,7 @@ from kerasae.errors import KerasaeError
 from kerasae.models.vae import VAE
 from kerasae.probability.likelihoods import gaussian_nll
 from kerasae.samplers.base import LatentSampler, SamplerGraph, _count, register_sampler
+from kerasae.samplers.code_batches import standardised_batches
 
 WEIGHTS, ONNX_FILE = "model.weights.h5", "sampler.onnx"
 LOG_GAMMA_RANGE = (-12.0, 4.0)
@@ -155,23 +156,12 @@ class TwoStageSampler(LatentSampler):
         keras.utils.set_random_seed(int(seed))  # the weights and the noise repeat
         self.net = _second_stage(codes.shape[1], self.second_latent_dim, units)
         self.net.reseed(int(seed))  # its posterior draws repeat
-        mean, scale = codes.mean(axis=0), codes.std(axis=0)
-        scale = np.maximum(scale, 1e-6 * max(1.0, float(scale.max())))  # a dead dimension
-        self.net.code_mean.assign(mean.astype("float32"))
-        self.net.code_scale.assign(scale.astype("float32"))
-        z = ((codes - mean) / scale).astype("float32")
-        batch = min(self.options["batch_size"], len(z))
-        ds = (
-            tf.data.Dataset.from_tensor_slices(z)
-            .shuffle(len(z), seed=int(seed))
-            .batch(batch, drop_remainder=True)
-            .prefetch(tf.data.AUTOTUNE)
-        )
+        ds, batch, scale = standardised_batches(self.net, codes, self.options["batch_size"], seed)
         # several steps per call, but one under tf.distribute (see Autoencoder's fast path)
         single = tf.distribute.get_strategy().num_replicas_in_sync == 1
         self.net.compile(
             optimizer=keras.optimizers.Adam(self.options["learning_rate"]),
-            steps_per_execution=min(16, len(z) // batch) if single else 1,
+            steps_per_execution=min(16, len(codes) // batch) if single else 1,
         )
         history = self.net.fit(ds, epochs=self.options["epochs"], verbose=0, shuffle=False)
         self.history = [float(v) for v in history.history["loss"]]
