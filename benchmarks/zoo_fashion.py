@@ -349,14 +349,21 @@ def pilot_section():
     ]
 
 
+def side_by_side(side):
+    """`side`'s ("pythae" or "kerasae") rows of benchmarks/pythae_side_by_side.py by family,
+    those that were measured."""
+    rows = {}
+    for name, sides in load_results("pythae_side_by_side", {}).items():
+        row = sides.get(side) if isinstance(sides, dict) else None
+        if isinstance(row, dict) and "mse" in row:
+            rows[name] = row
+    return rows
+
+
 def peer_figures():
     """pythae 0.1.2's figures at MLP (512,): PEER, and the rows of
     benchmarks/pythae_side_by_side.py (test MSE; log p(x) where it has one)."""
-    peers = {name: {"mse": mse} for name, mse in PEER.items()}
-    for name, sides in load_results("pythae_side_by_side", {}).items():
-        if isinstance(sides, dict) and isinstance(sides.get("pythae"), dict):
-            peers[name] = sides["pythae"]
-    return peers
+    return {**{name: {"mse": mse} for name, mse in PEER.items()}, **side_by_side("pythae")}
 
 
 def peer_figure(name, peers):
@@ -372,6 +379,8 @@ def write(results):
     rows = sorted(results.values(), key=lambda r: (r["networks"], r["model"]))
     default = [r for r in rows if r["networks"] == "defaults"]
     mlp = {r["model"]: r for r in rows if r["networks"] != "defaults"}
+    # the side-by-side's kerasae rows are this script's `run` at the same MLP networks
+    mlp_extra = {k: r for k, r in side_by_side("kerasae").items() if k not in mlp}
     table = markdown_table(
         [
             "model",
@@ -382,7 +391,7 @@ def write(results):
             "diagnostic",
             "parameters",
             "train s",
-            "MLP (512,) test MSE",
+            "kerasae at MLP (512,)",
             "pythae at MLP (512,)",
         ],
         [
@@ -395,7 +404,7 @@ def write(results):
                 _fmt_diag(r),
                 f"{r['params']:,}",
                 f"{r['seconds']:.0f}",
-                f"{mlp[r['model']]['mse']:.5f}" if r["model"] in mlp else "-",
+                peer_figure(r["model"], {**mlp_extra, **mlp}),
                 peer_figure(r["model"], peers),
             ]
             for r in default
@@ -451,8 +460,9 @@ def write(results):
             "activation. vq_vae's code is a 7x7 grid of 64-d vectors (latent_dim 3136), as its "
             'paper\'s; every other family has 16 latent dimensions. "MLP (512,)": the same '
             "family with one hidden layer of 512 in "
-            "encoder and decoder, pythae 0.1.2's figure beside it (its test MSE, and its "
-            "log p(x) at k = 1000 where `benchmarks/pythae_side_by_side.py` measured one). "
+            "encoder and decoder (test MSE, and log p(x) at k = 1000 where it was measured; "
+            "the families of `benchmarks/pythae_side_by_side.py` from its kerasae rows), "
+            "pythae 0.1.2's figures beside it. "
             "SSIM: the mean over test images of tf.image.ssim (11x11 Gaussian window). "
             "Encoder ELBO: the same estimate at k = 1, the bound the posterior alone gives "
             "(Rainforth et al. 2018's measure of the inference network).",
