@@ -242,6 +242,7 @@ def write(results, section=True):
             f"{WITHIN:g}x of the vae prior's FID-C with at least 8 classes covered.",
             *([""] + lines if lines else []),
             *short_run_line(),
+            *(["", f"Note: {results['_note']}"] if results.get("_note") else []),
         ]
     )
     if section:
@@ -256,10 +257,14 @@ def main(argv=None):
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--work", default="/tmp/kerasae-ncsn-curve")
     parser.add_argument("--report", action="store_true", help="rebuild the section only")
+    parser.add_argument("--note", help="a note stored with the rows and printed under them")
     args = parser.parse_args(argv)
     fashion = args.dataset == "fashion_mnist"
     args.name = NAME if fashion else f"{NAME}_{args.dataset}"  # another dataset: a smoke run
     results = load_results(args.name, {})
+    if args.note is not None:
+        results["_note"] = args.note
+        save_results(args.name, results)
     if args.report:
         return write(results, fashion)
     curve = sorted({int(e) for e in args.curve.split(",") if e.strip()})
