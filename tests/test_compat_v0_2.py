@@ -57,12 +57,14 @@ def test_training_repeats_the_recorded_history(model, onednn, tmp_path):
     assert [list(r) for r in now] == [list(r) for r in then]  # the same columns, in order
     for new, old in zip(now, then):
         # under oneDNN, metrics an adversary or a codebook assignment amplifies (wae's
-        # gen_loss, vq_vae's perplexity) drift by percents in two epochs: the losses alone
-        for key in old if onednn == "0" else [k for k in old if k in ("loss", "val_loss")]:
+        # gen_loss, vq_vae's perplexity) drift by percents in two epochs: the losses alone;
+        # on another CPU's kernels (AVX-512) the same holds
+        strict = onednn == "0" and not avx512()
+        for key in old if strict else [k for k in old if k in ("loss", "val_loss")]:
             np.testing.assert_allclose(
                 float(new[key]),
                 float(old[key]),
-                rtol=TOLERANCE[model] if onednn == "0" else ONEDNN_TOLERANCE,
+                rtol=TOLERANCE[model] if strict else SUM_ORDER_TOLERANCE,
                 err_msg=f"{model} {key} epoch {old['epoch']}",
             )
 
@@ -73,9 +75,24 @@ def test_training_repeats_the_recorded_history(model, onednn, tmp_path):
 #: differently): measured 3.1e-7 at most (2-3 float32 ulps, the total loss bitwise equal),
 #: so 1e-5; a real change (a weight, a sign, a draw) moves these figures by over 1e-3.
 TOLERANCE = {"ae": 0, "wae": 0, "vq_vae": 0, "vae": 1e-5}
+#: on a CPU with AVX-512, Eigen's kernels sum in another order than the recording
+#: machine's (AVX2 and FMA), as oneDNN's do: wae's losses moved by 2.5e-4 relative after two
+#: epochs, its gen_loss and vq_vae's codebook metric by 1.7e-5 after one; the losses alone
+#: are compared, at SUM_ORDER_TOLERANCE
+
+
+def avx512():
+    """Whether this CPU has AVX-512 (the fixtures were recorded on one without)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "avx512f" in f.read()
+    except OSError:
+        return False
+
+
 #: oneDNN's convolutions and matmuls sum in another order: the losses moved by 1.4e-5 (wae)
 #: and 1.5e-6 (vq_vae) relative after two epochs
-ONEDNN_TOLERANCE = 1e-3
+SUM_ORDER_TOLERANCE = 1e-3
 
 
 @pytest.mark.parametrize("model", RUNS)

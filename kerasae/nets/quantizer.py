@@ -123,6 +123,11 @@ class VectorQuantizer(keras.layers.Layer):
         self._ensure_built()
         z = tf.cast(z_e, tf.float32)
         e = tf.cast(self.codebook, tf.float32)
+        if self.embedding_dim == 1:
+            # scalar codes (architecture="mlp"): one subtraction per code. The matmul form
+            # would be a BatchMatMulV2 with an inner dimension of 1, which aborts the
+            # process on TensorFlow 2.21's CPU kernels ("free(): invalid pointer")
+            return tf.square(z - tf.reshape(e, [-1]))
         return (
             tf.reduce_sum(tf.square(z), axis=-1, keepdims=True)
             - 2.0 * tf.matmul(z, e, transpose_b=True)
