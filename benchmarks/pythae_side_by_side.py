@@ -155,7 +155,9 @@ def _paired(a, b):
 
 
 def write(results):
-    rows, notes = [], []
+    note = results.get("_note")
+    results = {k: v for k, v in results.items() if not k.startswith("_")}
+    rows, notes, paired = [], [], []
     for family in sorted(results):
         sides = results[family]
         for side in ("kerasae", "pythae"):
@@ -179,7 +181,7 @@ def write(results):
             )
         k, p = sides.get("kerasae", {}), sides.get("pythae", {})
         if "ll_per_example" in k and "ll_per_example" in p:
-            notes.append(
+            paired.append(
                 f"- `{family}`: kerasae minus pythae log p(x), paired on the same images: "
                 f"{_paired(k, p)} nats."
             )
@@ -228,7 +230,9 @@ def write(results):
             "pythae's `get_nll` one image at a time. Samples / CPU s: training examples "
             "seen (epochs x 60,000) per second of the training process's CPU time (pythae: "
             "torch's threads; kerasae: TensorFlow's).",
+            *(["", "Paired differences:", "", *paired] if paired else []),
             *(["", "What could not be compared:", "", *notes] if notes else []),
+            *(["", f"Note: {note}"] if note else []),
         ]
     )
     update_section(NAME, body)
@@ -246,8 +250,12 @@ def main(argv=None):
     parser.add_argument(
         "--report", action="store_true", help="rebuild the BENCHMARKS.md section only"
     )
+    parser.add_argument("--note", help="a note stored with the rows and printed under them")
     args = parser.parse_args(argv)
     results = load_results(NAME, {})
+    if args.note is not None:
+        results["_note"] = args.note
+        save_results(NAME, results)
     if args.report:
         return write(results)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
