@@ -36,6 +36,7 @@ from benchmarks.report import (  # noqa: E402
     machine,
     markdown_table,
     save_results,
+    store_note,
     update_section,
 )
 
@@ -354,9 +355,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.samplers = split_specs(args.samplers)
     results = load_results(NAME, {})
-    if args.note is not None:
-        results["_note"] = args.note
-        save_results(NAME, results)
+    store_note(NAME, results, args.note)
     if not args.write_only:
         from kerasae.data.sources import load_dataset
 

@@ -32,6 +32,7 @@ from benchmarks.report import (  # noqa: E402
     machine,
     markdown_table,
     save_results,
+    store_note,
     update_section,
 )
 
@@ -262,9 +263,7 @@ def main(argv=None):
     fashion = args.dataset == "fashion_mnist"
     args.name = NAME if fashion else f"{NAME}_{args.dataset}"  # another dataset: a smoke run
     results = load_results(args.name, {})
-    if args.note is not None:
-        results["_note"] = args.note
-        save_results(args.name, results)
+    store_note(args.name, results, args.note)
     if args.report:
         return write(results, fashion)
     curve = sorted({int(e) for e in args.curve.split(",") if e.strip()})

@@ -41,6 +41,7 @@ from benchmarks.report import (  # noqa: E402
     machine,
     markdown_table,
     save_results,
+    store_note,
     update_section,
 )
 
@@ -253,9 +254,7 @@ def main(argv=None):
     parser.add_argument("--note", help="a note stored with the rows and printed under them")
     args = parser.parse_args(argv)
     results = load_results(NAME, {})
-    if args.note is not None:
-        results["_note"] = args.note
-        save_results(NAME, results)
+    store_note(NAME, results, args.note)
     if args.report:
         return write(results)
     families = [f.strip() for f in args.families.split(",") if f.strip()]

@@ -41,6 +41,13 @@ def save_results(name, results):
     write_json(results_path(name), results)
 
 
+def store_note(name, results, note):
+    """Keep `note` with the rows of `name` (under "_note"); None leaves the stored one."""
+    if note is not None:
+        results["_note"] = note
+        save_results(name, results)
+
+
 def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
