@@ -150,9 +150,13 @@ def _ll(row):
 
 
 def _paired(a, b):
+    """'+d ± se' over the images both rows scored (the first n test images: a side run
+    with a smaller --ll-examples scored a prefix of the other's), and that n."""
     from benchmarks.zoo_fashion import paired
 
-    return paired(a, b).replace(" (paired on the same images: ", "").rstrip(")")
+    n = min(len(a["ll_per_example"]), len(b["ll_per_example"]))
+    a, b = ({"ll_per_example": r["ll_per_example"][:n]} for r in (a, b))
+    return paired(a, b).replace(" (paired on the same images: ", "").rstrip(")"), n
 
 
 def write(results):
@@ -182,9 +186,17 @@ def write(results):
             )
         k, p = sides.get("kerasae", {}), sides.get("pythae", {})
         if "ll_per_example" in k and "ll_per_example" in p:
+            diff, n = _paired(k, p)
+            common = np.mean(k["ll_per_example"][:n]), np.mean(p["ll_per_example"][:n])
+            prefix = (
+                f" (the first {n} test images; on them kerasae {common[0]:.2f}, "
+                f"pythae {common[1]:.2f})"
+                if n < max(len(k["ll_per_example"]), len(p["ll_per_example"]))
+                else ""
+            )
             paired.append(
-                f"- `{family}`: kerasae minus pythae log p(x), paired on the same images: "
-                f"{_paired(k, p)} nats."
+                f"- `{family}`: kerasae minus pythae log p(x), paired on the same images"
+                f"{prefix}: {diff} nats."
             )
     measured = [r for sides in results.values() for r in sides.values() if r and "error" not in r]
     settings = {(r["epochs"], r.get("ll_k"), r.get("ll_examples")) for r in measured}

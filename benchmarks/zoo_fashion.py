@@ -48,6 +48,8 @@ DEFAULT_MODELS = "vae,iwae,beta_tcvae,factor_vae,info_vae,vamp,rae,sparse_ae,vq_
 #: 10 epochs, batch 128, Adam 1e-3, measured on this machine (issue 17)
 PEER = {"ae": 0.01085, "vae": 0.02602, "wae[variant=mmd]": 0.01114, "aae": 0.01217}
 MLP = {"architecture": "mlp", "hidden_units": (512,)}
+#: log p(x) is estimated on the first this-many test images unless --ll-examples says
+LL_EXAMPLES = 1000
 
 
 def parse_spec(spec):
@@ -371,6 +373,8 @@ def peer_figure(name, peers):
     if not peer or "mse" not in peer:
         return "-"
     ll = f", log p(x) {peer['ll']:.2f}" if peer.get("ll") is not None else ""
+    if ll and peer.get("ll_examples", LL_EXAMPLES) != LL_EXAMPLES:
+        ll += f" (first {peer['ll_examples']} test images)"
     return f"{peer['mse']:.5f}{ll}"
 
 
@@ -490,7 +494,7 @@ def main(argv=None):
         "--mlp", action="store_true", help="train at hidden_units=(512,) MLP networks (the peer's)"
     )
     parser.add_argument("--ll-k", type=int, default=1000)
-    parser.add_argument("--ll-examples", type=int, default=1000)
+    parser.add_argument("--ll-examples", type=int, default=LL_EXAMPLES)
     parser.add_argument(
         "--pilot",
         action="store_true",
