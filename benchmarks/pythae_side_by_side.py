@@ -79,7 +79,19 @@ def run_pythae(family, data_dir, args):
         for flag in ("epochs", "batch_size", "latent_dim", "seed", "ll_k", "ll_examples"):
             cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
         cmd += ["--lr", str(args.lr)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        try:
+            result = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=args.pythae_timeout
+            )
+        except subprocess.TimeoutExpired:
+            # the worker writes its row after training and again after each log p(x)
+            # image, so what it had measured is kept: log p(x) on the first n images
+            if not os.path.exists(out):
+                return {"error": "pythae worker stopped by --pythae-timeout before its row"}
+            with open(out) as f:
+                row = json.load(f)
+            row["stopped"] = f"after {args.pythae_timeout} s (--pythae-timeout)"
+            return row
         if result.returncode or not os.path.exists(out):
             tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
             return {"error": f"pythae worker exited {result.returncode}: {tail[:300]}"}
@@ -172,6 +184,11 @@ def write(results):
             if "error" in r:
                 notes.append(f"- `{family}`, {side}: not measured ({r['error']}).")
                 continue
+            if "stopped" in r:
+                notes.append(
+                    f"- `{family}`, {side}: log p(x) on the first {r.get('ll_examples', 0)} "
+                    f"test images only; the worker was stopped {r['stopped']}."
+                )
             rows.append(
                 [
                     f"`{family}`",
@@ -258,6 +275,12 @@ def main(argv=None):
     parser.add_argument("--side", choices=("both", "pythae", "kerasae"), default="both")
     parser.add_argument("--pythae-python", default=PYTHAE_PYTHON)
     parser.add_argument("--lr", type=float, default=1e-3, help="pythae's Adam learning rate")
+    parser.add_argument(
+        "--pythae-timeout",
+        type=float,
+        help="stop a pythae worker after this many seconds, keeping its row so far "
+        "(log p(x) on the images it had scored)",
+    )
     parser.add_argument("--ll-k", type=int, default=1000)
     parser.add_argument("--ll-examples", type=int, default=1000)
     parser.add_argument(

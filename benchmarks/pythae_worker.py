@@ -155,6 +155,7 @@ def main(argv=None):
         "batch_size": args.batch_size,
         "learning_rate": args.lr,
     }
+    write_row(args.out, row)  # kept if the parent stops the log p(x) loop (--pythae-timeout)
     if args.ll_k:
         torch.manual_seed(args.seed)
         per = []
@@ -164,19 +165,27 @@ def main(argv=None):
             # image per call keeps the per-image values for a paired comparison
             with torch.enable_grad() if args.family == "rhvae" else torch.no_grad():
                 per.append(float(model.get_nll(x[i : i + 1], n_samples=args.ll_k, batch_size=100)))
-        per = np.asarray(per)
-        row.update(
-            ll=float(per.mean()),
-            ll_se=float(per.std(ddof=1) / np.sqrt(len(per))),
-            ll_k=args.ll_k,
-            ll_examples=len(per),
-            ll_seconds=round(time.perf_counter() - start, 1),
-            ll_per_example=[round(float(v), 3) for v in per],
-            ll_method="pythae get_nll (importance sampling, posterior proposal)",
-        )
-    with open(args.out, "w") as f:
-        json.dump(row, f)
+            if len(per) > 1:  # the row so far: the first len(per) test images
+                a = np.asarray(per)
+                row.update(
+                    ll=float(a.mean()),
+                    ll_se=float(a.std(ddof=1) / np.sqrt(len(a))),
+                    ll_k=args.ll_k,
+                    ll_examples=len(a),
+                    ll_seconds=round(time.perf_counter() - start, 1),
+                    ll_per_example=[round(float(v), 3) for v in a],
+                    ll_method="pythae get_nll (importance sampling, posterior proposal)",
+                )
+                write_row(args.out, row)
+    write_row(args.out, row)
     print(json.dumps({k: v for k, v in row.items() if k != "ll_per_example"}))
+
+
+def write_row(path, row):
+    """Replace `path` with `row` as JSON in one step (a reader never sees half a file)."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(row, f)
+    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":
