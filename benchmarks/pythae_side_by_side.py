@@ -79,6 +79,8 @@ def run_pythae(family, data_dir, args):
         for flag in ("epochs", "batch_size", "latent_dim", "seed", "ll_k", "ll_examples"):
             cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
         cmd += ["--lr", str(args.lr)]
+        if args.pythae_threads:
+            cmd += ["--threads", str(args.pythae_threads)]
         try:
             result = subprocess.run(
                 cmd, capture_output=True, text=True, timeout=args.pythae_timeout
@@ -275,6 +277,12 @@ def main(argv=None):
     parser.add_argument("--side", choices=("both", "pythae", "kerasae"), default="both")
     parser.add_argument("--pythae-python", default=PYTHAE_PYTHON)
     parser.add_argument("--lr", type=float, default=1e-3, help="pythae's Adam learning rate")
+    parser.add_argument(
+        "--pythae-threads",
+        type=int,
+        help="torch's threads in the pythae worker (1 beside another job: two threads on "
+        "a shared 2-core machine spin at torch's barriers)",
+    )
     parser.add_argument(
         "--pythae-timeout",
         type=float,

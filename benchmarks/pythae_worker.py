@@ -98,12 +98,15 @@ def main(argv=None):
     parser.add_argument("--latent-dim", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch's intra-op threads (default: torch's)")
     parser.add_argument("--ll-k", type=int, default=1000)
     parser.add_argument("--ll-examples", type=int, default=1000)
     args = parser.parse_args(argv)
 
     from pythae.data.datasets import BaseDataset
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     # NHWC -> NCHW: one channel, so the flattened pixel order is the same on both sides
     x_train = torch.from_numpy(np.load(os.path.join(args.data, "x_train.npy"))).permute(0, 3, 1, 2)
