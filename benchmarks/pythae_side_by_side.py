@@ -163,6 +163,14 @@ def _ll(row):
     return f"{row['ll']:.2f} ± {row['ll_se']:.2f}"
 
 
+def _forward(row, test_images=10_000):
+    """pythae's one-draw MSE, with the number of images where it is not all of them."""
+    if "mse_forward" not in row:
+        return "-"
+    n = row.get("mse_forward_examples", test_images)
+    return f"{row['mse_forward']:.5f}" + (f" (first {n:,} images)" if n < test_images else "")
+
+
 def _paired(a, b):
     """'+d ± se' over the images both rows scored (the first n test images: a side run
     with a smaller --ll-examples scored a prefix of the other's), and that n."""
@@ -200,7 +208,7 @@ def write(results):
                     f"{r['params']:,}",
                     f"{r['seconds']:.0f}",
                     f"{r['samples_per_cpu_second']:.0f}",
-                    f"{r['mse_forward']:.5f}" if "mse_forward" in r else "-",
+                    _forward(r),
                 ]
             )
         k, p = sides.get("kerasae", {}), sides.get("pythae", {})
