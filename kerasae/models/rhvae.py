@@ -9,11 +9,12 @@ maps x to a lower-triangular L(x) (exp on the diagonal, pythae 0.1.2's Metric_ML
 (`kerasae.probability.riemannian`) over centroids c_i = the posterior means: the batch's
 own in training (gradients reach the encoder and the metric network through them, as in
 pythae), at inference a bank of the last `metric_size` training codes and matrices, filled
-after each step (pythae keeps every code of the last epoch; a bounded bank keeps
-`log_weights` and sampling affordable). The momentum is rho_0 ~ N(0, G(z_0) / beta_0) and
-the Hamiltonian H(z, rho) = -log p(x, z) + rho^T G^{-1}(z) rho / 2 + log det G(z) / 2 is
-integrated by the generalised (implicit) leapfrog, its two implicit equations solved by
-`fixed_point_steps` fixed-point iterations (pythae's 3), with HVAE's tempering. The flow
+after each step (pythae keeps those of the epoch's last 100 batches, 12,800 at batch 128;
+a smaller bank keeps `log_weights` and sampling affordable). The momentum is
+rho_0 ~ N(0, G(z_0) / beta_0) and the Hamiltonian
+H(z, rho) = -log p(x, z) + rho^T G^{-1}(z) rho / 2 + log det G(z) / 2 is integrated by the
+generalised (implicit) leapfrog, its two implicit equations solved by `fixed_point_steps`
+fixed-point iterations (pythae's 3), with HVAE's tempering. The flow
 is volume-preserving up to the fixed points' residual, so the weight
 
     log w = log p(x, z_K) + log N(rho_K; 0, G(z_K)) - log q(z_0|x) - log N(gamma; 0, I)
