@@ -191,7 +191,6 @@ def main(argv=None):
                     ll_method="pythae get_nll (importance sampling, posterior proposal)",
                 )
                 write_row(args.out, row)
-    write_row(args.out, row)
     print(json.dumps({k: v for k, v in row.items() if k != "ll_per_example"}))
 
 

@@ -75,10 +75,12 @@ def test_training_repeats_the_recorded_history(model, onednn, tmp_path):
 #: differently): measured 3.1e-7 at most (2-3 float32 ulps, the total loss bitwise equal),
 #: so 1e-5; a real change (a weight, a sign, a draw) moves these figures by over 1e-3.
 TOLERANCE = {"ae": 0, "wae": 0, "vq_vae": 0, "vae": 1e-5}
-#: on a CPU with AVX-512, Eigen's kernels sum in another order than the recording
-#: machine's (AVX2 and FMA), as oneDNN's do: wae's losses moved by 2.5e-4 relative after two
-#: epochs, its gen_loss and vq_vae's codebook metric by 1.7e-5 after one; the losses alone
-#: are compared, at SUM_ORDER_TOLERANCE
+#: oneDNN's convolutions and matmuls sum in another order: the losses moved by 1.4e-5 (wae)
+#: and 1.5e-6 (vq_vae) relative after two epochs. On a CPU with AVX-512, Eigen's kernels
+#: sum in another order than the recording machine's (AVX2 and FMA) too: wae's losses moved
+#: by 2.5e-4 relative after two epochs, its gen_loss and vq_vae's codebook metric by 1.7e-5
+#: after one. In both cases the losses alone are compared, at this tolerance
+SUM_ORDER_TOLERANCE = 1e-3
 
 
 def avx512():
@@ -88,11 +90,6 @@ def avx512():
             return "avx512f" in f.read()
     except OSError:
         return False
-
-
-#: oneDNN's convolutions and matmuls sum in another order: the losses moved by 1.4e-5 (wae)
-#: and 1.5e-6 (vq_vae) relative after two epochs
-SUM_ORDER_TOLERANCE = 1e-3
 
 
 @pytest.mark.parametrize("model", RUNS)
